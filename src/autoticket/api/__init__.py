@@ -1,0 +1,1 @@
+"""HTTP routers; `create_app` is the entry point."""

@@ -1,0 +1,38 @@
+"""The FastAPI application: routers wired to one Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from autoticket import __version__
+from autoticket.api import dead_letters, health, incidents, ingest, tickets
+from autoticket.api.errors import install_error_handlers
+from autoticket.service.runtime import Runtime
+
+__all__ = ["create_app"]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(title="autoticket", version=__version__, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for module in (ingest, incidents, tickets, dead_letters, health):
+        app.include_router(module.router)
+    try:
+        from autoticket.web.views import mount_web
+    except ImportError:  # the UI is optional while it is being built
+        pass
+    else:
+        mount_web(app)
+    return app

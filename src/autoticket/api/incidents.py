@@ -1,0 +1,75 @@
+"""Incidents: list, detail with explain, and the actions people take."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from autoticket.api.deps import read_conn, runtime_of, write_conn
+from autoticket.api.errors import ApiError
+from autoticket.explain import incident_detail, incident_summary
+from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, add_label, resolve_now
+from autoticket.store.incidents import list_incidents
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+class ActionBody(BaseModel):
+    by: str = Field(default="api", max_length=128)
+
+
+class LabelBody(ActionBody):
+    label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+@router.get("")
+def get_incidents(
+    request: Request,
+    status: Literal["active", "open", "acknowledged", "resolved"] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    limit = max(1, min(limit, 1000))
+    with read_conn(request) as conn:
+        rows, total = list_incidents(conn, status, limit, max(0, offset))
+    return {"items": [incident_summary(r) for r in rows], "total": total}
+
+
+@router.get("/{incident_id}")
+def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+    with read_conn(request) as conn:
+        detail = incident_detail(conn, incident_id)
+    if detail is None:
+        raise ApiError(404, "not_found", f"no incident {incident_id}", "incident_id")
+    return detail
+
+
+@router.post("/{incident_id}/{action}")
+def act(
+    request: Request, incident_id: int, action: Literal["ack", "resolve", "label"],
+    body: LabelBody | ActionBody | None = None,
+) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    who = body.by if body else "api"
+    now = runtime.clock.now()
+    try:
+        with write_conn(request) as conn:
+            if action == "ack":
+                result = acknowledge(conn, runtime.config, incident_id, now, who)
+            elif action == "resolve":
+                result = resolve_now(conn, runtime.config, incident_id, now, who)
+            else:
+                if not isinstance(body, LabelBody):
+                    raise ApiError(422, "invalid_request", "label needs a body with 'label'",
+                                   "label")
+                result = add_label(conn, incident_id, now, body.label, who)
+    except IncidentNotFound:
+        raise ApiError(404, "not_found", f"no incident {incident_id}", "incident_id") from None
+    except ValueError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    runtime.worker.wake()
+    return result

@@ -1,0 +1,176 @@
+"""The `autoticket` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from autoticket.config import ConfigError, Settings, load_config
+
+app = typer.Typer(help="autoticket: alerts in, accountable tickets out.", no_args_is_help=True,
+                  add_completion=False)
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config (default: $AUTOTICKET_CONFIG or bundled)"),
+]
+
+
+def _config(path: Path | None) -> object:
+    settings = Settings.from_env()
+    try:
+        return load_config(path or settings.config_path)
+    except ConfigError as exc:
+        err.print(f"[red]config error[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    database_url: Annotated[
+        str | None, typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db")
+    ] = None,
+) -> None:
+    """Run the HTTP API, the UI and the worker in one process."""
+    import uvicorn
+
+    from autoticket.api.app import create_app
+    from autoticket.service.runtime import Runtime
+
+    cfg = _config(config)
+    url = database_url or Settings.from_env().database_url
+    runtime = Runtime.from_url(cfg, url)  # type: ignore[arg-type]
+    err.print(f"autoticket serving on [bold]http://{host}:{port}/[/bold] (database {_safe(url)})")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+
+
+def _safe(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path, typer.Argument(help="config YAML to validate")]) -> None:
+    """Validate a config file; print line-numbered problems and exit 2 if any."""
+    try:
+        cfg = load_config(file)
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(f"{file}: ok ({len(cfg.routes)} routes, {len(cfg.catalog.services)} services)")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="NDJSON stream, one delivery per line")],
+    config: ConfigOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write JSON here")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="deliveries per batch")] = 200,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="only check the stream: parse every line")
+    ] = False,
+) -> None:
+    """Backtest a config: run a recorded stream through the pipeline on a virtual clock."""
+    from autoticket.replay import replay as run_replay
+    from autoticket.replay.check import check_stream
+
+    cfg = _config(config)
+    started = time.perf_counter()
+    with file.open("rb") as fh:
+        if dry_run:
+            summary = check_stream(iter(fh))
+            typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+            raise typer.Exit(1 if summary["errors"] else 0)
+        result = run_replay(iter(fh), cfg, batch_size=batch_size,  # type: ignore[arg-type]
+                            progress=lambda n: err.print(f"… {n} lines"))
+    elapsed = time.perf_counter() - started
+    data = orjson.dumps(result.output, option=orjson.OPT_INDENT_2)
+    if output:
+        output.write_bytes(data + b"\n")
+    else:
+        sys.stdout.buffer.write(data + b"\n")
+    stats = result.output["stats"]
+    err.print(
+        f"replayed {result.lines} lines, {result.events} events in {elapsed:.2f}s "
+        f"({result.events / elapsed if elapsed else 0:.0f} events/s): "
+        f"{stats['tickets']} tickets, {stats['errors']} errors"
+    )
+
+
+@app.command()
+def worker(config: ConfigOpt = None) -> None:
+    """Run only the worker (inbox -> tickets), next to API processes sharing the database."""
+    from autoticket.service.runtime import Runtime
+
+    cfg = _config(config)
+    runtime = Runtime.from_url(cfg, Settings.from_env().database_url)  # type: ignore[arg-type]
+    runtime.worker.start()
+    err.print("worker running; Ctrl-C to stop")
+    try:
+        while runtime.worker.alive:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        runtime.worker.stop()
+
+
+@app.command()
+def demo(
+    config: ConfigOpt = None,
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+) -> None:
+    """Start the server and feed it the bundled example stream so the UI has content."""
+    from autoticket.demo import run_demo
+
+    run_demo(_config(config), port)  # type: ignore[arg-type]
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="NDJSON stream (same format as replay)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Run a scenario and print a human summary of the tickets it would file."""
+    from autoticket.replay import replay as run_replay
+
+    cfg = _config(config)
+    with scenario.open("rb") as fh:
+        result = run_replay(iter(fh), cfg)  # type: ignore[arg-type]
+    for t in result.output["tickets"]:
+        typer.echo(f"#{t['id']} {t['priority']} [{t['status']}] {t['title']} "
+                   f"-> {t['team']} ({len(t['line_ids'])} lines)")
+    for e in result.output["errors"]:
+        typer.echo(f"error {e['line_id']}: {e['error']}")
+
+
+@app.command()
+def bench(
+    output: Annotated[Path, typer.Option(help="write JSON results here")] = Path(
+        "bench/results.json"),
+    quick: Annotated[bool, typer.Option(help="small sizes, for a smoke run")] = False,
+) -> None:
+    """Measure replay and live throughput, event->ticket latency and peak memory."""
+    try:
+        from bench.harness import run_bench
+    except ImportError:
+        err.print("[red]bench/ is not importable: run from the repository root[/red]")
+        raise typer.Exit(2) from None
+    run_bench(output, quick=quick)
+
+
+if __name__ == "__main__":
+    app()

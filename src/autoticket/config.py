@@ -1,0 +1,261 @@
+"""Settings and the YAML config: loading, validation, line-numbered errors.
+
+The YAML holds routes, catalog, redaction and timers. Secrets never live in it:
+settings that are secret come from the environment (`AUTOTICKET_*`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "CatalogConfig",
+    "Config",
+    "ConfigError",
+    "RedactionConfig",
+    "RouteConfig",
+    "ServiceEntry",
+    "Settings",
+    "TeamEntry",
+    "TimersConfig",
+    "bundled_config_path",
+    "load_config",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Accept `90`, `90s`, `5m`, `1h30m` or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m and any(m.groups()):
+            h, mi, s = (int(g) if g else 0 for g in m.groups())
+            return timedelta(hours=h, minutes=mi, seconds=s)
+    raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m)")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimersConfig(_Strict):
+    resolve_after: Duration = timedelta(minutes=5)
+    reopen_within: Duration = timedelta(hours=1)
+
+
+class ServiceEntry(_Strict):
+    team: str
+    tier: str | None = None
+    runbook: str | None = None
+    repo: str | None = None
+
+
+class TeamEntry(_Strict):
+    name: str | None = None
+    email: str | None = None
+    slack: str | None = None
+
+
+class CatalogConfig(_Strict):
+    services: dict[str, ServiceEntry] = Field(default_factory=dict)
+    teams: dict[str, TeamEntry] = Field(default_factory=dict)
+    default_team: str | None = None
+
+
+class RedactionPattern(_Strict):
+    name: str
+    regex: str
+
+
+class RedactionConfig(_Strict):
+    enabled: bool = True
+    patterns: list[RedactionPattern] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list)
+
+
+DEFAULT_PRIORITIES: dict[str, str] = {
+    "critical": "P1",
+    "high": "P2",
+    "warning": "P3",
+    "info": "P4",
+}
+
+
+class RouteConfig(_Strict):
+    name: str
+    matchers: list[str] = Field(default_factory=list)
+    condition: str | None = None
+    action: Literal["ticket", "ignore"] = "ticket"
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    team: str | None = None
+    priorities: dict[str, str] = Field(default_factory=dict)
+    sinks: list[str] = Field(default_factory=lambda: ["builtin"])
+
+
+class IngestConfig(_Strict):
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
+class Config(_Strict):
+    ingest: IngestConfig = IngestConfig()
+    timers: TimersConfig = TimersConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    redaction: RedactionConfig = RedactionConfig()
+    priorities: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    routes: list[RouteConfig] = Field(
+        default_factory=lambda: [RouteConfig(name="default")]
+    )
+
+    def priority_for(self, route: RouteConfig | None, severity: str) -> str:
+        if route is not None and severity in route.priorities:
+            return route.priorities[severity]
+        return self.priorities.get(severity, DEFAULT_PRIORITIES.get(severity, "P3"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path}: {self.message}"
+
+
+class ConfigError(ValueError):
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    """Record the 1-based line of every mapping key and sequence item."""
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _nearest_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in index:
+            return index[loc[:end]]
+    return None
+
+
+def parse_config_text(text: str, source: str = "<config>") -> Config:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError(source, [ConfigProblem("<yaml>", line, str(exc))]) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigProblem("<root>", 1, "the config must be a mapping")])
+    index: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _line_index(node, (), index)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            ConfigProblem(
+                ".".join(str(p) for p in err["loc"]) or "<root>",
+                _nearest_line(index, tuple(err["loc"])),
+                err["msg"],
+            )
+            for err in exc.errors()
+        ]
+        raise ConfigError(source, problems) from exc
+    _check_semantics(config, index, source)
+    return config
+
+
+def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: str) -> None:
+    """What the schema cannot say: unique route names, parsable matchers and CEL."""
+    from autoticket.policy import PolicyError, compile_route
+
+    problems: list[ConfigProblem] = []
+    seen: set[str] = set()
+    for i, route in enumerate(config.routes):
+        if route.name in seen:
+            problems.append(
+                ConfigProblem(f"routes.{i}.name", index.get(("routes", i, "name")),
+                              f"duplicate route name {route.name!r}")
+            )
+        seen.add(route.name)
+        try:
+            compile_route(route)
+        except PolicyError as exc:
+            extra = tuple(int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
+            loc = ("routes", i, *extra)
+            problems.append(ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc),
+                                          exc.reason))
+    for i, pat in enumerate(config.redaction.patterns):
+        try:
+            re.compile(pat.regex)
+        except re.error as exc:
+            loc = ("redaction", "patterns", i, "regex")
+            problems.append(ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc),
+                                          f"invalid regular expression: {exc}"))
+    if problems:
+        raise ConfigError(source, problems)
+
+
+def bundled_config_path() -> Path:
+    return Path(str(resources.files("autoticket") / "examples" / "config.yaml"))
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load the YAML at `path`, or the bundled example config when None."""
+    target = Path(path) if path else bundled_config_path()
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(target), [ConfigProblem("<file>", None, str(exc))]) from exc
+    return parse_config_text(text, str(target))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process settings from the environment (never from the YAML)."""
+
+    database_url: str
+    config_path: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("AUTOTICKET_DATABASE_URL", "sqlite:///autoticket.db"),
+            config_path=os.environ.get("AUTOTICKET_CONFIG"),
+        )

@@ -1,0 +1,47 @@
+"""`autoticket demo`: a server with content, from the bundled example stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import orjson
+import uvicorn
+
+from autoticket.api.app import create_app
+from autoticket.config import Config, Settings
+from autoticket.service.runtime import Runtime
+
+__all__ = ["demo_stream_path", "run_demo"]
+
+
+def demo_stream_path() -> Path:
+    return Path(str(resources.files("autoticket") / "examples" / "streams" / "demo.ndjson"))
+
+
+def run_demo(config: Config, port: int) -> None:
+    runtime = Runtime.from_url(config, Settings.from_env().database_url)
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.1)
+    sent = 0
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for raw in demo_stream_path().read_bytes().splitlines():
+            line = orjson.loads(raw)
+            response = client.post(f"/api/v1/ingest/{line['source']}", json=line["body"],
+                                   headers=line.get("headers") or {})
+            sent += response.status_code == 202
+    print(f"demo: fed {sent} deliveries; open {base}/ (Ctrl-C to stop)", flush=True)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.should_exit = True

@@ -1,0 +1,108 @@
+"""Assemble why an incident exists and looks as it does, from stored facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from autoticket.model import Severity
+from autoticket.store.events import decisions_of, events_of
+from autoticket.store.incidents import alerts_of, get_incident, timeline_of
+from autoticket.store.tickets import ticket_of_incident
+
+__all__ = ["incident_detail", "incident_summary"]
+
+
+def incident_summary(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "title": row.title,
+        "status": row.status,
+        "severity": Severity(row.severity).label,
+        "priority": row.priority,
+        "team": row.team,
+        "route": row.route,
+        "correlation_key": row.correlation_key,
+        "opened_at": row.opened_at,
+        "updated_at": row.updated_at,
+        "resolved_at": row.resolved_at,
+        "resolve_due_at": row.resolve_due_at,
+        "firing": row.firing,
+        "alert_count": row.alert_count,
+        "event_count": row.event_count,
+        "group_labels": row.group_labels,
+        "labels": (row.context or {}).get("labels", []),
+    }
+
+
+def incident_detail(conn: Connection, incident_id: int) -> dict[str, Any] | None:
+    row = get_incident(conn, incident_id)
+    if row is None:
+        return None
+    events = events_of(conn, incident_id)
+    ticket = ticket_of_incident(conn, incident_id)
+    detail = incident_summary(row)
+    detail["alerts"] = [
+        {
+            "fingerprint": a.fingerprint,
+            "title": a.title,
+            "status": a.status,
+            "severity": Severity(a.severity).label,
+            "first_seen": a.first_seen,
+            "last_seen": a.last_seen,
+            "count": a.count,
+            "flap_count": a.flap_count,
+            "labels": a.labels,
+        }
+        for a in alerts_of(conn, incident_id)
+    ]
+    detail["timeline"] = [
+        {"at": t.at, "kind": t.kind, "message": t.message, "data": t.data}
+        for t in timeline_of(conn, incident_id)
+    ]
+    detail["ticket"] = _ticket(ticket)
+    detail["explain"] = _explain(row, events, decisions_of(conn, incident_id))
+    return detail
+
+
+def _ticket(ticket: Any) -> dict[str, Any] | None:
+    if ticket is None:
+        return None
+    return {"id": ticket.id, "status": ticket.status, "priority": ticket.priority,
+            "opened_at": ticket.opened_at, "resolved_at": ticket.resolved_at,
+            "reopen_count": ticket.reopen_count, "update_count": ticket.update_count}
+
+
+def _explain(row: Any, events: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> dict:
+    first = events[0] if events else None
+    first_decisions = first["decisions"] if first else []
+    route = next((d for d in first_decisions if d["stage"] == "route"), None)
+    owner = next((d for d in first_decisions if d["stage"] == "enrich"), None)
+    redactions = [d for e in events for d in e["decisions"] if d["stage"] == "redact"]
+    timers = {
+        "resolve_due_at": row.resolve_due_at,
+        "state": "pending" if row.resolve_due_at else
+                 ("fired" if row.status == "resolved" else "not set: alerts firing"),
+    }
+    return {
+        "correlation_key": row.correlation_key,
+        "group_labels": row.group_labels,
+        "route": {"name": row.route, "why": route["inputs"] if route else None},
+        "owner": {"team": row.team, "lookup": owner["rule"] if owner else None,
+                  "detail": owner["inputs"] if owner else None},
+        "context": row.context,
+        "events": [
+            {"id": e["id"], "delivery_id": e["delivery_id"], "source": e["source"],
+             "status": e["status"], "title": e["title"], "received_at": e["received_at"],
+             "fingerprint": e["fingerprint"], "decisions": e["decisions"]}
+            for e in events
+        ],
+        "redactions": [d["inputs"] for d in redactions],
+        "decisions": [
+            {"at": d["at"], "stage": d["stage"], "rule": d["rule"], "outcome": d["outcome"],
+             "inputs": d["inputs"]}
+            for d in decisions
+        ],
+        "timers": timers,
+    }

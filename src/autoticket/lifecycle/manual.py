@@ -1,0 +1,93 @@
+"""What people do to incidents: acknowledge, resolve, label."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, update
+
+from autoticket.config import Config
+from autoticket.model import Decision, IncidentStatus
+from autoticket.pipeline.base import TicketAction
+from autoticket.pipeline.decide import action_key, ticket_payload
+from autoticket.store import outbox as outbox_store
+from autoticket.store.correlation_state import SqlCorrelationState
+from autoticket.store.events import add_decisions
+from autoticket.store.incidents import get_incident
+from autoticket.store.rows import incident_from_row
+from autoticket.store.tables import incidents, timeline
+
+__all__ = ["IncidentNotFound", "acknowledge", "add_label", "resolve_now"]
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+def _change(
+    conn: Connection, config: Config, incident_id: int, now: datetime, action: str,
+    new_status: IncidentStatus, who: str, note: str,
+) -> dict[str, object]:
+    row = get_incident(conn, incident_id)
+    if row is None:
+        raise IncidentNotFound(incident_id)
+    incident = incident_from_row(row)
+    if incident.status is new_status:
+        return {"id": incident.id, "status": incident.status.value, "changed": False}
+    if incident.status is IncidentStatus.RESOLVED:
+        raise ValueError(f"incident {incident_id} is resolved; it reopens when an alert fires")
+    incident.status = new_status
+    incident.updated_at = now
+    incident.version += 1
+    if new_status is IncidentStatus.RESOLVED:
+        incident.resolved_at = now
+        incident.resolve_due_at = None
+    state = SqlCorrelationState(conn)
+    state.save_incident(incident)
+    state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
+    state.flush()
+    routes = {r.name: r for r in config.routes}
+    route = routes.get(incident.route)
+    key = action_key(incident, action)
+    payload = ticket_payload(incident, [action])
+    ticket_action = "resolve" if action == "resolved" else "update"
+    outbox_store.enqueue(
+        conn,
+        [TicketAction(incident.id, ticket_action, key, list(route.sinks) if route else ["builtin"],
+                      payload)],
+        now,
+    )
+    add_decisions(conn, [(incident.id, Decision("manual", action, None, str(incident.id),
+                                                {"by": who}))], now)
+    return {"id": incident.id, "status": incident.status.value, "changed": True}
+
+
+def acknowledge(
+    conn: Connection, config: Config, incident_id: int, now: datetime, who: str
+) -> dict[str, object]:
+    return _change(conn, config, incident_id, now, "acknowledged", IncidentStatus.ACKNOWLEDGED,
+                   who, "acknowledged")
+
+
+def resolve_now(
+    conn: Connection, config: Config, incident_id: int, now: datetime, who: str
+) -> dict[str, object]:
+    return _change(conn, config, incident_id, now, "resolved", IncidentStatus.RESOLVED, who,
+                   "resolved manually")
+
+
+def add_label(
+    conn: Connection, incident_id: int, now: datetime, label: str, who: str
+) -> dict[str, object]:
+    """Feedback labels (e.g. `noise`, `useful`, `wrong-team`) for later tuning."""
+    row = get_incident(conn, incident_id)
+    if row is None:
+        raise IncidentNotFound(incident_id)
+    context = dict(row.context or {})
+    labels = sorted(set(context.get("labels", [])) | {label})
+    context["labels"] = labels
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(context=context))
+    conn.execute(insert(timeline).values(incident_id=incident_id, at=now, kind="label",
+                                         message=f"labelled {label!r} by {who}",
+                                         data={"label": label, "by": who}))
+    return {"id": incident_id, "labels": labels}

@@ -1,0 +1,241 @@
+"""The canonical nouns every stage speaks: Event, Alert, Incident, Ticket, Decision.
+
+Plain dataclasses with slots: they are built and copied at tens of thousands per
+second on the hot path, so no validation happens here (sources validate input).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+__all__ = [
+    "Alert",
+    "AlertStatus",
+    "Decision",
+    "Event",
+    "EventKind",
+    "Incident",
+    "IncidentStatus",
+    "Severity",
+    "Ticket",
+    "TicketStatus",
+    "fingerprint_of",
+]
+
+
+class Severity(IntEnum):
+    """Four levels, ordered so that max() picks the worst."""
+
+    INFO = 1
+    WARNING = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str | None, default: Severity | None = None) -> Severity:
+        """Map the many spellings sources use onto the scale; unknown -> default or ValueError."""
+        key = (text or "").strip().lower()
+        found = _SEVERITY_ALIASES.get(key)
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        known = ", ".join(sorted(_SEVERITY_ALIASES))
+        raise ValueError(f"unknown severity {text!r}; known: {known}")
+
+
+_SEVERITY_ALIASES: dict[str, Severity] = {
+    "critical": Severity.CRITICAL,
+    "crit": Severity.CRITICAL,
+    "fatal": Severity.CRITICAL,
+    "emergency": Severity.CRITICAL,
+    "page": Severity.CRITICAL,
+    "p1": Severity.CRITICAL,
+    "sev1": Severity.CRITICAL,
+    "high": Severity.HIGH,
+    "error": Severity.HIGH,
+    "err": Severity.HIGH,
+    "major": Severity.HIGH,
+    "p2": Severity.HIGH,
+    "sev2": Severity.HIGH,
+    "warning": Severity.WARNING,
+    "warn": Severity.WARNING,
+    "medium": Severity.WARNING,
+    "minor": Severity.WARNING,
+    "p3": Severity.WARNING,
+    "sev3": Severity.WARNING,
+    "info": Severity.INFO,
+    "informational": Severity.INFO,
+    "low": Severity.INFO,
+    "none": Severity.INFO,
+    "debug": Severity.INFO,
+    "p4": Severity.INFO,
+    "sev4": Severity.INFO,
+}
+
+
+class EventKind(StrEnum):
+    ALERT = "alert"
+    DEPLOY = "deploy"
+    METRIC = "metric"
+    LOG = "log"
+    SECURITY = "security"
+    CHANGE = "change"
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def fingerprint_of(source: str, labels: dict[str, str]) -> str:
+    """Stable identity of an alert: its source family and its full label set.
+
+    Order of labels does not matter; values are hashed byte-exact. Two HA
+    Alertmanagers sending the same alert therefore agree on the fingerprint.
+    """
+    h = hashlib.sha256(source.encode())
+    for key in sorted(labels):
+        h.update(b"\x00")
+        h.update(key.encode())
+        h.update(b"\x01")
+        h.update(labels[key].encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Decision:
+    """Why something happened: which stage, which rule, what it saw, what it did."""
+
+    stage: str
+    outcome: str
+    rule: str | None = None
+    subject: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "subject": self.subject,
+            "inputs": self.inputs,
+        }
+
+
+@dataclass(slots=True)
+class Event:
+    """One canonical signal from one source.
+
+    The first block is set by the source adapter; the second by later stages
+    (enrich, route, correlate). `decisions` collects why each stage did what.
+    """
+
+    id: str
+    source: str
+    kind: EventKind
+    status: AlertStatus
+    occurred_at: datetime
+    received_at: datetime
+    title: str
+    severity: Severity
+    fingerprint: str
+    raw_ref: str
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    source_meta: dict[str, str] = field(default_factory=dict)
+    ends_at: datetime | None = None
+    # Set by later stages.
+    team: str | None = None
+    tier: str | None = None
+    runbook: str | None = None
+    route: str | None = None
+    correlation_key: str | None = None
+    incident_id: int | None = None
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def service(self) -> str | None:
+        return self.labels.get("service") or self.labels.get("job")
+
+    @property
+    def environment(self) -> str:
+        return self.labels.get("environment") or self.labels.get("env") or "default"
+
+
+@dataclass(slots=True)
+class Alert:
+    """The state of one fingerprint over time."""
+
+    fingerprint: str
+    status: AlertStatus
+    severity: Severity
+    title: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int = 1
+    flap_count: int = 0
+    incident_id: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Incident:
+    """Alerts grouped by a correlation key within a window."""
+
+    id: int
+    correlation_key: str
+    route: str
+    title: str
+    team: str | None
+    severity: Severity
+    priority: str
+    status: IncidentStatus
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    firing: int = 0
+    alert_count: int = 0
+    event_count: int = 0
+    version: int = 1
+    group_labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Ticket:
+    """The tracked work item of one incident in the built-in store."""
+
+    id: int
+    incident_id: int
+    title: str
+    team: str | None
+    priority: str
+    status: TicketStatus
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    reopen_count: int = 0
+    external_refs: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,5 @@
+"""Replay a recorded stream through the live pipeline on a virtual clock."""
+
+from autoticket.replay.engine import ReplayResult, replay
+
+__all__ = ["ReplayResult", "replay"]

@@ -1,0 +1,34 @@
+"""`replay --dry-run`: check a stream without running the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from autoticket.errors import PayloadError
+from autoticket.replay.stream import RELEASE_SOURCES, LineError, read_lines
+from autoticket.sources import decode_json, get_source
+
+__all__ = ["check_stream"]
+
+
+def check_stream(lines: Iterator[bytes]) -> dict[str, Any]:
+    errors: list[dict[str, str]] = []
+    by_source: dict[str, int] = {}
+    events = 0
+    for item in read_lines(lines):
+        if isinstance(item, LineError):
+            errors.append({"line_id": item.line_id, "error": item.error})
+            continue
+        d = item.delivery
+        by_source[d.source] = by_source.get(d.source, 0) + 1
+        if d.source in RELEASE_SOURCES:
+            continue
+        try:
+            events += len(get_source(d.source).parse(
+                decode_json(d.body), d.headers, delivery_id=d.id, received_at=d.received_at))
+        except PayloadError as exc:
+            errors.append({"line_id": d.id, "error": f"{exc.field}: {exc.reason}"})
+        except LookupError as exc:
+            errors.append({"line_id": d.id, "error": str(exc)})
+    return {"lines_by_source": by_source, "events": events, "errors": errors}

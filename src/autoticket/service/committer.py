@@ -1,0 +1,125 @@
+"""Group commit for ingest: requests arriving together share one transaction.
+
+Handlers hand their delivery to a single writer thread and await a future;
+the thread drains everything queued, writes it in one transaction, commits
+(one fsync for the lot) and then resolves every future. A 2xx is therefore
+only ever sent for a body that is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from autoticket.pipeline.base import DeadLetter, Delivery
+from autoticket.store import inbox as inbox_store
+from autoticket.store.dead_letters import add_dead_letters
+
+__all__ = ["GroupCommitter"]
+
+
+@dataclass(slots=True)
+class _Item:
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    delivery: Delivery | None = None
+    event_count: int = 0
+    dead_letter: DeadLetter | None = None
+    status_code: int | None = None
+
+
+class GroupCommitter:
+    def __init__(
+        self, engine: Engine, on_commit: Callable[[], None] | None = None, max_batch: int = 2000
+    ) -> None:
+        self.engine = engine
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ingest-commit", daemon=True)
+        self.batches = 0
+        self.items = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    async def append(self, delivery: Delivery, event_count: int) -> None:
+        await self._submit(_Item(*self._future(), delivery=delivery, event_count=event_count))
+
+    async def dead_letter(self, item: DeadLetter, status_code: int) -> int:
+        result = await self._submit(
+            _Item(*self._future(), dead_letter=item, status_code=status_code)
+        )
+        return int(result)
+
+    @staticmethod
+    def _future() -> tuple[asyncio.Future[Any], asyncio.AbstractEventLoop]:
+        loop = asyncio.get_running_loop()
+        return loop.create_future(), loop
+
+    async def _submit(self, item: _Item) -> Any:
+        self._queue.put(item)
+        return await item.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            items = [first]
+            stop = False
+            while len(items) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                items.append(nxt)
+            self._write(items)
+            if stop:
+                return
+
+    def _write(self, items: list[_Item]) -> None:
+        results: list[Any] = []
+        try:
+            with self.engine.begin() as conn:
+                inbox_store.append(
+                    conn, [(i.delivery, i.event_count) for i in items if i.delivery is not None]
+                )
+                for i in items:
+                    if i.dead_letter is not None:
+                        results.append(add_dead_letters(conn, [i.dead_letter], i.status_code)[0])
+                    else:
+                        results.append(None)
+        except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
+            for i in items:
+                i.loop.call_soon_threadsafe(_fail, i.future, exc)
+            return
+        self.batches += 1
+        self.items += len(items)
+        for i, result in zip(items, results, strict=True):
+            i.loop.call_soon_threadsafe(_succeed, i.future, result)
+        if self.on_commit is not None:
+            self.on_commit()
+
+
+def _succeed(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

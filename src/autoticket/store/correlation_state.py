@@ -1,0 +1,186 @@
+"""The state correlate works on, kept in SQL and loaded per batch.
+
+Reads are batched (one query per kind per batch); writes are collected and
+flushed in bulk at the end of the batch, in the caller's transaction. The
+only write that cannot wait is opening an incident: its id is needed at once,
+and the partial unique index on `open_key` decides who wins a race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from autoticket.model import Alert, Incident, IncidentStatus
+from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
+from autoticket.store.tables import alerts, incidents, timeline
+from autoticket.store.upsert import upsert
+
+__all__ = ["SqlCorrelationState"]
+
+
+class SqlCorrelationState:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._alerts: dict[str, Alert] = {}
+        self._incidents: dict[int, Incident] = {}
+        self._open: dict[str, int] = {}
+        self._dirty_alerts: set[str] = set()
+        self._dirty_incidents: set[int] = set()
+        self._timeline: list[dict[str, Any]] = []
+
+    # -- reads -------------------------------------------------------------
+    def prefetch(self, fingerprints: Iterable[str], keys: Iterable[str]) -> None:
+        fps = [f for f in set(fingerprints) if f not in self._alerts]
+        for chunk in _chunks(fps, 500):
+            for row in self.conn.execute(select(alerts).where(alerts.c.fingerprint.in_(chunk))):
+                self._alerts[row.fingerprint] = alert_from_row(row)
+        wanted = {a.incident_id for a in self._alerts.values() if a.incident_id is not None}
+        wanted -= self._incidents.keys()
+        for chunk in _chunks(sorted(wanted), 500):
+            for row in self.conn.execute(select(incidents).where(incidents.c.id.in_(chunk))):
+                self._remember(incident_from_row(row))
+        missing_keys = [k for k in set(keys) if k not in self._open]
+        for chunk in _chunks(missing_keys, 500):
+            query = select(incidents).where(incidents.c.open_key.in_(chunk))
+            for row in self.conn.execute(query):
+                self._remember(incident_from_row(row))
+
+    def alert(self, fingerprint: str) -> Alert | None:
+        return self._alerts.get(fingerprint)
+
+    def incident(self, incident_id: int) -> Incident:
+        found = self._incidents.get(incident_id)
+        if found is None:
+            row = self.conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
+            found = self._remember(incident_from_row(row))
+        return found
+
+    def open_incident(self, key: str) -> Incident | None:
+        incident_id = self._open.get(key)
+        return self._incidents[incident_id] if incident_id is not None else None
+
+    def reopenable(self, key: str, resolved_since: datetime) -> Incident | None:
+        query = (
+            select(incidents)
+            .where(
+                incidents.c.correlation_key == key,
+                incidents.c.open_key.is_(None),
+                incidents.c.resolved_at >= resolved_since,
+            )
+            .order_by(incidents.c.resolved_at.desc(), incidents.c.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        return self._incidents.get(row.id) or self._remember(incident_from_row(row))
+
+    # -- writes ------------------------------------------------------------
+    def save_alert(self, alert: Alert) -> None:
+        self._alerts[alert.fingerprint] = alert
+        self._dirty_alerts.add(alert.fingerprint)
+
+    def save_incident(self, incident: Incident) -> None:
+        self._remember(incident)
+        self._dirty_incidents.add(incident.id)
+
+    def create_incident(self, draft: Incident, context: dict[str, Any]) -> tuple[Incident, bool]:
+        """Insert `draft` as the open incident of its key, or join the one that won."""
+        values = incident_to_row(draft)
+        values.update(
+            correlation_key=draft.correlation_key,
+            opened_at=draft.opened_at,
+            group_labels=draft.group_labels,
+            context=context,
+        )
+        try:
+            with self.conn.begin_nested():
+                new_id = self.conn.execute(
+                    insert(incidents).values(values).returning(incidents.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            winner = self._reread_open(draft.correlation_key)
+            return winner, False
+        draft.id = new_id
+        self._remember(draft)
+        return draft, True
+
+    def reopen(self, incident: Incident, now: datetime) -> tuple[Incident, bool]:
+        """Make a recently resolved incident the open one of its key again."""
+        try:
+            with self.conn.begin_nested():
+                changed = self.conn.execute(
+                    update(incidents)
+                    .where(incidents.c.id == incident.id, incidents.c.open_key.is_(None))
+                    .values(open_key=incident.correlation_key, status=IncidentStatus.OPEN.value)
+                ).rowcount
+        except IntegrityError:
+            return self._reread_open(incident.correlation_key), False
+        if not changed:  # someone else reopened it first
+            return self._reread_open(incident.correlation_key), False
+        incident.status = IncidentStatus.OPEN
+        incident.resolved_at = None
+        incident.updated_at = now
+        self.save_incident(incident)
+        return incident, True
+
+    def add_timeline(
+        self, incident_id: int, at: datetime, kind: str, message: str, data: dict[str, Any]
+    ) -> None:
+        self._timeline.append(
+            {"incident_id": incident_id, "at": at, "kind": kind, "message": message, "data": data}
+        )
+
+    def flush(self) -> None:
+        if self._dirty_alerts:
+            rows = [alert_to_row(self._alerts[fp]) for fp in sorted(self._dirty_alerts)]
+            upsert(self.conn, alerts, rows, ["fingerprint"])
+            self._dirty_alerts.clear()
+        if self._dirty_incidents:
+            params = []
+            for incident_id in sorted(self._dirty_incidents):
+                row = incident_to_row(self._incidents[incident_id])
+                params.append({f"v_{k}": v for k, v in row.items()} | {"b_id": incident_id})
+            stmt = (
+                update(incidents)
+                .where(incidents.c.id == bindparam("b_id"))
+                .values({k: bindparam(f"v_{k}") for k in incident_to_row_keys()})
+            )
+            self.conn.execute(stmt, params)
+            self._dirty_incidents.clear()
+        if self._timeline:
+            self.conn.execute(insert(timeline), self._timeline)
+            self._timeline = []
+
+    # -- helpers -----------------------------------------------------------
+    def _remember(self, incident: Incident) -> Incident:
+        self._incidents[incident.id] = incident
+        if incident.status is not IncidentStatus.RESOLVED:
+            self._open[incident.correlation_key] = incident.id
+        elif self._open.get(incident.correlation_key) == incident.id:
+            del self._open[incident.correlation_key]
+        return incident
+
+    def _reread_open(self, key: str) -> Incident:
+        row = self.conn.execute(select(incidents).where(incidents.c.open_key == key)).one()
+        return self._remember(incident_from_row(row))
+
+
+def incident_to_row_keys() -> list[str]:
+    return list(_INCIDENT_ROW_KEYS)
+
+
+_INCIDENT_ROW_KEYS = (
+    "route", "title", "team", "severity", "priority", "status", "open_key", "updated_at",
+    "resolved_at", "resolve_due_at", "firing", "alert_count", "event_count", "version",
+)
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

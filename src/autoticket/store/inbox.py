@@ -1,0 +1,66 @@
+"""The inbox: raw deliveries, stored durably before the service answers 2xx."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from autoticket.pipeline.base import Delivery
+from autoticket.store.tables import inbox
+
+__all__ = ["append", "claim_pending", "mark_processed", "pending_count"]
+
+
+def append(conn: Connection, deliveries: list[tuple[Delivery, int]]) -> None:
+    """Append (delivery, event_count) pairs in one statement."""
+    if not deliveries:
+        return
+    conn.execute(
+        insert(inbox),
+        [
+            {
+                "delivery_id": d.id,
+                "source": d.source,
+                "received_at": d.received_at,
+                "headers": d.headers,
+                "body": d.body,
+                "event_count": n,
+                "status": "pending",
+            }
+            for d, n in deliveries
+        ],
+    )
+
+
+def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
+    """The oldest pending deliveries; on PostgreSQL rows are locked, skipping locked ones."""
+    query = (
+        select(inbox.c.id, inbox.c.delivery_id, inbox.c.source, inbox.c.received_at,
+               inbox.c.headers, inbox.c.body)
+        .where(inbox.c.status == "pending")
+        .order_by(inbox.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [
+        Delivery(r.delivery_id, r.source, r.received_at, bytes(r.body), dict(r.headers), r.id)
+        for r in conn.execute(query)
+    ]
+
+
+def mark_processed(conn: Connection, inbox_ids: list[int], now: datetime) -> None:
+    if inbox_ids:
+        conn.execute(
+            update(inbox)
+            .where(inbox.c.id.in_(inbox_ids))
+            .values(status="done", processed_at=now)
+        )
+
+
+def pending_count(conn: Connection) -> int:
+    from sqlalchemy import func
+
+    query = select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
+    return int(conn.execute(query).scalar_one())

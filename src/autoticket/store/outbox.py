@@ -1,0 +1,70 @@
+"""The outbox: ticket actions written in the same transaction as the change."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from autoticket.pipeline.base import TicketAction
+from autoticket.store.tables import outbox
+from autoticket.store.upsert import insert_ignore
+
+__all__ = ["due", "enqueue", "mark_done", "mark_retry", "pending_count"]
+
+
+def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> None:
+    """One row per (action, sink); an idempotency key seen before is a no-op."""
+    rows = [
+        {
+            "idempotency_key": f"{a.idempotency_key}:{sink}",
+            "incident_id": a.incident_id,
+            "sink": sink,
+            "action": a.action,
+            "payload": a.payload,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for a in actions
+        for sink in a.sinks
+    ]
+    insert_ignore(conn, outbox, rows, ["idempotency_key"])
+
+
+def due(conn: Connection, now: datetime, limit: int = 500) -> list[Any]:
+    query = (
+        select(outbox)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query))
+
+
+def mark_done(conn: Connection, ids: list[int], now: datetime) -> None:
+    if ids:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(status="done", done_at=now, attempts=outbox.c.attempts + 1)
+        )
+
+
+def mark_retry(
+    conn: Connection, row_id: int, now: datetime, error: str, delay: timedelta | None
+) -> None:
+    """Schedule another attempt after `delay`, or give up (status failed) when None."""
+    values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+    if delay is None:
+        values["status"] = "failed"
+    else:
+        values["next_attempt_at"] = now + delay
+    conn.execute(update(outbox).where(outbox.c.id == row_id).values(values))
+
+
+def pending_count(conn: Connection) -> int:
+    query = select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
+    return int(conn.execute(query).scalar_one())

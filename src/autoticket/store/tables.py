@@ -1,0 +1,221 @@
+"""All tables, in SQLAlchemy Core. Constraints here are the final guard.
+
+- one open incident per correlation key: partial unique index on `open_key`
+  (set while open, NULL once resolved), as Grafana OnCall does;
+- one outbox row per idempotency key; one ticket per incident; one external
+  reference per (ticket, sink).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from autoticket.store.types import UTCDateTime
+
+__all__ = [
+    "alerts",
+    "dead_letters",
+    "decisions",
+    "events",
+    "inbox",
+    "incidents",
+    "metadata",
+    "outbox",
+    "ticket_refs",
+    "tickets",
+    "timeline",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrement needs INTEGER
+TS = UTCDateTime()
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), nullable=False, unique=True),
+    Column("source", String(64), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("event_count", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("processed_at", TS),
+    Index("ix_inbox_pending", "status", "id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("field", String(256)),
+    Column("error", Text, nullable=False),
+    Column("status_code", Integer),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("replay_count", Integer, nullable=False, default=0),
+    Column("replayed_at", TS),
+    Column("replay_result", Text),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("delivery_id", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("incident_id", Id, index=True),
+    Column("status", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("occurred_at", TS, nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("route", String(128)),
+    Column("team", String(128)),
+    Column("labels", JSON, nullable=False),
+    Column("annotations", JSON, nullable=False),
+    Column("decisions", JSON, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("incident_id", Id, index=True),
+    Column("status", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("first_seen", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("flap_count", Integer, nullable=False, default=0),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("correlation_key", String(512), nullable=False, index=True),
+    # Equal to correlation_key while open or acknowledged, NULL once resolved.
+    Column("open_key", String(512)),
+    Column("route", String(128), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("team", String(128)),
+    Column("severity", Integer, nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("resolved_at", TS),
+    Column("resolve_due_at", TS),
+    Column("firing", Integer, nullable=False, default=0),
+    Column("alert_count", Integer, nullable=False, default=0),
+    Column("event_count", Integer, nullable=False, default=0),
+    Column("version", Integer, nullable=False, default=1),
+    Column("group_labels", JSON, nullable=False),
+    Column("context", JSON, nullable=False),
+    Index(
+        "uq_incidents_open_key",
+        "open_key",
+        unique=True,
+        sqlite_where=Column("open_key").isnot(None),
+        postgresql_where=Column("open_key").isnot(None),
+    ),
+    Index("ix_incidents_resolve_due", "resolve_due_at"),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, nullable=False, index=True),
+    Column("at", TS, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, index=True),
+    Column("at", TS, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("rule", String(128)),
+    Column("outcome", String(64), nullable=False),
+    Column("subject", String(128)),
+    Column("inputs", JSON, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(256), nullable=False, unique=True),
+    Column("incident_id", Id, nullable=False, index=True),
+    Column("sink", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("done_at", TS),
+    Column("last_error", Text),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("team", String(128)),
+    Column("priority", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("resolved_at", TS),
+    Column("reopen_count", Integer, nullable=False, default=0),
+    Column("update_count", Integer, nullable=False, default=0),
+)
+
+ticket_refs = Table(
+    "ticket_refs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, nullable=False),
+    Column("sink", String(64), nullable=False),
+    Column("external_id", String(256), nullable=False),
+    Column("url", Text),
+    UniqueConstraint("ticket_id", "sink"),
+)

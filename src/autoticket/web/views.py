@@ -1,0 +1,201 @@
+"""The small server-rendered UI: overview, incident page with "why", tickets list.
+
+Pages read through the same store and explain functions as the JSON API, and the
+two buttons call the same lifecycle functions, so the UI never disagrees with it.
+No JavaScript and no external assets: the page works offline.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jinja2
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from autoticket.api.deps import read_conn, runtime_of, write_conn
+from autoticket.api.tickets import ticket_view
+from autoticket.explain import incident_detail, incident_summary
+from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, resolve_now
+from autoticket.store.incidents import list_incidents
+from autoticket.store.tables import dead_letters
+from autoticket.store.tickets import list_tickets
+
+__all__ = ["age", "compact_json", "mount_web", "router"]
+
+_HERE = Path(__file__).parent
+STATUSES = ("active", "open", "acknowledged", "resolved", "all")
+PAGE_SIZE = 200
+
+router = APIRouter(include_in_schema=False)
+
+
+def age(then: datetime | str | None, now: datetime) -> str:
+    """`45s`, `3m`, `2h`, `4d`: the whole units elapsed since `then`."""
+    if then is None:
+        return ""
+    if isinstance(then, str):
+        then = datetime.fromisoformat(then)
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(age=age, when=when, json=compact_json)
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    base = {"root": request.scope.get("root_path", ""), "now": runtime_of(request).clock.now()}
+    return templates.TemplateResponse(request, name, base | context, status_code=status)
+
+
+def _error(request: Request, status: int, title: str, message: str) -> Response:
+    return _render(request, "error.html", {"status": status, "title": title,
+                                           "message": message}, status)
+
+
+def _status(request: Request, default: str) -> str | None:
+    value = request.query_params.get("status") or default
+    return value if value in STATUSES else None
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> Response:
+    status = _status(request, "active")
+    if status is None:
+        return _error(request, 400, "Unknown status", f"status must be one of {STATUSES}")
+    with read_conn(request) as conn:
+        rows, total = list_incidents(conn, None if status == "all" else status, PAGE_SIZE)
+        _, grand_total = list_incidents(conn, None, 1)
+        ticket_rows, ticket_total = list_tickets(conn, "active", PAGE_SIZE)
+        dead = conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()
+    return _render(request, "overview.html", {
+        "status": status,
+        "statuses": STATUSES,
+        "incidents": [incident_summary(r) for r in rows],
+        "incident_total": total,
+        "ever_any": grand_total > 0,
+        "tickets": [ticket_view(r) for r in ticket_rows],
+        "ticket_total": ticket_total,
+        "dead_letters": int(dead),
+        "ingest_url": f"{str(request.base_url).rstrip('/')}/api/v1/ingest/alertmanager",
+    })
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def tickets_page(request: Request) -> Response:
+    status = _status(request, "all")
+    if status is None:
+        return _error(request, 400, "Unknown status", f"status must be one of {STATUSES}")
+    with read_conn(request) as conn:
+        rows, total = list_tickets(conn, None if status == "all" else status, PAGE_SIZE)
+    return _render(request, "tickets.html", {
+        "status": status, "statuses": STATUSES, "tickets": [ticket_view(r) for r in rows],
+        "total": total,
+    })
+
+
+def _incident_id(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _incident_page(request: Request, raw_id: str, error: str | None = None) -> Response:
+    incident_id = _incident_id(raw_id)
+    detail = None
+    if incident_id is not None:
+        with read_conn(request) as conn:
+            detail = incident_detail(conn, incident_id)
+    if detail is None:
+        return _error(request, 404, "Incident not found", f"There is no incident {raw_id}.")
+    return _render(request, "incident.html", {
+        "i": detail, "why": detail["explain"], "error": error,
+        "redacted": _redaction_totals(detail["explain"]["redactions"]),
+    }, 409 if error else 200)
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+def incident_page(request: Request, incident_id: str) -> Response:
+    return _incident_page(request, incident_id)
+
+
+@router.post("/incidents/{incident_id}/{action}", response_class=HTMLResponse)
+async def incident_action(request: Request, incident_id: str, action: str) -> Response:
+    number = _incident_id(incident_id)
+    if action not in ("ack", "resolve") or number is None:
+        return _error(request, 404, "Not found", "No such incident action.")
+    if not _same_origin(request):
+        return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    who = (form.get("by") or [""])[0].strip()[:128] or "web"
+    return await run_in_threadpool(_act, request, number, action, who)
+
+
+def _act(request: Request, number: int, action: str, who: str) -> Response:
+    runtime = runtime_of(request)
+    change = acknowledge if action == "ack" else resolve_now
+    try:
+        with write_conn(request) as conn:
+            change(conn, runtime.config, number, runtime.clock.now(), who)
+    except IncidentNotFound:
+        return _error(request, 404, "Incident not found", f"There is no incident {number}.")
+    except ValueError as exc:
+        return _incident_page(request, str(number), error=str(exc))
+    runtime.worker.wake()
+    root = request.scope.get("root_path", "")
+    return RedirectResponse(f"{root}/incidents/{number}", status_code=303)
+
+
+def _same_origin(request: Request) -> bool:
+    """Browsers send Origin on form posts; refuse ones made from another site."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
+    kinds: dict[str, int] = {}
+    fields: list[str] = []
+    for item in redactions:
+        for kind, count in (item.get("kinds") or {}).items():
+            kinds[kind] = kinds.get(kind, 0) + int(count)
+        fields.extend(f for f in item.get("fields") or [] if f not in fields)
+    return {"kinds": kinds, "fields": fields}
+
+
+def mount_web(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")

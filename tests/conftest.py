@@ -1,0 +1,84 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests get a schema of their own (search_path), so they can run
+side by side and leave nothing behind. Without a reachable PostgreSQL they
+skip, unless AUTOTICKET_REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from autoticket.config import Config, load_config
+from autoticket.store import make_engine, migrate
+
+PG_URL = os.environ.get("AUTOTICKET_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("AUTOTICKET_REQUIRE_SERVICES") == "1"
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "autoticket" / "examples"
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} is not reachable: {type(exc).__name__}: {exc}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (AUTOTICKET_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> str:
+    try:
+        engine = make_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("PostgreSQL", exc)
+    return PG_URL
+
+
+def _pg_engine(base_url: str) -> Iterator[Engine]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(base_url, connect_args={"options": f"-csearch_path={schema}"},
+                         pool_size=10, max_overflow=20)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'autoticket.db'}")
+        migrate(eng)
+        yield eng
+        eng.dispose()
+    else:
+        base = request.getfixturevalue("pg_available")
+        for eng in _pg_engine(base):
+            migrate(eng)
+            yield eng
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(None)
+
+
+@pytest.fixture
+def t0() -> datetime:
+    return datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
