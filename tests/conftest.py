@@ -38,7 +38,7 @@ def pg_available() -> str:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("PostgreSQL", exc)
     return PG_URL
 
@@ -82,3 +82,43 @@ def config() -> Config:
 @pytest.fixture
 def t0() -> datetime:
     return datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
+
+
+def am_alert(
+    alertname: str = "HighErrorRate",
+    status: str = "firing",
+    severity: str = "critical",
+    service: str = "checkout",
+    environment: str = "prod",
+    starts_at: str = "2026-01-05T09:59:00Z",
+    **labels: str,
+) -> dict[str, object]:
+    """One alert of an Alertmanager webhook (v4) payload."""
+    return {
+        "status": status,
+        "labels": {"alertname": alertname, "severity": severity, "service": service,
+                   "environment": environment, **labels},
+        "annotations": {"summary": f"{alertname} on {service}"},
+        "startsAt": starts_at,
+        "endsAt": "2026-01-05T10:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.example:9090/graph",
+        "fingerprint": "0123456789abcdef",
+    }
+
+
+def am_payload(*alerts: dict[str, object], status: str | None = None) -> dict[str, object]:
+    """A whole webhook notification around `alerts`."""
+    if status is None:
+        status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighErrorRate"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "autoticket",
+        "groupLabels": {"alertname": "HighErrorRate"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": list(alerts),
+    }

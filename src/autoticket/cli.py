@@ -13,8 +13,11 @@ from rich.console import Console
 
 from autoticket.config import ConfigError, Settings, load_config
 
-app = typer.Typer(help="autoticket: alerts in, accountable tickets out.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="autoticket: alerts in, accountable tickets out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
@@ -38,7 +41,8 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
     database_url: Annotated[
-        str | None, typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db")
+        str | None,
+        typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
     ] = None,
 ) -> None:
     """Run the HTTP API, the UI and the worker in one process."""
@@ -96,8 +100,12 @@ def replay(
             summary = check_stream(iter(fh))
             typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
             raise typer.Exit(1 if summary["errors"] else 0)
-        result = run_replay(iter(fh), cfg, batch_size=batch_size,  # type: ignore[arg-type]
-                            progress=lambda n: err.print(f"… {n} lines"))
+        result = run_replay(
+            iter(fh),
+            cfg,
+            batch_size=batch_size,  # type: ignore[arg-type]
+            progress=lambda n: err.print(f"… {n} lines"),
+        )
     elapsed = time.perf_counter() - started
     data = orjson.dumps(result.output, option=orjson.OPT_INDENT_2)
     if output:
@@ -151,8 +159,10 @@ def simulate(
     with scenario.open("rb") as fh:
         result = run_replay(iter(fh), cfg)  # type: ignore[arg-type]
     for t in result.output["tickets"]:
-        typer.echo(f"#{t['id']} {t['priority']} [{t['status']}] {t['title']} "
-                   f"-> {t['team']} ({len(t['line_ids'])} lines)")
+        typer.echo(
+            f"#{t['id']} {t['priority']} [{t['status']}] {t['title']} "
+            f"-> {t['team']} ({len(t['line_ids'])} lines)"
+        )
     for e in result.output["errors"]:
         typer.echo(f"error {e['line_id']}: {e['error']}")
 
@@ -160,7 +170,8 @@ def simulate(
 @app.command()
 def bench(
     output: Annotated[Path, typer.Option(help="write JSON results here")] = Path(
-        "bench/results.json"),
+        "bench/results.json"
+    ),
     quick: Annotated[bool, typer.Option(help="small sizes, for a smoke run")] = False,
 ) -> None:
     """Measure replay and live throughput, event->ticket latency and peak memory."""

@@ -120,9 +120,7 @@ class Config(_Strict):
     catalog: CatalogConfig = CatalogConfig()
     redaction: RedactionConfig = RedactionConfig()
     priorities: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
-    routes: list[RouteConfig] = Field(
-        default_factory=lambda: [RouteConfig(name="default")]
-    )
+    routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
 
     def priority_for(self, route: RouteConfig | None, severity: str) -> str:
         if route is not None and severity in route.priorities:
@@ -210,8 +208,11 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
     for i, route in enumerate(config.routes):
         if route.name in seen:
             problems.append(
-                ConfigProblem(f"routes.{i}.name", index.get(("routes", i, "name")),
-                              f"duplicate route name {route.name!r}")
+                ConfigProblem(
+                    f"routes.{i}.name",
+                    index.get(("routes", i, "name")),
+                    f"duplicate route name {route.name!r}",
+                )
             )
         seen.add(route.name)
         try:
@@ -219,15 +220,21 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
         except PolicyError as exc:
             extra = tuple(int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
             loc = ("routes", i, *extra)
-            problems.append(ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc),
-                                          exc.reason))
+            problems.append(
+                ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc), exc.reason)
+            )
     for i, pat in enumerate(config.redaction.patterns):
         try:
             re.compile(pat.regex)
         except re.error as exc:
             loc = ("redaction", "patterns", i, "regex")
-            problems.append(ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc),
-                                          f"invalid regular expression: {exc}"))
+            problems.append(
+                ConfigProblem(
+                    ".".join(map(str, loc)),
+                    _nearest_line(index, loc),
+                    f"invalid regular expression: {exc}",
+                )
+            )
     if problems:
         raise ConfigError(source, problems)
 

@@ -24,8 +24,9 @@ def demo_stream_path() -> Path:
 
 def run_demo(config: Config, port: int) -> None:
     runtime = Runtime.from_url(config, Settings.from_env().database_url)
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -37,8 +38,11 @@ def run_demo(config: Config, port: int) -> None:
     with httpx.Client(base_url=base, timeout=10) as client:
         for raw in demo_stream_path().read_bytes().splitlines():
             line = orjson.loads(raw)
-            response = client.post(f"/api/v1/ingest/{line['source']}", json=line["body"],
-                                   headers=line.get("headers") or {})
+            response = client.post(
+                f"/api/v1/ingest/{line['source']}",
+                json=line["body"],
+                headers=line.get("headers") or {},
+            )
             sent += response.status_code == 202
     print(f"demo: fed {sent} deliveries; open {base}/ (Ctrl-C to stop)", flush=True)
     try:

@@ -69,9 +69,15 @@ def incident_detail(conn: Connection, incident_id: int) -> dict[str, Any] | None
 def _ticket(ticket: Any) -> dict[str, Any] | None:
     if ticket is None:
         return None
-    return {"id": ticket.id, "status": ticket.status, "priority": ticket.priority,
-            "opened_at": ticket.opened_at, "resolved_at": ticket.resolved_at,
-            "reopen_count": ticket.reopen_count, "update_count": ticket.update_count}
+    return {
+        "id": ticket.id,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "opened_at": ticket.opened_at,
+        "resolved_at": ticket.resolved_at,
+        "reopen_count": ticket.reopen_count,
+        "update_count": ticket.update_count,
+    }
 
 
 def _explain(row: Any, events: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> dict:
@@ -82,26 +88,42 @@ def _explain(row: Any, events: list[dict[str, Any]], decisions: list[dict[str, A
     redactions = [d for e in events for d in e["decisions"] if d["stage"] == "redact"]
     timers = {
         "resolve_due_at": row.resolve_due_at,
-        "state": "pending" if row.resolve_due_at else
-                 ("fired" if row.status == "resolved" else "not set: alerts firing"),
+        "state": "pending"
+        if row.resolve_due_at
+        else ("fired" if row.status == "resolved" else "not set: alerts firing"),
     }
     return {
         "correlation_key": row.correlation_key,
         "group_labels": row.group_labels,
         "route": {"name": row.route, "why": route["inputs"] if route else None},
-        "owner": {"team": row.team, "lookup": owner["rule"] if owner else None,
-                  "detail": owner["inputs"] if owner else None},
+        "owner": {
+            "team": row.team,
+            "lookup": owner["rule"] if owner else None,
+            "detail": owner["inputs"] if owner else None,
+        },
         "context": row.context,
         "events": [
-            {"id": e["id"], "delivery_id": e["delivery_id"], "source": e["source"],
-             "status": e["status"], "title": e["title"], "received_at": e["received_at"],
-             "fingerprint": e["fingerprint"], "decisions": e["decisions"]}
+            {
+                "id": e["id"],
+                "delivery_id": e["delivery_id"],
+                "source": e["source"],
+                "status": e["status"],
+                "title": e["title"],
+                "received_at": e["received_at"],
+                "fingerprint": e["fingerprint"],
+                "decisions": e["decisions"],
+            }
             for e in events
         ],
         "redactions": [d["inputs"] for d in redactions],
         "decisions": [
-            {"at": d["at"], "stage": d["stage"], "rule": d["rule"], "outcome": d["outcome"],
-             "inputs": d["inputs"]}
+            {
+                "at": d["at"],
+                "stage": d["stage"],
+                "rule": d["rule"],
+                "outcome": d["outcome"],
+                "inputs": d["inputs"],
+            }
             for d in decisions
         ],
         "timers": timers,

@@ -15,40 +15,58 @@ class Telemetry:
         self.registry = CollectorRegistry()
         r = self.registry
         self.events_received = Counter(
-            "autoticket_events_received", "Events received, by source and outcome",
-            ["source", "outcome"], registry=r,
+            "autoticket_events_received",
+            "Events received, by source and outcome",
+            ["source", "outcome"],
+            registry=r,
         )
         self.deliveries = Counter(
-            "autoticket_deliveries", "HTTP deliveries, by source and status code",
-            ["source", "code"], registry=r,
+            "autoticket_deliveries",
+            "HTTP deliveries, by source and status code",
+            ["source", "code"],
+            registry=r,
         )
         self.stage_seconds = Histogram(
-            "autoticket_stage_duration_seconds", "Time spent per batch in each pipeline stage",
-            ["stage"], buckets=_STAGE_BUCKETS, registry=r,
+            "autoticket_stage_duration_seconds",
+            "Time spent per batch in each pipeline stage",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
         )
         self.incidents = Counter(
-            "autoticket_incidents", "Incident changes, by kind (opened, reopened, resolved, ...)",
-            ["kind"], registry=r,
+            "autoticket_incidents",
+            "Incident changes, by kind (opened, reopened, resolved, ...)",
+            ["kind"],
+            registry=r,
         )
         self.tickets = Counter(
-            "autoticket_tickets", "Ticket actions applied, by sink and action",
-            ["sink", "action"], registry=r,
+            "autoticket_tickets",
+            "Ticket actions applied, by sink and action",
+            ["sink", "action"],
+            registry=r,
         )
         self.dead_letters = Counter(
-            "autoticket_dead_letters", "Payloads kept as dead letters, by source and stage",
-            ["source", "stage"], registry=r,
+            "autoticket_dead_letters",
+            "Payloads kept as dead letters, by source and stage",
+            ["source", "stage"],
+            registry=r,
         )
         self.event_to_ticket = Histogram(
             "autoticket_event_to_ticket_seconds",
             "From receipt of the first event of an incident to its ticket being opened (M1)",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.inbox_pending = Gauge(
-            "autoticket_inbox_pending", "Deliveries stored but not yet processed", registry=r,
+            "autoticket_inbox_pending",
+            "Deliveries stored but not yet processed",
+            registry=r,
         )
         self.batch_size = Histogram(
-            "autoticket_worker_batch_size", "Deliveries per worker batch",
-            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), registry=r,
+            "autoticket_worker_batch_size",
+            "Deliveries per worker batch",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -10,9 +10,9 @@ from autoticket.api.deps import body_preview, read_conn, runtime_of, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.pipeline.base import Delivery
+from autoticket.sources import decode_json, get_source
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import get_dead_letter, list_dead_letters, mark_replayed
-from autoticket.sources import decode_json, get_source
 
 __all__ = ["router"]
 
@@ -64,19 +64,28 @@ def replay(request: Request, dead_letter_id: int) -> dict[str, Any]:
     with write_conn(request) as conn:
         row = get_dead_letter(conn, dead_letter_id)
         if row is None:
-            raise ApiError(404, "not_found", f"no dead letter {dead_letter_id}",
-                           "dead_letter_id")
-        delivery = Delivery(f"{row.delivery_id}-r{row.replay_count + 1}", row.source, now,
-                            bytes(row.body), dict(row.headers))
+            raise ApiError(404, "not_found", f"no dead letter {dead_letter_id}", "dead_letter_id")
+        delivery = Delivery(
+            f"{row.delivery_id}-r{row.replay_count + 1}",
+            row.source,
+            now,
+            bytes(row.body),
+            dict(row.headers),
+        )
         try:
             source = get_source(row.source)
-            events = source.parse(decode_json(delivery.body), delivery.headers,
-                                  delivery_id=delivery.id, received_at=now)
+            events = source.parse(
+                decode_json(delivery.body),
+                delivery.headers,
+                delivery_id=delivery.id,
+                received_at=now,
+            )
         except (PayloadError, LookupError) as exc:
             reason = f"{exc.field}: {exc.reason}" if isinstance(exc, PayloadError) else str(exc)
             mark_replayed(conn, dead_letter_id, now, f"failed: {reason}")
-            error = ApiError(422, "replay_failed", f"still failing: {reason}",
-                             getattr(exc, "field", "source"))
+            error = ApiError(
+                422, "replay_failed", f"still failing: {reason}", getattr(exc, "field", "source")
+            )
         else:
             inbox_store.append(conn, [(delivery, len(events))])
             mark_replayed(conn, dead_letter_id, now, f"accepted {len(events)} event(s)")
@@ -84,5 +93,4 @@ def replay(request: Request, dead_letter_id: int) -> dict[str, Any]:
     if error is not None:
         raise error
     runtime.worker.wake()
-    return {"accepted": len(events), "ids": [e.id for e in events],
-            "delivery_id": delivery.id}
+    return {"accepted": len(events), "ids": [e.id for e in events], "delivery_id": delivery.id}

@@ -43,9 +43,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         field = ".".join(str(p) for p in first.get("loc", ()))
-        return ApiError(422, "invalid_request", str(first.get("msg")), field,
-                        details=[{"field": ".".join(map(str, e.get("loc", ()))),
-                                  "reason": e.get("msg")} for e in exc.errors()]).response()
+        return ApiError(
+            422,
+            "invalid_request",
+            str(first.get("msg")),
+            field,
+            details=[
+                {"field": ".".join(map(str, e.get("loc", ()))), "reason": e.get("msg")}
+                for e in exc.errors()
+            ],
+        ).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

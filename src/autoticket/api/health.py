@@ -28,7 +28,7 @@ def readyz(request: Request) -> JSONResponse:
         with read_conn(request) as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+    except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     if runtime.start_worker:
         checks["worker"] = "ok" if runtime.worker.alive else "not running"

@@ -50,7 +50,9 @@ def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
 
 @router.post("/{incident_id}/{action}")
 def act(
-    request: Request, incident_id: int, action: Literal["ack", "resolve", "label"],
+    request: Request,
+    incident_id: int,
+    action: Literal["ack", "resolve", "label"],
     body: LabelBody | ActionBody | None = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
@@ -64,8 +66,9 @@ def act(
                 result = resolve_now(conn, runtime.config, incident_id, now, who)
             else:
                 if not isinstance(body, LabelBody):
-                    raise ApiError(422, "invalid_request", "label needs a body with 'label'",
-                                   "label")
+                    raise ApiError(
+                        422, "invalid_request", "label needs a body with 'label'", "label"
+                    )
                 result = add_label(conn, incident_id, now, body.label, who)
     except IncidentNotFound:
         raise ApiError(404, "not_found", f"no incident {incident_id}", "incident_id") from None

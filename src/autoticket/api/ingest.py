@@ -31,16 +31,25 @@ def _is_json(content_type: str) -> bool:
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "payload_too_large",
-                       f"body of {declared} bytes exceeds the limit of {limit} bytes",
-                       "body", limit=limit)
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"body of {declared} bytes exceeds the limit of {limit} bytes",
+            "body",
+            limit=limit,
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, "payload_too_large",
-                           f"body exceeds the limit of {limit} bytes", "body", limit=limit)
+            raise ApiError(
+                413,
+                "payload_too_large",
+                f"body exceeds the limit of {limit} bytes",
+                "body",
+                limit=limit,
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -52,9 +61,12 @@ def _check_token(request: Request) -> None:
     given = request.headers.get("authorization", "")
     token = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token")
     if not token or not secrets.compare_digest(token.encode(), expected.encode()):
-        raise ApiError(401, "unauthorized",
-                       "missing or wrong ingest token (Authorization: Bearer <token>)",
-                       "authorization")
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing or wrong ingest token (Authorization: Bearer <token>)",
+            "authorization",
+        )
 
 
 @router.post("/api/v1/ingest/{source}", status_code=202)
@@ -74,32 +86,60 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         try:
             parser = get_source(source)
         except LookupError:
-            raise await _reject(runtime, delivery, ApiError(
-                404, "unknown_source", f"unknown source {source!r}", "source",
-                known_sources=known_sources()), "source") from None
+            raise await _reject(
+                runtime,
+                delivery,
+                ApiError(
+                    404,
+                    "unknown_source",
+                    f"unknown source {source!r}",
+                    "source",
+                    known_sources=known_sources(),
+                ),
+                "source",
+            ) from None
         content_type = request.headers.get("content-type", "")
         if not _is_json(content_type):
-            raise await _reject(runtime, delivery, ApiError(
-                415, "unsupported_media_type",
-                f"content type {content_type or '(none)'!r} is not JSON; send application/json",
-                "content-type"), "content-type")
+            raise await _reject(
+                runtime,
+                delivery,
+                ApiError(
+                    415,
+                    "unsupported_media_type",
+                    f"content type {content_type or '(none)'!r} is not JSON; send application/json",
+                    "content-type",
+                ),
+                "content-type",
+            )
         try:
-            events = parser.parse(decode_json(body), delivery.headers,
-                                  delivery_id=delivery.id, received_at=delivery.received_at)
+            events = parser.parse(
+                decode_json(body),
+                delivery.headers,
+                delivery_id=delivery.id,
+                received_at=delivery.received_at,
+            )
         except PayloadError as exc:
             code = "malformed_json" if exc.status == 400 else "invalid_payload"
-            raise await _reject(runtime, delivery, ApiError(
-                exc.status, code, f"{exc.field}: {exc.reason}", exc.field,
-                reason=exc.reason), exc.field) from None
+            raise await _reject(
+                runtime,
+                delivery,
+                ApiError(
+                    exc.status, code, f"{exc.field}: {exc.reason}", exc.field, reason=exc.reason
+                ),
+                exc.field,
+            ) from None
         await runtime.committer.append(delivery, len(events))
     except ApiError as exc:
-        telemetry.deliveries.labels(source if source in known_sources() else "unknown",
-                                    str(exc.status)).inc()
+        telemetry.deliveries.labels(
+            source if source in known_sources() else "unknown", str(exc.status)
+        ).inc()
         return exc.response()
     telemetry.deliveries.labels(source, "202").inc()
     telemetry.events_received.labels(source, "accepted").inc(len(events))
-    return JSONResponse({"accepted": len(events), "ids": [e.id for e in events],
-                         "delivery_id": delivery.id}, status_code=202)
+    return JSONResponse(
+        {"accepted": len(events), "ids": [e.id for e in events], "delivery_id": delivery.id},
+        status_code=202,
+    )
 
 
 async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: str) -> ApiError:
@@ -107,8 +147,7 @@ async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: 
     dead = DeadLetter(delivery, "ingest", error.message, field)
     dead_id = await runtime.committer.dead_letter(dead, error.status)
     runtime.telemetry.dead_letters.labels(
-        delivery.source if delivery.source in known_sources() else "unknown", "ingest").inc()
+        delivery.source if delivery.source in known_sources() else "unknown", "ingest"
+    ).inc()
     error.extra["dead_letter_id"] = dead_id
     return error
-
-

@@ -14,6 +14,7 @@ from autoticket.store import outbox as outbox_store
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.events import add_decisions
 from autoticket.store.incidents import get_incident
+from autoticket.store.locks import lock_keys
 from autoticket.store.rows import incident_from_row
 from autoticket.store.tables import incidents, timeline
 
@@ -25,12 +26,20 @@ class IncidentNotFound(LookupError):
 
 
 def _change(
-    conn: Connection, config: Config, incident_id: int, now: datetime, action: str,
-    new_status: IncidentStatus, who: str, note: str,
+    conn: Connection,
+    config: Config,
+    incident_id: int,
+    now: datetime,
+    action: str,
+    new_status: IncidentStatus,
+    who: str,
+    note: str,
 ) -> dict[str, object]:
     row = get_incident(conn, incident_id)
     if row is None:
         raise IncidentNotFound(incident_id)
+    lock_keys(conn, [row.correlation_key])
+    row = get_incident(conn, incident_id)
     incident = incident_from_row(row)
     if incident.status is new_status:
         return {"id": incident.id, "status": incident.status.value, "changed": False}
@@ -53,27 +62,51 @@ def _change(
     ticket_action = "resolve" if action == "resolved" else "update"
     outbox_store.enqueue(
         conn,
-        [TicketAction(incident.id, ticket_action, key, list(route.sinks) if route else ["builtin"],
-                      payload)],
+        [
+            TicketAction(
+                incident.id,
+                ticket_action,
+                key,
+                list(route.sinks) if route else ["builtin"],
+                payload,
+            )
+        ],
         now,
     )
-    add_decisions(conn, [(incident.id, Decision("manual", action, None, str(incident.id),
-                                                {"by": who}))], now)
+    add_decisions(
+        conn, [(incident.id, Decision("manual", action, None, str(incident.id), {"by": who}))], now
+    )
     return {"id": incident.id, "status": incident.status.value, "changed": True}
 
 
 def acknowledge(
     conn: Connection, config: Config, incident_id: int, now: datetime, who: str
 ) -> dict[str, object]:
-    return _change(conn, config, incident_id, now, "acknowledged", IncidentStatus.ACKNOWLEDGED,
-                   who, "acknowledged")
+    return _change(
+        conn,
+        config,
+        incident_id,
+        now,
+        "acknowledged",
+        IncidentStatus.ACKNOWLEDGED,
+        who,
+        "acknowledged",
+    )
 
 
 def resolve_now(
     conn: Connection, config: Config, incident_id: int, now: datetime, who: str
 ) -> dict[str, object]:
-    return _change(conn, config, incident_id, now, "resolved", IncidentStatus.RESOLVED, who,
-                   "resolved manually")
+    return _change(
+        conn,
+        config,
+        incident_id,
+        now,
+        "resolved",
+        IncidentStatus.RESOLVED,
+        who,
+        "resolved manually",
+    )
 
 
 def add_label(
@@ -87,7 +120,13 @@ def add_label(
     labels = sorted(set(context.get("labels", [])) | {label})
     context["labels"] = labels
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(context=context))
-    conn.execute(insert(timeline).values(incident_id=incident_id, at=now, kind="label",
-                                         message=f"labelled {label!r} by {who}",
-                                         data={"label": label, "by": who}))
+    conn.execute(
+        insert(timeline).values(
+            incident_id=incident_id,
+            at=now,
+            kind="label",
+            message=f"labelled {label!r} by {who}",
+            data={"label": label, "by": who},
+        )
+    )
     return {"id": incident_id, "labels": labels}

@@ -18,6 +18,7 @@ from autoticket.pipeline.decide import action_key, ticket_payload
 from autoticket.store import outbox as outbox_store
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.events import add_decisions
+from autoticket.store.locks import lock_keys
 from autoticket.store.rows import incident_from_row
 from autoticket.store.tables import incidents, timeline
 
@@ -46,6 +47,8 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
     rows = list(conn.execute(query))
     if not rows:
         return 0
+    lock_keys(conn, [r.correlation_key for r in rows])
+    rows = list(conn.execute(query))  # re-read: a worker may have changed them meanwhile
     state = SqlCorrelationState(conn)
     routes = {r.name: r for r in config.routes}
     actions: list[TicketAction] = []
@@ -62,7 +65,9 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
         after = config.timers.resolve_after
         conn.execute(
             insert(timeline).values(
-                incident_id=incident.id, at=due, kind="resolved",
+                incident_id=incident.id,
+                at=due,
+                kind="resolved",
                 message=f"auto-resolved: all alerts stayed resolved for {after}",
                 data={"timer": "resolve_after", "after_seconds": after.total_seconds()},
             )
@@ -74,8 +79,16 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
             TicketAction(incident.id, "resolve", key, sinks, ticket_payload(incident, ["resolved"]))
         )
         decided.append(
-            (incident.id, Decision("lifecycle", "resolve", "resolve_after", str(incident.id),
-                                   {"due": due.isoformat(), "idempotency_key": key}))
+            (
+                incident.id,
+                Decision(
+                    "lifecycle",
+                    "resolve",
+                    "resolve_after",
+                    str(incident.id),
+                    {"due": due.isoformat(), "idempotency_key": key},
+                ),
+            )
         )
     state.flush()
     outbox_store.enqueue(conn, actions, now)

@@ -98,8 +98,11 @@ class CorrelateStage:
             else:
                 self._resolved(event, state, ctx, changes, touched)
         return StageResult(
-            Batch(events=batch.events, changes=list(changes.items.values()),
-                  dead_letters=batch.dead_letters)
+            Batch(
+                events=batch.events,
+                changes=list(changes.items.values()),
+                dead_letters=batch.dead_letters,
+            )
         )
 
     # -- firing ------------------------------------------------------------
@@ -125,10 +128,24 @@ class CorrelateStage:
             incident.alert_count += 1
             incident.firing += 1
             self._meaningful(incident, now, touched)
+            event.decisions.append(
+                Decision(
+                    "correlate",
+                    "new alert joined",
+                    event.correlation_key,
+                    event.id,
+                    {"incident": incident.id},
+                )
+            )
             if not changes.items.get((incident.id, "opened")):
                 changes.add(incident, "alert_added", event.id, title=event.title)
-                state.add_timeline(incident.id, now, "alert_added",
-                                   f"alert {event.title!r} joined", {"event": event.id})
+                state.add_timeline(
+                    incident.id,
+                    now,
+                    "alert_added",
+                    f"alert {event.title!r} joined",
+                    {"event": event.id},
+                )
         else:
             was_firing_here = (
                 alert.status is AlertStatus.FIRING and alert.incident_id == incident.id
@@ -147,22 +164,40 @@ class CorrelateStage:
                     (incident.id, "reopened")
                 ):
                     changes.add(incident, "alert_refired", event.id, title=event.title)
-                    state.add_timeline(incident.id, now, "alert_refired",
-                                       f"alert {event.title!r} fires again", {"event": event.id})
+                    state.add_timeline(
+                        incident.id,
+                        now,
+                        "alert_refired",
+                        f"alert {event.title!r} fires again",
+                        {"event": event.id},
+                    )
         if incident.resolve_due_at is not None:
             incident.resolve_due_at = None
-            state.add_timeline(incident.id, now, "timer_cancelled",
-                               "resolve timer cancelled: an alert fires again",
-                               {"event": event.id})
+            state.add_timeline(
+                incident.id,
+                now,
+                "timer_cancelled",
+                "resolve timer cancelled: an alert fires again",
+                {"event": event.id},
+            )
         if event.severity > incident.severity:
             previous = incident.severity
             incident.severity = event.severity
             self._meaningful(incident, now, touched)
-            changes.add(incident, "severity_changed", event.id,
-                        previous=previous.label, severity=event.severity.label)
-            state.add_timeline(incident.id, now, "severity_changed",
-                               f"severity {previous.label} -> {event.severity.label}",
-                               {"event": event.id})
+            changes.add(
+                incident,
+                "severity_changed",
+                event.id,
+                previous=previous.label,
+                severity=event.severity.label,
+            )
+            state.add_timeline(
+                incident.id,
+                now,
+                "severity_changed",
+                f"severity {previous.label} -> {event.severity.label}",
+                {"event": event.id},
+            )
         alert.severity = max(alert.severity, event.severity)
         state.save_alert(alert)
         state.save_incident(incident)
@@ -185,11 +220,16 @@ class CorrelateStage:
                 incident.version += 1
                 touched.add(incident.id)
                 changes.add(incident, "reopened", event.id)
-                state.add_timeline(incident.id, now, "reopened",
-                                   f"reopened: fired again within {self.config.timers.reopen_within}",
-                                   {"event": event.id})
-                event.decisions.append(Decision("correlate", "reopened", key, event.id,
-                                                {"incident": incident.id}))
+                state.add_timeline(
+                    incident.id,
+                    now,
+                    "reopened",
+                    f"reopened: fired again within {self.config.timers.reopen_within}",
+                    {"event": event.id},
+                )
+                event.decisions.append(
+                    Decision("correlate", "reopened", key, event.id, {"incident": incident.id})
+                )
             return incident
         draft = Incident(
             id=0,
@@ -204,19 +244,33 @@ class CorrelateStage:
             updated_at=now,
             group_labels=group,
         )
-        context = {"service": event.service, "tier": event.tier, "runbook": event.runbook,
-                   "first_event": event.id, "first_received_at": event.received_at.isoformat()}
+        context = {
+            "service": event.service,
+            "tier": event.tier,
+            "runbook": event.runbook,
+            "first_event": event.id,
+            "first_received_at": event.received_at.isoformat(),
+        }
         incident, created = state.create_incident(draft, context)
         if created:
             touched.add(incident.id)
             changes.add(incident, "opened", event.id)
-            state.add_timeline(incident.id, now, "opened",
-                               f"opened by {event.title!r} on key {key}", {"event": event.id})
-            event.decisions.append(Decision("correlate", "opened", key, event.id,
-                                            {"incident": incident.id}))
+            state.add_timeline(
+                incident.id,
+                now,
+                "opened",
+                f"opened by {event.title!r} on key {key}",
+                {"event": event.id},
+            )
+            event.decisions.append(
+                Decision("correlate", "opened", key, event.id, {"incident": incident.id})
+            )
         else:
-            event.decisions.append(Decision("correlate", "joined (lost race)", key, event.id,
-                                            {"incident": incident.id}))
+            event.decisions.append(
+                Decision(
+                    "correlate", "joined (lost race)", key, event.id, {"incident": incident.id}
+                )
+            )
         return incident
 
     # -- resolved ----------------------------------------------------------
@@ -233,8 +287,9 @@ class CorrelateStage:
         if alert is None:
             alert = _new_alert(event, None)
             state.save_alert(alert)
-            event.decisions.append(Decision("correlate", "resolved without incident",
-                                            event.correlation_key, event.id))
+            event.decisions.append(
+                Decision("correlate", "resolved without incident", event.correlation_key, event.id)
+            )
             return
         was_firing = alert.status is AlertStatus.FIRING
         _bump(alert, event)
@@ -249,14 +304,23 @@ class CorrelateStage:
             incident.firing = max(0, incident.firing - 1)
             self._meaningful(incident, now, touched)
             changes.add(incident, "alert_resolved", event.id, title=event.title)
-            state.add_timeline(incident.id, now, "alert_resolved",
-                               f"alert {event.title!r} resolved", {"event": event.id})
+            state.add_timeline(
+                incident.id,
+                now,
+                "alert_resolved",
+                f"alert {event.title!r} resolved",
+                {"event": event.id},
+            )
             if incident.firing == 0:
                 due = now + self.config.timers.resolve_after
                 incident.resolve_due_at = due
-                state.add_timeline(incident.id, now, "timer_set",
-                                   f"all alerts resolved; auto-resolve at {due.isoformat()}",
-                                   {"timer": "resolve_after", "due": due.isoformat()})
+                state.add_timeline(
+                    incident.id,
+                    now,
+                    "timer_set",
+                    f"all alerts resolved; auto-resolve at {due.isoformat()}",
+                    {"timer": "resolve_after", "due": due.isoformat()},
+                )
         state.save_incident(incident)
 
     @staticmethod
@@ -285,5 +349,3 @@ def _bump(alert: Alert, event: Event) -> None:
     alert.count += 1
     if event.received_at > alert.last_seen:
         alert.last_seen = event.received_at
-
-

@@ -58,8 +58,11 @@ class DecideStage:
             ctx.state.save_incident(incident)
             action = next((a for k, a in _ACTION_FOR if k in kinds), "update")
             if route is None or route.action != "ticket":
-                decisions.append(Decision(self.name, "no ticket", incident.route,
-                                          str(incident.id), {"changes": kinds}))
+                decisions.append(
+                    Decision(
+                        self.name, "no ticket", incident.route, str(incident.id), {"changes": kinds}
+                    )
+                )
                 continue
             payload = ticket_payload(incident, kinds)
             payload["first_received_at"] = min(
@@ -74,13 +77,21 @@ class DecideStage:
                     action,
                     route.name,
                     str(incident.id),
-                    {"changes": kinds, "priority": priority,
-                     "severity": incident.severity.label, "sinks": route.sinks,
-                     "idempotency_key": key},
+                    {
+                        "changes": kinds,
+                        "priority": priority,
+                        "severity": incident.severity.label,
+                        "sinks": route.sinks,
+                        "idempotency_key": key,
+                    },
                 )
             )
         return StageResult(
-            Batch(events=batch.events, changes=batch.changes, actions=actions,
-                  dead_letters=batch.dead_letters),
+            Batch(
+                events=batch.events,
+                changes=batch.changes,
+                actions=actions,
+                dead_letters=batch.dead_letters,
+            ),
             decisions,
         )

@@ -112,5 +112,3 @@ def build_pipeline(config: Config, telemetry: Telemetry | None = None) -> Pipeli
         DecideStage(config),
     ]
     return Pipeline(config, stages, telemetry)
-
-

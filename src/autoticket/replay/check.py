@@ -25,8 +25,11 @@ def check_stream(lines: Iterator[bytes]) -> dict[str, Any]:
         if d.source in RELEASE_SOURCES:
             continue
         try:
-            events += len(get_source(d.source).parse(
-                decode_json(d.body), d.headers, delivery_id=d.id, received_at=d.received_at))
+            events += len(
+                get_source(d.source).parse(
+                    decode_json(d.body), d.headers, delivery_id=d.id, received_at=d.received_at
+                )
+            )
         except PayloadError as exc:
             errors.append({"line_id": d.id, "error": f"{exc.field}: {exc.reason}"})
         except LookupError as exc:

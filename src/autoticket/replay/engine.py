@@ -128,20 +128,23 @@ def _output(
     statuses: dict[str, int] = {}
     for t in conn.execute(select(tickets).order_by(tickets.c.id)):
         statuses[t.status] = statuses.get(t.status, 0) + 1
-        out_tickets.append({
-            "id": t.id,
-            "incident_id": t.incident_id,
-            "title": t.title,
-            "team": t.team,
-            "priority": t.priority,
-            "status": t.status,
-            "opened_at": _iso(t.opened_at),
-            "resolved_at": _iso(t.resolved_at),
-            "reopen_count": t.reopen_count,
-            "line_ids": sorted(lines_of.get(t.incident_id, set()),
-                               key=lambda d: order.get(d, 1 << 62)),
-            "suspect_releases": [],
-        })
+        out_tickets.append(
+            {
+                "id": t.id,
+                "incident_id": t.incident_id,
+                "title": t.title,
+                "team": t.team,
+                "priority": t.priority,
+                "status": t.status,
+                "opened_at": _iso(t.opened_at),
+                "resolved_at": _iso(t.resolved_at),
+                "reopen_count": t.reopen_count,
+                "line_ids": sorted(
+                    lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
+                ),
+                "suspect_releases": [],
+            }
+        )
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
         errors.append({"line_id": row.delivery_id, "error": f"{row.field}: {row.error}"})
     incident_count = len(list(conn.execute(select(incidents.c.id))))

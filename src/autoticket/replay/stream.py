@@ -69,6 +69,11 @@ def read_lines(lines: Iterator[bytes]) -> Iterator[ReplayLine | LineError]:
         seen.add(line_id)
         yield ReplayLine(
             index,
-            Delivery(line_id, source, received_at, orjson.dumps(obj["body"]),
-                     {str(k).lower(): str(v) for k, v in headers.items()}),
+            Delivery(
+                line_id,
+                source,
+                received_at,
+                orjson.dumps(obj["body"]),
+                {str(k).lower(): str(v) for k, v in headers.items()},
+            ),
         )

@@ -103,7 +103,7 @@ class GroupCommitter:
                         results.append(add_dead_letters(conn, [i.dead_letter], i.status_code)[0])
                     else:
                         results.append(None)
-        except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
+        except Exception as exc:
             for i in items:
                 i.loop.call_soon_threadsafe(_fail, i.future, exc)
             return

@@ -34,8 +34,9 @@ class Runtime:
         self.telemetry = Telemetry()
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         self.dispatcher = Dispatcher(on_applied=self._applied)
-        self.worker = Worker(engine, config, self.pipeline, self.dispatcher, self.clock,
-                             batch_size=batch_size)
+        self.worker = Worker(
+            engine, config, self.pipeline, self.dispatcher, self.clock, batch_size=batch_size
+        )
         self.committer = GroupCommitter(engine, on_commit=self.worker.wake)
         self.start_worker = start_worker
         self.started = False

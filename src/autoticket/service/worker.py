@@ -83,7 +83,7 @@ class Worker:
             try:
                 outcome, resolved, applied = self.run_once()
                 self.last_error = None
-            except Exception as exc:  # noqa: BLE001 - keep the worker alive, say why
+            except Exception as exc:
                 log.exception("worker round failed")
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._stop.wait(1.0)
@@ -95,5 +95,3 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-

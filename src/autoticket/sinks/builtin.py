@@ -22,12 +22,13 @@ class BuiltinSink:
     def apply(self, conn: Connection, item: OutboxItem, now: datetime) -> SinkResult:
         ticket_id = write_ticket_action(conn, item.incident_id, item.action, item.payload, now)
         verb = _VERBS.get(item.action, item.action)
+        why = ", ".join(item.payload.get("reasons", []))
         conn.execute(
             insert(timeline).values(
                 incident_id=item.incident_id,
                 at=now,
                 kind=f"ticket_{item.action}",
-                message=f"ticket #{ticket_id} {verb} ({', '.join(item.payload.get('reasons', []))})",
+                message=f"ticket #{ticket_id} {verb} ({why})",
                 data={"ticket": ticket_id, "sink": self.name, "key": item.idempotency_key},
             )
         )

@@ -34,12 +34,18 @@ class Dispatcher:
         """Apply every due action in the caller's transaction; return how many were done."""
         done: list[int] = []
         for row in outbox_store.due(conn, now, limit):
-            item = OutboxItem(row.id, row.idempotency_key, row.incident_id, row.sink,
-                              row.action, row.payload, row.attempts)
+            item = OutboxItem(
+                row.id,
+                row.idempotency_key,
+                row.incident_id,
+                row.sink,
+                row.action,
+                row.payload,
+                row.attempts,
+            )
             sink = self.sinks.get(item.sink)
             if sink is None:
-                outbox_store.mark_retry(conn, item.id, now,
-                                        f"unknown sink {item.sink!r}", None)
+                outbox_store.mark_retry(conn, item.id, now, f"unknown sink {item.sink!r}", None)
                 continue
             result = sink.apply(conn, item, now)
             if result.outcome == "ok":
@@ -47,8 +53,7 @@ class Dispatcher:
                 if self.on_applied is not None:
                     self.on_applied(item, now)
             elif result.outcome == "retry" and item.attempts + 1 < MAX_ATTEMPTS:
-                outbox_store.mark_retry(conn, item.id, now, result.reason,
-                                        backoff(item.attempts))
+                outbox_store.mark_retry(conn, item.id, now, result.reason, backoff(item.attempts))
             else:
                 outbox_store.mark_retry(conn, item.id, now, result.reason, None)
         outbox_store.mark_done(conn, done, now)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from autoticket.model import Alert, Incident, IncidentStatus
+from autoticket.store.locks import lock_keys
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
 from autoticket.store.tables import alerts, incidents, timeline
 from autoticket.store.upsert import upsert
@@ -35,6 +36,9 @@ class SqlCorrelationState:
 
     # -- reads -------------------------------------------------------------
     def prefetch(self, fingerprints: Iterable[str], keys: Iterable[str]) -> None:
+        """Lock the batch's keys, then load their alerts and open incidents."""
+        keys = list(keys)
+        lock_keys(self.conn, keys)
         fps = [f for f in set(fingerprints) if f not in self._alerts]
         for chunk in _chunks(fps, 500):
             for row in self.conn.execute(select(alerts).where(alerts.c.fingerprint.in_(chunk))):
@@ -176,8 +180,20 @@ def incident_to_row_keys() -> list[str]:
 
 
 _INCIDENT_ROW_KEYS = (
-    "route", "title", "team", "severity", "priority", "status", "open_key", "updated_at",
-    "resolved_at", "resolve_due_at", "firing", "alert_count", "event_count", "version",
+    "route",
+    "title",
+    "team",
+    "severity",
+    "priority",
+    "status",
+    "open_key",
+    "updated_at",
+    "resolved_at",
+    "resolve_due_at",
+    "firing",
+    "alert_count",
+    "event_count",
+    "version",
 )
 
 

@@ -54,7 +54,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(
         url,
         json_serializer=_json_dumps,

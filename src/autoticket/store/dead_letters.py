@@ -41,9 +41,7 @@ def add_dead_letters(
 
 
 def list_dead_letters(conn: Connection, limit: int = 100, offset: int = 0) -> list[Any]:
-    query = (
-        select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
-    )
+    query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
     return list(conn.execute(query))
 
 
@@ -56,6 +54,5 @@ def mark_replayed(conn: Connection, dead_letter_id: int, now: datetime, result: 
     conn.execute(
         update(dead_letters)
         .where(dead_letters.c.id == dead_letter_id)
-        .values(replay_count=dead_letters.c.replay_count + 1, replayed_at=now,
-                replay_result=result)
+        .values(replay_count=dead_letters.c.replay_count + 1, replayed_at=now, replay_result=result)
     )

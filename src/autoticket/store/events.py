@@ -39,9 +39,7 @@ def insert_events(conn: Connection, batch: list[Event]) -> None:
     insert_ignore(conn, events, rows, ["id"])
 
 
-def add_decisions(
-    conn: Connection, items: list[tuple[int | None, Decision]], at: datetime
-) -> None:
+def add_decisions(conn: Connection, items: list[tuple[int | None, Decision]], at: datetime) -> None:
     if not items:
         return
     conn.execute(

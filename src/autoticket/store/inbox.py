@@ -36,8 +36,14 @@ def append(conn: Connection, deliveries: list[tuple[Delivery, int]]) -> None:
 def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
     """The oldest pending deliveries; on PostgreSQL rows are locked, skipping locked ones."""
     query = (
-        select(inbox.c.id, inbox.c.delivery_id, inbox.c.source, inbox.c.received_at,
-               inbox.c.headers, inbox.c.body)
+        select(
+            inbox.c.id,
+            inbox.c.delivery_id,
+            inbox.c.source,
+            inbox.c.received_at,
+            inbox.c.headers,
+            inbox.c.body,
+        )
         .where(inbox.c.status == "pending")
         .order_by(inbox.c.id)
         .limit(limit)
@@ -53,9 +59,7 @@ def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
 def mark_processed(conn: Connection, inbox_ids: list[int], now: datetime) -> None:
     if inbox_ids:
         conn.execute(
-            update(inbox)
-            .where(inbox.c.id.in_(inbox_ids))
-            .values(status="done", processed_at=now)
+            update(inbox).where(inbox.c.id.in_(inbox_ids)).values(status="done", processed_at=now)
         )
 
 

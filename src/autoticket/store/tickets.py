@@ -38,8 +38,16 @@ def write_ticket_action(
         insert_ignore(
             conn,
             tickets,
-            [fields | {"incident_id": incident_id, "status": "open", "opened_at": at,
-                       "reopen_count": 0, "update_count": 0}],
+            [
+                fields
+                | {
+                    "incident_id": incident_id,
+                    "status": "open",
+                    "opened_at": at,
+                    "reopen_count": 0,
+                    "update_count": 0,
+                }
+            ],
             ["incident_id"],
         )
         existing = ticket_of_incident(conn, incident_id)

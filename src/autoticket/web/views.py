@@ -83,8 +83,9 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
 
 
 def _error(request: Request, status: int, title: str, message: str) -> Response:
-    return _render(request, "error.html", {"status": status, "title": title,
-                                           "message": message}, status)
+    return _render(
+        request, "error.html", {"status": status, "title": title, "message": message}, status
+    )
 
 
 def _status(request: Request, default: str) -> str | None:
@@ -102,17 +103,21 @@ def overview(request: Request) -> Response:
         _, grand_total = list_incidents(conn, None, 1)
         ticket_rows, ticket_total = list_tickets(conn, "active", PAGE_SIZE)
         dead = conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()
-    return _render(request, "overview.html", {
-        "status": status,
-        "statuses": STATUSES,
-        "incidents": [incident_summary(r) for r in rows],
-        "incident_total": total,
-        "ever_any": grand_total > 0,
-        "tickets": [ticket_view(r) for r in ticket_rows],
-        "ticket_total": ticket_total,
-        "dead_letters": int(dead),
-        "ingest_url": f"{str(request.base_url).rstrip('/')}/api/v1/ingest/alertmanager",
-    })
+    return _render(
+        request,
+        "overview.html",
+        {
+            "status": status,
+            "statuses": STATUSES,
+            "incidents": [incident_summary(r) for r in rows],
+            "incident_total": total,
+            "ever_any": grand_total > 0,
+            "tickets": [ticket_view(r) for r in ticket_rows],
+            "ticket_total": ticket_total,
+            "dead_letters": int(dead),
+            "ingest_url": f"{str(request.base_url).rstrip('/')}/api/v1/ingest/alertmanager",
+        },
+    )
 
 
 @router.get("/tickets", response_class=HTMLResponse)
@@ -122,10 +127,16 @@ def tickets_page(request: Request) -> Response:
         return _error(request, 400, "Unknown status", f"status must be one of {STATUSES}")
     with read_conn(request) as conn:
         rows, total = list_tickets(conn, None if status == "all" else status, PAGE_SIZE)
-    return _render(request, "tickets.html", {
-        "status": status, "statuses": STATUSES, "tickets": [ticket_view(r) for r in rows],
-        "total": total,
-    })
+    return _render(
+        request,
+        "tickets.html",
+        {
+            "status": status,
+            "statuses": STATUSES,
+            "tickets": [ticket_view(r) for r in rows],
+            "total": total,
+        },
+    )
 
 
 def _incident_id(raw: str) -> int | None:
@@ -140,10 +151,17 @@ def _incident_page(request: Request, raw_id: str, error: str | None = None) -> R
             detail = incident_detail(conn, incident_id)
     if detail is None:
         return _error(request, 404, "Incident not found", f"There is no incident {raw_id}.")
-    return _render(request, "incident.html", {
-        "i": detail, "why": detail["explain"], "error": error,
-        "redacted": _redaction_totals(detail["explain"]["redactions"]),
-    }, 409 if error else 200)
+    return _render(
+        request,
+        "incident.html",
+        {
+            "i": detail,
+            "why": detail["explain"],
+            "error": error,
+            "redacted": _redaction_totals(detail["explain"]["redactions"]),
+        },
+        409 if error else 200,
+    )
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)

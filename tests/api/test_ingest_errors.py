@@ -1,0 +1,163 @@
+"""Every bad input gets its status and an explaining JSON body; readable ones are kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from autoticket.api.app import create_app
+from autoticket.config import load_config, parse_config_text
+from autoticket.service.runtime import Runtime
+from conftest import am_alert, am_payload
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    config = parse_config_text("ingest: {max_body_bytes: 2048}\n")
+    runtime = Runtime.from_url(config, f"sqlite:///{tmp_path / 'a.db'}", start_worker=False)
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+        c.runtime = runtime  # type: ignore[attr-defined]
+        yield c
+
+
+JSON = {"content-type": "application/json"}
+CASES = [
+    # (name, source, body, headers, status, code, field, fragment of message, kept?)
+    ("malformed json", "alertmanager", b'{"alerts": [', JSON, 400, "malformed_json", "body",
+     "malformed JSON", True),
+    ("not utf-8", "generic", b"\xff\xfe{", JSON, 400, "malformed_json", "body", "malformed",
+     True),
+    ("alerts missing", "alertmanager", b'{"version": "4"}', JSON, 422, "invalid_payload",
+     "alerts", "", True),
+    ("labels not strings", "alertmanager",
+     b'{"alerts": [{"status": "firing", "labels": {"a": 1}, "startsAt": "2026-01-01T00:00:00Z"}]}',
+     JSON, 422, "invalid_payload", "alerts[0].labels.a", "", True),
+    ("generic without title", "generic", b'{"severity": "critical"}', JSON, 422,
+     "invalid_payload", "title", "", True),
+    ("generic unknown field", "generic", b'{"title": "x", "sevrity": "high"}', JSON, 422,
+     "invalid_payload", "sevrity", "", True),
+    ("unknown source", "nagios", b"{}", JSON, 404, "unknown_source", "source", "nagios", True),
+    ("wrong content type", "generic", b'{"title": "x"}', {"content-type": "text/plain"}, 415,
+     "unsupported_media_type", "content-type", "text/plain", True),
+    ("no content type", "generic", b'{"title": "x"}', {}, 415, "unsupported_media_type",
+     "content-type", "(none)", True),
+    ("too large", "generic", b'{"title": "' + b"x" * 4096 + b'"}', JSON, 413,
+     "payload_too_large", "body", "2048", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "body", "headers", "status", "code", "field", "fragment", "kept"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_bad_input(
+    client: TestClient, source: str, body: bytes, headers: dict[str, str], status: int,
+    code: str, field: str, fragment: str, kept: bool,
+) -> None:
+    r = client.post(f"/api/v1/ingest/{source}", content=body, headers=headers)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["status"] == status
+    assert error["code"] == code
+    assert error["field"] == field
+    assert fragment in error["message"]
+    letters = client.get("/api/v1/dead-letters").json()["items"]
+    if kept:
+        assert error["dead_letter_id"] == letters[0]["id"]
+        assert letters[0]["status_code"] == status
+        kept_body = letters[0]["body"]
+        if kept_body["encoding"] == "utf-8":
+            assert kept_body["text"].encode() == body
+        else:
+            import base64
+
+            assert base64.b64decode(kept_body["text"]) == body
+    else:
+        assert letters == []
+
+
+def test_unknown_source_lists_the_known_ones(client: TestClient) -> None:
+    r = client.post("/api/v1/ingest/nagios", json={})
+    assert r.json()["error"]["known_sources"] == ["alertmanager", "generic"]
+
+
+def test_token_required_when_configured(client: TestClient,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOTICKET_INGEST_TOKEN", "s3cret-token")
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    assert r.status_code == 401
+    assert r.json()["error"]["field"] == "authorization"
+    assert "s3cret" not in r.text
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()),
+                    headers={"authorization": "Bearer s3cret-token"})
+    assert r.status_code == 202
+
+
+def test_dead_letter_replay_after_the_cause_is_fixed(client: TestClient) -> None:
+    """A payload rejected as unknown source is kept; replaying it still fails with reason."""
+    r = client.post("/api/v1/ingest/nagios", json={"title": "x"})
+    dead_id = r.json()["error"]["dead_letter_id"]
+    r = client.post(f"/api/v1/dead-letters/{dead_id}/replay")
+    assert r.status_code == 422
+    assert "nagios" in r.json()["error"]["message"]
+    letter = client.get(f"/api/v1/dead-letters/{dead_id}").json()
+    assert letter["replay_count"] == 1
+    assert letter["replay_result"].startswith("failed")
+
+
+def test_dead_letter_replay_feeds_the_pipeline(client: TestClient) -> None:
+    """A readable payload kept at ingest is fed in on replay once it parses."""
+    from datetime import UTC, datetime
+
+    from autoticket.pipeline.base import DeadLetter, Delivery
+    from autoticket.store.dead_letters import add_dead_letters
+
+    runtime = client.runtime  # type: ignore[attr-defined]
+    body = b'{"title": "Disk almost full", "service": "search", "severity": "high"}'
+    with runtime.engine.begin() as conn:
+        [dead_id] = add_dead_letters(
+            conn, [DeadLetter(Delivery("d-1", "generic", datetime.now(UTC), body, {}),
+                              "normalize", "simulated failure")])
+    r = client.post(f"/api/v1/dead-letters/{dead_id}/replay")
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1
+    runtime.worker.drain()
+    [ticket] = client.get("/api/v1/tickets").json()["items"]
+    assert ticket["title"] == "Disk almost full"
+    assert ticket["priority"] == "P2"  # high -> P2 by the default priority map
+
+
+def test_unknown_routes_and_ids_answer_json(client: TestClient) -> None:
+    r = client.get("/api/v1/incidents/12345")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = client.get("/api/v1/incidents/abc")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "path.incident_id"
+    r = client.get("/api/v1/tickets/7")
+    assert r.status_code == 404
+
+
+def test_health_ready_metrics_openapi(client: TestClient) -> None:
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    client.post("/api/v1/ingest/alertmanager", content=b"{", headers=JSON)
+    client.runtime.worker.drain()  # type: ignore[attr-defined]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    text = client.get("/metrics").text
+    assert 'autoticket_events_received_total{outcome="accepted",source="alertmanager"} 1.0' in text
+    assert 'autoticket_dead_letters_total{source="alertmanager",stage="ingest"} 1.0' in text
+    assert 'autoticket_tickets_total{action="open",sink="builtin"} 1.0' in text
+    assert 'autoticket_incidents_total{kind="opened"} 1.0' in text
+    assert "autoticket_event_to_ticket_seconds_count 1.0" in text
+    assert 'autoticket_stage_duration_seconds_count{stage="correlate"} 1.0' in text
+    assert "autoticket_inbox_pending 0.0" in text
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/ingest/{source}" in paths and "/api/v1/incidents/{incident_id}" in paths
+
+
+def test_bundled_config_loads() -> None:
+    assert load_config(None).routes[-1].name == "default"

@@ -1,0 +1,42 @@
+"""check-config: ok for the bundled config, line-numbered problems otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from autoticket.cli import app
+from conftest import EXAMPLES
+
+BAD = [
+    ("timers:\n  resolve_after: soon\n", 2, "timers.resolve_after", "not a duration"),
+    ("routes:\n  - name: a\n    matchers: ['sev==\"x\"']\n", 3, "routes.0.matchers.0",
+     "invalid matcher"),
+    ("routes:\n  - name: a\n  - name: a\n", 3, "routes.1.name", "duplicate route name"),
+    ("routes:\n  - name: a\n    action: page\n", 3, "routes.0.action", "ticket"),
+    ("routes:\n  - name: a\n    condition: 'labels.env =='\n", 3, "routes.0.condition", ""),
+    ("catalog:\n  services:\n    web: {tier: 1}\n", 3, "catalog.services.web.team", "required"),
+    ("ingest: {max_body_bytes: 1}\nbogus: 1\n", 2, "bogus", "Extra inputs"),
+    ("routes: [\n", 2, "<yaml>", ""),
+]
+
+
+def test_bundled_config_is_ok() -> None:
+    result = CliRunner().invoke(app, ["check-config", str(EXAMPLES / "config.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output
+
+
+@pytest.mark.parametrize(("text", "line", "path", "fragment"), BAD)
+def test_problems_name_line_and_path(
+    tmp_path: Path, text: str, line: int, path: str, fragment: str
+) -> None:
+    target = tmp_path / "bad.yaml"
+    target.write_text(text)
+    result = CliRunner().invoke(app, ["check-config", str(target)])
+    assert result.exit_code == 2
+    flat = " ".join(result.output.split())
+    assert f"line {line}: {path}:" in flat
+    assert fragment in flat
