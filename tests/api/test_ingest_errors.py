@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from autoticket.api.app import create_app
 from autoticket.config import load_config, parse_config_text
@@ -15,9 +15,9 @@ from conftest import am_alert, am_payload
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(engine: Engine) -> Iterator[TestClient]:
     config = parse_config_text("ingest: {max_body_bytes: 2048}\n")
-    runtime = Runtime.from_url(config, f"sqlite:///{tmp_path / 'a.db'}", start_worker=False)
+    runtime = Runtime(config, engine, start_worker=False)
     with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
         c.runtime = runtime  # type: ignore[attr-defined]
         yield c

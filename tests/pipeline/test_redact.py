@@ -87,6 +87,8 @@ POSITIVE: list[tuple[str, str, str]] = [
      f"Authorization: Bearer {R('bearer_token')}"),
     ("bearer_token", f'{{"authorization": "token {OPAQUE}"}}',
      f'{{"authorization": "token {R("bearer_token")}"}}'),
+    ("bearer_token", f'{{\\"Authorization\\": \\"Bearer {OPAQUE}\\"}}',
+     f'{{\\"Authorization\\": \\"Bearer {R("bearer_token")}\\"}}'),
     ("bearer_token", "curl -H 'Bearer abcdef0123456789xyz'",
      f"curl -H 'Bearer {R('bearer_token')}'"),
     ("basic_auth", "Authorization: Basic dXNlcjpodW50ZXIy",
@@ -99,6 +101,8 @@ POSITIVE: list[tuple[str, str, str]] = [
     ("password", "DB_PASSWORD: hunter2", f"DB_PASSWORD: {R('password')}"),
     ("password", '{"Password": "correct horse battery"}', f'{{"Password": "{R("password")}"}}'),
     ("password", "passwd='it\\'s me'", f"passwd='{R('password')}'"),
+    ("password", '{\\"password\\": \\"hunter2\\", \\"user\\": \\"bob\\"}',
+     f'{{\\"password\\": \\"{R("password")}\\", \\"user\\": \\"bob\\"}}'),
     ("secret", "secret: s3kr1t", f"secret: {R('secret')}"),
     ("secret", "SECRET_KEY=abcdef", f"SECRET_KEY={R('secret')}"),
     ("client_secret", "client_secret=abc123&grant_type=x",
@@ -348,6 +352,7 @@ def _chars(alphabet: str, lo: int, hi: int | None = None) -> st.SearchStrategy[s
 
 
 _KV_VALUE = ALNUM + "!#$%*()-_.,;:/+="
+_KV_KINDS = {"password", "secret", "token", "api_key", "access_key", "client_secret"}
 _KV_KEYS = ["password", "DB_PASSWORD", "secret", "token", "api_key", "apikey", "X-Api-Key",
             "access_key", "client_secret", "passphrase"]
 
@@ -355,12 +360,12 @@ _KV_KEYS = ["password", "DB_PASSWORD", "secret", "token", "api_key", "apikey", "
 @st.composite
 def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
     """(text containing a secret, the secret part that must not survive)."""
-    kind = draw(st.sampled_from(sorted(BUILTIN_KINDS - {"password", "secret", "token", "api_key",
-                                                       "access_key", "client_secret"}) + ["kv"]))
+    kind = draw(st.sampled_from([*sorted(BUILTIN_KINDS - _KV_KINDS), "kv"]))
     if kind == "kv":
         key = draw(st.sampled_from(_KV_KEYS))
         value = draw(_chars(_KV_VALUE, 12, 30))
-        shape = draw(st.sampled_from(["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'"]))
+        shape = draw(st.sampled_from(["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'",
+                                   '\\"{k}\\": \\"{v}\\"']))
         return shape.format(k=key, v=value), value
     gen: dict[str, st.SearchStrategy[str]] = {
         "aws_access_key_id": st.builds(lambda p, s: p + s, st.sampled_from(["AKIA", "ASIA"]),
@@ -413,8 +418,11 @@ def test_an_injected_secret_never_survives(
     assert redactor.redact(out) == (out, {})
 
 
-_TRICKY = st.sampled_from(["password", "token", "=", ": ", '"', "Bearer ", "Authorization: ",
-                           "[REDACTED:jwt]", "https://u:", "@", "eyJ", "ghp_", " ", "\n", "x"])
+_TRICKY = st.sampled_from([
+    "password", "token", "secret_access_key", "=", ": ", '"', "'", "\\", "Bearer ", "Basic ",
+    "Authorization: ", "[REDACTED:jwt]", "https://u:", "@", "/", "eyJ", ".", "ghp_", "AKIA",
+    "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", " ", "\n", "x", "9",
+])
 
 
 @settings(max_examples=200, deadline=None)

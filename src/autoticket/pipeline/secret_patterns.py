@@ -38,8 +38,11 @@ class SecretPattern:
 # Never match where a previous pass already put a marker: keeps redaction idempotent.
 _NOT_MASKED = r"(?!\[REDACTED:)"
 # Value of an HTTP credential (token68-ish, but up to the next delimiter so
-# nothing trailing leaks when a token has unusual characters).
-_HEADER_VALUE = r"[^\s\"'<>,;]+"
+# nothing trailing leaks when a token has unusual characters; a backslash ends
+# it too, as in the escaped quotes of JSON nested in a string).
+_HEADER_VALUE = r"[^\s\"'<>,;\\]+"
+# A quote, possibly escaped (`\"` when JSON sits inside a JSON string).
+_QUOTE = r"(?:\\?[\"'])"
 
 # Key names whose value is a secret, per kind. Order: the more specific first.
 _KEY_CORES: tuple[tuple[str, str], ...] = (
@@ -59,15 +62,17 @@ _KEY_KEYWORDS: dict[str, tuple[str, ...]] = {
     "token": ("token",),
 }
 # Optional closing quote of a JSON/YAML key, then `=`, `:`, `=>` or `:=`.
-_SEP = r"[\"']?[ \t]*(?:=>|:=|[:=])[ \t]*"
-# A quoted value (up to the matching quote, escapes allowed; to end of line if
-# unclosed) or an unquoted one (up to whitespace, a quote, `&` or `<>`).
-# An auth scheme word in front of the value is kept as context (atomic: never
-# re-read as the value itself when a marker follows it).
+_SEP = _QUOTE + r"?[ \t]*(?:=>|:=|[:=])[ \t]*"
+# The value: quoted (up to the matching quote, escapes allowed; to the end of
+# the line if unclosed), quoted with escaped quotes (up to the next `\"`), or
+# unquoted (up to whitespace, a quote, `&` or `<>`). An auth scheme word in
+# front is kept as context. The opening is atomic so that, when a marker
+# follows, the regex cannot back off and take the quote or scheme for a value.
 _VALUE = (
-    r"(?>(?:(?i:bearer|basic)[ \t]+)?)"
-    r"(?P<q>[\"'])?" + _NOT_MASKED + r"(?P<secret>(?(q)(?:\\.|(?!(?P=q))[^\\\r\n])+"
-    r"|[^\s\"'&<>]+))"
+    r"(?>(?:(?i:bearer|basic)[ \t]+)?(?P<bs>\\(?=[\"']))?(?P<q>[\"'])?)" + _NOT_MASKED
+    + r"(?P<secret>(?(bs)(?:(?!\\(?P=q))[^\r\n])+"
+    r"|(?(q)(?:\\.|(?!(?P=q))[^\\\r\n])+"
+    r"|[^\s\"'&<>]+)))"
 )
 
 
@@ -126,7 +131,8 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     _p(
         "bearer_token",
-        r"(?i:(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token)[ \t]+)"
+        r"(?i:(?:proxy-)?authorization" + _QUOTE + r"?[ \t]*[:=][ \t]*" + _QUOTE
+        + r"?(?:bearer|token)[ \t]+)"
         + _NOT_MASKED + rf"(?P<secret>{_HEADER_VALUE})",
         ("authorization",), fold=True,
     ),
@@ -135,12 +141,13 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     _p(
         "bearer_token",
         r"(?i:(?<![A-Za-z0-9])bearer)[ \t]+" + _NOT_MASKED
-        + r"(?=[^\s\"'<>,;]*[0-9])(?P<secret>[^\s\"'<>,;]{16,})",
+        + r"(?=[^\s\"'<>,;\\]*[0-9])(?P<secret>[^\s\"'<>,;\\]{16,})",
         ("bearer",), fold=True,
     ),
     _p(
         "basic_auth",
-        r"(?i:(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?basic[ \t]+)"
+        r"(?i:(?:proxy-)?authorization" + _QUOTE + r"?[ \t]*[:=][ \t]*" + _QUOTE
+        + r"?basic[ \t]+)"
         + _NOT_MASKED + rf"(?P<secret>{_HEADER_VALUE})",
         ("authorization",), fold=True,
     ),
@@ -148,7 +155,7 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     _p(
         "aws_secret_access_key",
         r"(?i:(?:aws_?)?secret_?access_?key|aws_?secret(?:_?key)?)" + _SEP
-        + r"[\"']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+        + _QUOTE + r"?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
         ("secret",), fold=True,
     ),
     *(_kv(kind, core) for kind, core in _KEY_CORES),
