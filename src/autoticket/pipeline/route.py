@@ -42,6 +42,7 @@ class RouteStage:
                     },
                 )
                 event.decisions.append(decision)
+                decision.inputs["source"] = event.source
                 dropped.append(decision)
                 continue
             route = found.route
@@ -57,6 +58,7 @@ class RouteStage:
             )
             event.decisions.append(decision)
             if ignored:
+                decision.inputs["source"] = event.source
                 dropped.append(decision)
             else:
                 kept.append(event)

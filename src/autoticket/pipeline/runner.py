@@ -74,6 +74,7 @@ class Pipeline:
         outcome.dropped = outcome.events - len(batch.events)
         insert_events(conn, batch.events)
         outbox_store.enqueue(conn, batch.actions, now)
+        # Route decisions are those of dropped events: counted, not stored per event.
         add_decisions(conn, [(_incident_of(d), d) for d in decisions if d.stage != "route"], now)
         if batch.dead_letters:
             add_dead_letters(conn, batch.dead_letters)
@@ -84,10 +85,10 @@ class Pipeline:
         outcome.actions = len(batch.actions)
         for change in batch.changes:
             outcome.changes[change.kind] = outcome.changes.get(change.kind, 0) + 1
-        self._count(outcome, batch)
+        self._count(outcome, batch, [d for d in decisions if d.stage == "route"])
         return outcome
 
-    def _count(self, outcome: BatchOutcome, batch: Batch) -> None:
+    def _count(self, outcome: BatchOutcome, batch: Batch, dropped: list[Decision]) -> None:
         t = self.telemetry
         if t is None:
             return
@@ -95,6 +96,10 @@ class Pipeline:
             t.incidents.labels(kind).inc(n)
         for dl in batch.dead_letters:
             t.dead_letters.labels(dl.delivery.source, dl.stage).inc()
+        for decision in dropped:
+            t.events_received.labels(
+                decision.inputs.get("source", "unknown"), decision.outcome
+            ).inc()
 
 
 def _incident_of(decision: Decision) -> int | None:

@@ -146,14 +146,15 @@ class SqlCorrelationState:
             upsert(self.conn, alerts, rows, ["fingerprint"])
             self._dirty_alerts.clear()
         if self._dirty_incidents:
-            params = []
-            for incident_id in sorted(self._dirty_incidents):
-                row = incident_to_row(self._incidents[incident_id])
-                params.append({f"v_{k}": v for k, v in row.items()} | {"b_id": incident_id})
+            rows = [incident_to_row(self._incidents[i]) for i in sorted(self._dirty_incidents)]
+            params = [
+                {f"v_{k}": v for k, v in row.items()} | {"b_id": incident_id}
+                for incident_id, row in zip(sorted(self._dirty_incidents), rows, strict=True)
+            ]
             stmt = (
                 update(incidents)
                 .where(incidents.c.id == bindparam("b_id"))
-                .values({k: bindparam(f"v_{k}") for k in incident_to_row_keys()})
+                .values({k: bindparam(f"v_{k}") for k in rows[0]})
             )
             self.conn.execute(stmt, params)
             self._dirty_incidents.clear()
@@ -173,28 +174,6 @@ class SqlCorrelationState:
     def _reread_open(self, key: str) -> Incident:
         row = self.conn.execute(select(incidents).where(incidents.c.open_key == key)).one()
         return self._remember(incident_from_row(row))
-
-
-def incident_to_row_keys() -> list[str]:
-    return list(_INCIDENT_ROW_KEYS)
-
-
-_INCIDENT_ROW_KEYS = (
-    "route",
-    "title",
-    "team",
-    "severity",
-    "priority",
-    "status",
-    "open_key",
-    "updated_at",
-    "resolved_at",
-    "resolve_due_at",
-    "firing",
-    "alert_count",
-    "event_count",
-    "version",
-)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
