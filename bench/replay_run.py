@@ -80,7 +80,8 @@ def replay_bench(
         cmd, cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
-        raise RuntimeError(f"replay child failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+        tail = done.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"replay child failed ({done.returncode}): {tail}")
     figures: dict[str, Any] = orjson.loads(done.stdout)
     figures["traffic"] = traffic.to_dict()
     figures["stream_bytes"] = stream.stat().st_size

@@ -52,6 +52,14 @@ class Server:
     def rss_mb(self) -> float | None:
         return self._status_mb("VmRSS")
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server has used so far (all its threads)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, timeout: float = 20) -> int | None:
         """SIGTERM (graceful: the runtime stops), then SIGKILL; only this PID."""
         if self.proc.poll() is None:

@@ -27,7 +27,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   if [ ! -e "$policy" ] && [ -z "$sudo" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
   fi
-  trap '[ -n "$made_policy" ] && rm -f "$policy"' EXIT
+  cleanup() { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; }
+  trap cleanup EXIT
   # shellcheck disable=SC2068
   $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' ${need[@]} | sort -u)
 fi

@@ -189,6 +189,12 @@ def test_counts_several_secrets_of_several_kinds(redactor: Redactor) -> None:
     assert "a1" not in out and "b2" not in out
 
 
+def test_prefilter_agrees_with_unicode_case_insensitive_keys(redactor: Redactor) -> None:
+    """Under (?i) `re` matches long s (U+017F) for "s" and Kelvin for "k": so does the prefilter."""
+    assert redactor.redact("pa\u017f\u017fword=hunter2")[0] == f"pa\u017f\u017fword={R('password')}"
+    assert redactor.redact("to\u212aen: abc")[0] == f"to\u212aen: {R('token')}"
+
+
 def test_specific_kind_wins_over_the_generic_key_value(redactor: Redactor) -> None:
     assert redactor.redact(f"token={GHP}") == (f"token={R('github_token')}", {"github_token": 1})
     out, counts = redactor.redact(f"Authorization: Bearer {JWT}")
@@ -225,6 +231,12 @@ def test_custom_pattern_that_could_match_a_marker_stays_idempotent() -> None:
     assert out == f"password={R('password')} and {R('caps')}"
     assert counts == {"password": 1, "caps": 1}
     assert r.redact(out) == (out, {})
+
+
+@pytest.mark.parametrize("name", ["", "a]b", "has space"])
+def test_custom_pattern_names_must_fit_in_a_marker(name: str) -> None:
+    with pytest.raises(ValueError, match="invalid name"):
+        Redactor(RedactionConfig(patterns=[RedactionPattern(name=name, regex="x")]))
 
 
 def test_disabling_a_builtin_kind() -> None:

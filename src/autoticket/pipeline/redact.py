@@ -9,6 +9,7 @@ over the event's joined text (see `secret_patterns` for the prefilter contract).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from autoticket.config import RedactionConfig
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_KINDS", "RedactStage", "Redactor", "marker"]
 
 _MARKER = re.compile(r"\[REDACTED:[^\]\r\n]*\]")
+# Kinds appear inside markers, so no `]`, spaces or newlines in their names.
+_KIND_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def marker(kind: str) -> str:
@@ -46,6 +49,9 @@ class Redactor:
         if unknown:
             known = ", ".join(sorted(BUILTIN_KINDS))
             raise ValueError(f"redaction.disable: unknown kind(s) {unknown}; known: {known}")
+        bad = [p.name for p in config.patterns if not _KIND_NAME.fullmatch(p.name)]
+        if bad:
+            raise ValueError(f"redaction.patterns: invalid name(s) {bad}; use [A-Za-z0-9_.-]")
         off = set(config.disable)
         custom = tuple(
             SecretPattern(p.name, re.compile(p.regex), None) for p in config.patterns
@@ -79,7 +85,7 @@ class Redactor:
             if k in text:
                 mask |= bits
         if self._folded:
-            lowered = text.lower()
+            lowered = text.casefold()
             for k, bits in self._folded:
                 if k in lowered:
                     mask |= bits
@@ -105,7 +111,7 @@ class Redactor:
             if pattern.keywords is not None:
                 if pattern.fold:
                     if lowered is None:
-                        lowered = text.lower()
+                        lowered = text.casefold()
                     hay = lowered
                 else:
                     hay = text
@@ -158,6 +164,7 @@ def _mask(pattern: SecretPattern, text: str, counts: dict[str, int]) -> str:
     tag = marker(pattern.name)
     has_group = "secret" in pattern.regex.groupindex
     markers = [m.span() for m in _MARKER.finditer(text)] if "[REDACTED:" in text else []
+    marker_ends = [me for _, me in markers]
 
     def replace(m: re.Match[str]) -> str:
         nonlocal found
@@ -165,10 +172,16 @@ def _mask(pattern: SecretPattern, text: str, counts: dict[str, int]) -> str:
         if start < 0 or start == end:
             return m.group()
         if markers:
-            for ms, me in markers:
-                if ms < end and start < me and not (start <= ms and me <= end):
+            # Markers are sorted and disjoint: look only at those ending after `start`.
+            i = bisect_right(marker_ends, start)
+            overlaps = False
+            while i < len(markers) and markers[i][0] < end:
+                ms, me = markers[i]
+                if ms < start or me > end:
                     return m.group()  # would cut a marker in two
-            if not _MARKER.sub("", m.string[start:end]).strip():
+                overlaps = True
+                i += 1
+            if overlaps and not _MARKER.sub("", m.string[start:end]).strip():
                 return m.group()  # nothing but markers already
         found += 1
         whole_start, whole_end = m.span()

@@ -4,7 +4,8 @@ Each pattern carries `keywords`: literal strings of which at least one must be
 present for the regex to possibly match. They are the cheap prefilter that lets
 the stage skip regex work on the (vast majority of) text without secrets, so
 they must stay a superset: every match of `regex` contains one of them
-(compared lower-cased when `fold` is set, byte-exact otherwise).
+(compared case-folded when `fold` is set, exactly otherwise; casefold() agrees
+with the unicode case-insensitive matching of `re`, e.g. long s ~ "s").
 
 Order matters: patterns run in sequence, so a specific vendor token is masked
 under its own kind before the generic `key=value` patterns see it, and a
@@ -32,7 +33,7 @@ class SecretPattern:
     name: str
     regex: re.Pattern[str]
     keywords: tuple[str, ...] | None  # None: no prefilter, always run
-    fold: bool = False  # compare keywords against the lower-cased text
+    fold: bool = False  # compare keywords against the case-folded text
 
 
 # Never match where a previous pass already put a marker: keeps redaction idempotent.
@@ -126,7 +127,8 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     # scheme://user:password@host: only the password; it may hold an unencoded '@'.
     _p(
         "url_password",
-        r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\[\]]*:(?P<secret>[^\s/?#\[\]]+)@",
+        r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\[\]]*:"
+        r"(?P<secret>[^\s/?#\[\]]+)@",
         ("@",),
     ),
     _p(
