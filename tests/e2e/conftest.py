@@ -63,24 +63,6 @@ PROMETHEUS_BIN = "prometheus"
 # -- pytest plumbing -----------------------------------------------------------
 
 
-def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
-    """Put tests/conftest.py back in sys.modules["conftest"] once this file is loaded.
-
-    pytest imports every conftest.py that is not inside a package under the
-    module name "conftest", dropping the previous one from sys.modules. Test
-    modules collected after this directory (tests/replay, tests/service, ...)
-    do `from conftest import am_alert`, which would then find this file.
-    """
-    if getattr(plugin, "__file__", None) != __file__:
-        return
-    root = Path(__file__).resolve().parents[1] / "conftest.py"
-    for other in manager.get_plugins():
-        other_file = getattr(other, "__file__", None)
-        if other_file and Path(other_file).resolve() == root:
-            sys.modules["conftest"] = other  # type: ignore[assignment]
-            return
-
-
 def unavailable(message: str) -> None:
     """Skip, or fail when the environment promises every service is there."""
     if REQUIRE_SERVICES:
@@ -150,8 +132,12 @@ class Proc:
 PROCS: list[Proc] = []
 
 
-def start_process(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
-                  ) -> Proc:
+def start_process(
+    name: str,
+    argv: list[str],
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+) -> Proc:
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
@@ -269,8 +255,20 @@ def _start_autoticket(name: str, database_url: str, config: Path, log_dir: Path)
     env["PYTHONUNBUFFERED"] = "1"
     proc = start_process(
         f"autoticket-{name}",
-        [sys.executable, "-m", "autoticket.cli", "serve", "--host", HOST, "--port", str(port),
-         "--database-url", database_url, "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "autoticket.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--config",
+            str(config),
+        ],
         log_dir,
         env,
     )
@@ -293,8 +291,9 @@ def pg_database() -> Iterator[str | None]:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         if REQUIRE_SERVICES:
-            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc} "
-                        "(AUTOTICKET_REQUIRE_SERVICES=1)")
+            pytest.fail(
+                f"PostgreSQL at {PG_URL} is not reachable: {exc} (AUTOTICKET_REQUIRE_SERVICES=1)"
+            )
         yield None
         return
     name = f"autoticket_e2e_{uuid.uuid4().hex[:10]}"
@@ -311,6 +310,7 @@ def pg_database() -> Iterator[str | None]:
 @pytest.fixture(scope="session")
 def servers(e2e_dir: Path, pg_database: str | None) -> Iterator[list[Autoticket]]:
     """autoticket on SQLite and, if PostgreSQL is reachable, on PostgreSQL."""
+    require_binary(ALERTMANAGER_BIN)  # no point starting servers nothing will feed
     config = _test_config(e2e_dir)
     started: list[Autoticket] = []
     try:
@@ -364,6 +364,11 @@ class AlertmanagerPair:
         response.raise_for_status()
         return list(response.json())
 
+    def metrics(self, member: int) -> str:
+        response = self.client.get(f"{self.members[member].url}/metrics")
+        response.raise_for_status()
+        return response.text
+
 
 def _alertmanager_config(servers: list[Autoticket]) -> dict[str, Any]:
     return {
@@ -377,9 +382,7 @@ def _alertmanager_config(servers: list[Autoticket]) -> dict[str, Any]:
         "receivers": [
             {
                 "name": "autoticket",
-                "webhook_configs": [
-                    {"url": s.ingest_url, "send_resolved": True} for s in servers
-                ],
+                "webhook_configs": [{"url": s.ingest_url, "send_resolved": True} for s in servers],
             }
         ],
     }
@@ -391,8 +394,13 @@ def alertmanagers(servers: list[Autoticket], e2e_dir: Path) -> Iterator[Alertman
     amtool = require_binary(AMTOOL_BIN)
     config = e2e_dir / "alertmanager.yml"
     config.write_text(yaml.safe_dump(_alertmanager_config(servers), sort_keys=False))
-    check = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True,
-                           timeout=30, check=False)
+    check = subprocess.run(
+        [amtool, "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert check.returncode == 0, f"amtool check-config failed:\n{check.stdout}{check.stderr}"
 
     members: list[Alertmanager] = []
@@ -472,6 +480,9 @@ def start_prometheus(
             f"--storage.tsdb.path={directory / 'data'}",
             f"--web.listen-address={HOST}:{port}",
             f"--web.external-url={url}",
+            # The first evaluation may run before the notifier has discovered the
+            # Alertmanagers (its alerts are then dropped); resend soon, not in 1m.
+            "--rules.alert.resend-delay=1s",
         ],
         e2e_dir,
     )

@@ -29,8 +29,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
   cleanup() { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; }
   trap cleanup EXIT
-  # shellcheck disable=SC2068
-  $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' ${need[@]} | sort -u)
+  mapfile -t packages < <(printf '%s\n' "${need[@]}" | sort -u)
+  $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
 prometheus-alertmanager --version 2>&1 | head -n1
