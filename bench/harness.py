@@ -35,7 +35,7 @@ class Sizes:
     concurrency: int = 32
     post_time_limit: float = 120
     drain_timeout: float = 120
-    latency_rates: tuple[float, ...] = (250, 500)  # events/s, one steady run each
+    latency_rates: tuple[float, ...] = (250, 500, 1000)  # events/s, one steady run each
     latency_seconds: float = 10
     probe_every: int = 5
 
@@ -49,6 +49,30 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The issue's targets against what was measured (None: not measured)."""
+    runs = [x for x in r["latency"]["runs"] if x["target_events_per_second"] == 500]
+    steady = runs[0] if runs else None
+
+    def check(measured: float | None, target: float, higher: bool) -> dict[str, Any]:
+        met = None if measured is None else measured >= target if higher else measured < target
+        return {"target": target, "measured": measured, "met": met}
+
+    return {
+        "replay_events_per_second": check(r["replay"]["events_per_second"], 2_000, True),
+        "live_processed_events_per_second": check(
+            r["live"]["processed_events_per_second"], 500, True
+        ),
+        "steady_500_event_to_ticket_p99_ms": check(
+            steady["event_to_ticket_ms"]["p99"] if steady else None, 250, False
+        ),
+        "steady_500_probe_to_listed_p99_ms": check(
+            steady["probe_send_to_ticket_listed_ms"]["p99"] if steady else None, 250, False
+        ),
     }
 
 
@@ -76,6 +100,7 @@ def live_bench(workdir: Path, sizes: Sizes) -> tuple[dict[str, Any], dict[str, A
                 seconds=sizes.latency_seconds,
                 probe_every=sizes.probe_every,
                 cpu=server.cpu_seconds,
+                concurrency=sizes.concurrency,
             )
             run["server_peak_rss_mb"] = server.peak_rss_mb()
             runs.append(run)
@@ -99,6 +124,8 @@ def run_bench(output: Path, quick: bool = False) -> dict[str, Any]:
         results["replay"] = replay_bench(workdir, spec, batch_size=sizes.batch_size)
         console.print(f"[bold]live[/bold] {sizes.live_events} events, then latency …")
         results["live"], results["latency"] = live_bench(workdir, sizes)
+    results["targets"] = targets(results)
+    results["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     console.print(summary_table(results))
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +146,14 @@ def _fmt(value: Any, unit: str = "") -> str:
     elif isinstance(value, int):
         value = f"{value:,}"
     return f"{value}{unit}"
+
+
+_TARGET_LABELS = {
+    "replay_events_per_second": "target replay ≥ 2,000 events/s",
+    "live_processed_events_per_second": "target live ≥ 500 events/s",
+    "steady_500_event_to_ticket_p99_ms": "target p99 event→ticket < 250 ms (500/s)",
+    "steady_500_probe_to_listed_p99_ms": "same, client upper bound",
+}
 
 
 def _p50_p99(d: dict[str, Any]) -> str:
@@ -156,6 +191,9 @@ def summary_table(r: dict[str, Any]) -> Table:
         ]  # fmt: skip
     peak = r["latency"]["runs"][-1]["server_peak_rss_mb"] if r["latency"]["runs"] else None
     rows.append(("server peak RSS", _fmt(peak or lv["server_peak_rss_mb"], " MB")))
+    for name, t in r.get("targets", {}).items():
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        rows.append((_TARGET_LABELS[name], f"{_fmt(t['measured'])}: {verdict}"))
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -9,11 +9,16 @@ Two runs, one after the other, on the same server:
 - latency: post traffic at a steady, modest rate with a fresh firing alert
   (a "probe", its own incident) every few deliveries; a poller lists tickets
   every `poll_interval` and notes when each probe's ticket first shows up.
+
+Requests go through several small httpx.AsyncClient pools (see POOL), and the
+CPU used by the server and by this client is reported with every run: on a
+2-core machine the client competes with the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -126,6 +131,19 @@ def _client(base_url: str, connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits)
 
 
+#: Connections per AsyncClient. httpx's pool costs more CPU per request the more
+#: connections it holds (measured: ~1 ms/request at 8, ~3 ms at 32), and the
+#: client shares the machine with the server, so load comes from several small pools.
+POOL = 8
+
+
+async def _clients(
+    stack: contextlib.AsyncExitStack, base_url: str, concurrency: int
+) -> list[httpx.AsyncClient]:
+    count = max(1, -(-concurrency // POOL))
+    return [await stack.enter_async_context(_client(base_url, POOL)) for _ in range(count)]
+
+
 async def _metrics(client: httpx.AsyncClient) -> str:
     return (await client.get("/metrics")).text
 
@@ -161,20 +179,22 @@ async def _throughput(
     cpu: CpuReader | None,
 ) -> dict[str, Any]:
     posts = _Posts()
-    async with _client(base_url, concurrency + 2) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await _clients(stack, base_url, concurrency)
+        client = pool[0]
         before = histogram(await _metrics(client), _E2T)
         usage = _Cpu(cpu)
         pending = iter(items)
         started = time.perf_counter()
         deadline = started + time_limit
 
-        async def sender() -> None:
+        async def sender(via: httpx.AsyncClient) -> None:
             for source, body in pending:
-                await posts.post(client, source, body)
+                await posts.post(via, source, body)
                 if time.perf_counter() > deadline:
                     return
 
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        await asyncio.gather(*(sender(pool[i % len(pool)]) for i in range(concurrency)))
         posted = time.perf_counter() - started
         backlog = scalar(await _metrics(client), "autoticket_inbox_pending")
         drained_at, text = await _drain(client, drain_timeout)
@@ -249,22 +269,43 @@ def _schedule(
     return out
 
 
-async def _poll(
-    client: httpx.AsyncClient, seen: dict[str, float], after_id: int, page: int = 50
-) -> int:
-    """Note the first time each probe ticket is listed; return the newest ticket id."""
+@dataclass(slots=True)
+class _Polls:
+    """Ticket list polls (start, end) and, per probe title, the first poll listing it."""
+
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    first: dict[str, int] = field(default_factory=dict)
+
+    def bounds(self, title: str, sent: float) -> tuple[float, float] | None:
+        """When the ticket became visible, after `sent`: (lower, upper) in seconds.
+
+        It was not listed by the poll before (which read after that poll's start)
+        and was by this one (which read before its end).
+        """
+        i = self.first.get(title)
+        if i is None:
+            return None
+        lower = self.spans[i - 1][0] - sent if i > 0 else 0.0
+        return max(0.0, lower), self.spans[i][1] - sent
+
+
+async def _poll(client: httpx.AsyncClient, polls: _Polls, after_id: int, page: int = 50) -> int:
+    """List tickets newer than `after_id` (paging back); return the newest ticket id."""
     newest, offset = after_id, 0
+    started = time.perf_counter()
+    titles: list[str] = []
     for _ in range(10):
         r = await client.get("/api/v1/tickets", params={"limit": page, "offset": offset})
-        now = time.perf_counter()
         items = orjson.loads(r.content)["items"]
-        for t in items:
-            if t["id"] > after_id and t["title"].startswith("probe ") and t["title"] not in seen:
-                seen[t["title"]] = now
-            newest = max(newest, t["id"])
+        titles += [t["title"] for t in items if t["id"] > after_id]
+        newest = max([newest, *(t["id"] for t in items)])
         if len(items) < page or min(t["id"] for t in items) <= after_id:
             break
         offset += page
+    polls.spans.append((started, time.perf_counter()))
+    for title in titles:
+        if title.startswith("probe "):
+            polls.first.setdefault(title, len(polls.spans) - 1)
     return newest
 
 
@@ -277,15 +318,18 @@ async def _latency(
     poll_interval: float,
     settle_timeout: float,
     cpu: CpuReader | None,
+    concurrency: int,
 ) -> dict[str, Any]:
     tag = f"{int(time.time())}-{events_per_second:g}"
     plan = _schedule(background, events_per_second, seconds, probe_every, tag)
     posts = _Posts()
     sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
+    polls = _Polls()
     lag: list[float] = []
     stop = asyncio.Event()
-    async with _client(base_url, 80) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(_client(base_url, 4))  # metrics and polls
+        pool = await _clients(stack, base_url, concurrency)
         before = histogram(await _metrics(client), _E2T)
         first = orjson.loads((await client.get("/api/v1/tickets", params={"limit": 1})).content)
         last_id = max((t["id"] for t in first["items"]), default=0)
@@ -293,21 +337,21 @@ async def _latency(
         async def poller() -> None:
             newest = last_id
             deadline = None
-            while len(seen) < len(sent) or not stop.is_set():
+            while len(polls.first) < len(sent) or not stop.is_set():
                 if stop.is_set():
                     deadline = deadline or time.perf_counter() + settle_timeout
                     if time.perf_counter() > deadline:
                         return
-                newest = await _poll(client, seen, newest)
+                newest = await _poll(client, polls, newest)
                 await asyncio.sleep(poll_interval)
 
-        in_flight = asyncio.Semaphore(64)
+        in_flight = asyncio.Semaphore(concurrency)
 
-        async def send(item: _Schedule) -> None:
+        async def send(item: _Schedule, via: httpx.AsyncClient) -> None:
             try:
                 if item.probe is not None:
                     sent[item.probe] = time.perf_counter()
-                await posts.post(client, SOURCE, item.body)
+                await posts.post(via, SOURCE, item.body)
             finally:
                 in_flight.release()
 
@@ -315,13 +359,13 @@ async def _latency(
         usage = _Cpu(cpu)
         tasks = []
         started = time.perf_counter()
-        for item in plan:
+        for i, item in enumerate(plan):
             delay = started + item.due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             lag.append(max(0.0, -delay))
             await in_flight.acquire()
-            tasks.append(asyncio.create_task(send(item)))
+            tasks.append(asyncio.create_task(send(item, pool[i % len(pool)])))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
         cores = usage.figures()
@@ -329,18 +373,21 @@ async def _latency(
         await poll_task
         _, text = await _drain(client, settle_timeout)
     e2t = histogram(text, _E2T).minus(before)
-    observed = [seen[t] - sent[t] for t in sent if t in seen]
+    found = [b for t, at in sent.items() if (b := polls.bounds(t, at)) is not None]
     return {
         **posts.figures(),
         "target_events_per_second": events_per_second,
         "seconds": round(elapsed, 2),
         "events_per_second": round(posts.accepted / elapsed, 1) if elapsed else None,
         "deliveries_per_second": round(len(plan) / elapsed, 1) if elapsed else None,
+        "max_in_flight": concurrency,
         "schedule_lag_ms": percentiles(lag),
         "probes_sent": len(sent),
-        "probes_ticketed": len(observed),
+        "probes_ticketed": len(found),
         "poll_interval_ms": round(poll_interval * 1000),
-        "probe_send_to_ticket_listed_ms": percentiles(observed),
+        "poll_round_trip_ms": percentiles([end - start for start, end in polls.spans]),
+        "probe_send_to_ticket_listed_ms": percentiles([upper for _, upper in found]),
+        "probe_send_to_ticket_listed_lower_bound_ms": percentiles([low for low, _ in found]),
         "tickets_opened": e2t.count,
         "event_to_ticket_ms": hist_figures(e2t),
         **cores,
@@ -356,7 +403,9 @@ def latency_run(
     poll_interval: float = 0.05,
     settle_timeout: float = 30,
     cpu: CpuReader | None = None,
+    concurrency: int = 32,
 ) -> dict[str, Any]:
+    """Steady load at `events_per_second` with at most `concurrency` requests in flight."""
     return asyncio.run(
         _latency(
             base_url,
@@ -367,5 +416,6 @@ def latency_run(
             poll_interval,
             settle_timeout,
             cpu,
+            concurrency,
         )
     )

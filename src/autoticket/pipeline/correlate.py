@@ -60,19 +60,47 @@ def correlation_key(event: Event, route: RouteConfig) -> tuple[str, dict[str, st
     return f"{route.name}|{parts}", group
 
 
-class _Changes:
-    """Collects incident changes of one batch, one entry per (incident, kind)."""
+class _Work:
+    """One batch's bookkeeping: changes per (incident, kind) and version bumps.
 
-    def __init__(self) -> None:
-        self.items: dict[tuple[int, str], IncidentChange] = {}
+    A change also writes a timeline entry; the version of an incident is
+    bumped once per batch, since it keys the ticket action of that batch.
+    """
 
-    def add(self, incident: Incident, kind: str, event_id: str, **detail: Any) -> None:
-        change = self.items.get((incident.id, kind))
-        if change is None:
-            change = IncidentChange(incident.id, kind, incident.route, [], {})
-            self.items[(incident.id, kind)] = change
-        change.event_ids.append(event_id)
-        change.detail.update(detail)
+    def __init__(self, state: CorrelationState) -> None:
+        self.state = state
+        self.changes: dict[tuple[int, str], IncidentChange] = {}
+        self.touched: set[int] = set()
+
+    def has(self, incident: Incident, *kinds: str) -> bool:
+        return any((incident.id, kind) in self.changes for kind in kinds)
+
+    def change(
+        self, incident: Incident, kind: str, event: Event, message: str, **detail: Any
+    ) -> None:
+        found = self.changes.get((incident.id, kind))
+        if found is None:
+            found = IncidentChange(incident.id, kind, incident.route, [], {})
+            self.changes[(incident.id, kind)] = found
+        found.event_ids.append(event.id)
+        found.detail.update(detail)
+        self.note(incident, event.received_at, kind, message, {"event": event.id})
+
+    def note(
+        self, incident: Incident, at: datetime, kind: str, message: str, data: dict[str, Any]
+    ) -> None:
+        self.state.add_timeline(incident.id, at, kind, message, data)
+
+    def bump(self, incident: Incident, now: datetime) -> None:
+        incident.updated_at = now
+        if incident.id not in self.touched:
+            self.touched.add(incident.id)
+            incident.version += 1
+
+
+def _decide(event: Event, outcome: str, incident: Incident | None) -> None:
+    inputs = {"incident": incident.id} if incident is not None else {}
+    event.decisions.append(Decision("correlate", outcome, event.correlation_key, event.id, inputs))
 
 
 class CorrelateStage:
@@ -84,67 +112,51 @@ class CorrelateStage:
 
     def run(self, batch: Batch, ctx: Context) -> StageResult:
         state: CorrelationState = ctx.state
-        keyed: list[tuple[Event, str, dict[str, str]]] = []
+        groups: list[dict[str, str]] = []
         for event in batch.events:
             key, group = correlation_key(event, self.routes[event.route or ""])
             event.correlation_key = key
-            keyed.append((event, key, group))
-        state.prefetch([e.fingerprint for e in batch.events], [k for _, k, _ in keyed])
-        changes = _Changes()
-        touched: set[int] = set()
-        for event, key, group in keyed:
+            groups.append(group)
+        state.prefetch(
+            [e.fingerprint for e in batch.events],
+            [e.correlation_key or "" for e in batch.events],
+        )
+        work = _Work(state)
+        for event, group in zip(batch.events, groups, strict=True):
             if event.status is AlertStatus.FIRING:
-                self._firing(event, key, group, state, ctx, changes, touched)
+                self._firing(event, group, work)
             else:
-                self._resolved(event, state, ctx, changes, touched)
+                self._resolved(event, work)
         return StageResult(
             Batch(
                 events=batch.events,
-                changes=list(changes.items.values()),
+                changes=list(work.changes.values()),
                 dead_letters=batch.dead_letters,
             )
         )
 
     # -- firing ------------------------------------------------------------
-    def _firing(
-        self,
-        event: Event,
-        key: str,
-        group: dict[str, str],
-        state: CorrelationState,
-        ctx: Context,
-        changes: _Changes,
-        touched: set[int],
-    ) -> None:
-        now = event.received_at
+    def _firing(self, event: Event, group: dict[str, str], work: _Work) -> None:
+        state, now = work.state, event.received_at
         alert = state.alert(event.fingerprint)
-        incident = state.open_incident(key)
+        incident = state.open_incident(event.correlation_key or "")
         if incident is None:
-            incident = self._open_or_reopen(event, key, group, state, ctx, changes, touched)
+            incident = self._open_or_reopen(event, group, work)
         event.incident_id = incident.id
         incident.event_count += 1
         if alert is None:
             alert = _new_alert(event, incident.id)
             incident.alert_count += 1
             incident.firing += 1
-            self._meaningful(incident, now, touched)
-            event.decisions.append(
-                Decision(
-                    "correlate",
-                    "new alert joined",
-                    event.correlation_key,
-                    event.id,
-                    {"incident": incident.id},
-                )
-            )
-            if not changes.items.get((incident.id, "opened")):
-                changes.add(incident, "alert_added", event.id, title=event.title)
-                state.add_timeline(
-                    incident.id,
-                    now,
+            work.bump(incident, now)
+            _decide(event, "new alert joined", incident)
+            if not work.has(incident, "opened"):
+                work.change(
+                    incident,
                     "alert_added",
+                    event,
                     f"alert {event.title!r} joined",
-                    {"event": event.id},
+                    title=event.title,
                 )
         else:
             was_firing_here = (
@@ -152,29 +164,11 @@ class CorrelateStage:
             )
             _bump(alert, event)
             if not was_firing_here:
-                if alert.status is AlertStatus.RESOLVED:
-                    alert.flap_count += 1
-                if alert.incident_id != incident.id:
-                    incident.alert_count += 1
-                alert.incident_id = incident.id
-                alert.status = AlertStatus.FIRING
-                incident.firing += 1
-                self._meaningful(incident, now, touched)
-                if not changes.items.get((incident.id, "opened")) and not changes.items.get(
-                    (incident.id, "reopened")
-                ):
-                    changes.add(incident, "alert_refired", event.id, title=event.title)
-                    state.add_timeline(
-                        incident.id,
-                        now,
-                        "alert_refired",
-                        f"alert {event.title!r} fires again",
-                        {"event": event.id},
-                    )
+                self._refire(alert, incident, event, work)
         if incident.resolve_due_at is not None:
             incident.resolve_due_at = None
-            state.add_timeline(
-                incident.id,
+            work.note(
+                incident,
                 now,
                 "timer_cancelled",
                 "resolve timer cancelled: an alert fires again",
@@ -183,53 +177,50 @@ class CorrelateStage:
         if event.severity > incident.severity:
             previous = incident.severity
             incident.severity = event.severity
-            self._meaningful(incident, now, touched)
-            changes.add(
+            work.bump(incident, now)
+            work.change(
                 incident,
                 "severity_changed",
-                event.id,
+                event,
+                f"severity {previous.label} -> {event.severity.label}",
                 previous=previous.label,
                 severity=event.severity.label,
-            )
-            state.add_timeline(
-                incident.id,
-                now,
-                "severity_changed",
-                f"severity {previous.label} -> {event.severity.label}",
-                {"event": event.id},
             )
         alert.severity = max(alert.severity, event.severity)
         state.save_alert(alert)
         state.save_incident(incident)
 
-    def _open_or_reopen(
-        self,
-        event: Event,
-        key: str,
-        group: dict[str, str],
-        state: CorrelationState,
-        ctx: Context,
-        changes: _Changes,
-        touched: set[int],
-    ) -> Incident:
-        now = event.received_at
-        recent = state.reopenable(key, now - self.config.timers.reopen_within)
+    @staticmethod
+    def _refire(alert: Alert, incident: Incident, event: Event, work: _Work) -> None:
+        """A known alert fires again, or fires into another (newer) incident."""
+        if alert.status is AlertStatus.RESOLVED:
+            alert.flap_count += 1
+        if alert.incident_id != incident.id:
+            incident.alert_count += 1
+        alert.incident_id = incident.id
+        alert.status = AlertStatus.FIRING
+        incident.firing += 1
+        work.bump(incident, event.received_at)
+        if not work.has(incident, "opened", "reopened"):
+            work.change(
+                incident,
+                "alert_refired",
+                event,
+                f"alert {event.title!r} fires again",
+                title=event.title,
+            )
+
+    def _open_or_reopen(self, event: Event, group: dict[str, str], work: _Work) -> Incident:
+        state, now, key = work.state, event.received_at, event.correlation_key or ""
+        within = self.config.timers.reopen_within
+        recent = state.reopenable(key, now - within)
         if recent is not None:
             incident, won = state.reopen(recent, now)
             if won:
                 incident.version += 1
-                touched.add(incident.id)
-                changes.add(incident, "reopened", event.id)
-                state.add_timeline(
-                    incident.id,
-                    now,
-                    "reopened",
-                    f"reopened: fired again within {self.config.timers.reopen_within}",
-                    {"event": event.id},
-                )
-                event.decisions.append(
-                    Decision("correlate", "reopened", key, event.id, {"incident": incident.id})
-                )
+                work.touched.add(incident.id)
+                work.change(incident, "reopened", event, f"reopened: fired again within {within}")
+            _decide(event, "reopened" if won else "joined (lost race)", incident)
             return incident
         draft = Incident(
             id=0,
@@ -253,43 +244,18 @@ class CorrelateStage:
         }
         incident, created = state.create_incident(draft, context)
         if created:
-            touched.add(incident.id)
-            changes.add(incident, "opened", event.id)
-            state.add_timeline(
-                incident.id,
-                now,
-                "opened",
-                f"opened by {event.title!r} on key {key}",
-                {"event": event.id},
-            )
-            event.decisions.append(
-                Decision("correlate", "opened", key, event.id, {"incident": incident.id})
-            )
-        else:
-            event.decisions.append(
-                Decision(
-                    "correlate", "joined (lost race)", key, event.id, {"incident": incident.id}
-                )
-            )
+            work.touched.add(incident.id)
+            work.change(incident, "opened", event, f"opened by {event.title!r} on key {key}")
+        _decide(event, "opened" if created else "joined (lost race)", incident)
         return incident
 
     # -- resolved ----------------------------------------------------------
-    def _resolved(
-        self,
-        event: Event,
-        state: CorrelationState,
-        ctx: Context,
-        changes: _Changes,
-        touched: set[int],
-    ) -> None:
-        now = event.received_at
+    def _resolved(self, event: Event, work: _Work) -> None:
+        state, now = work.state, event.received_at
         alert = state.alert(event.fingerprint)
         if alert is None:
-            alert = _new_alert(event, None)
-            state.save_alert(alert)
-            event.decisions.append(
-                Decision("correlate", "resolved without incident", event.correlation_key, event.id)
-            )
+            state.save_alert(_new_alert(event, None))
+            _decide(event, "resolved without incident", None)
             return
         was_firing = alert.status is AlertStatus.FIRING
         _bump(alert, event)
@@ -302,34 +268,25 @@ class CorrelateStage:
         incident.event_count += 1
         if was_firing and incident.status is not IncidentStatus.RESOLVED:
             incident.firing = max(0, incident.firing - 1)
-            self._meaningful(incident, now, touched)
-            changes.add(incident, "alert_resolved", event.id, title=event.title)
-            state.add_timeline(
-                incident.id,
-                now,
+            work.bump(incident, now)
+            work.change(
+                incident,
                 "alert_resolved",
+                event,
                 f"alert {event.title!r} resolved",
-                {"event": event.id},
+                title=event.title,
             )
             if incident.firing == 0:
                 due = now + self.config.timers.resolve_after
                 incident.resolve_due_at = due
-                state.add_timeline(
-                    incident.id,
+                work.note(
+                    incident,
                     now,
                     "timer_set",
                     f"all alerts resolved; auto-resolve at {due.isoformat()}",
                     {"timer": "resolve_after", "due": due.isoformat()},
                 )
         state.save_incident(incident)
-
-    @staticmethod
-    def _meaningful(incident: Incident, now: datetime, touched: set[int]) -> None:
-        """Bump the version once per batch per incident: it keys the ticket update."""
-        incident.updated_at = now
-        if incident.id not in touched:
-            touched.add(incident.id)
-            incident.version += 1
 
 
 def _new_alert(event: Event, incident_id: int | None) -> Alert:

@@ -7,18 +7,33 @@ unique constraint turns duplicates into no-ops.
 
 from __future__ import annotations
 
+import hashlib
+
 from autoticket.config import Config
 from autoticket.model import Decision, Incident
 from autoticket.pipeline.base import Batch, Context, IncidentChange, StageResult, TicketAction
 
-__all__ = ["DecideStage", "action_key", "ticket_payload"]
+__all__ = ["DecideStage", "action_key", "incident_ref", "ticket_payload"]
 
 # Which ticket action a set of change kinds leads to, strongest first.
 _ACTION_FOR = (("opened", "open"), ("reopened", "reopen"))
 
 
+def incident_ref(incident: Incident) -> str:
+    """An identity of the incident that does not depend on database ids.
+
+    Sequences are not rolled back on PostgreSQL, so a batch retried after a
+    crash may get another incident id; the key and the opening time are the
+    same, and so is this reference (and every idempotency key built on it).
+    """
+    digest = hashlib.sha256(
+        f"{incident.correlation_key}\x00{incident.opened_at.isoformat()}".encode()
+    ).hexdigest()
+    return digest[:20]
+
+
 def action_key(incident: Incident, action: str) -> str:
-    return f"incident:{incident.id}:v{incident.version}:{action}"
+    return f"incident:{incident_ref(incident)}:v{incident.version}:{action}"
 
 
 def ticket_payload(incident: Incident, reasons: list[str]) -> dict[str, object]:
