@@ -175,6 +175,7 @@ def bench(
     quick: Annotated[bool, typer.Option(help="small sizes, for a smoke run")] = False,
 ) -> None:
     """Measure replay and live throughput, event->ticket latency and peak memory."""
+    sys.path.insert(0, str(Path.cwd()))  # bench/ lives in the repository, not the package
     try:
         from bench.harness import run_bench
     except ImportError:

@@ -11,6 +11,7 @@ from fastapi import Request
 from sqlalchemy import Connection
 
 from autoticket.service.runtime import Runtime
+from autoticket.store import read_only
 
 __all__ = ["body_preview", "read_conn", "runtime_of", "write_conn"]
 
@@ -21,7 +22,7 @@ def runtime_of(request: Request) -> Runtime:
 
 @contextmanager
 def read_conn(request: Request) -> Iterator[Connection]:
-    with runtime_of(request).engine.connect() as conn:
+    with read_only(runtime_of(request).engine) as conn:
         yield conn
 
 

@@ -1,6 +1,6 @@
 """Tables, queries and migrations. Query functions take a Connection; callers own transactions."""
 
-from autoticket.store.db import is_sqlite, make_engine, migrate
+from autoticket.store.db import is_sqlite, make_engine, migrate, read_only
 from autoticket.store.tables import metadata
 
-__all__ = ["is_sqlite", "make_engine", "metadata", "migrate"]
+__all__ = ["is_sqlite", "make_engine", "metadata", "migrate", "read_only"]

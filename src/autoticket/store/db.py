@@ -6,10 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["is_sqlite", "make_engine", "migrate"]
+__all__ = ["is_sqlite", "make_engine", "migrate", "read_only"]
+
+READ_ONLY = "autoticket_read_only"
+
+
+def read_only(engine: Engine) -> Connection:
+    """A connection for queries only; on SQLite its transactions take no write lock."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def _json_dumps(value: Any) -> str:
@@ -50,7 +57,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers (see read_only) take no write lock: WAL lets them run
+            # beside the writer instead of queueing behind it.
+            read = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
