@@ -44,8 +44,11 @@ def serve(
         str | None,
         typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
     ] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="also run the worker in this process")
+    ] = True,
 ) -> None:
-    """Run the HTTP API, the UI and the worker in one process."""
+    """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
 
     from autoticket.api.app import create_app
@@ -53,7 +56,7 @@ def serve(
 
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
-    runtime = Runtime.from_url(cfg, url)  # type: ignore[arg-type]
+    runtime = Runtime.from_url(cfg, url, start_worker=worker)  # type: ignore[arg-type]
     err.print(f"autoticket serving on [bold]http://{host}:{port}/[/bold] (database {_safe(url)})")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 
@@ -121,12 +124,19 @@ def replay(
 
 
 @app.command()
-def worker(config: ConfigOpt = None) -> None:
+def worker(
+    config: ConfigOpt = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
+    ] = None,
+) -> None:
     """Run only the worker (inbox -> tickets), next to API processes sharing the database."""
     from autoticket.service.runtime import Runtime
 
     cfg = _config(config)
-    runtime = Runtime.from_url(cfg, Settings.from_env().database_url)  # type: ignore[arg-type]
+    url = database_url or Settings.from_env().database_url
+    runtime = Runtime.from_url(cfg, url)  # type: ignore[arg-type]
     runtime.worker.start()
     err.print("worker running; Ctrl-C to stop")
     try:
