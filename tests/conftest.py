@@ -48,8 +48,9 @@ def _pg_engine(base_url: str) -> Iterator[Engine]:
     admin = make_engine(base_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(base_url, connect_args={"options": f"-csearch_path={schema}"},
-                         pool_size=10, max_overflow=20)
+    engine = make_engine(
+        base_url, connect_args={"options": f"-csearch_path={schema}"}, pool_size=10, max_overflow=20
+    )
     try:
         yield engine
     finally:
@@ -91,16 +92,26 @@ def am_alert(
     service: str = "checkout",
     environment: str = "prod",
     starts_at: str = "2026-01-05T09:59:00Z",
+    ends_at: str = "2026-01-05T10:00:30Z",
     **labels: str,
 ) -> dict[str, object]:
-    """One alert of an Alertmanager webhook (v4) payload."""
+    """One alert of an Alertmanager webhook (v4) payload.
+
+    As with Prometheus, an episode that fires again after its resolution has a
+    new `starts_at`, later than the `ends_at` of the resolution.
+    """
     return {
         "status": status,
-        "labels": {"alertname": alertname, "severity": severity, "service": service,
-                   "environment": environment, **labels},
+        "labels": {
+            "alertname": alertname,
+            "severity": severity,
+            "service": service,
+            "environment": environment,
+            **labels,
+        },
         "annotations": {"summary": f"{alertname} on {service}"},
         "startsAt": starts_at,
-        "endsAt": "2026-01-05T10:30:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "endsAt": ends_at if status == "resolved" else "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus.example:9090/graph",
         "fingerprint": "0123456789abcdef",
     }

@@ -199,6 +199,11 @@ class Alert:
     flap_count: int = 0
     incident_id: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # Source times of the current episode: when it started firing and when the
+    # source said it ended. They tell a late copy from an HA peer (older than
+    # what we know) from a real change.
+    active_since: datetime | None = None
+    resolved_since: datetime | None = None
 
 
 @dataclass(slots=True)

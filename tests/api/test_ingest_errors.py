@@ -26,26 +26,97 @@ def client(engine: Engine) -> Iterator[TestClient]:
 JSON = {"content-type": "application/json"}
 CASES = [
     # (name, source, body, headers, status, code, field, fragment of message, kept?)
-    ("malformed json", "alertmanager", b'{"alerts": [', JSON, 400, "malformed_json", "body",
-     "malformed JSON", True),
-    ("not utf-8", "generic", b"\xff\xfe{", JSON, 400, "malformed_json", "body", "malformed",
-     True),
-    ("alerts missing", "alertmanager", b'{"version": "4"}', JSON, 422, "invalid_payload",
-     "alerts", "", True),
-    ("labels not strings", "alertmanager",
-     b'{"alerts": [{"status": "firing", "labels": {"a": 1}, "startsAt": "2026-01-01T00:00:00Z"}]}',
-     JSON, 422, "invalid_payload", "alerts[0].labels.a", "", True),
-    ("generic without title", "generic", b'{"severity": "critical"}', JSON, 422,
-     "invalid_payload", "title", "", True),
-    ("generic unknown field", "generic", b'{"title": "x", "sevrity": "high"}', JSON, 422,
-     "invalid_payload", "sevrity", "", True),
+    (
+        "malformed json",
+        "alertmanager",
+        b'{"alerts": [',
+        JSON,
+        400,
+        "malformed_json",
+        "body",
+        "malformed JSON",
+        True,
+    ),
+    ("not utf-8", "generic", b"\xff\xfe{", JSON, 400, "malformed_json", "body", "malformed", True),
+    (
+        "alerts missing",
+        "alertmanager",
+        b'{"version": "4"}',
+        JSON,
+        422,
+        "invalid_payload",
+        "alerts",
+        "",
+        True,
+    ),
+    (
+        "labels not strings",
+        "alertmanager",
+        b'{"alerts": [{"status": "firing", "labels": {"a": 1},'
+        b' "startsAt": "2026-01-01T00:00:00Z"}]}',
+        JSON,
+        422,
+        "invalid_payload",
+        "alerts[0].labels.a",
+        "",
+        True,
+    ),
+    (
+        "generic without title",
+        "generic",
+        b'{"severity": "critical"}',
+        JSON,
+        422,
+        "invalid_payload",
+        "title",
+        "",
+        True,
+    ),
+    (
+        "generic unknown field",
+        "generic",
+        b'{"title": "x", "sevrity": "high"}',
+        JSON,
+        422,
+        "invalid_payload",
+        "sevrity",
+        "",
+        True,
+    ),
     ("unknown source", "nagios", b"{}", JSON, 404, "unknown_source", "source", "nagios", True),
-    ("wrong content type", "generic", b'{"title": "x"}', {"content-type": "text/plain"}, 415,
-     "unsupported_media_type", "content-type", "text/plain", True),
-    ("no content type", "generic", b'{"title": "x"}', {}, 415, "unsupported_media_type",
-     "content-type", "(none)", True),
-    ("too large", "generic", b'{"title": "' + b"x" * 4096 + b'"}', JSON, 413,
-     "payload_too_large", "body", "2048", False),
+    (
+        "wrong content type",
+        "generic",
+        b'{"title": "x"}',
+        {"content-type": "text/plain"},
+        415,
+        "unsupported_media_type",
+        "content-type",
+        "text/plain",
+        True,
+    ),
+    (
+        "no content type",
+        "generic",
+        b'{"title": "x"}',
+        {},
+        415,
+        "unsupported_media_type",
+        "content-type",
+        "(none)",
+        True,
+    ),
+    (
+        "too large",
+        "generic",
+        b'{"title": "' + b"x" * 4096 + b'"}',
+        JSON,
+        413,
+        "payload_too_large",
+        "body",
+        "2048",
+        False,
+    ),
 ]
 
 
@@ -55,8 +126,15 @@ CASES = [
     ids=[c[0] for c in CASES],
 )
 def test_bad_input(
-    client: TestClient, source: str, body: bytes, headers: dict[str, str], status: int,
-    code: str, field: str, fragment: str, kept: bool,
+    client: TestClient,
+    source: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+    field: str,
+    fragment: str,
+    kept: bool,
 ) -> None:
     r = client.post(f"/api/v1/ingest/{source}", content=body, headers=headers)
     assert r.status_code == status, r.text
@@ -85,15 +163,19 @@ def test_unknown_source_lists_the_known_ones(client: TestClient) -> None:
     assert r.json()["error"]["known_sources"] == ["alertmanager", "generic"]
 
 
-def test_token_required_when_configured(client: TestClient,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_required_when_configured(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUTOTICKET_INGEST_TOKEN", "s3cret-token")
     r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
     assert r.status_code == 401
     assert r.json()["error"]["field"] == "authorization"
     assert "s3cret" not in r.text
-    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()),
-                    headers={"authorization": "Bearer s3cret-token"})
+    r = client.post(
+        "/api/v1/ingest/alertmanager",
+        json=am_payload(am_alert()),
+        headers={"authorization": "Bearer s3cret-token"},
+    )
     assert r.status_code == 202
 
 
@@ -120,8 +202,15 @@ def test_dead_letter_replay_feeds_the_pipeline(client: TestClient) -> None:
     body = b'{"title": "Disk almost full", "service": "search", "severity": "high"}'
     with runtime.engine.begin() as conn:
         [dead_id] = add_dead_letters(
-            conn, [DeadLetter(Delivery("d-1", "generic", datetime.now(UTC), body, {}),
-                              "normalize", "simulated failure")])
+            conn,
+            [
+                DeadLetter(
+                    Delivery("d-1", "generic", datetime.now(UTC), body, {}),
+                    "normalize",
+                    "simulated failure",
+                )
+            ],
+        )
     r = client.post(f"/api/v1/dead-letters/{dead_id}/replay")
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 1

@@ -44,9 +44,7 @@ def test_lines_have_the_replay_shape_and_parse() -> None:
     raw = list(iter_lines(generate(SPEC), stats))
     assert all(line.endswith(b"\n") for line in raw)
     objs = [orjson.loads(line) for line in raw]
-    assert {tuple(sorted(o)) for o in objs} == {
-        ("body", "headers", "id", "received_at", "source")
-    }
+    assert {tuple(sorted(o)) for o in objs} == {("body", "headers", "id", "received_at", "source")}
     assert len({o["id"] for o in objs}) == len(objs)
     times = [datetime.fromisoformat(o["received_at"]) for o in objs]
     assert all(t.tzinfo is not None for t in times)

@@ -12,8 +12,12 @@ from conftest import EXAMPLES
 
 BAD = [
     ("timers:\n  resolve_after: soon\n", 2, "timers.resolve_after", "not a duration"),
-    ("routes:\n  - name: a\n    matchers: ['sev==\"x\"']\n", 3, "routes.0.matchers.0",
-     "invalid matcher"),
+    (
+        "routes:\n  - name: a\n    matchers: ['sev==\"x\"']\n",
+        3,
+        "routes.0.matchers.0",
+        "invalid matcher",
+    ),
     ("routes:\n  - name: a\n  - name: a\n", 3, "routes.1.name", "duplicate route name"),
     ("routes:\n  - name: a\n    action: page\n", 3, "routes.0.action", "ticket"),
     ("routes:\n  - name: a\n    condition: 'labels.env =='\n", 3, "routes.0.condition", ""),

@@ -57,11 +57,23 @@ CASES = {
     "refire before the timer": [
         ((0, "firing", A), ({"opened"}, ["open"])),
         ((1, "resolved", A), ({"alert_resolved"}, ["update"])),
-        ((2, "firing", A), ({"alert_refired"}, ["update"])),
+        (
+            (2, "firing", {**A, "starts_at": "2026-01-05T10:01:30Z"}),
+            ({"alert_refired"}, ["update"]),
+        ),
+    ],
+    "a stale firing copy after the resolve changes nothing": [
+        ((0, "firing", A), ({"opened"}, ["open"])),
+        ((1, "resolved", A), ({"alert_resolved"}, ["update"])),
+        ((1, "firing", A), (set(), [])),
     ],
     "resolved without a firing first is ignored": [
         ((0, "resolved", A), (set(), [])),
-        ((1, "firing", A), ({"opened"}, ["open"])),
+        ((1, "firing", {**A, "starts_at": "2026-01-05T10:00:45Z"}), ({"opened"}, ["open"])),
+    ],
+    "a firing older than the known resolution is stale": [
+        ((0, "resolved", A), (set(), [])),
+        ((1, "firing", A), (set(), [])),
     ],
 }
 

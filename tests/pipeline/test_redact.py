@@ -59,54 +59,96 @@ def R(kind: str) -> str:
 # (kind, text, expected output)
 POSITIVE: list[tuple[str, str, str]] = [
     ("aws_access_key_id", f"key id {AKIA} used", f"key id {R('aws_access_key_id')} used"),
-    ("aws_access_key_id", f"AWS_ACCESS_KEY_ID=ASIA{AKIA[4:]}",
-     f"AWS_ACCESS_KEY_ID={R('aws_access_key_id')}"),
-    ("aws_secret_access_key", f"aws_secret_access_key = {AWS_SECRET}",
-     f"aws_secret_access_key = {R('aws_secret_access_key')}"),
-    ("aws_secret_access_key", f'{{"SecretAccessKey": "{AWS_SECRET}"}}',
-     f'{{"SecretAccessKey": "{R("aws_secret_access_key")}"}}'),
+    (
+        "aws_access_key_id",
+        f"AWS_ACCESS_KEY_ID=ASIA{AKIA[4:]}",
+        f"AWS_ACCESS_KEY_ID={R('aws_access_key_id')}",
+    ),
+    (
+        "aws_secret_access_key",
+        f"aws_secret_access_key = {AWS_SECRET}",
+        f"aws_secret_access_key = {R('aws_secret_access_key')}",
+    ),
+    (
+        "aws_secret_access_key",
+        f'{{"SecretAccessKey": "{AWS_SECRET}"}}',
+        f'{{"SecretAccessKey": "{R("aws_secret_access_key")}"}}',
+    ),
     ("github_token", f"token {GHP} leaked", f"token {R('github_token')} leaked"),
     ("github_token", f"pat={GH_PAT}", f"pat={R('github_token')}"),
     ("gitlab_token", f"clone with {GLPAT}", f"clone with {R('gitlab_token')}"),
     ("slack_token", f"SLACK_BOT={XOXB}", f"SLACK_BOT={R('slack_token')}"),
     ("slack_token", f"app token {XAPP}", f"app token {R('slack_token')}"),
-    ("slack_webhook", f"post to https://hooks.slack.com/services/{WEBHOOK_PATH} failed",
-     f"post to https://hooks.slack.com/services/{R('slack_webhook')} failed"),
+    (
+        "slack_webhook",
+        f"post to https://hooks.slack.com/services/{WEBHOOK_PATH} failed",
+        f"post to https://hooks.slack.com/services/{R('slack_webhook')} failed",
+    ),
     ("stripe_key", f"stripe {STRIPE}", f"stripe {R('stripe_key')}"),
     ("stripe_key", f"stripe {STRIPE_TEST}", f"stripe {R('stripe_key')}"),
     ("google_api_key", f"maps?key={GOOGLE}&x=1", f"maps?key={R('google_api_key')}&x=1"),
     ("openai_key", f"OPENAI {OPENAI}", f"OPENAI {R('openai_key')}"),
-    ("npm_token", f"//registry.npmjs.org/:_authToken {NPM}",
-     f"//registry.npmjs.org/:_authToken {R('npm_token')}"),
+    (
+        "npm_token",
+        f"//registry.npmjs.org/:_authToken {NPM}",
+        f"//registry.npmjs.org/:_authToken {R('npm_token')}",
+    ),
     ("pypi_token", f"twine -p {PYPI}", f"twine -p {R('pypi_token')}"),
     ("jwt", f"session {JWT} expired", f"session {R('jwt')} expired"),
     ("private_key", f"key:\n{PEM}\nend", f"key:\n{R('private_key')}\nend"),
-    ("private_key", "-----BEGIN OPENSSH PRIVATE" + " KEY-----\n" + PEM_BODY[:100],
-     R("private_key")),
-    ("bearer_token", f"Authorization: Bearer {OPAQUE}",
-     f"Authorization: Bearer {R('bearer_token')}"),
-    ("bearer_token", f'{{"authorization": "token {OPAQUE}"}}',
-     f'{{"authorization": "token {R("bearer_token")}"}}'),
-    ("bearer_token", f'{{\\"Authorization\\": \\"Bearer {OPAQUE}\\"}}',
-     f'{{\\"Authorization\\": \\"Bearer {R("bearer_token")}\\"}}'),
-    ("bearer_token", "curl -H 'Bearer abcdef0123456789xyz'",
-     f"curl -H 'Bearer {R('bearer_token')}'"),
-    ("basic_auth", "Authorization: Basic dXNlcjpodW50ZXIy",
-     f"Authorization: Basic {R('basic_auth')}"),
+    (
+        "private_key",
+        "-----BEGIN OPENSSH PRIVATE" + " KEY-----\n" + PEM_BODY[:100],
+        R("private_key"),
+    ),
+    (
+        "bearer_token",
+        f"Authorization: Bearer {OPAQUE}",
+        f"Authorization: Bearer {R('bearer_token')}",
+    ),
+    (
+        "bearer_token",
+        f'{{"authorization": "token {OPAQUE}"}}',
+        f'{{"authorization": "token {R("bearer_token")}"}}',
+    ),
+    (
+        "bearer_token",
+        f'{{\\"Authorization\\": \\"Bearer {OPAQUE}\\"}}',
+        f'{{\\"Authorization\\": \\"Bearer {R("bearer_token")}\\"}}',
+    ),
+    (
+        "bearer_token",
+        "curl -H 'Bearer abcdef0123456789xyz'",
+        f"curl -H 'Bearer {R('bearer_token')}'",
+    ),
+    (
+        "basic_auth",
+        "Authorization: Basic dXNlcjpodW50ZXIy",
+        f"Authorization: Basic {R('basic_auth')}",
+    ),
     ("url_password", "https://user:hunter2@host/", f"https://user:{R('url_password')}@host/"),
-    ("url_password", "postgres://app:p@ss:w0rd@db:5432/app",
-     f"postgres://app:{R('url_password')}@db:5432/app"),
+    (
+        "url_password",
+        "postgres://app:p@ss:w0rd@db:5432/app",
+        f"postgres://app:{R('url_password')}@db:5432/app",
+    ),
     ("url_password", "redis://:s3cret@cache:6379", f"redis://:{R('url_password')}@cache:6379"),
     ("password", "password=hunter2 user=bob", f"password={R('password')} user=bob"),
     ("password", "DB_PASSWORD: hunter2", f"DB_PASSWORD: {R('password')}"),
     ("password", '{"Password": "correct horse battery"}', f'{{"Password": "{R("password")}"}}'),
     ("password", "passwd='it\\'s me'", f"passwd='{R('password')}'"),
-    ("password", '{\\"password\\": \\"hunter2\\", \\"user\\": \\"bob\\"}',
-     f'{{\\"password\\": \\"{R("password")}\\", \\"user\\": \\"bob\\"}}'),
+    (
+        "password",
+        '{\\"password\\": \\"hunter2\\", \\"user\\": \\"bob\\"}',
+        f'{{\\"password\\": \\"{R("password")}\\", \\"user\\": \\"bob\\"}}',
+    ),
     ("secret", "secret: s3kr1t", f"secret: {R('secret')}"),
     ("secret", "SECRET_KEY=abcdef", f"SECRET_KEY={R('secret')}"),
-    ("client_secret", "client_secret=abc123&grant_type=x",
-     f"client_secret={R('client_secret')}&grant_type=x"),
+    (
+        "client_secret",
+        "client_secret=abc123&grant_type=x",
+        f"client_secret={R('client_secret')}&grant_type=x",
+    ),
     ("client_secret", '"clientSecret":"abc"', f'"clientSecret":"{R("client_secret")}"'),
     ("token", "X-Auth-Token: abc123", f"X-Auth-Token: {R('token')}"),
     ("token", "refresh_token => 'zzz999'", f"refresh_token => '{R('token')}'"),
@@ -305,10 +347,21 @@ def test_stage_masks_every_text_field_and_records_a_decision() -> None:
     [decision] = ev.decisions
     assert (decision.stage, decision.outcome, decision.subject) == ("redact", "masked", "ev-1")
     assert decision.inputs == {
-        "kinds": {"github_token": 2, "password": 2, "slack_token": 1, "bearer_token": 1,
-                  "url_password": 1},
-        "fields": ["title", "description", "labels.token_holder", "annotations.description",
-                   "annotations.db_password", "links.db"],
+        "kinds": {
+            "github_token": 2,
+            "password": 2,
+            "slack_token": 1,
+            "bearer_token": 1,
+            "url_password": 1,
+        },
+        "fields": [
+            "title",
+            "description",
+            "labels.token_holder",
+            "annotations.description",
+            "annotations.db_password",
+            "links.db",
+        ],
     }
     dump = repr(decision.as_dict())
     for secret in (GHP, "hunter2", XOXB, OPAQUE, "plain-text-pw", "pgpass123"):
@@ -339,8 +392,9 @@ def test_stage_disabled_passes_events_through() -> None:
 
 
 def test_stage_accepts_the_whole_config_and_runs_custom_patterns() -> None:
-    cfg = Config(redaction=RedactionConfig(
-        patterns=[RedactionPattern(name="voucher", regex=r"^VCH-\d{4}$")]))
+    cfg = Config(
+        redaction=RedactionConfig(patterns=[RedactionPattern(name="voucher", regex=r"^VCH-\d{4}$")])
+    )
     stage = RedactStage(cfg)
     assert stage.name == "redact"
     ev = _event(labels={"code": "VCH-1234"})
@@ -359,14 +413,25 @@ def test_stage_is_idempotent_on_events() -> None:
 
 # --- properties -------------------------------------------------------------
 
+
 def _chars(alphabet: str, lo: int, hi: int | None = None) -> st.SearchStrategy[str]:
     return st.text(alphabet=alphabet, min_size=lo, max_size=lo if hi is None else hi)
 
 
 _KV_VALUE = ALNUM + "!#$%*()-_.,;:/+="
 _KV_KINDS = {"password", "secret", "token", "api_key", "access_key", "client_secret"}
-_KV_KEYS = ["password", "DB_PASSWORD", "secret", "token", "api_key", "apikey", "X-Api-Key",
-            "access_key", "client_secret", "passphrase"]
+_KV_KEYS = [
+    "password",
+    "DB_PASSWORD",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "X-Api-Key",
+    "access_key",
+    "client_secret",
+    "passphrase",
+]
 
 
 @st.composite
@@ -376,16 +441,22 @@ def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
     if kind == "kv":
         key = draw(st.sampled_from(_KV_KEYS))
         value = draw(_chars(_KV_VALUE, 12, 30))
-        shape = draw(st.sampled_from(["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'",
-                                   '\\"{k}\\": \\"{v}\\"']))
+        shape = draw(
+            st.sampled_from(
+                ["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'", '\\"{k}\\": \\"{v}\\"']
+            )
+        )
         return shape.format(k=key, v=value), value
     gen: dict[str, st.SearchStrategy[str]] = {
-        "aws_access_key_id": st.builds(lambda p, s: p + s, st.sampled_from(["AKIA", "ASIA"]),
-                                       _chars(UPPER_DIGITS, 16)),
+        "aws_access_key_id": st.builds(
+            lambda p, s: p + s, st.sampled_from(["AKIA", "ASIA"]), _chars(UPPER_DIGITS, 16)
+        ),
         "aws_secret_access_key": _chars(ALNUM + "/+", 40),
-        "github_token": st.builds(lambda p, s: p + s,
-                                  st.sampled_from(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]),
-                                  _chars(ALNUM, 36)),
+        "github_token": st.builds(
+            lambda p, s: p + s,
+            st.sampled_from(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]),
+            _chars(ALNUM, 36),
+        ),
         "gitlab_token": st.builds(lambda s: "glpat-" + s, _chars(B64URL, 20, 30)),
         "slack_token": st.builds(lambda s: "xoxb-" + s, _chars(ALNUM + "-", 12, 40)),
         "slack_webhook": _chars(ALNUM, 12, 40),
@@ -394,8 +465,12 @@ def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
         "openai_key": st.builds(lambda s: "sk-" + s + "Zz9", _chars(B64URL, 32, 60)),
         "npm_token": st.builds(lambda s: "npm_" + s, _chars(ALNUM, 36)),
         "pypi_token": st.builds(lambda s: "pypi-AgE" + s, _chars(B64URL, 50, 80)),
-        "jwt": st.builds(lambda a, b, c: f"eyJ{a}.{b}.{c}", _chars(B64URL, 8, 30),
-                         _chars(B64URL, 8, 30), _chars(B64URL, 8, 30)),
+        "jwt": st.builds(
+            lambda a, b, c: f"eyJ{a}.{b}.{c}",
+            _chars(B64URL, 8, 30),
+            _chars(B64URL, 8, 30),
+            _chars(B64URL, 8, 30),
+        ),
         "private_key": _chars(ALNUM + "+/\n", 16, 200),
         "bearer_token": _chars(ALNUM + "-._~+/", 12, 60),
         "basic_auth": _chars(ALNUM + "+/", 12, 40),
@@ -419,7 +494,7 @@ def test_an_injected_secret_never_survives(
     redactor: Redactor, injected: tuple[str, str], before: str, after: str, sep: str
 ) -> None:
     text, secret = injected
-    tail = secret[len(secret) // 2:]
+    tail = secret[len(secret) // 2 :]
     # Only a real leak may fail: the tail must not also occur in the surrounding text.
     noise = "|".join([before, after, text.replace(secret, "|"), *map(R, BUILTIN_KINDS)])
     assume(len(tail.strip()) >= 6 and tail not in noise)
@@ -430,11 +505,35 @@ def test_an_injected_secret_never_survives(
     assert redactor.redact(out) == (out, {})
 
 
-_TRICKY = st.sampled_from([
-    "password", "token", "secret_access_key", "=", ": ", '"', "'", "\\", "Bearer ", "Basic ",
-    "Authorization: ", "[REDACTED:jwt]", "https://u:", "@", "/", "eyJ", ".", "ghp_", "AKIA",
-    "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", " ", "\n", "x", "9",
-])
+_TRICKY = st.sampled_from(
+    [
+        "password",
+        "token",
+        "secret_access_key",
+        "=",
+        ": ",
+        '"',
+        "'",
+        "\\",
+        "Bearer ",
+        "Basic ",
+        "Authorization: ",
+        "[REDACTED:jwt]",
+        "https://u:",
+        "@",
+        "/",
+        "eyJ",
+        ".",
+        "ghp_",
+        "AKIA",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        " ",
+        "\n",
+        "x",
+        "9",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)

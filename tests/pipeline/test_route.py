@@ -15,11 +15,13 @@ from autoticket.policy import RouteTable
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
-CONFIG = Config(routes=[
-    RouteConfig(name="noise", matchers=['alertname="Watchdog"'], action="ignore"),
-    RouteConfig(name="db", matchers=['service="db"']),
-    RouteConfig(name="critical", condition="severity == 'critical'"),
-])
+CONFIG = Config(
+    routes=[
+        RouteConfig(name="noise", matchers=['alertname="Watchdog"'], action="ignore"),
+        RouteConfig(name="db", matchers=['service="db"']),
+        RouteConfig(name="critical", condition="severity == 'critical'"),
+    ]
+)
 
 
 def make_event(event_id: str, **overrides: Any) -> Event:
@@ -64,7 +66,10 @@ def test_outcomes(
     assert [e.id for e in result.batch.events] == (["e1"] if kept else [])
     (decision,) = event.decisions
     assert (decision.stage, decision.outcome, decision.rule, decision.subject) == (
-        "route", outcome, route, "e1"
+        "route",
+        outcome,
+        route,
+        "e1",
     )
     assert len(decision.inputs["skipped"]) == n_skipped
     assert decision.inputs["reason"]
@@ -82,7 +87,8 @@ def test_mixed_batch_keeps_order_and_explains_drops() -> None:
     _, result = run(*events)
     assert [e.id for e in result.batch.events] == ["a", "d"]
     assert [(d.subject, d.outcome) for d in result.decisions] == [
-        ("b", "ignored"), ("c", "unrouted")
+        ("b", "ignored"),
+        ("c", "unrouted"),
     ]
     ignored, unrouted = result.decisions
     assert ignored.inputs["reason"].endswith("action ignore, event dropped")

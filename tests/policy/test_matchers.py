@@ -109,7 +109,7 @@ def test_matches(text: str, labels: dict[str, str], expected: bool) -> None:
         ('a="unterminated', ["unterminated quoted string"]),
         ('a="x\\.y"', ["unknown escape '\\.'"]),
         ("a=x y", ["unexpected 'y' after the value"]),
-        ("a='b'", ["unexpected \"'\"", "double quotes"]),
+        ("a='b'", ['unexpected "\'"', "double quotes"]),
         ('a="b" junk', ["unexpected 'junk'"]),
         ('{a="b" c="d"}', ["expected ',' or '}'", "'c=\"d\"}'"]),
         ('{a="b"', ["expected ',' or '}'", "the end"]),

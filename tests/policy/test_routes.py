@@ -35,8 +35,9 @@ def make_event(**overrides: Any) -> Event:
 ROUTES = [
     RouteConfig(name="noise", matchers=['alertname=~"Watchdog|InfoInhibitor"'], action="ignore"),
     RouteConfig(name="db-critical", matchers=['team="db"', 'severity="critical"']),
-    RouteConfig(name="prod-only", matchers=['{env="prod", service!=""}'],
-                condition="severity_level >= 3"),
+    RouteConfig(
+        name="prod-only", matchers=['{env="prod", service!=""}'], condition="severity_level >= 3"
+    ),
     RouteConfig(name="deploys", matchers=['kind="deploy"']),
     RouteConfig(name="default"),
 ]
@@ -60,8 +61,11 @@ TABLE = RouteTable.from_config(Config(routes=ROUTES))
         ({"labels": {"env": "prod"}, "severity": Severity.HIGH}, "default", 4),
         ({"kind": EventKind.DEPLOY, "labels": {"kind": "alert"}}, "deploys", 3),
         # First match wins: a critical db prod alert is db-critical, not prod-only.
-        ({"team": "db", "severity": Severity.CRITICAL, "labels": {"env": "prod"}},
-         "db-critical", 1),
+        (
+            {"team": "db", "severity": Severity.CRITICAL, "labels": {"env": "prod"}},
+            "db-critical",
+            1,
+        ),
     ],
 )
 def test_first_match_wins(overrides: dict[str, Any], route: str, n_checked: int) -> None:
@@ -76,25 +80,27 @@ def test_first_match_wins(overrides: dict[str, Any], route: str, n_checked: int)
     [
         (
             {"team": "db", "severity": Severity.CRITICAL},
-            "route 'db-critical' matched: matchers team=\"db\", severity=\"critical\"",
+            'route \'db-critical\' matched: matchers team="db", severity="critical"',
             ['noise: alertname=~"Watchdog|InfoInhibitor" did not match (got "DiskFull")'],
         ),
         (
             {"labels": {"env": "prod", "service": "api"}, "severity": Severity.HIGH},
-            "route 'prod-only' matched: matchers env=\"prod\", service!=\"\" (got \"api\") "
+            'route \'prod-only\' matched: matchers env="prod", service!="" (got "api") '
             "and condition `severity_level >= 3` is true",
-            ['noise: alertname=~"Watchdog|InfoInhibitor" did not match '
-             "(label absent or empty)",
-             'db-critical: team="db" did not match (label absent or empty)'],
+            [
+                'noise: alertname=~"Watchdog|InfoInhibitor" did not match (label absent or empty)',
+                'db-critical: team="db" did not match (label absent or empty)',
+            ],
         ),
         (
             {"labels": {"env": "prod", "service": "api"}},
             "route 'default' matches every event (no matchers, no condition)",
-            ['noise: alertname=~"Watchdog|InfoInhibitor" did not match '
-             "(label absent or empty)",
-             'db-critical: team="db" did not match (label absent or empty)',
-             "prod-only: condition is false",
-             'deploys: kind="deploy" did not match (got "alert")'],
+            [
+                'noise: alertname=~"Watchdog|InfoInhibitor" did not match (label absent or empty)',
+                'db-critical: team="db" did not match (label absent or empty)',
+                "prod-only: condition is false",
+                'deploys: kind="deploy" did not match (got "alert")',
+            ],
         ),
     ],
 )
@@ -106,10 +112,14 @@ def test_explanations(overrides: dict[str, Any], reason: str, checked: list[str]
 
 
 def test_no_route_matches_and_evaluate_explains_why() -> None:
-    table = RouteTable.from_config(Config(routes=[
-        RouteConfig(name="a", matchers=['service="api"']),
-        RouteConfig(name="b", condition="labels.owner == 'x'"),
-    ]))
+    table = RouteTable.from_config(
+        Config(
+            routes=[
+                RouteConfig(name="a", matchers=['service="api"']),
+                RouteConfig(name="b", condition="labels.owner == 'x'"),
+            ]
+        )
+    )
     event = make_event()
     assert table.match(event) is None
     found, checked = table.evaluate(event)
@@ -134,12 +144,18 @@ def test_empty_table_matches_nothing() -> None:
 @pytest.mark.parametrize(
     ("route", "field", "fragment"),
     [
-        (RouteConfig(name="r", matchers=['a="b"', 'sev=="x"']), "matchers.1",
-         "invalid matcher 'sev==\"x\"'"),
+        (
+            RouteConfig(name="r", matchers=['a="b"', 'sev=="x"']),
+            "matchers.1",
+            "invalid matcher 'sev==\"x\"'",
+        ),
         (RouteConfig(name="r", matchers=['a=~"("']), "matchers.0", "invalid regex in"),
         (RouteConfig(name="r", condition="severity =="), "condition", "invalid CEL condition"),
-        (RouteConfig(name="r", condition="sevrity == 'x'"), "condition",
-         "unknown variable 'sevrity'"),
+        (
+            RouteConfig(name="r", condition="sevrity == 'x'"),
+            "condition",
+            "unknown variable 'sevrity'",
+        ),
     ],
 )
 def test_compile_route_errors(route: RouteConfig, field: str, fragment: str) -> None:
@@ -151,10 +167,12 @@ def test_compile_route_errors(route: RouteConfig, field: str, fragment: str) -> 
 
 
 def test_from_config_prefixes_route_path() -> None:
-    config = Config.model_construct(routes=[
-        RouteConfig(name="ok"),
-        RouteConfig(name="bad", matchers=["x"]),
-    ])
+    config = Config.model_construct(
+        routes=[
+            RouteConfig(name="ok"),
+            RouteConfig(name="bad", matchers=["x"]),
+        ]
+    )
     with pytest.raises(PolicyError) as info:
         RouteTable.from_config(config)
     assert info.value.field == "routes.1.matchers.0"

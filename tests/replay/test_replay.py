@@ -18,8 +18,15 @@ DEMO = EXAMPLES / "streams" / "demo.ndjson"
 
 
 def _line(line_id: str, at: str, body: object, source: str = "alertmanager") -> bytes:
-    return orjson.dumps({"id": line_id, "source": source, "received_at": at,
-                         "headers": {"content-type": "application/json"}, "body": body})
+    return orjson.dumps(
+        {
+            "id": line_id,
+            "source": source,
+            "received_at": at,
+            "headers": {"content-type": "application/json"},
+            "body": body,
+        }
+    )
 
 
 def _run(lines: list[bytes], config: Config, batch_size: int = 200) -> dict:
@@ -30,8 +37,17 @@ def test_output_shape(config: Config) -> None:
     out = _run(DEMO.read_bytes().splitlines(), config)
     assert set(out) == {"tickets", "errors", "releases", "stats"}
     ticket = out["tickets"][0]
-    assert {"id", "incident_id", "title", "team", "priority", "status", "opened_at",
-            "resolved_at", "line_ids"} <= set(ticket)
+    assert {
+        "id",
+        "incident_id",
+        "title",
+        "team",
+        "priority",
+        "status",
+        "opened_at",
+        "resolved_at",
+        "line_ids",
+    } <= set(ticket)
     assert out["errors"] == [{"line_id": "L-bad", "error": "alerts: expected an array, got string"}]
     assert out["stats"]["tickets"] == len(out["tickets"]) == 5
 
@@ -49,9 +65,21 @@ def test_virtual_clock_resolves_and_reopens(config: Config) -> None:
         _line("a", "2026-01-05T10:00:00Z", firing),
         _line("b", "2026-01-05T10:00:00.010Z", firing),  # the HA twin
         _line("c", "2026-01-05T10:10:00Z", resolved),
-        _line("d", "2026-01-05T10:30:00Z", firing),  # 15 min after auto-resolve: reopen
-        _line("e", "2026-01-05T10:40:00Z", resolved),
-        _line("f", "2026-01-05T13:00:00Z", firing),  # hours later: a new ticket
+        # 15 min after the auto-resolve: the same ticket reopens
+        _line("d", "2026-01-05T10:30:00Z", am_payload(am_alert(starts_at="2026-01-05T10:29:00Z"))),
+        _line(
+            "e",
+            "2026-01-05T10:40:00Z",
+            am_payload(
+                am_alert(
+                    status="resolved",
+                    starts_at="2026-01-05T10:29:00Z",
+                    ends_at="2026-01-05T10:39:00Z",
+                )
+            ),
+        ),
+        # hours later: a new ticket
+        _line("f", "2026-01-05T13:00:00Z", am_payload(am_alert(starts_at="2026-01-05T12:59:00Z"))),
     ]
     out = _run(lines, config)
     first, second = out["tickets"]
@@ -78,12 +106,17 @@ def test_pending_timers_fire_at_the_end(config: Config) -> None:
     ("raw", "error"),
     [
         (b"{not json", "unexpected character"),
-        (b'{"id": "x", "source": "alertmanager", "received_at": "2026-01-05T10:00:00",'
-         b' "body": {}}', "no time zone"),
+        (
+            b'{"id": "x", "source": "alertmanager", "received_at": "2026-01-05T10:00:00",'
+            b' "body": {}}',
+            "no time zone",
+        ),
         (b'{"id": "x", "received_at": "2026-01-05T10:00:00Z", "body": {}}', "source"),
-        (b'{"id": "x", "source": "alertmanager", "received_at": "2026-01-05T10:00:00Z"}',
-         "body is missing"),
-        (b'[1, 2]', "JSON object"),
+        (
+            b'{"id": "x", "source": "alertmanager", "received_at": "2026-01-05T10:00:00Z"}',
+            "body is missing",
+        ),
+        (b"[1, 2]", "JSON object"),
     ],
 )
 def test_bad_lines_are_reported_not_fatal(config: Config, raw: bytes, error: str) -> None:

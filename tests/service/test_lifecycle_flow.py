@@ -79,12 +79,16 @@ def test_repeat_notifications_do_not_update_the_ticket(
 def test_new_alert_and_severity_change_update_the_ticket(
     client: TestClient, runtime: Runtime
 ) -> None:
-    client.post("/api/v1/ingest/alertmanager",
-                json=am_payload(am_alert(severity="warning", instance="a")))
+    client.post(
+        "/api/v1/ingest/alertmanager", json=am_payload(am_alert(severity="warning", instance="a"))
+    )
     runtime.worker.drain()
-    client.post("/api/v1/ingest/alertmanager",
-                json=am_payload(am_alert(severity="warning", instance="a"),
-                                am_alert(severity="critical", instance="b")))
+    client.post(
+        "/api/v1/ingest/alertmanager",
+        json=am_payload(
+            am_alert(severity="warning", instance="a"), am_alert(severity="critical", instance="b")
+        ),
+    )
     runtime.worker.drain()
     [ticket] = _tickets(client)
     assert ticket["update_count"] == 1
@@ -114,8 +118,14 @@ def test_thirty_concurrent_copies_with_parallel_workers_yield_one_ticket(
     codes = asyncio.run(_post_concurrently(app, payload, 30))
     assert codes == [202] * 30
     workers = [
-        Worker(runtime.engine, runtime.config, runtime.pipeline, runtime.dispatcher,
-               runtime.clock, batch_size=2)
+        Worker(
+            runtime.engine,
+            runtime.config,
+            runtime.pipeline,
+            runtime.dispatcher,
+            runtime.clock,
+            batch_size=2,
+        )
         for _ in range(3)
     ]
     errors: list[BaseException] = []
@@ -136,8 +146,11 @@ def test_thirty_concurrent_copies_with_parallel_workers_yield_one_ticket(
     with runtime.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(incidents)).scalar_one() == 2
         assert conn.execute(select(func.count()).select_from(tickets)).scalar_one() == 2
-        rows = list(conn.execute(select(incidents.c.firing, incidents.c.alert_count,
-                                        incidents.c.event_count)))
+        rows = list(
+            conn.execute(
+                select(incidents.c.firing, incidents.c.alert_count, incidents.c.event_count)
+            )
+        )
     assert sorted(rows) == [(1, 1, 30), (1, 1, 30)]
 
 
@@ -165,7 +178,8 @@ def test_resolve_after_then_reopen_within_then_new_ticket(
     assert ticket["resolved_at"].startswith("2026-01-05T10:06:00")
 
     clock.set(t0 + timedelta(minutes=30))  # within reopen_within (1h) of resolution
-    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    refire = am_alert(starts_at="2026-01-05T10:29:00Z")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(refire))
     runtime.worker.drain()
     [ticket] = _tickets(client)
     assert ticket["status"] == "open"
@@ -174,12 +188,16 @@ def test_resolve_after_then_reopen_within_then_new_ticket(
     assert [t["kind"] for t in detail["timeline"]].count("reopened") == 1
 
     clock.set(t0 + timedelta(minutes=31))
-    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert(status="resolved")))
+    resolved = am_alert(
+        status="resolved", starts_at="2026-01-05T10:29:00Z", ends_at="2026-01-05T10:30:30Z"
+    )
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(resolved))
     runtime.worker.drain()
     clock.set(t0 + timedelta(minutes=31) + resolve_after)
     runtime.worker.drain()
     clock.set(t0 + timedelta(hours=3))  # beyond reopen_within: a new incident, a new ticket
-    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    late = am_alert(starts_at="2026-01-05T12:59:00Z")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(late))
     runtime.worker.drain()
     items = _tickets(client)
     assert [(t["id"], t["status"]) for t in items] == [(2, "open"), (1, "resolved")]
@@ -195,7 +213,8 @@ def test_firing_again_before_resolve_after_cancels_the_timer(
     client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert(status="resolved")))
     runtime.worker.drain()
     clock.set(t0 + timedelta(minutes=2))
-    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    refire = am_alert(starts_at="2026-01-05T10:01:30Z")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(refire))
     runtime.worker.drain()
     clock.set(t0 + timedelta(hours=1))
     runtime.worker.drain()
@@ -224,8 +243,11 @@ def test_explain_names_events_route_key_owner_decisions_and_timers(
     assert explain["owner"] == {
         "team": "payments",
         "lookup": "catalog service 'checkout'",
-        "detail": {"service": "checkout", "tier": "1",
-                   "runbook": "https://runbooks.example.com/checkout"},
+        "detail": {
+            "service": "checkout",
+            "tier": "1",
+            "runbook": "https://runbooks.example.com/checkout",
+        },
     }
     assert [e["status"] for e in explain["events"]] == ["firing", "resolved"]
     assert any(d["stage"] == "decide" and d["outcome"] == "open" for d in explain["decisions"])
@@ -248,3 +270,49 @@ def test_ack_and_manual_resolve(client: TestClient, runtime: Runtime) -> None:
     runtime.worker.drain()
     assert _tickets(client)[0]["status"] == "resolved"
     assert client.post("/api/v1/incidents/999/ack").status_code == 404
+
+
+def test_a_lagging_ha_peer_does_not_undo_a_resolution(
+    client: TestClient, runtime: Runtime, clock: FixedClock, t0: datetime
+) -> None:
+    """Peer A sends the resolve, peer B its older firing copy afterwards: still resolving."""
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=1))
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert(status="resolved")))
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))  # stale copy
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=1) + runtime.config.timers.resolve_after)
+    runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "resolved"
+    assert ticket["update_count"] == 1  # only the alert_resolved update
+    detail = client.get(f"/api/v1/incidents/{ticket['incident_id']}").json()
+    assert detail["alerts"][0]["flap_count"] == 0
+    outcomes = [d["outcome"] for e in detail["explain"]["events"] for d in e["decisions"]]
+    assert "stale copy ignored" in outcomes
+
+
+def test_a_late_resolve_of_an_old_episode_does_not_resolve_the_new_one(
+    client: TestClient, runtime: Runtime, clock: FixedClock, t0: datetime
+) -> None:
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=1))
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert(status="resolved")))
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=2))
+    client.post(
+        "/api/v1/ingest/alertmanager", json=am_payload(am_alert(starts_at="2026-01-05T10:01:45Z"))
+    )
+    client.post(
+        "/api/v1/ingest/alertmanager",  # the old episode's resolve, re-sent late
+        json=am_payload(am_alert(status="resolved")),
+    )
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(hours=1))
+    runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "open"
+    [incident] = client.get("/api/v1/incidents").json()["items"]
+    assert incident["firing"] == 1

@@ -31,10 +31,23 @@ def test_one_open_incident_per_key_is_a_database_constraint(engine: Engine) -> N
     from autoticket.store.tables import incidents
 
     now = datetime.now(UTC)
-    row = {"correlation_key": "k", "open_key": "k", "route": "r", "title": "t", "severity": 4,
-           "priority": "P1", "status": "open", "opened_at": now, "updated_at": now,
-           "group_labels": {}, "context": {}, "firing": 1, "alert_count": 1, "event_count": 1,
-           "version": 1}
+    row = {
+        "correlation_key": "k",
+        "open_key": "k",
+        "route": "r",
+        "title": "t",
+        "severity": 4,
+        "priority": "P1",
+        "status": "open",
+        "opened_at": now,
+        "updated_at": now,
+        "group_labels": {},
+        "context": {},
+        "firing": 1,
+        "alert_count": 1,
+        "event_count": 1,
+        "version": 1,
+    }
     with engine.begin() as conn:
         conn.execute(insert(incidents).values(row))
         conn.execute(insert(incidents).values(row | {"open_key": None, "status": "resolved"}))

@@ -139,6 +139,9 @@ class CorrelateStage:
     def _firing(self, event: Event, group: dict[str, str], work: _Work) -> None:
         state, now = work.state, event.received_at
         alert = state.alert(event.fingerprint)
+        if alert is not None and _is_stale(alert, event):
+            state.save_alert(alert)
+            return
         incident = state.open_incident(event.correlation_key or "")
         if incident is None:
             incident = self._open_or_reopen(event, group, work)
@@ -146,6 +149,7 @@ class CorrelateStage:
         incident.event_count += 1
         if alert is None:
             alert = _new_alert(event, incident.id)
+            alert.active_since = event.occurred_at
             incident.alert_count += 1
             incident.firing += 1
             work.bump(incident, now)
@@ -199,6 +203,8 @@ class CorrelateStage:
             incident.alert_count += 1
         alert.incident_id = incident.id
         alert.status = AlertStatus.FIRING
+        alert.active_since = event.occurred_at
+        alert.resolved_since = None
         incident.firing += 1
         work.bump(incident, event.received_at)
         if not work.has(incident, "opened", "reopened"):
@@ -254,12 +260,19 @@ class CorrelateStage:
         state, now = work.state, event.received_at
         alert = state.alert(event.fingerprint)
         if alert is None:
-            state.save_alert(_new_alert(event, None))
+            alert = _new_alert(event, None)
+            alert.resolved_since = event.occurred_at
+            state.save_alert(alert)
             _decide(event, "resolved without incident", None)
+            return
+        if _is_stale(alert, event):
+            state.save_alert(alert)
             return
         was_firing = alert.status is AlertStatus.FIRING
         _bump(alert, event)
         alert.status = AlertStatus.RESOLVED
+        if was_firing or alert.resolved_since is None:
+            alert.resolved_since = event.occurred_at
         state.save_alert(alert)
         if alert.incident_id is None:
             return
@@ -287,6 +300,42 @@ class CorrelateStage:
                     {"timer": "resolve_after", "due": due.isoformat()},
                 )
         state.save_incident(incident)
+
+
+def _is_stale(alert: Alert, event: Event) -> bool:
+    """A copy older than what we know, e.g. a lagging HA peer's firing after the resolve.
+
+    A firing that started before the alert's known resolution, or a resolve
+    that ended before the current firing episode started, changes nothing:
+    it is counted as seen and explained, not applied.
+    """
+    if event.status is AlertStatus.FIRING:
+        stale = (
+            alert.status is AlertStatus.RESOLVED
+            and alert.resolved_since is not None
+            and event.occurred_at < alert.resolved_since
+        )
+        why = "firing that started before the alert's known resolution"
+    else:
+        stale = (
+            alert.status is AlertStatus.FIRING
+            and alert.active_since is not None
+            and event.occurred_at < alert.active_since
+        )
+        why = "resolve that ended before the current firing episode started"
+    if stale:
+        _bump(alert, event)
+        event.incident_id = alert.incident_id
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "stale copy ignored",
+                event.correlation_key,
+                event.id,
+                {"why": why, "occurred_at": event.occurred_at.isoformat()},
+            )
+        )
+    return stale
 
 
 def _new_alert(event: Event, incident_id: int | None) -> Alert:

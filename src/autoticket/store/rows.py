@@ -21,6 +21,8 @@ def alert_from_row(row: Any) -> Alert:
         flap_count=row.flap_count,
         incident_id=row.incident_id,
         labels=row.labels,
+        active_since=row.active_since,
+        resolved_since=row.resolved_since,
     )
 
 
@@ -36,6 +38,8 @@ def alert_to_row(alert: Alert) -> dict[str, Any]:
         "last_seen": alert.last_seen,
         "count": alert.count,
         "flap_count": alert.flap_count,
+        "active_since": alert.active_since,
+        "resolved_since": alert.resolved_since,
     }
 
 

@@ -115,6 +115,8 @@ alerts = Table(
     Column("last_seen", TS, nullable=False),
     Column("count", Integer, nullable=False, default=1),
     Column("flap_count", Integer, nullable=False, default=0),
+    Column("active_since", TS),
+    Column("resolved_since", TS),
 )
 
 incidents = Table(
