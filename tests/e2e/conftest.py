@@ -238,7 +238,7 @@ class Autoticket:
         return response.text
 
 
-def _test_config(directory: Path) -> Path:
+def write_test_config(directory: Path) -> Path:
     """The bundled config with timers short enough for a test."""
     data = yaml.safe_load(bundled_config_path().read_text())
     data["timers"] = {"resolve_after": RESOLVE_AFTER, "reopen_within": REOPEN_WITHIN}
@@ -247,7 +247,7 @@ def _test_config(directory: Path) -> Path:
     return path
 
 
-def _start_autoticket(name: str, database_url: str, config: Path, log_dir: Path) -> Autoticket:
+def start_autoticket(name: str, database_url: str, config: Path, log_dir: Path) -> Autoticket:
     port = free_port()
     env = dict(os.environ)
     env.pop("AUTOTICKET_INGEST_TOKEN", None)  # Alertmanager posts without a token
@@ -311,14 +311,14 @@ def pg_database() -> Iterator[str | None]:
 def servers(e2e_dir: Path, pg_database: str | None) -> Iterator[list[Autoticket]]:
     """autoticket on SQLite and, if PostgreSQL is reachable, on PostgreSQL."""
     require_binary(ALERTMANAGER_BIN)  # no point starting servers nothing will feed
-    config = _test_config(e2e_dir)
+    config = write_test_config(e2e_dir)
     started: list[Autoticket] = []
     try:
         started.append(
-            _start_autoticket("sqlite", f"sqlite:///{e2e_dir / 'autoticket.db'}", config, e2e_dir)
+            start_autoticket("sqlite", f"sqlite:///{e2e_dir / 'autoticket.db'}", config, e2e_dir)
         )
         if pg_database is not None:
-            started.append(_start_autoticket("postgresql", pg_database, config, e2e_dir))
+            started.append(start_autoticket("postgresql", pg_database, config, e2e_dir))
         yield started
     finally:
         for server in started:
