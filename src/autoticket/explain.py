@@ -102,6 +102,7 @@ def _explain(row: Any, events: list[dict[str, Any]], decisions: list[dict[str, A
             "detail": owner["inputs"] if owner else None,
         },
         "context": row.context,
+        "events_total": row.event_count,
         "events": [
             {
                 "id": e["id"],

@@ -250,3 +250,20 @@ def test_health_ready_metrics_openapi(client: TestClient) -> None:
 
 def test_bundled_config_loads() -> None:
     assert load_config(None).routes[-1].name == "default"
+
+
+def test_storage_failure_answers_503_so_the_sender_retries(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoticket.store import inbox as inbox_store
+
+    def broken(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(inbox_store, "append", broken)
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "storage_unavailable"
+    monkeypatch.undo()
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    assert r.status_code == 202  # the committer thread survived the failure

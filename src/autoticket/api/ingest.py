@@ -128,7 +128,15 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 ),
                 exc.field,
             ) from None
-        await runtime.committer.append(delivery, len(events))
+        try:
+            await runtime.committer.append(delivery, len(events))
+        except Exception as exc:  # any storage failure: the sender must retry, not lose it
+            raise ApiError(
+                503,
+                "storage_unavailable",
+                f"the delivery could not be stored ({type(exc).__name__}); retry later",
+                "body",
+            ) from exc
     except ApiError as exc:
         telemetry.deliveries.labels(
             source if source in known_sources() else "unknown", str(exc.status)
