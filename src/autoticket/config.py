@@ -22,6 +22,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "RedactionConfig",
+    "RetentionConfig",
     "RouteConfig",
     "ServiceEntry",
     "Settings",
@@ -32,11 +33,11 @@ __all__ = [
     "parse_duration",
 ]
 
-_DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
 def parse_duration(value: Any) -> timedelta:
-    """Accept `90`, `90s`, `5m`, `1h30m` or a timedelta."""
+    """Accept `90`, `90s`, `5m`, `1h30m`, `7d` or a timedelta."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -44,9 +45,9 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m and any(m.groups()):
-            h, mi, s = (int(g) if g else 0 for g in m.groups())
-            return timedelta(hours=h, minutes=mi, seconds=s)
-    raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m)")
+            d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+            return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m, 7d)")
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -114,9 +115,18 @@ class IngestConfig(_Strict):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
 
+class RetentionConfig(_Strict):
+    """How long stored data is kept; open incidents and their events are never purged."""
+
+    inbox: Duration = timedelta(days=7)
+    events: Duration = timedelta(days=30)
+    dead_letters: Duration = timedelta(days=30)
+
+
 class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
     timers: TimersConfig = TimersConfig()
+    retention: RetentionConfig = RetentionConfig()
     catalog: CatalogConfig = CatalogConfig()
     redaction: RedactionConfig = RedactionConfig()
     priorities: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))

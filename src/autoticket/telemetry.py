@@ -62,6 +62,12 @@ class Telemetry:
             "Deliveries stored but not yet processed",
             registry=r,
         )
+        self.purged = Counter(
+            "autoticket_purged_rows",
+            "Rows removed by retention, by table",
+            ["table"],
+            registry=r,
+        )
         self.batch_size = Histogram(
             "autoticket_worker_batch_size",
             "Deliveries per worker batch",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from autoticket.clock import Clock
 from autoticket.config import Config
-from autoticket.lifecycle import fire_due_timers
+from autoticket.lifecycle import fire_due_timers, purge
 from autoticket.pipeline.runner import BatchOutcome, Pipeline
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import inbox as inbox_store
@@ -17,6 +18,8 @@ from autoticket.store import inbox as inbox_store
 __all__ = ["Worker"]
 
 log = logging.getLogger("autoticket.worker")
+
+PURGE_EVERY = timedelta(minutes=10)
 
 
 class Worker:
@@ -41,6 +44,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self._last_purge: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -58,6 +62,7 @@ class Worker:
     def run_once(self) -> tuple[BatchOutcome | None, int, int]:
         """One round: due timers, one inbox batch, due outbox actions."""
         now = self.clock.now()
+        self._purge_if_due(now)
         with self.engine.begin() as conn:
             resolved = fire_due_timers(conn, now, self.config)
         outcome: BatchOutcome | None = None
@@ -70,6 +75,19 @@ class Worker:
         with self.engine.begin() as conn:
             applied = self.dispatcher.dispatch_due(conn, self.clock.now())
         return outcome, resolved, applied
+
+    def _purge_if_due(self, now: datetime) -> None:
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        with self.engine.begin() as conn:
+            removed = purge(conn, now, self.config.retention)
+        telemetry = self.pipeline.telemetry
+        for table, count in removed.items():
+            if count and telemetry is not None:
+                telemetry.purged.labels(table).inc(count)
+        if any(removed.values()):
+            log.info("retention purged %s", removed)
 
     def drain(self, max_rounds: int = 10_000) -> None:
         """Process until the inbox and the due outbox are empty (tests, demo)."""
