@@ -91,7 +91,7 @@ def test_crash_after_the_ticket_write_does_not_double_it(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _deliver(runtime, "d1", am_payload(am_alert()))
-    _crash_once(monkeypatch, builtin, "write_ticket_action", after=True)
+    _crash_once(monkeypatch, builtin, "write_ticket_actions", after=True)
     with pytest.raises(Crash):
         runtime.worker.run_once()
     with runtime.engine.connect() as conn:

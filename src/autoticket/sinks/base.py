@@ -1,9 +1,10 @@
 """What every ticket sink shares.
 
-A sink applies one outbox action per call and says how it went; the outbox
-dispatcher owns retries and backoff. The built-in store is a sink that writes
-in the dispatcher's own transaction, so its effect and the outbox row's
-`done` mark commit together (exactly once without a lookup).
+A sink applies a batch of due outbox actions per call (all of its own, in
+outbox order) and says how each one went; the outbox dispatcher owns retries
+and backoff. The built-in store is a sink that writes in the dispatcher's own
+transaction, so its effects and the outbox rows' `done` marks commit together
+(exactly once without a lookup).
 """
 
 from __future__ import annotations
@@ -40,4 +41,12 @@ class TransactionalSink(Protocol):
 
     name: ClassVar[str]
 
-    def apply(self, conn: Connection, item: OutboxItem, now: datetime) -> SinkResult: ...
+    def apply_batch(
+        self, conn: Connection, items: list[OutboxItem], now: datetime
+    ) -> list[SinkResult]:
+        """Apply `items` in order, in `conn`'s transaction; one result per item, same order.
+
+        Several items may concern one incident: the end state must be that of
+        applying them one by one.
+        """
+        ...

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, insert
 
 from autoticket.sinks.base import OutboxItem, SinkResult
 from autoticket.store.tables import timeline
-from autoticket.store.tickets import write_ticket_action
+from autoticket.store.tickets import TicketWrite, write_ticket_actions
 
 __all__ = ["BuiltinSink"]
 
@@ -20,16 +20,27 @@ class BuiltinSink:
     name: ClassVar[str] = "builtin"
 
     def apply(self, conn: Connection, item: OutboxItem, now: datetime) -> SinkResult:
-        ticket_id = write_ticket_action(conn, item.incident_id, item.action, item.payload, now)
+        return self.apply_batch(conn, [item], now)[0]
+
+    def apply_batch(
+        self, conn: Connection, items: list[OutboxItem], now: datetime
+    ) -> list[SinkResult]:
+        """Write the tickets, then one timeline entry per item: constant statements per batch."""
+        if not items:
+            return []
+        writes = [TicketWrite(i.incident_id, i.action, i.payload) for i in items]
+        ticket_ids = write_ticket_actions(conn, writes, now)
+        entries = [self._entry(i, t, now) for i, t in zip(items, ticket_ids, strict=True)]
+        conn.execute(insert(timeline), entries)
+        return [SinkResult("ok", external_ref=str(t)) for t in ticket_ids]
+
+    def _entry(self, item: OutboxItem, ticket_id: int, now: datetime) -> dict[str, Any]:
         verb = _VERBS.get(item.action, item.action)
         why = ", ".join(item.payload.get("reasons", []))
-        conn.execute(
-            insert(timeline).values(
-                incident_id=item.incident_id,
-                at=now,
-                kind=f"ticket_{item.action}",
-                message=f"ticket #{ticket_id} {verb} ({why})",
-                data={"ticket": ticket_id, "sink": self.name, "key": item.idempotency_key},
-            )
-        )
-        return SinkResult("ok", external_ref=str(ticket_id))
+        return {
+            "incident_id": item.incident_id,
+            "at": now,
+            "kind": f"ticket_{item.action}",
+            "message": f"ticket #{ticket_id} {verb} ({why})",
+            "data": {"ticket": ticket_id, "sink": self.name, "key": item.idempotency_key},
+        }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 
-from autoticket.sinks.base import OutboxItem, TransactionalSink
+from autoticket.sinks.base import OutboxItem, SinkResult, TransactionalSink
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.store import outbox as outbox_store
 
@@ -21,6 +22,26 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2 ** max(0, attempts)))
 
 
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        row.id,
+        row.idempotency_key,
+        row.incident_id,
+        row.sink,
+        row.action,
+        row.payload,
+        row.attempts,
+    )
+
+
+def _by_sink(rows: list[Any]) -> dict[str, list[OutboxItem]]:
+    """Due rows grouped by sink, each group in outbox order."""
+    groups: dict[str, list[OutboxItem]] = {}
+    for row in rows:
+        groups.setdefault(row.sink, []).append(_item(row))
+    return groups
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -31,23 +52,31 @@ class Dispatcher:
         self.on_applied = on_applied
 
     def dispatch_due(self, conn: Connection, now: datetime, limit: int = 500) -> int:
-        """Apply every due action in the caller's transaction; return how many were done."""
+        """Apply every due action in the caller's transaction; return how many were done.
+
+        Each sink gets one `apply_batch` call with its due items; all `done`
+        marks are one statement, in the same transaction as the sinks' writes.
+        """
         done: list[int] = []
-        for row in outbox_store.due(conn, now, limit):
-            item = OutboxItem(
-                row.id,
-                row.idempotency_key,
-                row.incident_id,
-                row.sink,
-                row.action,
-                row.payload,
-                row.attempts,
-            )
-            sink = self.sinks.get(item.sink)
+        for name, items in _by_sink(outbox_store.due(conn, now, limit)).items():
+            sink = self.sinks.get(name)
             if sink is None:
-                outbox_store.mark_retry(conn, item.id, now, f"unknown sink {item.sink!r}", None)
+                for item in items:
+                    outbox_store.mark_retry(conn, item.id, now, f"unknown sink {name!r}", None)
                 continue
-            result = sink.apply(conn, item, now)
+            results = sink.apply_batch(conn, items, now)
+            if len(results) != len(items):
+                raise RuntimeError(f"sink {name!r}: {len(results)} results for {len(items)} items")
+            done.extend(self._settle(conn, items, results, now))
+        outbox_store.mark_done(conn, done, now)
+        return len(done)
+
+    def _settle(
+        self, conn: Connection, items: list[OutboxItem], results: list[SinkResult], now: datetime
+    ) -> list[int]:
+        """Schedule retries or give up on failed items; return the ids of applied ones."""
+        done: list[int] = []
+        for item, result in zip(items, results, strict=True):
             if result.outcome == "ok":
                 done.append(item.id)
                 if self.on_applied is not None:
@@ -56,5 +85,4 @@ class Dispatcher:
                 outbox_store.mark_retry(conn, item.id, now, result.reason, backoff(item.attempts))
             else:
                 outbox_store.mark_retry(conn, item.id, now, result.reason, None)
-        outbox_store.mark_done(conn, done, now)
-        return len(done)
+        return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from autoticket.pipeline.base import TicketAction
 from autoticket.store.tables import outbox
@@ -35,22 +35,34 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
 
 
 def due(conn: Connection, now: datetime, limit: int = 500) -> list[Any]:
+    """Due rows, oldest first. On PostgreSQL they are locked for this transaction and
+    rows another dispatcher holds are skipped, so two workers never apply one action."""
     query = (
         select(outbox)
         .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.id)
         .limit(limit)
     )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
     return list(conn.execute(query))
 
 
+_MARK_DONE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status="done",
+        done_at=bindparam("done_at", type_=outbox.c.done_at.type),
+        attempts=outbox.c.attempts + 1,
+    )
+)
+
+
 def mark_done(conn: Connection, ids: list[int], now: datetime) -> None:
+    """One statement for all applied rows, in the caller's (the sinks') transaction."""
     if ids:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids))
-            .values(status="done", done_at=now, attempts=outbox.c.attempts + 1)
-        )
+        conn.execute(_MARK_DONE, {"ids": ids, "done_at": now})
 
 
 def mark_retry(

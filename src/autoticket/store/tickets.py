@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from autoticket.store.tables import tickets
 from autoticket.store.upsert import insert_ignore
 
-__all__ = ["get_ticket", "list_tickets", "ticket_of_incident", "write_ticket_action"]
+__all__ = [
+    "TicketWrite",
+    "get_ticket",
+    "list_tickets",
+    "ticket_of_incident",
+    "write_ticket_action",
+    "write_ticket_actions",
+]
+
+# Columns a batch sets to absolute values; the two counters are added to instead.
+_SET = ("title", "team", "priority", "severity", "status", "updated_at", "resolved_at")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketWrite:
+    """One ticket action: open, update, resolve or reopen the incident's ticket."""
+
+    incident_id: int
+    action: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """A ticket as the batch leaves it: absolute columns plus counter increments."""
+
+    values: dict[str, Any]
+    id: int | None = None
+    insert: dict[str, Any] | None = None  # the row to create, when it did not exist
+    reopens: int = 0
+    updates: int = 0
+    dirty: bool = False  # needs an UPDATE
 
 
 def ticket_of_incident(conn: Connection, incident_id: int) -> Any | None:
@@ -18,53 +51,137 @@ def ticket_of_incident(conn: Connection, incident_id: int) -> Any | None:
 
 
 def write_ticket_action(
-    conn: Connection, incident_id: int, action: str, payload: dict[str, Any], now: datetime
+    conn: Connection, incident_id: int, action: str, payload: Mapping[str, Any], now: datetime
 ) -> int:
-    """Apply one action; return the ticket id. Safe to call again with the same input.
+    """Apply one action; return the ticket id. Safe to call again with the same input."""
+    return write_ticket_actions(conn, [TicketWrite(incident_id, action, payload)], now)[0]
 
-    Times come from the decision (`payload["at"]`) so replay is deterministic;
-    `now` is only the fallback.
+
+def write_ticket_actions(
+    conn: Connection, writes: Sequence[TicketWrite], now: datetime
+) -> list[int]:
+    """Apply actions in order; return each one's ticket id, in the same order.
+
+    The end state is that of applying them one by one, in a constant number of
+    statements: one SELECT of the tickets involved, then at most one INSERT
+    (ignoring a ticket a concurrent writer created) and one SELECT of the new
+    ids, and one UPDATE, each an executemany. An incident without a ticket
+    gets one first. Times come from the decision (`payload["at"]`) so replay
+    is deterministic; `now` is only the fallback.
     """
-    at = datetime.fromisoformat(str(payload["at"])) if payload.get("at") else now
-    fields = {
+    if not writes:
+        return []
+    found = _load(conn, {w.incident_id for w in writes})
+    order: list[_Ticket] = []
+    for w in writes:
+        ticket = found.get(w.incident_id)
+        if ticket is None:
+            ticket = found[w.incident_id] = _create(w, now)
+            if w.action != "open":
+                _apply(ticket, w, now)
+        else:
+            _apply(ticket, w, now)
+        order.append(ticket)
+    _insert_new(conn, {i: t for i, t in found.items() if t.insert is not None})
+    _update(conn, [t for t in found.values() if t.dirty])
+    return [_id_of(t) for t in order]
+
+
+def _id_of(ticket: _Ticket) -> int:
+    if ticket.id is None:  # inserted or found: the SELECT after the insert sees it
+        raise RuntimeError("ticket written but not found")
+    return ticket.id
+
+
+def _at(payload: Mapping[str, Any], now: datetime) -> datetime:
+    return datetime.fromisoformat(str(payload["at"])) if payload.get("at") else now
+
+
+def _fields(payload: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    return {
         "title": payload["title"],
         "team": payload.get("team"),
         "priority": payload["priority"],
         "severity": _severity_level(payload.get("severity")),
         "updated_at": at,
     }
-    existing = ticket_of_incident(conn, incident_id)
-    if existing is None:
-        insert_ignore(
-            conn,
-            tickets,
-            [
-                fields
-                | {
-                    "incident_id": incident_id,
-                    "status": "open",
-                    "opened_at": at,
-                    "reopen_count": 0,
-                    "update_count": 0,
-                }
-            ],
-            ["incident_id"],
-        )
-        existing = ticket_of_incident(conn, incident_id)
-        assert existing is not None
-        if action == "open":
-            return int(existing.id)
-    values: dict[str, Any] = dict(fields)
-    if action == "resolve":
+
+
+_LOAD = select(tickets.c.id, tickets.c.incident_id, *(tickets.c[c] for c in _SET)).where(
+    tickets.c.incident_id.in_(bindparam("incident_ids", expanding=True))
+)
+_IDS = select(tickets.c.incident_id, tickets.c.id).where(
+    tickets.c.incident_id.in_(bindparam("incident_ids", expanding=True))
+)
+
+
+def _load(conn: Connection, incident_ids: Iterable[int]) -> dict[int, _Ticket]:
+    rows = conn.execute(_LOAD, {"incident_ids": sorted(incident_ids)})
+    return {
+        row.incident_id: _Ticket(values={c: row._mapping[c] for c in _SET}, id=int(row.id))
+        for row in rows
+    }
+
+
+def _create(write: TicketWrite, now: datetime) -> _Ticket:
+    at = _at(write.payload, now)
+    values = _fields(write.payload, at) | {"status": "open", "resolved_at": None}
+    row = values | {
+        "incident_id": write.incident_id,
+        "opened_at": at,
+        "reopen_count": 0,
+        "update_count": 0,
+    }
+    return _Ticket(values=values, insert=row)
+
+
+def _apply(ticket: _Ticket, write: TicketWrite, now: datetime) -> None:
+    at = _at(write.payload, now)
+    values = ticket.values
+    values.update(_fields(write.payload, at))
+    if write.action == "resolve":
         values.update(status="resolved", resolved_at=at)
-    elif action == "reopen":
-        values.update(status="open", resolved_at=None, reopen_count=tickets.c.reopen_count + 1)
-    elif action == "update":
-        values.update(update_count=tickets.c.update_count + 1)
-        if payload.get("status") == "acknowledged" and existing.status == "open":
+    elif write.action == "reopen":
+        values.update(status="open", resolved_at=None)
+        ticket.reopens += 1
+    elif write.action == "update":
+        ticket.updates += 1
+        if write.payload.get("status") == "acknowledged" and values["status"] == "open":
             values["status"] = "acknowledged"
-    conn.execute(update(tickets).where(tickets.c.id == existing.id).values(values))
-    return int(existing.id)
+    ticket.dirty = True
+
+
+def _insert_new(conn: Connection, new: dict[int, _Ticket]) -> None:
+    """Create the missing tickets (insert-ignore), then learn their ids."""
+    if not new:
+        return
+    insert_ignore(conn, tickets, [t.insert for t in new.values() if t.insert], ["incident_id"])
+    for incident_id, ticket_id in conn.execute(_IDS, {"incident_ids": list(new)}):
+        new[incident_id].id = int(ticket_id)
+
+
+_UPDATE = (
+    update(tickets)
+    .where(tickets.c.id == bindparam("b_id"))
+    .values(
+        {c: bindparam(f"b_{c}", type_=tickets.c[c].type) for c in _SET}
+        | {
+            "reopen_count": tickets.c.reopen_count + bindparam("b_reopens"),
+            "update_count": tickets.c.update_count + bindparam("b_updates"),
+        }
+    )
+)
+
+
+def _update(conn: Connection, changed: list[_Ticket]) -> None:
+    if not changed:
+        return
+    rows = [
+        {f"b_{c}": t.values[c] for c in _SET}
+        | {"b_id": t.id, "b_reopens": t.reopens, "b_updates": t.updates}
+        for t in changed
+    ]
+    conn.execute(_UPDATE, rows)
 
 
 def _severity_level(label: Any) -> int:
