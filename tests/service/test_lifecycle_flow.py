@@ -316,3 +316,41 @@ def test_a_late_resolve_of_an_old_episode_does_not_resolve_the_new_one(
     assert ticket["status"] == "open"
     [incident] = client.get("/api/v1/incidents").json()["items"]
     assert incident["firing"] == 1
+
+
+def test_manual_resolve_closes_the_episode_a_new_one_reopens(
+    client: TestClient, runtime: Runtime, clock: FixedClock, t0: datetime
+) -> None:
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    runtime.worker.drain()
+    [incident] = client.get("/api/v1/incidents").json()["items"]
+    clock.set(t0 + timedelta(minutes=2))
+    client.post(f"/api/v1/incidents/{incident['id']}/resolve", json={"by": "bob"})
+    runtime.worker.drain()
+    for minute in (3, 4):  # repeats of the same episode: no reopen
+        clock.set(t0 + timedelta(minutes=minute))
+        client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+        runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "resolved"
+    clock.set(t0 + timedelta(minutes=20))  # a new episode of the alert: the ticket reopens
+    client.post(
+        "/api/v1/ingest/alertmanager", json=am_payload(am_alert(starts_at="2026-01-05T10:19:00Z"))
+    )
+    runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "open" and ticket["reopen_count"] == 1
+    clock.set(t0 + timedelta(minutes=21))
+    client.post(
+        "/api/v1/ingest/alertmanager",
+        json=am_payload(
+            am_alert(
+                status="resolved", starts_at="2026-01-05T10:19:00Z", ends_at="2026-01-05T10:20:30Z"
+            )
+        ),
+    )
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=21) + runtime.config.timers.resolve_after)
+    runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "resolved"  # the firing count stayed exact

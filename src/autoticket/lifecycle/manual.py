@@ -16,7 +16,7 @@ from autoticket.store.events import add_decisions
 from autoticket.store.incidents import get_incident
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import incident_from_row
-from autoticket.store.tables import incidents, timeline
+from autoticket.store.tables import alerts, incidents, timeline
 
 __all__ = ["IncidentNotFound", "acknowledge", "add_label", "resolve_now"]
 
@@ -51,6 +51,8 @@ def _change(
     if new_status is IncidentStatus.RESOLVED:
         incident.resolved_at = now
         incident.resolve_due_at = None
+        incident.firing = 0
+        _close_episodes(conn, incident.id, now)
     state = SqlCorrelationState(conn)
     state.save_incident(incident)
     state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
@@ -77,6 +79,19 @@ def _change(
         conn, [(incident.id, Decision("manual", action, None, str(incident.id), {"by": who}))], now
     )
     return {"id": incident.id, "status": incident.status.value, "changed": True}
+
+
+def _close_episodes(conn: Connection, incident_id: int, now: datetime) -> None:
+    """A manual resolve closes the current episode of every alert still firing.
+
+    Repeats of that episode (same startsAt) are then stale copies and do not
+    reopen the incident; a new episode of the alert does, as correlate decides.
+    """
+    conn.execute(
+        update(alerts)
+        .where(alerts.c.incident_id == incident_id, alerts.c.status == "firing")
+        .values(status="resolved", resolved_since=now)
+    )
 
 
 def acknowledge(
