@@ -147,3 +147,30 @@ def test_correlation_key_includes_route_environment_and_group(
     key, group = correlation_key(event, match.route)
     assert key == expected
     assert group["environment"] == expected.split("environment=")[1].split(",")[0]
+
+
+def test_a_routing_change_moves_firing_alerts_without_stranding_the_old_incident(
+    engine: Engine, t0: datetime
+) -> None:
+    """After a config change the alert correlates elsewhere; the old incident still resolves."""
+    from sqlalchemy import select
+
+    from autoticket.config import parse_config_text
+    from autoticket.lifecycle import fire_due_timers
+    from autoticket.store.tables import incidents
+
+    before = parse_config_text("routes: [{name: old}]")
+    after = parse_config_text("routes: [{name: new}]")
+    with engine.begin() as conn:
+        build_pipeline(before).process(conn, [_delivery(0, t0, "firing", A)], t0)
+    t1 = t0 + timedelta(minutes=1)
+    with engine.begin() as conn:
+        outcome = build_pipeline(after).process(conn, [_delivery(1, t1, "firing", A)], t1)
+    assert set(outcome.changes) == {"opened", "alert_moved"}
+    t2 = t0 + timedelta(minutes=2)
+    with engine.begin() as conn:
+        build_pipeline(after).process(conn, [_delivery(2, t2, "resolved", A)], t2)
+    with engine.begin() as conn:
+        assert fire_due_timers(conn, t2 + after.timers.resolve_after, after) == 2
+        rows = conn.execute(select(incidents.c.route, incidents.c.status, incidents.c.firing))
+        assert sorted(rows) == [("new", "resolved", 0), ("old", "resolved", 0)]

@@ -168,6 +168,7 @@ class CorrelateStage:
             )
             _bump(alert, event)
             if not was_firing_here:
+                self._leave_previous(alert, incident, event, work)
                 self._refire(alert, incident, event, work)
         if incident.resolve_due_at is not None:
             incident.resolve_due_at = None
@@ -193,6 +194,20 @@ class CorrelateStage:
         alert.severity = max(alert.severity, event.severity)
         state.save_alert(alert)
         state.save_incident(incident)
+
+    def _leave_previous(self, alert: Alert, incident: Incident, event: Event, work: _Work) -> None:
+        """A firing alert now correlates elsewhere (e.g. after a routing change)."""
+        if alert.status is not AlertStatus.FIRING or alert.incident_id in (None, incident.id):
+            return
+        previous = work.state.incident(alert.incident_id)
+        if previous.status is not IncidentStatus.RESOLVED:
+            self._stop_firing(
+                previous,
+                event,
+                work,
+                "alert_moved",
+                f"alert {event.title!r} now correlates to incident {incident.id}",
+            )
 
     @staticmethod
     def _refire(alert: Alert, incident: Incident, event: Event, work: _Work) -> None:
@@ -255,9 +270,29 @@ class CorrelateStage:
         _decide(event, "opened" if created else "joined (lost race)", incident)
         return incident
 
+    def _stop_firing(
+        self, incident: Incident, event: Event, work: _Work, kind: str, message: str
+    ) -> None:
+        """One alert of `incident` stops firing there; the last one sets the resolve timer."""
+        now = event.received_at
+        incident.firing = max(0, incident.firing - 1)
+        work.bump(incident, now)
+        work.change(incident, kind, event, message, title=event.title)
+        if incident.firing == 0:
+            due = now + self.config.timers.resolve_after
+            incident.resolve_due_at = due
+            work.note(
+                incident,
+                now,
+                "timer_set",
+                f"all alerts resolved; auto-resolve at {due.isoformat()}",
+                {"timer": "resolve_after", "due": due.isoformat()},
+            )
+        work.state.save_incident(incident)
+
     # -- resolved ----------------------------------------------------------
     def _resolved(self, event: Event, work: _Work) -> None:
-        state, now = work.state, event.received_at
+        state = work.state
         alert = state.alert(event.fingerprint)
         if alert is None:
             alert = _new_alert(event, None)
@@ -280,25 +315,9 @@ class CorrelateStage:
         event.incident_id = incident.id
         incident.event_count += 1
         if was_firing and incident.status is not IncidentStatus.RESOLVED:
-            incident.firing = max(0, incident.firing - 1)
-            work.bump(incident, now)
-            work.change(
-                incident,
-                "alert_resolved",
-                event,
-                f"alert {event.title!r} resolved",
-                title=event.title,
+            self._stop_firing(
+                incident, event, work, "alert_resolved", f"alert {event.title!r} resolved"
             )
-            if incident.firing == 0:
-                due = now + self.config.timers.resolve_after
-                incident.resolve_due_at = due
-                work.note(
-                    incident,
-                    now,
-                    "timer_set",
-                    f"all alerts resolved; auto-resolve at {due.isoformat()}",
-                    {"timer": "resolve_after", "due": due.isoformat()},
-                )
         state.save_incident(incident)
 
 
