@@ -247,7 +247,13 @@ def write_test_config(directory: Path) -> Path:
     return path
 
 
-def start_autoticket(name: str, database_url: str, config: Path, log_dir: Path) -> Autoticket:
+def start_autoticket(
+    name: str,
+    database_url: str,
+    config: Path,
+    log_dir: Path,
+    extra_args: list[str] | None = None,
+) -> Autoticket:
     port = free_port()
     env = dict(os.environ)
     env.pop("AUTOTICKET_INGEST_TOKEN", None)  # Alertmanager posts without a token
@@ -268,6 +274,7 @@ def start_autoticket(name: str, database_url: str, config: Path, log_dir: Path) 
             database_url,
             "--config",
             str(config),
+            *(extra_args or []),
         ],
         log_dir,
         env,
