@@ -144,3 +144,38 @@ def test_cli_replay_writes_output_and_dry_run_checks(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["errors"][0]["line_id"] == "L-bad"
     assert summary["lines_by_source"]["generic"] == 1
+
+
+def test_opened_at_does_not_depend_on_batching(config: Config) -> None:
+    """Two alerts of one group a minute apart: the ticket opened with the first."""
+    lines = [
+        _line("a", "2026-01-05T10:00:00Z", am_payload(am_alert(instance="1"))),
+        _line("b", "2026-01-05T10:01:00Z", am_payload(am_alert(instance="2"))),
+    ]
+    for batch_size in (1, 200):
+        [ticket] = _run(lines, config, batch_size)["tickets"]
+        assert ticket["opened_at"] == "2026-01-05T10:00:00Z", batch_size
+
+
+def test_late_resolve_of_a_previous_episode_is_stale(config: Config) -> None:
+    """Peer B announces a new episode before peer A's retried resolve of the old one."""
+    lines = [
+        _line("a", "2026-01-05T00:00:00Z", am_payload(am_alert(starts_at="2026-01-05T00:00:00Z"))),
+        _line("b", "2026-01-05T00:10:00Z", am_payload(am_alert(starts_at="2026-01-05T00:09:00Z"))),
+        _line(
+            "c",
+            "2026-01-05T00:10:01Z",
+            am_payload(
+                am_alert(
+                    status="resolved",
+                    starts_at="2026-01-05T00:00:00Z",
+                    ends_at="2026-01-05T00:08:00Z",
+                )
+            ),
+        ),
+        _line("d", "2026-01-05T00:50:00Z", am_payload(am_alert(starts_at="2026-01-05T00:09:00Z"))),
+    ]
+    [ticket] = _run(lines, config)["tickets"]
+    assert ticket["status"] == "open"
+    assert ticket["resolved_at"] is None
+    assert ticket["reopen_count"] == 0

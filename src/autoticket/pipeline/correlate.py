@@ -170,6 +170,10 @@ class CorrelateStage:
             if not was_firing_here:
                 self._leave_previous(alert, incident, event, work)
                 self._refire(alert, incident, event, work)
+            elif alert.active_since is None or event.occurred_at > alert.active_since:
+                # A newer episode while we still saw it firing (its resolve was lost
+                # or is late): late resolves of the older episode are now stale.
+                alert.active_since = event.occurred_at
         if incident.resolve_due_at is not None:
             incident.resolve_due_at = None
             work.note(

@@ -44,6 +44,7 @@ def ticket_payload(incident: Incident, reasons: list[str]) -> dict[str, object]:
         "severity": incident.severity.label,
         "status": incident.status.value,
         "at": incident.updated_at.isoformat(),
+        "opened_at": incident.opened_at.isoformat(),
         "reasons": reasons,
     }
 

@@ -128,11 +128,17 @@ def _create(write: TicketWrite, now: datetime) -> _Ticket:
     values = _fields(write.payload, at) | {"status": "open", "resolved_at": None}
     row = values | {
         "incident_id": write.incident_id,
-        "opened_at": at,
+        # The incident's opening time, not the batch's: independent of batching.
+        "opened_at": _opened_at(write.payload, at),
         "reopen_count": 0,
         "update_count": 0,
     }
     return _Ticket(values=values, insert=row)
+
+
+def _opened_at(payload: dict[str, Any], fallback: datetime) -> datetime:
+    value = payload.get("opened_at")
+    return datetime.fromisoformat(str(value)) if value else fallback
 
 
 def _apply(ticket: _Ticket, write: TicketWrite, now: datetime) -> None:
