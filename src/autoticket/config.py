@@ -51,6 +51,9 @@ def parse_duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# Widths of the columns these names are stored in (store/tables.py).
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+Priority = Annotated[str, Field(min_length=1, max_length=16)]
 
 
 class _Strict(BaseModel):
@@ -63,7 +66,7 @@ class TimersConfig(_Strict):
 
 
 class ServiceEntry(_Strict):
-    team: str
+    team: Name
     tier: str | None = None
     runbook: str | None = None
     repo: str | None = None
@@ -78,7 +81,7 @@ class TeamEntry(_Strict):
 class CatalogConfig(_Strict):
     services: dict[str, ServiceEntry] = Field(default_factory=dict)
     teams: dict[str, TeamEntry] = Field(default_factory=dict)
-    default_team: str | None = None
+    default_team: Name | None = None
 
 
 class RedactionPattern(_Strict):
@@ -101,13 +104,13 @@ DEFAULT_PRIORITIES: dict[str, str] = {
 
 
 class RouteConfig(_Strict):
-    name: str
+    name: Name
     matchers: list[str] = Field(default_factory=list)
     condition: str | None = None
     action: Literal["ticket", "ignore"] = "ticket"
     group_by: list[str] = Field(default_factory=lambda: ["alertname"])
-    team: str | None = None
-    priorities: dict[str, str] = Field(default_factory=dict)
+    team: Name | None = None
+    priorities: dict[str, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])
 
 
@@ -129,7 +132,7 @@ class Config(_Strict):
     retention: RetentionConfig = RetentionConfig()
     catalog: CatalogConfig = CatalogConfig()
     redaction: RedactionConfig = RedactionConfig()
-    priorities: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    priorities: dict[str, Priority] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
 
     def priority_for(self, route: RouteConfig | None, severity: str) -> str:
@@ -210,8 +213,9 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
 
 
 def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: str) -> None:
-    """What the schema cannot say: unique route names, parsable matchers and CEL."""
+    """What the schema cannot say: unique route names, known sinks, matchers and CEL."""
     from autoticket.policy import PolicyError, compile_route
+    from autoticket.sinks import SINKS
 
     problems: list[ConfigProblem] = []
     seen: set[str] = set()
@@ -225,6 +229,16 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
                 )
             )
         seen.add(route.name)
+        for j, sink in enumerate(route.sinks):
+            if sink not in SINKS:
+                loc = ("routes", i, "sinks", j)
+                problems.append(
+                    ConfigProblem(
+                        ".".join(map(str, loc)),
+                        _nearest_line(index, loc),
+                        f"unknown sink {sink!r}; known: {', '.join(sorted(SINKS))}",
+                    )
+                )
         try:
             compile_route(route)
         except PolicyError as exc:

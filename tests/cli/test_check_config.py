@@ -24,6 +24,18 @@ BAD = [
     ("catalog:\n  services:\n    web: {tier: 1}\n", 3, "catalog.services.web.team", "required"),
     ("ingest: {max_body_bytes: 1}\nbogus: 1\n", 2, "bogus", "Extra inputs"),
     ("routes: [\n", 2, "<yaml>", ""),
+    (
+        "routes:\n  - name: a\n    sinks: [builtin, jira]\n",
+        3,
+        "routes.0.sinks.1",
+        "unknown sink 'jira'",
+    ),
+    (
+        "priorities:\n  critical: P1-most-urgent-of-all\n",
+        2,
+        "priorities.critical",
+        "at most 16 characters",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from autoticket.clock import FixedClock
 from autoticket.config import Config
@@ -21,8 +22,15 @@ from autoticket.store.tables import events, inbox, incidents, outbox, tickets, t
 from conftest import am_alert, am_payload
 
 
-class Crash(RuntimeError):
-    pass
+class Crash(OperationalError):
+    """Stands for the process dying or the database going away mid-round.
+
+    An OperationalError is what the worker treats as transient: it gives the
+    round up (rollback) instead of isolating a bad delivery.
+    """
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where, None, RuntimeError(where))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ the outcome does not depend on how deliveries were batched.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,7 +29,9 @@ from autoticket.model import (
 )
 from autoticket.pipeline.base import Batch, Context, IncidentChange, StageResult
 
-__all__ = ["CorrelateStage", "CorrelationState", "correlation_key"]
+__all__ = ["MAX_KEY", "CorrelateStage", "CorrelationState", "correlation_key"]
+
+MAX_KEY = 512  # the width of incidents.correlation_key
 
 
 class CorrelationState(Protocol):
@@ -57,7 +60,10 @@ def correlation_key(event: Event, route: RouteConfig) -> tuple[str, dict[str, st
         if name != "environment":
             group[name] = event.labels.get(name, "")
     parts = ",".join(f"{k}={v}" for k, v in sorted(group.items()))
-    return f"{route.name}|{parts}", group
+    key = f"{route.name}|{parts}"
+    if len(key) > MAX_KEY:  # keep it readable and unique, and within its column
+        key = f"{key[: MAX_KEY - 40]}…#{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+    return key, group
 
 
 class _Work:

@@ -15,7 +15,9 @@ from autoticket.config import CatalogConfig
 from autoticket.model import Decision
 from autoticket.pipeline.base import Batch, Context, StageResult
 
-__all__ = ["EnrichStage"]
+__all__ = ["MAX_TEAM", "EnrichStage"]
+
+MAX_TEAM = 128  # the width of the team columns
 
 
 class EnrichStage:
@@ -29,7 +31,7 @@ class EnrichStage:
         for event in batch.events:
             service = event.service
             entry = services.get(service) if service else None
-            label_team = event.labels.get("team")
+            label_team = event.labels.get("team", "")[:MAX_TEAM]
             if label_team:
                 event.team, how = label_team, "label team"
             elif entry is not None:

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from autoticket.errors import PayloadError
+from autoticket.model import Event
 from autoticket.pipeline.base import Batch, Context, DeadLetter, StageResult
 from autoticket.sources import UnknownSource, decode_json, get_source
 
-__all__ = ["NormalizeStage"]
+__all__ = ["MAX_FINGERPRINT", "NormalizeStage"]
+
+MAX_FINGERPRINT = 64
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def _clean_map(values: dict[str, str]) -> dict[str, str]:
+    if not any("\x00" in k or "\x00" in v for k, v in values.items()):
+        return values
+    return {_clean(k): _clean(v) for k, v in values.items()}
+
+
+def _storable(event: Event) -> Event:
+    """What every database accepts: no NUL characters, a fingerprint that fits its column.
+
+    PostgreSQL rejects NUL in text; a long caller-supplied fingerprint is
+    replaced by its hash (stable, so grouping is unchanged).
+    """
+    event.title = _clean(event.title)
+    event.description = _clean(event.description)
+    event.labels = _clean_map(event.labels)
+    event.annotations = _clean_map(event.annotations)
+    event.links = _clean_map(event.links)
+    if len(event.fingerprint) > MAX_FINGERPRINT or "\x00" in event.fingerprint:
+        event.fingerprint = hashlib.sha256(event.fingerprint.encode()).hexdigest()[:32]
+    return event
 
 
 class NormalizeStage:
@@ -19,14 +50,13 @@ class NormalizeStage:
             try:
                 source = get_source(delivery.source)
                 payload = decode_json(delivery.body)
-                events.extend(
-                    source.parse(
-                        payload,
-                        delivery.headers,
-                        delivery_id=delivery.id,
-                        received_at=delivery.received_at,
-                    )
+                parsed = source.parse(
+                    payload,
+                    delivery.headers,
+                    delivery_id=delivery.id,
+                    received_at=delivery.received_at,
                 )
+                events.extend(_storable(e) for e in parsed)
             except PayloadError as exc:
                 dead.append(DeadLetter(delivery, self.name, exc.reason, exc.field))
             except UnknownSource as exc:

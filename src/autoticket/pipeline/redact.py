@@ -53,9 +53,7 @@ class Redactor:
         if bad:
             raise ValueError(f"redaction.patterns: invalid name(s) {bad}; use [A-Za-z0-9_.-]")
         off = set(config.disable)
-        custom = tuple(
-            SecretPattern(p.name, re.compile(p.regex), None) for p in config.patterns
-        )
+        custom = tuple(SecretPattern(p.name, re.compile(p.regex), None) for p in config.patterns)
         self.patterns: tuple[SecretPattern, ...] = (
             tuple(p for p in BUILTIN_PATTERNS if p.name not in off) + custom
         )
@@ -267,4 +265,3 @@ def _joined(event: Event) -> str:
     parts.extend(event.annotations.values())
     parts.extend(event.links.values())
     return "\n".join(parts)
-

@@ -70,7 +70,8 @@ _SEP = _QUOTE + r"?[ \t]*(?:=>|:=|[:=])[ \t]*"
 # front is kept as context. The opening is atomic so that, when a marker
 # follows, the regex cannot back off and take the quote or scheme for a value.
 _VALUE = (
-    r"(?>(?:(?i:bearer|basic)[ \t]+)?(?P<bs>\\(?=[\"']))?(?P<q>[\"'])?)" + _NOT_MASKED
+    r"(?>(?:(?i:bearer|basic)[ \t]+)?(?P<bs>\\(?=[\"']))?(?P<q>[\"'])?)"
+    + _NOT_MASKED
     + r"(?P<secret>(?(bs)(?:(?!\\(?P=q))[^\r\n])+"
     r"|(?(q)(?:\\.|(?!(?P=q))[^\\\r\n])+"
     r"|[^\s\"'&<>]+)))"
@@ -95,8 +96,11 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
         r"(?s:.*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*\Z)",
         ("PRIVATE KEY",),
     ),
-    _p("aws_access_key_id", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-       ("AKIA", "ASIA")),
+    _p(
+        "aws_access_key_id",
+        r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])",
+        ("AKIA", "ASIA"),
+    ),
     _p(
         "github_token",
         r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})"
@@ -104,13 +108,17 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     _p("gitlab_token", r"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}", ("glpat-",)),
-    _p("slack_token", r"(?<![A-Za-z0-9])(?:xox[abpr]-|xapp-)[A-Za-z0-9-]{10,}",
-       ("xox", "xapp-")),
-    _p("slack_webhook",
-       r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/-]{8,})",
-       ("hooks.slack.com",)),
-    _p("stripe_key", r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",
-       ("k_live_", "k_test_")),
+    _p("slack_token", r"(?<![A-Za-z0-9])(?:xox[abpr]-|xapp-)[A-Za-z0-9-]{10,}", ("xox", "xapp-")),
+    _p(
+        "slack_webhook",
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/-]{8,})",
+        ("hooks.slack.com",),
+    ),
+    _p(
+        "stripe_key",
+        r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",
+        ("k_live_", "k_test_"),
+    ),
     _p("google_api_key", r"(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])", ("AIza",)),
     # sk-..., sk-proj-..., sk-ant-...: long, and mixed case with digits, so that
     # kebab-case names that happen to start with "sk-" are left alone.
@@ -122,8 +130,11 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     _p("npm_token", r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])", ("npm_",)),
     _p("pypi_token", r"(?<![A-Za-z0-9_-])pypi-AgE[A-Za-z0-9_-]{50,}", ("pypi-AgE",)),
-    _p("jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
-       ("eyJ",)),
+    _p(
+        "jwt",
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
+        ("eyJ",),
+    ),
     # scheme://user:password@host: only the password; it may hold an unencoded '@'.
     _p(
         "url_password",
@@ -133,32 +144,47 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     _p(
         "bearer_token",
-        r"(?i:(?:proxy-)?authorization" + _QUOTE + r"?[ \t]*[:=][ \t]*" + _QUOTE
+        r"(?i:(?:proxy-)?authorization"
+        + _QUOTE
+        + r"?[ \t]*[:=][ \t]*"
+        + _QUOTE
         + r"?(?:bearer|token)[ \t]+)"
-        + _NOT_MASKED + rf"(?P<secret>{_HEADER_VALUE})",
-        ("authorization",), fold=True,
+        + _NOT_MASKED
+        + rf"(?P<secret>{_HEADER_VALUE})",
+        ("authorization",),
+        fold=True,
     ),
     # A bare "Bearer <token>" outside a header: needs a long value with a digit,
     # so that prose ("bearer authentication failed") is left alone.
     _p(
         "bearer_token",
-        r"(?i:(?<![A-Za-z0-9])bearer)[ \t]+" + _NOT_MASKED
+        r"(?i:(?<![A-Za-z0-9])bearer)[ \t]+"
+        + _NOT_MASKED
         + r"(?=[^\s\"'<>,;\\]*[0-9])(?P<secret>[^\s\"'<>,;\\]{16,})",
-        ("bearer",), fold=True,
+        ("bearer",),
+        fold=True,
     ),
     _p(
         "basic_auth",
-        r"(?i:(?:proxy-)?authorization" + _QUOTE + r"?[ \t]*[:=][ \t]*" + _QUOTE
+        r"(?i:(?:proxy-)?authorization"
+        + _QUOTE
+        + r"?[ \t]*[:=][ \t]*"
+        + _QUOTE
         + r"?basic[ \t]+)"
-        + _NOT_MASKED + rf"(?P<secret>{_HEADER_VALUE})",
-        ("authorization",), fold=True,
+        + _NOT_MASKED
+        + rf"(?P<secret>{_HEADER_VALUE})",
+        ("authorization",),
+        fold=True,
     ),
     # AWS secret keys are 40 base64 characters: only recognisable next to their key name.
     _p(
         "aws_secret_access_key",
-        r"(?i:(?:aws_?)?secret_?access_?key|aws_?secret(?:_?key)?)" + _SEP
-        + _QUOTE + r"?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-        ("secret",), fold=True,
+        r"(?i:(?:aws_?)?secret_?access_?key|aws_?secret(?:_?key)?)"
+        + _SEP
+        + _QUOTE
+        + r"?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+        ("secret",),
+        fold=True,
     ),
     *(_kv(kind, core) for kind, core in _KEY_CORES),
 )

@@ -7,17 +7,29 @@ import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from autoticket.clock import Clock
 from autoticket.config import Config
 from autoticket.lifecycle import fire_due_timers, purge
+from autoticket.pipeline.base import DeadLetter
 from autoticket.pipeline.runner import BatchOutcome, Pipeline
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import inbox as inbox_store
+from autoticket.store.dead_letters import add_dead_letters
 
 __all__ = ["Worker"]
 
 log = logging.getLogger("autoticket.worker")
+
+# Failures that say nothing about the data: retry the same batch later.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError)
 
 PURGE_EVERY = timedelta(minutes=10)
 
@@ -64,17 +76,70 @@ class Worker:
         now = self.clock.now()
         self._purge_if_due(now)
         with self.engine.begin() as conn:
-            resolved = fire_due_timers(conn, now, self.config)
-        outcome: BatchOutcome | None = None
-        with self.engine.begin() as conn:
-            deliveries = inbox_store.claim_pending(conn, self.batch_size)
-            if deliveries:
-                outcome = self.pipeline.process(conn, deliveries, self.clock.now())
+            # A timer must not overtake deliveries received before it fell due:
+            # a firing still waiting in the inbox cancels it, as it would have live.
+            oldest = inbox_store.oldest_pending(conn)
+            cutoff = min(now, oldest) if oldest is not None else now
+            resolved = fire_due_timers(conn, cutoff, self.config)
+        outcome = self._process_batch()
         if self.pipeline.telemetry is not None and outcome is not None:
             self.pipeline.telemetry.batch_size.observe(outcome.deliveries)
         with self.engine.begin() as conn:
             applied = self.dispatcher.dispatch_due(conn, self.clock.now())
         return outcome, resolved, applied
+
+    def _process_batch(self) -> BatchOutcome | None:
+        claimed: list[int] = []
+        try:
+            with self.engine.begin() as conn:
+                deliveries = inbox_store.claim_pending(conn, self.batch_size)
+                claimed = [d.inbox_id for d in deliveries if d.inbox_id is not None]
+                if not deliveries:
+                    return None
+                return self.pipeline.process(conn, deliveries, self.clock.now())
+        except TRANSIENT:
+            raise
+        except Exception:
+            if not claimed:
+                raise
+            log.exception("batch of %d deliveries failed; isolating the bad one", len(claimed))
+        return self._one_by_one(claimed)
+
+    def _one_by_one(self, inbox_ids: list[int]) -> BatchOutcome:
+        """After a failed batch: each delivery alone; one that still fails is dead-lettered.
+
+        Without this, one delivery the database rejects would stop the worker
+        for good, retrying the same batch while everything queues behind it.
+        """
+        total = BatchOutcome()
+        for inbox_id in inbox_ids:
+            try:
+                with self.engine.begin() as conn:
+                    delivery = inbox_store.claim_one(conn, inbox_id)
+                    if delivery is None:
+                        continue
+                    outcome = self.pipeline.process(conn, [delivery], self.clock.now())
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                log.exception("delivery in inbox row %d failed alone; dead-lettering it", inbox_id)
+                self._dead_letter(inbox_id, exc)
+                continue
+            total.deliveries += outcome.deliveries
+            total.events += outcome.events
+            total.actions += outcome.actions
+        return total
+
+    def _dead_letter(self, inbox_id: int, exc: Exception) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            delivery = inbox_store.claim_one(conn, inbox_id)
+            if delivery is None:
+                return
+            add_dead_letters(conn, [DeadLetter(delivery, "pipeline", _describe(exc))])
+            inbox_store.mark_dead(conn, [inbox_id], now)
+        if self.pipeline.telemetry is not None:
+            self.pipeline.telemetry.dead_letters.labels(delivery.source, "pipeline").inc()
 
     def _purge_if_due(self, now: datetime) -> None:
         if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
@@ -113,3 +178,10 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+def _describe(exc: Exception) -> str:
+    """The cause in one line, without the SQL and parameters SQLAlchemy appends."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {first}"[:500]

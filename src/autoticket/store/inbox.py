@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from autoticket.pipeline.base import Delivery
 from autoticket.store.tables import inbox
 
-__all__ = ["append", "claim_pending", "mark_processed", "pending_count"]
+__all__ = [
+    "append",
+    "claim_one",
+    "claim_pending",
+    "mark_dead",
+    "mark_processed",
+    "oldest_pending",
+    "pending_count",
+]
 
 
 def append(conn: Connection, deliveries: list[tuple[Delivery, int]]) -> None:
@@ -56,6 +64,37 @@ def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
     ]
 
 
+def claim_one(conn: Connection, inbox_id: int) -> Delivery | None:
+    """The delivery of one inbox row if it is still pending (locked on PostgreSQL)."""
+    query = select(
+        inbox.c.id,
+        inbox.c.delivery_id,
+        inbox.c.source,
+        inbox.c.received_at,
+        inbox.c.headers,
+        inbox.c.body,
+    ).where(inbox.c.id == inbox_id, inbox.c.status == "pending")
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    r = conn.execute(query).first()
+    if r is None:
+        return None
+    return Delivery(r.delivery_id, r.source, r.received_at, bytes(r.body), dict(r.headers), r.id)
+
+
+def mark_dead(conn: Connection, inbox_ids: list[int], now: datetime) -> None:
+    """Deliveries the pipeline could not process; their dead letter says why."""
+    if inbox_ids:
+        conn.execute(
+            update(inbox).where(inbox.c.id.in_(inbox_ids)).values(status="dead", processed_at=now)
+        )
+
+
+def oldest_pending(conn: Connection) -> datetime | None:
+    query = select(func.min(inbox.c.received_at)).where(inbox.c.status == "pending")
+    return conn.execute(query).scalar_one_or_none()
+
+
 def mark_processed(conn: Connection, inbox_ids: list[int], now: datetime) -> None:
     if inbox_ids:
         conn.execute(
@@ -64,7 +103,5 @@ def mark_processed(conn: Connection, inbox_ids: list[int], now: datetime) -> Non
 
 
 def pending_count(conn: Connection) -> int:
-    from sqlalchemy import func
-
     query = select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
     return int(conn.execute(query).scalar_one())

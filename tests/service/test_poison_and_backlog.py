@@ -1,0 +1,99 @@
+"""A delivery the store rejects never blocks the others; timers never overtake the inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, func, select
+
+from autoticket.clock import FixedClock
+from autoticket.config import Config
+from autoticket.pipeline import runner
+from autoticket.pipeline.base import Delivery
+from autoticket.service.runtime import Runtime
+from autoticket.store import inbox as inbox_store
+from autoticket.store.tables import dead_letters, inbox, tickets
+from conftest import am_alert, am_payload
+
+
+def _deliver(rt: Runtime, delivery_id: str, body: dict[str, Any], source: str = "generic") -> None:
+    delivery = Delivery(delivery_id, source, rt.clock.now(), orjson.dumps(body), {})
+    with rt.engine.begin() as conn:
+        inbox_store.append(conn, [(delivery, 1)])
+
+
+def _rows(engine: Engine, query: Any) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+@pytest.fixture
+def runtime(engine: Engine, config: Config, t0: datetime) -> Runtime:
+    return Runtime(config, engine, clock=FixedClock(t0), start_worker=False)
+
+
+def test_a_delivery_that_always_fails_is_dead_lettered_and_the_rest_proceed(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = runner.insert_events
+
+    def reject_poison(conn: Any, events: list[Any]) -> None:
+        if any(e.title == "poison" for e in events):
+            raise ValueError("the store rejects this event")
+        original(conn, events)
+
+    monkeypatch.setattr(runner, "insert_events", reject_poison)
+    _deliver(runtime, "good-1", {"title": "disk full", "service": "search"})
+    _deliver(runtime, "bad", {"title": "poison", "service": "search"})
+    _deliver(runtime, "good-2", {"title": "cpu hot", "service": "checkout"})
+    runtime.worker.drain()
+    statuses = dict(_rows(runtime.engine, select(inbox.c.delivery_id, inbox.c.status)))
+    assert statuses == {"good-1": "done", "bad": "dead", "good-2": "done"}
+    titles = sorted(r.title for r in _rows(runtime.engine, select(tickets.c.title)))
+    assert titles == ["cpu hot", "disk full"]
+    [letter] = _rows(runtime.engine, select(dead_letters))
+    assert letter.delivery_id == "bad" and letter.stage == "pipeline"
+    assert letter.error == "ValueError: the store rejects this event"
+
+
+def test_values_postgresql_would_reject_are_made_storable(runtime: Runtime) -> None:
+    """NUL characters, an oversized fingerprint, team and grouping label: all processed."""
+    _deliver(runtime, "nul", {"title": "a\u0000b", "service": "s1", "labels": {"x": "1\u00002"}})
+    _deliver(
+        runtime, "fp", {"title": "long fingerprint", "service": "s2", "fingerprint": "f" * 300}
+    )
+    _deliver(
+        runtime, "team", {"title": "long team", "service": "s3", "labels": {"team": "t" * 300}}
+    )
+    _deliver(runtime, "key", {"title": "long key", "labels": {"alertname": "a" * 2000}})
+    runtime.worker.drain()
+    statuses = {r.status for r in _rows(runtime.engine, select(inbox.c.status))}
+    assert statuses == {"done"}
+    titles = sorted(r.title for r in _rows(runtime.engine, select(tickets.c.title)))
+    assert titles == ["ab", "long fingerprint", "long key", "long team"]
+
+
+def test_a_timer_does_not_overtake_a_firing_still_in_the_inbox(
+    runtime: Runtime, t0: datetime
+) -> None:
+    clock: FixedClock = runtime.clock  # type: ignore[assignment]
+    _deliver(runtime, "f1", am_payload(am_alert()), "alertmanager")
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=1))
+    _deliver(runtime, "r1", am_payload(am_alert(status="resolved")), "alertmanager")
+    runtime.worker.drain()  # resolve timer due at 10:06
+    clock.set(t0 + timedelta(minutes=4))
+    _deliver(
+        runtime, "f2", am_payload(am_alert(starts_at="2026-01-05T10:03:30Z")), "alertmanager"
+    )  # received 10:04, before the timer; the worker was down
+    clock.set(t0 + timedelta(minutes=7))
+    runtime.worker.drain()
+    [ticket] = _rows(runtime.engine, select(tickets))
+    assert ticket.status == "open"
+    assert ticket.reopen_count == 0
+    assert ticket.resolved_at is None
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(dead_letters)).scalar_one() == 0
