@@ -131,6 +131,8 @@ def add_label(
     row = get_incident(conn, incident_id)
     if row is None:
         raise IncidentNotFound(incident_id)
+    if lock_keys(conn, [row.correlation_key]):
+        row = get_incident(conn, incident_id)  # under the lock: no label lost to a race
     context = dict(row.context or {})
     labels = sorted(set(context.get("labels", [])) | {label})
     context["labels"] = labels

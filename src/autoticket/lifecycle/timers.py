@@ -47,8 +47,10 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
     rows = list(conn.execute(query))
     if not rows:
         return 0
-    lock_keys(conn, [r.correlation_key for r in rows])
-    rows = list(conn.execute(query))  # re-read: a worker may have changed them meanwhile
+    keys = sorted({r.correlation_key for r in rows})
+    if lock_keys(conn, keys):
+        # Re-read under the locks, and only incidents whose keys we hold.
+        rows = list(conn.execute(query.where(incidents.c.correlation_key.in_(keys))))
     state = SqlCorrelationState(conn)
     routes = {r.name: r for r in config.routes}
     actions: list[TicketAction] = []

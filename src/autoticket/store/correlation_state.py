@@ -45,13 +45,23 @@ class SqlCorrelationState:
                 self._alerts[row.fingerprint] = alert_from_row(row)
         wanted = {a.incident_id for a in self._alerts.values() if a.incident_id is not None}
         wanted -= self._incidents.keys()
-        for chunk in _chunks(sorted(wanted), 500):
-            for row in self.conn.execute(select(incidents).where(incidents.c.id.in_(chunk))):
-                self._remember(incident_from_row(row))
+        self._load_incidents(sorted(wanted))
+        # An alert may belong to an incident of another key (after a routing
+        # change): lock that key too, then read those incidents again.
+        foreign = {
+            i.correlation_key for i in (self._incidents[n] for n in wanted if n in self._incidents)
+        } - set(keys)
+        if foreign and lock_keys(self.conn, foreign):
+            self._load_incidents(sorted(wanted))
         missing_keys = [k for k in set(keys) if k not in self._open]
         for chunk in _chunks(missing_keys, 500):
             query = select(incidents).where(incidents.c.open_key.in_(chunk))
             for row in self.conn.execute(query):
+                self._remember(incident_from_row(row))
+
+    def _load_incidents(self, ids: list[int]) -> None:
+        for chunk in _chunks(ids, 500):
+            for row in self.conn.execute(select(incidents).where(incidents.c.id.in_(chunk))):
                 self._remember(incident_from_row(row))
 
     def alert(self, fingerprint: str) -> Alert | None:

@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, String, insert, select, update
 
 from autoticket.pipeline.base import DeadLetter
-from autoticket.store.tables import dead_letters
+from autoticket.store.tables import dead_letters, inbox
 
-__all__ = ["add_dead_letters", "get_dead_letter", "list_dead_letters", "mark_replayed"]
+__all__ = [
+    "accepted_result",
+    "add_dead_letters",
+    "clip",
+    "earlier_replay_id",
+    "failed_result",
+    "get_dead_letter",
+    "list_dead_letters",
+    "mark_replayed",
+    "replay_delivery_id",
+]
+
+
+def _length(column: Any) -> int | None:
+    return column.type.length if isinstance(column.type, String) else None
+
+
+_DELIVERY_ID_MAX = _length(dead_letters.c.delivery_id) or 64
+_SOURCE_MAX = _length(dead_letters.c.source) or 64
+_STAGE_MAX = _length(dead_letters.c.stage) or 32
+_FIELD_MAX = _length(dead_letters.c.field) or 256
+_INBOX_DELIVERY_ID_MAX = _length(inbox.c.delivery_id) or 64
+
+
+def clip(value: str | None, size: int) -> str | None:
+    """`value` cut to `size` characters (a column's size), so storing never fails on length."""
+    if value is None or len(value) <= size:
+        return value
+    return value[:size]
 
 
 def add_dead_letters(
     conn: Connection, items: list[DeadLetter], status_code: int | None = None
 ) -> list[int]:
+    """Store dead letters; strings are clipped to their column sizes.
+
+    A dead letter exists to keep what could not be processed, so a value that
+    does not fit (a 70-character source name in the URL, say) must not make
+    keeping it fail: the full body is kept, only the labels are cut.
+    """
     ids: list[int] = []
     for item in items:
         d = item.delivery
@@ -23,11 +58,11 @@ def add_dead_letters(
             conn.execute(
                 insert(dead_letters)
                 .values(
-                    delivery_id=d.id,
-                    source=d.source,
+                    delivery_id=clip(d.id, _DELIVERY_ID_MAX),
+                    source=clip(d.source, _SOURCE_MAX),
                     received_at=d.received_at,
-                    stage=item.stage,
-                    field=item.field,
+                    stage=clip(item.stage, _STAGE_MAX),
+                    field=clip(item.field, _FIELD_MAX),
                     error=item.error,
                     status_code=status_code,
                     headers=d.headers,
@@ -45,8 +80,15 @@ def list_dead_letters(conn: Connection, limit: int = 100, offset: int = 0) -> li
     return list(conn.execute(query))
 
 
-def get_dead_letter(conn: Connection, dead_letter_id: int) -> Any | None:
+def get_dead_letter(conn: Connection, dead_letter_id: int, lock: bool = False) -> Any | None:
+    """One dead letter; with `lock`, its row stays locked until the transaction ends.
+
+    The lock is `SELECT ... FOR UPDATE` on PostgreSQL; on SQLite every write
+    transaction (BEGIN IMMEDIATE) already holds the database lock.
+    """
     query = select(dead_letters).where(dead_letters.c.id == dead_letter_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
     return conn.execute(query).first()
 
 
@@ -56,3 +98,41 @@ def mark_replayed(conn: Connection, dead_letter_id: int, now: datetime, result: 
         .where(dead_letters.c.id == dead_letter_id)
         .values(replay_count=dead_letters.c.replay_count + 1, replayed_at=now, replay_result=result)
     )
+
+
+def replay_delivery_id(delivery_id: str, replay_number: int) -> str:
+    """The delivery id of replay number `replay_number` (1, 2, ...) of a dead letter.
+
+    `<delivery id>-r<n>`, the original id cut if needed so that the whole fits
+    the inbox column.
+    """
+    suffix = f"-r{replay_number}"
+    return delivery_id[: _INBOX_DELIVERY_ID_MAX - len(suffix)] + suffix
+
+
+# replay_result: "accepted <n> event(s) as <delivery id>" once a replay was fed in;
+# "failed: <reason>" for a failed one, prefixed by "accepted earlier as <id>; " when
+# an earlier replay had been accepted, so that acceptance is never forgotten.
+_ACCEPTED = re.compile(r"^accepted (?:\d+ event\(s\)|earlier) as (?P<id>[^;\s]+)")
+_ACCEPTED_BEFORE_IDS = re.compile(r"^accepted \d+ event\(s\)$")  # older rows: no id recorded
+
+
+def accepted_result(event_count: int, delivery_id: str) -> str:
+    return f"accepted {event_count} event(s) as {delivery_id}"
+
+
+def failed_result(reason: str, earlier: str | None) -> str:
+    if earlier is None:
+        return f"failed: {reason}"
+    return f"accepted earlier as {earlier}; replay failed: {reason}"
+
+
+def earlier_replay_id(row: Any) -> str | None:
+    """The delivery id under which a replay of this dead letter was accepted, if one was."""
+    result = row.replay_result or ""
+    found = _ACCEPTED.match(result)
+    if found:
+        return found["id"]
+    if _ACCEPTED_BEFORE_IDS.match(result):
+        return replay_delivery_id(row.delivery_id, row.replay_count)
+    return None

@@ -21,9 +21,10 @@ def _key_id(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
+def lock_keys(conn: Connection, keys: Iterable[str]) -> bool:
+    """Lock `keys` for the rest of the transaction; True when locks were taken."""
     if conn.dialect.name != "postgresql":
-        return
+        return False
     ids = sorted({_key_id(k) for k in keys})
     if ids:
         conn.execute(
@@ -33,3 +34,4 @@ def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
             ),
             {"ids": ids},
         )
+    return bool(ids)
