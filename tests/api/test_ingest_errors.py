@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from autoticket.api.app import create_app
 from autoticket.config import load_config, parse_config_text
 from autoticket.service.runtime import Runtime
+from autoticket.store.dead_letters import get_dead_letter
 from conftest import am_alert, am_payload
 
 
@@ -148,14 +150,22 @@ def test_bad_input(
         assert error["dead_letter_id"] == letters[0]["id"]
         assert letters[0]["status_code"] == status
         kept_body = letters[0]["body"]
+        assert kept_body["size"] == len(body)
         if kept_body["encoding"] == "utf-8":
             assert kept_body["text"].encode() == body
-        else:
-            import base64
-
-            assert base64.b64decode(kept_body["text"]) == body
+        else:  # not text: described, never shown
+            assert kept_body == {"encoding": "binary", "size": len(body), "text": None}
+        assert _stored_body(client, error["dead_letter_id"]) == body  # kept whole, for replay
     else:
         assert letters == []
+
+
+def _stored_body(client: TestClient, dead_letter_id: int) -> bytes:
+    runtime = client.runtime  # type: ignore[attr-defined]
+    with runtime.engine.connect() as conn:
+        row = get_dead_letter(conn, dead_letter_id)
+    assert row is not None
+    return bytes(row.body)
 
 
 def test_unknown_source_lists_the_known_ones(client: TestClient) -> None:
@@ -267,3 +277,77 @@ def test_storage_failure_answers_503_so_the_sender_retries(
     monkeypatch.undo()
     r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
     assert r.status_code == 202  # the committer thread survived the failure
+
+
+def test_long_source_name_is_kept_as_a_dead_letter(client: TestClient) -> None:
+    """dead_letters.source is 64 characters: a longer name in the URL is clipped, not a 500."""
+    source = "s" * 70
+    r = client.post(f"/api/v1/ingest/{source}", content=b'{"title": "x"}', headers=JSON)
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert error["code"] == "unknown_source"
+    dead_id = error["dead_letter_id"]
+    assert isinstance(dead_id, int)
+    letter = client.get(f"/api/v1/dead-letters/{dead_id}").json()
+    assert letter["source"] == source[:64]
+    assert _stored_body(client, dead_id) == b'{"title": "x"}'
+
+
+def test_long_field_path_is_kept_as_a_dead_letter(client: TestClient) -> None:
+    """dead_letters.field is 256 characters: a longer field path is clipped, not a 500."""
+    key = "k" * 300
+    r = client.post("/api/v1/ingest/generic", json={"title": "x", key: "y"})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == key  # the answer names the whole field
+    letter = client.get(f"/api/v1/dead-letters/{error['dead_letter_id']}").json()
+    assert letter["field"] == key[:256]
+
+
+def test_dead_letter_storage_failure_still_answers_the_4xx(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sender learns what is wrong with its request, not the storage error."""
+    from autoticket.service import committer
+
+    def broken(*_: object, **__: object) -> list[int]:
+        raise RuntimeError("INSERT INTO dead_letters ... [parameters: {'body': b'payload-bits'}]")
+
+    monkeypatch.setattr(committer, "add_dead_letters", broken)
+    with caplog.at_level(logging.ERROR, logger="autoticket.api"):
+        r = client.post("/api/v1/ingest/nagios", json={"title": "payload-bits"})
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert error["code"] == "unknown_source"
+    assert error["dead_letter_id"] is None
+    assert "INSERT" not in r.text and "parameters" not in r.text
+    assert any(rec.exc_info and "INSERT INTO" in str(rec.exc_info[1]) for rec in caplog.records)
+    monkeypatch.undo()
+    r = client.post("/api/v1/ingest/nagios", json={"title": "x"})
+    assert isinstance(r.json()["error"]["dead_letter_id"], int)  # the committer survived
+
+
+def test_unexpected_error_answers_500_without_its_text(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exception text can hold SQL and payload data: it goes to the log, not the client."""
+    from autoticket.api import incidents
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("SELECT * FROM incidents WHERE secret='payload-bits'")
+
+    monkeypatch.setattr(incidents, "incident_detail", broken)
+    with caplog.at_level(logging.ERROR, logger="autoticket.api"):
+        r = client.get("/api/v1/incidents/1")
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": {
+            "status": 500,
+            "code": "internal_error",
+            "message": "internal error (ValueError); see the server log",
+        }
+    }
+    [record] = [rec for rec in caplog.records if rec.name == "autoticket.api"]
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
+    assert record.exc_info[2] is not None  # with its traceback
+    assert "/api/v1/incidents/1" in record.getMessage()

@@ -1,72 +1,139 @@
-"""Dead letters: what could not be processed, why, and a way to try again."""
+"""Dead letters: what could not be processed, why, and a way to try again.
+
+The views never show a stored payload as it came: text bodies go through the
+redactor (secrets masked, counts in `redacted`), binary bodies are described
+by their size only, and credential headers are left out. The raw body stays
+stored, for replay.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from autoticket.api.deps import body_preview, read_conn, runtime_of, write_conn
+from autoticket.api.deps import (
+    DbId,
+    Offset,
+    body_preview,
+    read_conn,
+    redactor_of,
+    runtime_of,
+    write_conn,
+)
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.pipeline.base import Delivery
+from autoticket.pipeline.redact import Redactor
 from autoticket.sources import decode_json, get_source
 from autoticket.store import inbox as inbox_store
-from autoticket.store.dead_letters import get_dead_letter, list_dead_letters, mark_replayed
+from autoticket.store.dead_letters import (
+    accepted_result,
+    earlier_replay_id,
+    failed_result,
+    get_dead_letter,
+    list_dead_letters,
+    mark_replayed,
+    replay_delivery_id,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
 
+# Header names that carry credentials or session state: never shown.
+_SECRET_HEADER = re.compile(
+    r"(?i)auth|cookie|key$|api[-_]?key|token|secret|passw|session|signature|credential"
+)
 
-def _view(row: Any, with_body: bool) -> dict[str, Any]:
-    view = {
+
+def _merge(into: dict[str, int], counts: dict[str, int]) -> None:
+    for kind, n in counts.items():
+        into[kind] = into.get(kind, 0) + n
+
+
+def _shown_headers(headers: Any, redactor: Redactor, counts: dict[str, int]) -> dict[str, str]:
+    shown: dict[str, str] = {}
+    for name, value in dict(headers or {}).items():
+        if _SECRET_HEADER.search(str(name)):
+            continue
+        masked, found = redactor.redact(str(value))
+        _merge(counts, found)
+        shown[str(name)] = masked
+    return shown
+
+
+def _view(row: Any, redactor: Redactor) -> dict[str, Any]:
+    redacted: dict[str, int] = {}
+    error, found = redactor.redact(row.error or "")
+    _merge(redacted, found)
+    headers = _shown_headers(row.headers, redactor, redacted)
+    body, found = body_preview(bytes(row.body), redactor)
+    _merge(redacted, found)
+    return {
         "id": row.id,
         "delivery_id": row.delivery_id,
         "source": row.source,
         "received_at": row.received_at,
         "stage": row.stage,
         "field": row.field,
-        "error": row.error,
+        "error": error,
         "status_code": row.status_code,
         "size": len(row.body),
         "replay_count": row.replay_count,
         "replayed_at": row.replayed_at,
         "replay_result": row.replay_result,
+        "headers": headers,
+        "body": body,
+        "redacted": redacted,
     }
-    if with_body:
-        view["headers"] = row.headers
-        view["body"] = body_preview(bytes(row.body))
-    return view
 
 
 @router.get("")
-def get_dead_letters(request: Request, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+def get_dead_letters(request: Request, limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
     with read_conn(request) as conn:
         rows = list_dead_letters(conn, max(1, min(limit, 1000)), max(0, offset))
-    return {"items": [_view(r, with_body=True) for r in rows]}
+    redactor = redactor_of(request)
+    return {"items": [_view(r, redactor) for r in rows]}
 
 
 @router.get("/{dead_letter_id}")
-def get_one(request: Request, dead_letter_id: int) -> dict[str, Any]:
+def get_one(request: Request, dead_letter_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         row = get_dead_letter(conn, dead_letter_id)
     if row is None:
         raise ApiError(404, "not_found", f"no dead letter {dead_letter_id}", "dead_letter_id")
-    return _view(row, with_body=True)
+    return _view(row, redactor_of(request))
 
 
 @router.post("/{dead_letter_id}/replay")
-def replay(request: Request, dead_letter_id: int) -> dict[str, Any]:
-    """Parse the kept payload again (after a fix or a config change) and feed it in."""
+def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[str, Any]:
+    """Parse the kept payload again (after a fix or a config change) and feed it in.
+
+    Once a replay was accepted, another one is refused (409 `already_replayed`)
+    unless `force=true`: its events would go in twice. The row is locked for
+    the whole replay, so concurrent replays of one dead letter take turns and
+    the replay number (hence the delivery id) comes from what the lock read.
+    """
     runtime = runtime_of(request)
     now = runtime.clock.now()
     with write_conn(request) as conn:
-        row = get_dead_letter(conn, dead_letter_id)
+        row = get_dead_letter(conn, dead_letter_id, lock=True)
         if row is None:
             raise ApiError(404, "not_found", f"no dead letter {dead_letter_id}", "dead_letter_id")
+        earlier = earlier_replay_id(row)
+        if earlier is not None and not force:
+            raise ApiError(
+                409,
+                "already_replayed",
+                f"dead letter {dead_letter_id} was already replayed and accepted as delivery "
+                f"{earlier}; replay with ?force=true to feed its events in again",
+                "dead_letter_id",
+                delivery_id=earlier,
+            )
         delivery = Delivery(
-            f"{row.delivery_id}-r{row.replay_count + 1}",
+            replay_delivery_id(row.delivery_id, row.replay_count + 1),
             row.source,
             now,
             bytes(row.body),
@@ -82,13 +149,13 @@ def replay(request: Request, dead_letter_id: int) -> dict[str, Any]:
             )
         except (PayloadError, LookupError) as exc:
             reason = f"{exc.field}: {exc.reason}" if isinstance(exc, PayloadError) else str(exc)
-            mark_replayed(conn, dead_letter_id, now, f"failed: {reason}")
+            mark_replayed(conn, dead_letter_id, now, failed_result(reason, earlier))
             error = ApiError(
                 422, "replay_failed", f"still failing: {reason}", getattr(exc, "field", "source")
             )
         else:
             inbox_store.append(conn, [(delivery, len(events))])
-            mark_replayed(conn, dead_letter_id, now, f"accepted {len(events)} event(s)")
+            mark_replayed(conn, dead_letter_id, now, accepted_result(len(events), delivery.id))
             error = None
     if error is not None:
         raise error

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Query, Request
 from sqlalchemy import Connection
 
+from autoticket.pipeline.redact import Redactor
 from autoticket.service.runtime import Runtime
 from autoticket.store import read_only
 
-__all__ = ["body_preview", "read_conn", "runtime_of", "write_conn"]
+__all__ = [
+    "MAX_DB_INT",
+    "DbId",
+    "Offset",
+    "body_preview",
+    "read_conn",
+    "redactor_of",
+    "runtime_of",
+    "write_conn",
+]
+
+# Ids are BIGINT on PostgreSQL (64-bit INTEGER on SQLite): anything larger
+# cannot name a row, and the drivers fail on it (OverflowError, "bigint out
+# of range"), so it is refused as a bad request before any query.
+MAX_DB_INT = 2**63 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+Offset = Annotated[int, Query(le=MAX_DB_INT)]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -32,8 +48,24 @@ def write_conn(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def body_preview(body: bytes) -> dict[str, Any]:
+def redactor_of(request: Request) -> Redactor:
+    """A Redactor for the runtime's redaction config, built once per config."""
+    config = runtime_of(request).config.redaction
+    cached: tuple[Any, Redactor] | None = getattr(request.app.state, "api_redactor", None)
+    if cached is None or cached[0] is not config:
+        cached = (config, Redactor(config))
+        request.app.state.api_redactor = cached
+    return cached[1]
+
+
+def body_preview(body: bytes, redactor: Redactor) -> tuple[dict[str, Any], dict[str, int]]:
+    """How a stored body is shown: UTF-8 text with its secrets masked, else only its size.
+
+    Returns the view and the count of masked secrets per kind.
+    """
     try:
-        return {"encoding": "utf-8", "text": body.decode("utf-8")}
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return {"encoding": "base64", "text": base64.b64encode(body).decode()}
+        return {"encoding": "binary", "size": len(body), "text": None}, {}
+    masked, counts = redactor.redact(text)
+    return {"encoding": "utf-8", "size": len(body), "text": masked}, counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = ["ApiError", "install_error_handlers"]
+
+log = logging.getLogger("autoticket.api")
 
 
 class ApiError(Exception):
@@ -60,5 +63,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return ApiError(exc.status_code, code, str(exc.detail)).response()
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return ApiError(500, "internal_error", f"{type(exc).__name__}: {exc}").response()
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The text of an exception can hold SQL and request data (payload
+        # values, secrets): it goes to the log, the client only gets its type.
+        log.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return ApiError(
+            500,
+            "internal_error",
+            f"internal error ({type(exc).__name__}); see the server log",
+        ).response()

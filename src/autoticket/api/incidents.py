@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from autoticket.api.deps import read_conn, runtime_of, write_conn
+from autoticket.api.deps import DbId, Offset, read_conn, runtime_of, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.explain import incident_detail, incident_summary
 from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, add_label, resolve_now
@@ -31,7 +31,7 @@ def get_incidents(
     request: Request,
     status: Literal["active", "open", "acknowledged", "resolved"] | None = None,
     limit: int = 100,
-    offset: int = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     limit = max(1, min(limit, 1000))
     with read_conn(request) as conn:
@@ -40,7 +40,7 @@ def get_incidents(
 
 
 @router.get("/{incident_id}")
-def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+def get_incident(request: Request, incident_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         detail = incident_detail(conn, incident_id)
     if detail is None:
@@ -51,7 +51,7 @@ def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
 @router.post("/{incident_id}/{action}")
 def act(
     request: Request,
-    incident_id: int,
+    incident_id: DbId,
     action: Literal["ack", "resolve", "label"],
     body: LabelBody | ActionBody | None = None,
 ) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import uuid
@@ -18,6 +19,7 @@ from autoticket.sources import decode_json, get_source, known_sources
 __all__ = ["router"]
 
 router = APIRouter(tags=["ingest"])
+log = logging.getLogger("autoticket.api")
 
 _JSON_TYPES = ("application/json", "text/json")
 _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for")
@@ -151,11 +153,27 @@ async def ingest(source: str, request: Request) -> JSONResponse:
 
 
 async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: str) -> ApiError:
-    """Keep the readable payload as a dead letter and return the error to raise."""
+    """Keep the readable payload as a dead letter and return the error to raise.
+
+    Keeping it is best effort: if the dead letter cannot be stored, the sender
+    still gets the 4xx that explains what is wrong with the request (with
+    `"dead_letter_id": null`), never the storage error.
+    """
     dead = DeadLetter(delivery, "ingest", error.message, field)
-    dead_id = await runtime.committer.dead_letter(dead, error.status)
-    runtime.telemetry.dead_letters.labels(
-        delivery.source if delivery.source in known_sources() else "unknown", "ingest"
-    ).inc()
+    dead_id: int | None
+    try:
+        dead_id = await runtime.committer.dead_letter(dead, error.status)
+    except Exception:
+        log.exception(
+            "could not store the dead letter of delivery %s (%s %s)",
+            delivery.id,
+            error.status,
+            error.code,
+        )
+        dead_id = None
+    else:
+        runtime.telemetry.dead_letters.labels(
+            delivery.source if delivery.source in known_sources() else "unknown", "ingest"
+        ).inc()
     error.extra["dead_letter_id"] = dead_id
     return error

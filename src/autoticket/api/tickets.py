@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 
-from autoticket.api.deps import read_conn
+from autoticket.api.deps import DbId, Offset, read_conn
 from autoticket.api.errors import ApiError
 from autoticket.model import Severity
 from autoticket.store.tickets import get_ticket, list_tickets
@@ -38,7 +38,7 @@ def get_tickets(
     request: Request,
     status: Literal["active", "open", "acknowledged", "resolved"] | None = None,
     limit: int = 100,
-    offset: int = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     with read_conn(request) as conn:
         rows, total = list_tickets(conn, status, max(1, min(limit, 1000)), max(0, offset))
@@ -46,7 +46,7 @@ def get_tickets(
 
 
 @router.get("/{ticket_id}")
-def get_one(request: Request, ticket_id: int) -> dict[str, Any]:
+def get_one(request: Request, ticket_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         row = get_ticket(conn, ticket_id)
     if row is None:

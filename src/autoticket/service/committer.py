@@ -3,12 +3,14 @@
 Handlers hand their delivery to a single writer thread and await a future;
 the thread drains everything queued, writes it in one transaction, commits
 (one fsync for the lot) and then resolves every future. A 2xx is therefore
-only ever sent for a body that is on disk.
+only ever sent for a body that is on disk. If the group transaction fails,
+its items are retried one transaction each, so one bad item fails alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -22,6 +24,8 @@ from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters
 
 __all__ = ["GroupCommitter"]
+
+log = logging.getLogger("autoticket.ingest")
 
 
 @dataclass(slots=True)
@@ -92,27 +96,70 @@ class GroupCommitter:
                 return
 
     def _write(self, items: list[_Item]) -> None:
-        results: list[Any] = []
+        """Commit `items` in one transaction; if that fails, each in its own.
+
+        The fast path is one transaction (one fsync) for the whole group. A
+        failure there may come from a single bad item, so the items are then
+        retried one by one: only the waiters whose own item fails get the
+        exception, the others get their commit.
+        """
         try:
-            with self.engine.begin() as conn:
-                inbox_store.append(
-                    conn, [(i.delivery, i.event_count) for i in items if i.delivery is not None]
-                )
-                for i in items:
-                    if i.dead_letter is not None:
-                        results.append(add_dead_letters(conn, [i.dead_letter], i.status_code)[0])
-                    else:
-                        results.append(None)
+            results = self._commit(items)
         except Exception as exc:
-            for i in items:
-                i.loop.call_soon_threadsafe(_fail, i.future, exc)
+            if len(items) == 1:
+                self._resolve(items[0], exc=exc)
+                return
+            log.warning(
+                "group commit of %d items failed (%s); retrying them one by one",
+                len(items),
+                type(exc).__name__,
+            )
+            committed = 0
+            for item in items:
+                try:
+                    [result] = self._commit([item])
+                except Exception as item_exc:
+                    self._resolve(item, exc=item_exc)
+                else:
+                    committed += 1
+                    self.batches += 1
+                    self.items += 1
+                    self._resolve(item, result)
+            if committed and self.on_commit is not None:
+                self.on_commit()
             return
         self.batches += 1
         self.items += len(items)
-        for i, result in zip(items, results, strict=True):
-            i.loop.call_soon_threadsafe(_succeed, i.future, result)
+        for item, result in zip(items, results, strict=True):
+            self._resolve(item, result)
         if self.on_commit is not None:
             self.on_commit()
+
+    def _commit(self, items: list[_Item]) -> list[Any]:
+        """Write `items` in one transaction; the result of each (a dead letter id or None)."""
+        results: list[Any] = []
+        with self.engine.begin() as conn:
+            inbox_store.append(
+                conn, [(i.delivery, i.event_count) for i in items if i.delivery is not None]
+            )
+            for i in items:
+                if i.dead_letter is not None:
+                    results.append(add_dead_letters(conn, [i.dead_letter], i.status_code)[0])
+                else:
+                    results.append(None)
+        return results
+
+    @staticmethod
+    def _resolve(item: _Item, result: Any = None, exc: BaseException | None = None) -> None:
+        try:
+            if exc is None:
+                item.loop.call_soon_threadsafe(_succeed, item.future, result)
+            else:
+                item.loop.call_soon_threadsafe(_fail, item.future, exc)
+        except RuntimeError:
+            # The waiter's event loop is gone (client and server shutting down);
+            # its delivery is stored all the same. The writer thread must live on.
+            pass
 
 
 def _succeed(future: asyncio.Future[Any], result: Any) -> None:
