@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.model import Decision, IncidentStatus
 from autoticket.pipeline.base import TicketAction
 from autoticket.pipeline.decide import action_key, ticket_payload
 from autoticket.store import outbox as outbox_store
+from autoticket.store.alerts import close_firing_episodes
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.events import add_decisions
-from autoticket.store.incidents import get_incident
+from autoticket.store.incidents import get_incident, set_context
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import incident_from_row
-from autoticket.store.tables import alerts, incidents, timeline
+from autoticket.store.timeline import add_entries, entry
 
 __all__ = ["IncidentNotFound", "acknowledge", "add_label", "resolve_now"]
 
@@ -52,7 +53,8 @@ def _change(
         incident.resolved_at = now
         incident.resolve_due_at = None
         incident.firing = 0
-        _close_episodes(conn, incident.id, now)
+        # Repeats of the closed episodes are stale copies: only a new episode reopens.
+        close_firing_episodes(conn, incident.id, now)
     state = SqlCorrelationState(conn)
     state.save_incident(incident)
     state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
@@ -79,19 +81,6 @@ def _change(
         conn, [(incident.id, Decision("manual", action, None, str(incident.id), {"by": who}))], now
     )
     return {"id": incident.id, "status": incident.status.value, "changed": True}
-
-
-def _close_episodes(conn: Connection, incident_id: int, now: datetime) -> None:
-    """A manual resolve closes the current episode of every alert still firing.
-
-    Repeats of that episode (same startsAt) are then stale copies and do not
-    reopen the incident; a new episode of the alert does, as correlate decides.
-    """
-    conn.execute(
-        update(alerts)
-        .where(alerts.c.incident_id == incident_id, alerts.c.status == "firing")
-        .values(status="resolved", resolved_since=now)
-    )
 
 
 def acknowledge(
@@ -136,14 +125,17 @@ def add_label(
     context = dict(row.context or {})
     labels = sorted(set(context.get("labels", [])) | {label})
     context["labels"] = labels
-    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(context=context))
-    conn.execute(
-        insert(timeline).values(
-            incident_id=incident_id,
-            at=now,
-            kind="label",
-            message=f"labelled {label!r} by {who}",
-            data={"label": label, "by": who},
-        )
+    set_context(conn, incident_id, context)
+    add_entries(
+        conn,
+        [
+            entry(
+                incident_id,
+                now,
+                "label",
+                f"labelled {label!r} by {who}",
+                {"label": label, "by": who},
+            )
+        ],
     )
     return {"id": incident_id, "labels": labels}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from autoticket.config import Config
 from autoticket.model import Decision, IncidentStatus
@@ -20,7 +20,7 @@ from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.events import add_decisions
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import incident_from_row
-from autoticket.store.tables import incidents, timeline
+from autoticket.store.tables import incidents
 
 __all__ = ["fire_due_timers", "next_due"]
 
@@ -65,14 +65,12 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
         incident.version += 1
         state.save_incident(incident)
         after = config.timers.resolve_after
-        conn.execute(
-            insert(timeline).values(
-                incident_id=incident.id,
-                at=due,
-                kind="resolved",
-                message=f"auto-resolved: all alerts stayed resolved for {after}",
-                data={"timer": "resolve_after", "after_seconds": after.total_seconds()},
-            )
+        state.add_timeline(
+            incident.id,
+            due,
+            "resolved",
+            f"auto-resolved: all alerts stayed resolved for {after}",
+            {"timer": "resolve_after", "after_seconds": after.total_seconds()},
         )
         route = routes.get(incident.route)
         sinks = list(route.sinks) if route else ["builtin"]

@@ -18,8 +18,13 @@ import cel
 from autoticket.model import Event
 from autoticket.policy.matchers import PolicyError
 
-__all__ = ["CONDITION_VARIABLES", "CelCondition", "ConditionResult", "effective_team",
-           "event_variables"]
+__all__ = [
+    "CONDITION_VARIABLES",
+    "CelCondition",
+    "ConditionResult",
+    "effective_team",
+    "event_variables",
+]
 
 
 def effective_team(event: Event) -> str:
@@ -44,8 +49,7 @@ CONDITION_VARIABLES: dict[str, Callable[[Event], Any]] = {
 
 # Identifiers the library reports as variables although they are not ours to bind.
 _TYPE_NAMES = frozenset(
-    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type",
-     "dyn"}
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type", "dyn"}
 )
 # `xs.all(x, ...)` and friends bind `x`; Program.variables() reports it as a variable.
 _MACRO_BINDER = re.compile(

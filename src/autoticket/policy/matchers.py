@@ -136,7 +136,7 @@ class _Scanner:
                     shown = f"\\{nxt}" if nxt else "\\ at the end"
                     raise _Syntax(
                         f"unknown escape '{shown}' in quoted string "
-                        "(allowed: \\\" \\\\ \\n \\t \\r; write \\\\ for a backslash)"
+                        '(allowed: \\" \\\\ \\n \\t \\r; write \\\\ for a backslash)'
                     )
                 out.append(_ESCAPES[nxt])
                 pos += 2
@@ -212,7 +212,7 @@ def _parse_text(text: str) -> list[Matcher]:
             rest = text[sc.pos : sc.pos + 10]
             raise _Syntax(
                 f"unexpected {rest!r} after the value; quote values that contain spaces or "
-                "commas, and use the {a=\"b\", c=\"d\"} form for several matchers"
+                'commas, and use the {a="b", c="d"} form for several matchers'
             )
         return [matcher]
     sc.pos += 1

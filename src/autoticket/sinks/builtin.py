@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from autoticket.sinks.base import OutboxItem, SinkResult
-from autoticket.store.tables import timeline
 from autoticket.store.tickets import TicketWrite, write_ticket_actions
+from autoticket.store.timeline import add_entries, entry
 
 __all__ = ["BuiltinSink"]
 
@@ -31,16 +31,16 @@ class BuiltinSink:
         writes = [TicketWrite(i.incident_id, i.action, i.payload) for i in items]
         ticket_ids = write_ticket_actions(conn, writes, now)
         entries = [self._entry(i, t, now) for i, t in zip(items, ticket_ids, strict=True)]
-        conn.execute(insert(timeline), entries)
+        add_entries(conn, entries)
         return [SinkResult("ok", external_ref=str(t)) for t in ticket_ids]
 
     def _entry(self, item: OutboxItem, ticket_id: int, now: datetime) -> dict[str, Any]:
         verb = _VERBS.get(item.action, item.action)
         why = ", ".join(item.payload.get("reasons", []))
-        return {
-            "incident_id": item.incident_id,
-            "at": now,
-            "kind": f"ticket_{item.action}",
-            "message": f"ticket #{ticket_id} {verb} ({why})",
-            "data": {"ticket": ticket_id, "sink": self.name, "key": item.idempotency_key},
-        }
+        return entry(
+            item.incident_id,
+            now,
+            f"ticket_{item.action}",
+            f"ticket #{ticket_id} {verb} ({why})",
+            {"ticket": ticket_id, "sink": self.name, "key": item.idempotency_key},
+        )

@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from autoticket.model import Alert, Incident, IncidentStatus
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
-from autoticket.store.tables import alerts, incidents, timeline
+from autoticket.store.tables import alerts, incidents
+from autoticket.store.timeline import add_entries, entry
 from autoticket.store.upsert import upsert
 
 __all__ = ["SqlCorrelationState"]
@@ -146,9 +147,7 @@ class SqlCorrelationState:
     def add_timeline(
         self, incident_id: int, at: datetime, kind: str, message: str, data: dict[str, Any]
     ) -> None:
-        self._timeline.append(
-            {"incident_id": incident_id, "at": at, "kind": kind, "message": message, "data": data}
-        )
+        self._timeline.append(entry(incident_id, at, kind, message, data))
 
     def flush(self) -> None:
         if self._dirty_alerts:
@@ -169,7 +168,7 @@ class SqlCorrelationState:
             self.conn.execute(stmt, params)
             self._dirty_incidents.clear()
         if self._timeline:
-            self.conn.execute(insert(timeline), self._timeline)
+            add_entries(self.conn, self._timeline)
             self._timeline = []
 
     # -- helpers -----------------------------------------------------------

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, insert, select, update
+from sqlalchemy import Connection, String, func, insert, select, update
 
 from autoticket.pipeline.base import DeadLetter
 from autoticket.store.tables import dead_letters, inbox
@@ -15,6 +15,7 @@ __all__ = [
     "accepted_result",
     "add_dead_letters",
     "clip",
+    "count_dead_letters",
     "earlier_replay_id",
     "failed_result",
     "get_dead_letter",
@@ -136,3 +137,7 @@ def earlier_replay_id(row: Any) -> str | None:
     if _ACCEPTED_BEFORE_IDS.match(result):
         return replay_delivery_id(row.delivery_id, row.replay_count)
     return None
+
+
+def count_dead_letters(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(dead_letters)).scalar_one())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from autoticket.store.tables import alerts, incidents, timeline
 
-__all__ = ["alerts_of", "get_incident", "list_incidents", "timeline_of"]
+__all__ = ["alerts_of", "get_incident", "list_incidents", "set_context", "timeline_of"]
 
 
 def list_incidents(
@@ -44,3 +44,7 @@ def timeline_of(conn: Connection, incident_id: int) -> list[Any]:
         .order_by(timeline.c.at, timeline.c.id)
     )
     return list(conn.execute(query))
+
+
+def set_context(conn: Connection, incident_id: int, context: dict[str, Any]) -> None:
+    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(context=context))

@@ -19,14 +19,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
 
 from autoticket.api.deps import read_conn, runtime_of, write_conn
 from autoticket.api.tickets import ticket_view
 from autoticket.explain import incident_detail, incident_summary
 from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, resolve_now
+from autoticket.store.dead_letters import count_dead_letters
 from autoticket.store.incidents import list_incidents
-from autoticket.store.tables import dead_letters
 from autoticket.store.tickets import list_tickets
 
 __all__ = ["age", "compact_json", "mount_web", "router"]
@@ -102,7 +101,7 @@ def overview(request: Request) -> Response:
         rows, total = list_incidents(conn, None if status == "all" else status, PAGE_SIZE)
         _, grand_total = list_incidents(conn, None, 1)
         ticket_rows, ticket_total = list_tickets(conn, "active", PAGE_SIZE)
-        dead = conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()
+        dead = count_dead_letters(conn)
     return _render(
         request,
         "overview.html",

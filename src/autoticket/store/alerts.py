@@ -1,0 +1,21 @@
+"""Writes to alerts outside correlate's batch state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, update
+
+from autoticket.store.tables import alerts
+
+__all__ = ["close_firing_episodes"]
+
+
+def close_firing_episodes(conn: Connection, incident_id: int, now: datetime) -> int:
+    """Mark every alert still firing in the incident as resolved at `now`; return how many."""
+    result = conn.execute(
+        update(alerts)
+        .where(alerts.c.incident_id == incident_id, alerts.c.status == "firing")
+        .values(status="resolved", resolved_since=now)
+    )
+    return result.rowcount
