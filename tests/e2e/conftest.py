@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,9 +290,9 @@ def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database for the session (dropped after), or None."""
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str | None]:
+    """A new PostgreSQL database (dropped after), or None when PostgreSQL is unreachable."""
     try:
         admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -303,7 +304,7 @@ def pg_database() -> Iterator[str | None]:
             )
         yield None
         return
-    name = f"autoticket_e2e_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -312,6 +313,13 @@ def pg_database() -> Iterator[str | None]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for the session, or None."""
+    with fresh_pg_database("autoticket_e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

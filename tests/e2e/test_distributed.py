@@ -11,19 +11,24 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, make_url, select, text
+from sqlalchemy import func, select
 
 from autoticket.store import make_engine
 from autoticket.store.tables import inbox, incidents, outbox, tickets
 from conftest import am_alert, am_payload
 
-from .conftest import PG_URL, REQUIRE_SERVICES, start_autoticket, start_process, write_test_config
+from .conftest import (
+    PG_URL,
+    fresh_pg_database,
+    start_autoticket,
+    start_process,
+    write_test_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,23 +38,10 @@ COPIES = 6
 
 @pytest.fixture
 def pg_db() -> Iterator[str]:
-    try:
-        admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
-    name = f"autoticket_dist_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database("autoticket_dist") as url:
+        if url is None:
+            pytest.skip(f"PostgreSQL at {PG_URL} is not reachable")
+        yield url
 
 
 async def _flood(url: str) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from autoticket.pipeline.base import Delivery
 from autoticket.store.tables import inbox
@@ -41,21 +42,8 @@ def append(conn: Connection, deliveries: list[tuple[Delivery, int]]) -> None:
     )
 
 
-def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
-    """The oldest pending deliveries; on PostgreSQL rows are locked, skipping locked ones."""
-    query = (
-        select(
-            inbox.c.id,
-            inbox.c.delivery_id,
-            inbox.c.source,
-            inbox.c.received_at,
-            inbox.c.headers,
-            inbox.c.body,
-        )
-        .where(inbox.c.status == "pending")
-        .order_by(inbox.c.id)
-        .limit(limit)
-    )
+def _claim(conn: Connection, query: Select[Any]) -> list[Delivery]:
+    """Run a select of pending rows; on PostgreSQL lock them, skipping rows others hold."""
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return [
@@ -64,22 +52,25 @@ def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
     ]
 
 
+_PENDING = select(
+    inbox.c.id,
+    inbox.c.delivery_id,
+    inbox.c.source,
+    inbox.c.received_at,
+    inbox.c.headers,
+    inbox.c.body,
+).where(inbox.c.status == "pending")
+
+
+def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
+    """The oldest pending deliveries."""
+    return _claim(conn, _PENDING.order_by(inbox.c.id).limit(limit))
+
+
 def claim_one(conn: Connection, inbox_id: int) -> Delivery | None:
-    """The delivery of one inbox row if it is still pending (locked on PostgreSQL)."""
-    query = select(
-        inbox.c.id,
-        inbox.c.delivery_id,
-        inbox.c.source,
-        inbox.c.received_at,
-        inbox.c.headers,
-        inbox.c.body,
-    ).where(inbox.c.id == inbox_id, inbox.c.status == "pending")
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    r = conn.execute(query).first()
-    if r is None:
-        return None
-    return Delivery(r.delivery_id, r.source, r.received_at, bytes(r.body), dict(r.headers), r.id)
+    """The delivery of one inbox row if it is still pending."""
+    found = _claim(conn, _PENDING.where(inbox.c.id == inbox_id))
+    return found[0] if found else None
 
 
 def mark_dead(conn: Connection, inbox_ids: list[int], now: datetime) -> None:
