@@ -179,3 +179,15 @@ def test_late_resolve_of_a_previous_episode_is_stale(config: Config) -> None:
     assert ticket["status"] == "open"
     assert ticket["resolved_at"] is None
     assert ticket["reopen_count"] == 0
+
+
+def test_unrelated_generic_events_are_separate_incidents(config: Config) -> None:
+    titles = ["Nightly backup failed", "Certificate expires in 6 days", "CI runner disk full"]
+    lines = [
+        _line(
+            f"g{i}", f"2026-01-05T10:0{i}:00Z", {"title": t, "service": "payments-api"}, "generic"
+        )
+        for i, t in enumerate(titles)
+    ]
+    out = _run(lines, config)
+    assert sorted(t["title"] for t in out["tickets"]) == sorted(titles)

@@ -138,7 +138,9 @@ def test_defaults_of_a_minimal_event() -> None:
     assert event.received_at == RECEIVED
     assert event.ends_at is None
     assert event.description == ""
-    assert (event.labels, event.annotations, event.links, event.source_meta) == ({}, {}, {}, {})
+    # the title stands in for alertname: it names the alert and its group
+    assert event.labels == {"alertname": "Backup failed"}
+    assert (event.annotations, event.links, event.source_meta) == ({}, {}, {})
 
 
 def test_null_means_not_given() -> None:
@@ -164,7 +166,12 @@ def test_all_fields() -> None:
     )
     assert event.title == "Backup failed"
     assert event.severity is Severity.CRITICAL
-    assert event.labels == {"team": "data", "service": "orders", "environment": "prod"}
+    assert event.labels == {
+        "team": "data",
+        "service": "orders",
+        "environment": "prod",
+        "alertname": "Backup failed",
+    }
     assert event.service == "orders"
     assert event.environment == "prod"
     assert event.annotations == {"log": "x"}
@@ -176,7 +183,7 @@ def test_all_fields() -> None:
 
 def test_service_equal_to_label_is_fine() -> None:
     event = one(service="a", labels={"service": "a"})
-    assert event.labels == {"service": "a"}
+    assert event.labels == {"service": "a", "alertname": "Backup failed"}
 
 
 def test_resolved_sets_ends_at() -> None:

@@ -127,12 +127,12 @@ class GenericSource(Source):
         occurred_at = (
             parse_optional_time(obj.get("occurred_at"), f"{prefix}occurred_at") or received_at
         )
+        # The title stands in for Alertmanager's alertname, so that two different
+        # label-less events neither collapse into one alert nor group into one incident.
+        labels.setdefault("alertname", title)
         fingerprint = optional_str(obj, "fingerprint", f"{prefix}fingerprint")
         if fingerprint is None:
-            # The title stands in for Alertmanager's alertname, so that two different
-            # label-less events do not collapse into one alert.
-            identity = labels if "alertname" in labels else {**labels, "alertname": title}
-            fingerprint = fingerprint_of(self.name, identity)
+            fingerprint = fingerprint_of(self.name, labels)
         elif not fingerprint:
             raise PayloadError(f"{prefix}fingerprint", "must not be empty")
 
