@@ -1,5 +1,6 @@
 # Two commands from a fresh clone: `make run` and `make test`.
 PYTHON ?= python3
+PORT ?= 8080
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -20,10 +21,10 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/autoticket serve
+	$(BIN)/autoticket serve --port $(PORT)
 
 demo: $(STAMP)
-	$(BIN)/autoticket demo
+	$(BIN)/autoticket demo --port $(PORT)
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench

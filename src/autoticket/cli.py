@@ -31,7 +31,7 @@ def _config(path: Path | None) -> object:
     try:
         return load_config(path or settings.config_path)
     except ConfigError as exc:
-        err.print(f"[red]config error[/red] {exc}")
+        err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -39,7 +39,7 @@ def _config(path: Path | None) -> object:
 def serve(
     config: ConfigOpt = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
     database_url: Annotated[
         str | None,
         typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
@@ -52,13 +52,31 @@ def serve(
     import uvicorn
 
     from autoticket.api.app import create_app
-    from autoticket.service.runtime import Runtime
 
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
-    runtime = Runtime.from_url(cfg, url, start_worker=worker)  # type: ignore[arg-type]
+    runtime = _runtime(cfg, url, start_worker=worker)
     err.print(f"autoticket serving on [bold]http://{host}:{port}/[/bold] (database {_safe(url)})")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+
+
+def _runtime(config: object, url: str, **kwargs: object) -> object:
+    """Open the database and migrate it, or say clearly why not (exit 2)."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from autoticket.service.runtime import Runtime
+
+    try:
+        return Runtime.from_url(config, url, **kwargs)  # type: ignore[arg-type]
+    except (SQLAlchemyError, ArgumentError, ImportError, OSError, ValueError) as exc:
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        err.print(
+            f"database error ({_safe(url)}): {type(exc).__name__}: {first}",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
 
 
 def _safe(url: str) -> str:
@@ -66,8 +84,8 @@ def _safe(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return url
 
 
@@ -77,14 +95,17 @@ def check_config(file: Annotated[Path, typer.Argument(help="config YAML to valid
     try:
         cfg = load_config(file)
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     typer.echo(f"{file}: ok ({len(cfg.routes)} routes, {len(cfg.catalog.services)} services)")
 
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="NDJSON stream, one delivery per line")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="NDJSON stream, one delivery per line"),
+    ],
     config: ConfigOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write JSON here")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="deliveries per batch")] = 200,
@@ -132,11 +153,10 @@ def worker(
     ] = None,
 ) -> None:
     """Run only the worker (inbox -> tickets), next to API processes sharing the database."""
-    from autoticket.service.runtime import Runtime
 
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
-    runtime = Runtime.from_url(cfg, url)  # type: ignore[arg-type]
+    runtime = _runtime(cfg, url)
     runtime.worker.start()
     err.print("worker running; Ctrl-C to stop")
     try:
@@ -149,17 +169,22 @@ def worker(
 @app.command()
 def demo(
     config: ConfigOpt = None,
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
 ) -> None:
     """Start the server and feed it the bundled example stream so the UI has content."""
     from autoticket.demo import run_demo
 
-    run_demo(_config(config), port)  # type: ignore[arg-type]
+    cfg = _config(config)
+    runtime = _runtime(cfg, Settings.from_env().database_url)
+    run_demo(cfg, port, runtime)  # type: ignore[arg-type]
 
 
 @app.command()
 def simulate(
-    scenario: Annotated[Path, typer.Argument(help="NDJSON stream (same format as replay)")],
+    scenario: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="NDJSON stream (same format as replay)"),
+    ],
     config: ConfigOpt = None,
 ) -> None:
     """Run a scenario and print a human summary of the tickets it would file."""

@@ -40,13 +40,18 @@ def parse_duration(value: Any) -> timedelta:
     """Accept `90`, `90s`, `5m`, `1h30m`, `7d` or a timedelta."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m and any(m.groups()):
-            d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-            return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not value >= 0:  # also catches NaN
+                raise ValueError(f"a duration cannot be negative: {value!r}")
+            return timedelta(seconds=float(value))
+        if isinstance(value, str):
+            m = _DURATION.match(value)
+            if m and any(m.groups()):
+                d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+                return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    except OverflowError:
+        raise ValueError(f"duration {value!r} is too large") from None
     raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m, 7d)")
 
 
@@ -272,7 +277,7 @@ def load_config(path: str | Path | None = None) -> Config:
     target = Path(path) if path else bundled_config_path()
     try:
         text = target.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(target), [ConfigProblem("<file>", None, str(exc))]) from exc
     return parse_config_text(text, str(target))
 

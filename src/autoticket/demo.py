@@ -12,7 +12,7 @@ import orjson
 import uvicorn
 
 from autoticket.api.app import create_app
-from autoticket.config import Config, Settings
+from autoticket.config import Config
 from autoticket.service.runtime import Runtime
 
 __all__ = ["demo_stream_path", "run_demo"]
@@ -22,8 +22,7 @@ def demo_stream_path() -> Path:
     return Path(str(resources.files("autoticket") / "examples" / "streams" / "demo.ndjson"))
 
 
-def run_demo(config: Config, port: int) -> None:
-    runtime = Runtime.from_url(config, Settings.from_env().database_url)
+def run_demo(config: Config, port: int, runtime: Runtime) -> None:
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -31,9 +30,12 @@ def run_demo(config: Config, port: int) -> None:
     thread.start()
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
-        if server.started:
+        if server.started or not thread.is_alive():
             break
         time.sleep(0.1)
+    if not server.started:
+        runtime.stop()
+        raise SystemExit(f"demo: could not listen on {base} (port in use?); try --port")
     sent = 0
     with httpx.Client(base_url=base, timeout=10) as client:
         for raw in demo_stream_path().read_bytes().splitlines():

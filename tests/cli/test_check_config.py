@@ -24,6 +24,9 @@ BAD = [
     ("catalog:\n  services:\n    web: {tier: 1}\n", 3, "catalog.services.web.team", "required"),
     ("ingest: {max_body_bytes: 1}\nbogus: 1\n", 2, "bogus", "Extra inputs"),
     ("routes: [\n", 2, "<yaml>", ""),
+    ("timers:\n  resolve_after: -5\n", 2, "timers.resolve_after", "cannot be negative"),
+    ("timers:\n  resolve_after: .inf\n", 2, "timers.resolve_after", "too large"),
+    ("timers:\n  reopen_within: 99999999999d\n", 2, "timers.reopen_within", "too large"),
     (
         "routes:\n  - name: a\n    sinks: [builtin, jira]\n",
         3,

@@ -191,3 +191,29 @@ def test_unrelated_generic_events_are_separate_incidents(config: Config) -> None
     ]
     out = _run(lines, config)
     assert sorted(t["title"] for t in out["tickets"]) == sorted(titles)
+
+
+def test_the_virtual_clock_never_runs_backwards(config: Config) -> None:
+    """A resolve and a refire filed behind a later line: same result for every batch size."""
+    lines = [
+        _line("a", "2026-01-05T09:00:00Z", am_payload(am_alert(starts_at="2026-01-05T08:59:00Z"))),
+        _line("late", "2026-01-05T10:00:00Z", am_payload(am_alert(alertname="Other"))),
+        _line(
+            "r",
+            "2026-01-05T09:50:00Z",
+            am_payload(
+                am_alert(
+                    status="resolved",
+                    starts_at="2026-01-05T08:59:00Z",
+                    ends_at="2026-01-05T09:49:00Z",
+                )
+            ),
+        ),
+        _line("f", "2026-01-05T09:58:00Z", am_payload(am_alert(starts_at="2026-01-05T09:57:00Z"))),
+    ]
+    outputs = {json.dumps(_run(lines, config, b), sort_keys=True) for b in (1, 2, 200)}
+    assert len(outputs) == 1
+    out = json.loads(outputs.pop())
+    assert out["stats"]["out_of_order_lines"] == 2
+    for ticket in out["tickets"]:
+        assert ticket["resolved_at"] is None or ticket["resolved_at"] >= ticket["opened_at"]

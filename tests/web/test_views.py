@@ -245,3 +245,21 @@ def test_tickets_page_and_filter(app: App) -> None:
     assert "Checkout p99 latency" not in resolved
     assert 'aria-current="page">resolved<' in resolved
     _html(app.client.get("/tickets?status=nope"), 400)
+
+
+def test_form_bodies_are_capped_and_ids_must_be_ascii_digits(tmp_path: Path) -> None:
+    from autoticket.api.app import create_app as _create
+    from autoticket.config import load_config as _load
+    from autoticket.service.runtime import Runtime as _Runtime
+
+    rt = _Runtime.from_url(_load(None), f"sqlite:///{tmp_path}/c.db", start_worker=False)
+    with TestClient(_create(rt)) as client:
+        r = client.post(
+            "/incidents/1/ack",
+            content=b"by=" + b"x" * 10_000,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 413
+        assert client.get("/incidents/\u00b2").status_code == 404
+        assert client.get("/incidents/\u0661").status_code == 404
+        assert client.get("/docs").status_code == 404  # no CDN-backed pages

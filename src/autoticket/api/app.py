@@ -24,7 +24,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             runtime.stop()
 
-    app = FastAPI(title="autoticket", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: their pages load scripts from a CDN, and the service
+    # works offline. The schema itself is at /openapi.json.
+    app = FastAPI(
+        title="autoticket",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
     for module in (ingest, incidents, tickets, dead_letters, health):

@@ -61,7 +61,8 @@ def _check_token(request: Request) -> None:
     if not expected:
         return
     given = request.headers.get("authorization", "")
-    token = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token")
+    # Header only: a token in the URL would end up in access logs and proxies.
+    token = given[7:] if given.lower().startswith("bearer ") else None
     if not token or not secrets.compare_digest(token.encode(), expected.encode()):
         raise ApiError(
             401,

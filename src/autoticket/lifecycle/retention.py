@@ -1,6 +1,7 @@
 """Retention: drop what is old enough not to be needed, in bounded steps.
 
-- processed inbox rows (raw bodies) after `retention.inbox`;
+- processed inbox rows (raw bodies; also those kept as dead letters, whose
+  dead letter holds the body) after `retention.inbox`;
 - events of resolved incidents, and events without an incident, after
   `retention.events` (an open incident keeps all of its events for explain);
 - dead letters after `retention.dead_letters`.
@@ -26,7 +27,7 @@ def purge(
 ) -> dict[str, int]:
     old_inbox = (
         select(inbox.c.id)
-        .where(inbox.c.status == "done", inbox.c.received_at < now - retention.inbox)
+        .where(inbox.c.status.in_(("done", "dead")), inbox.c.received_at < now - retention.inbox)
         .limit(limit)
     )
     resolved = select(incidents.c.id).where(incidents.c.open_key.is_(None))

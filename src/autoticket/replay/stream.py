@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -35,7 +35,10 @@ def _parse_time(value: object) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"received_at {value!r} has no time zone offset")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"received_at {value!r} is out of range") from None
 
 
 def read_lines(lines: Iterator[bytes]) -> Iterator[ReplayLine | LineError]:

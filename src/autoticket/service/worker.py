@@ -32,6 +32,8 @@ log = logging.getLogger("autoticket.worker")
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError)
 
 PURGE_EVERY = timedelta(minutes=10)
+PURGE_LIMIT = 5000  # rows per table per transaction: keeps the write lock short
+PURGE_STEPS = 20  # transactions per round; a bigger backlog goes on next round
 
 
 class Worker:
@@ -144,9 +146,15 @@ class Worker:
     def _purge_if_due(self, now: datetime) -> None:
         if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
             return
-        self._last_purge = now
-        with self.engine.begin() as conn:
-            removed = purge(conn, now, self.config.retention)
+        removed: dict[str, int] = {}
+        for _ in range(PURGE_STEPS):  # a backlog is worked off in bounded steps
+            with self.engine.begin() as conn:
+                step = purge(conn, now, self.config.retention, limit=PURGE_LIMIT)
+            for table, count in step.items():
+                removed[table] = removed.get(table, 0) + count
+            if max(step.values()) < PURGE_LIMIT:
+                self._last_purge = now
+                break
         telemetry = self.pipeline.telemetry
         for table, count in removed.items():
             if count and telemetry is not None:

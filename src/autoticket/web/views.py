@@ -33,6 +33,7 @@ __all__ = ["age", "compact_json", "mount_web", "router"]
 _HERE = Path(__file__).parent
 STATUSES = ("active", "open", "acknowledged", "resolved", "all")
 PAGE_SIZE = 200
+MAX_FORM_BYTES = 4096
 
 router = APIRouter(include_in_schema=False)
 
@@ -139,7 +140,7 @@ def tickets_page(request: Request) -> Response:
 
 
 def _incident_id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 def _incident_page(request: Request, raw_id: str, error: str | None = None) -> Response:
@@ -175,7 +176,12 @@ async def incident_action(request: Request, incident_id: str, action: str) -> Re
         return _error(request, 404, "Not found", "No such incident action.")
     if not _same_origin(request):
         return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return _error(request, 413, "Too large", "This form takes a name, nothing more.")
+    form = parse_qs(body.decode("utf-8", "replace"))
     who = (form.get("by") or [""])[0].strip()[:128] or "web"
     return await run_in_threadpool(_act, request, number, action, who)
 
