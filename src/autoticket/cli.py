@@ -196,7 +196,7 @@ def simulate(
     for t in result.output["tickets"]:
         typer.echo(
             f"#{t['id']} {t['priority']} [{t['status']}] {t['title']} "
-            f"-> {t['team']} ({len(t['line_ids'])} lines)"
+            f"-> {t['team']} ({len(t['line_ids'])} line{'' if len(t['line_ids']) == 1 else 's'})"
         )
     for e in result.output["errors"]:
         typer.echo(f"error {e['line_id']}: {e['error']}")

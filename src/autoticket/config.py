@@ -59,6 +59,7 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 # Widths of the columns these names are stored in (store/tables.py).
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Priority = Annotated[str, Field(min_length=1, max_length=16)]
+SeverityName = Literal["critical", "high", "warning", "info"]
 
 
 class _Strict(BaseModel):
@@ -70,9 +71,14 @@ class TimersConfig(_Strict):
     reopen_within: Duration = timedelta(hours=1)
 
 
+def _text(value: Any) -> Any:
+    """YAML reads `tier: 1` as a number; it is a name."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
 class ServiceEntry(_Strict):
     team: Name
-    tier: str | None = None
+    tier: Annotated[str | None, BeforeValidator(_text)] = None
     runbook: str | None = None
     repo: str | None = None
 
@@ -115,7 +121,7 @@ class RouteConfig(_Strict):
     action: Literal["ticket", "ignore"] = "ticket"
     group_by: list[str] = Field(default_factory=lambda: ["alertname"])
     team: Name | None = None
-    priorities: dict[str, Priority] = Field(default_factory=dict)
+    priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])
 
 
@@ -137,7 +143,9 @@ class Config(_Strict):
     retention: RetentionConfig = RetentionConfig()
     catalog: CatalogConfig = CatalogConfig()
     redaction: RedactionConfig = RedactionConfig()
-    priorities: dict[str, Priority] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    priorities: dict[SeverityName, Priority] = Field(
+        default_factory=lambda: dict(DEFAULT_PRIORITIES)  # type: ignore[arg-type]
+    )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
 
     def priority_for(self, route: RouteConfig | None, severity: str) -> str:
@@ -165,18 +173,40 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    """Record the 1-based line of every mapping key and sequence item."""
+def _line_index(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    out: dict[tuple[Any, ...], int],
+    duplicates: list[ConfigProblem],
+    seen: set[int] | None = None,
+) -> None:
+    """Record the 1-based line of every mapping key and sequence item; note duplicate keys.
+
+    `seen` guards against YAML aliases that refer to themselves.
+    """
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        keys: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _line_index(value_node, (*path, key), out)
-            out[(*path, key)] = key_node.start_mark.line + 1
+            line = key_node.start_mark.line + 1
+            if key in keys:
+                where = ".".join(map(str, (*path, key)))
+                duplicates.append(
+                    ConfigProblem(
+                        where, line, "duplicate key: the earlier one would be silently ignored"
+                    )
+                )
+            keys.add(key)
+            _line_index(value_node, (*path, key), out, duplicates, seen)
+            out[(*path, key)] = line
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), out)
+            _line_index(item, (*path, i), out, duplicates, seen)
 
 
 def _nearest_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
@@ -199,8 +229,11 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigProblem("<root>", 1, "the config must be a mapping")])
     index: dict[tuple[Any, ...], int] = {}
+    duplicates: list[ConfigProblem] = []
     if node is not None:
-        _line_index(node, (), index)
+        _line_index(node, (), index, duplicates)
+    if duplicates:
+        raise ConfigError(source, duplicates)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -252,6 +285,13 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
             problems.append(
                 ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc), exc.reason)
             )
+    from autoticket.pipeline.redact import Redactor
+
+    try:
+        Redactor(config.redaction)
+    except ValueError as exc:
+        loc = ("redaction", "disable")
+        problems.append(ConfigProblem("redaction", _nearest_line(index, loc), str(exc)))
     for i, pat in enumerate(config.redaction.patterns):
         try:
             re.compile(pat.regex)

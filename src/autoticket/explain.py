@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from autoticket.model import Severity
 from autoticket.store.events import decisions_of, events_of
-from autoticket.store.incidents import alerts_of, get_incident, timeline_of
+from autoticket.store.incidents import alerts_of, get_incident, timeline_count, timeline_of
 from autoticket.store.tickets import ticket_of_incident
 
 __all__ = ["incident_detail", "incident_summary"]
@@ -61,6 +61,9 @@ def incident_detail(conn: Connection, incident_id: int) -> dict[str, Any] | None
         {"at": t.at, "kind": t.kind, "message": t.message, "data": t.data}
         for t in timeline_of(conn, incident_id)
     ]
+    # Lists are bounded (a storm can put thousands of alerts in one incident);
+    # the totals say how much was left out.
+    detail["timeline_total"] = timeline_count(conn, incident_id)
     detail["ticket"] = _ticket(ticket)
     detail["explain"] = _explain(row, events, decisions_of(conn, incident_id))
     return detail

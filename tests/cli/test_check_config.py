@@ -25,6 +25,9 @@ BAD = [
     ("ingest: {max_body_bytes: 1}\nbogus: 1\n", 2, "bogus", "Extra inputs"),
     ("routes: [\n", 2, "<yaml>", ""),
     ("timers:\n  resolve_after: -5\n", 2, "timers.resolve_after", "cannot be negative"),
+    ("routes: [{name: a}]\nroutes: [{name: b}]\n", 2, "routes", "duplicate key"),
+    ("priorities: {criticl: P1}\n", 1, "priorities.criticl.[key]", "'critical'"),
+    ("redaction: {disable: [nope]}\n", 1, "redaction", "unknown kind(s) ['nope']"),
     ("timers:\n  resolve_after: .inf\n", 2, "timers.resolve_after", "too large"),
     ("timers:\n  reopen_within: 99999999999d\n", 2, "timers.reopen_within", "too large"),
     (
@@ -40,6 +43,13 @@ BAD = [
         "at most 16 characters",
     ),
 ]
+
+
+def test_numeric_tier_is_read_as_a_name() -> None:
+    from autoticket.config import parse_config_text
+
+    config = parse_config_text("catalog: {services: {x: {team: t, tier: 1}}}")
+    assert config.catalog.services["x"].tier == "1"
 
 
 def test_bundled_config_is_ok() -> None:

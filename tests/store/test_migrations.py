@@ -54,3 +54,17 @@ def test_one_open_incident_per_key_is_a_database_constraint(engine: Engine) -> N
         conn.execute(insert(incidents).values(row | {"open_key": None, "status": "resolved"}))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(incidents).values(row))
+
+
+def test_incident_lists_are_bounded_latest_timeline_first_kept(engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from autoticket.store.incidents import timeline_count, timeline_of
+    from autoticket.store.timeline import add_entries, entry
+
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    with engine.begin() as conn:
+        add_entries(conn, [entry(1, t0 + timedelta(minutes=i), "k", f"m{i}") for i in range(5)])
+    with engine.connect() as conn:
+        assert [r.message for r in timeline_of(conn, 1, limit=2)] == ["m3", "m4"]
+        assert timeline_count(conn, 1) == 5

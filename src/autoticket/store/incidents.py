@@ -8,7 +8,14 @@ from sqlalchemy import Connection, func, select, update
 
 from autoticket.store.tables import alerts, incidents, timeline
 
-__all__ = ["alerts_of", "get_incident", "list_incidents", "set_context", "timeline_of"]
+__all__ = [
+    "alerts_of",
+    "get_incident",
+    "list_incidents",
+    "set_context",
+    "timeline_count",
+    "timeline_of",
+]
 
 
 def list_incidents(
@@ -32,18 +39,31 @@ def get_incident(conn: Connection, incident_id: int) -> Any | None:
     return conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
 
 
-def alerts_of(conn: Connection, incident_id: int) -> list[Any]:
-    query = select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.first_seen)
+def alerts_of(conn: Connection, incident_id: int, limit: int = 500) -> list[Any]:
+    """The incident's alerts, first seen first, at most `limit`."""
+    query = (
+        select(alerts)
+        .where(alerts.c.incident_id == incident_id)
+        .order_by(alerts.c.first_seen, alerts.c.fingerprint)
+        .limit(limit)
+    )
     return list(conn.execute(query))
 
 
-def timeline_of(conn: Connection, incident_id: int) -> list[Any]:
+def timeline_of(conn: Connection, incident_id: int, limit: int = 500) -> list[Any]:
+    """The latest `limit` timeline entries of the incident, in time order."""
     query = (
         select(timeline)
         .where(timeline.c.incident_id == incident_id)
-        .order_by(timeline.c.at, timeline.c.id)
+        .order_by(timeline.c.at.desc(), timeline.c.id.desc())
+        .limit(limit)
     )
-    return list(conn.execute(query))
+    return list(reversed(list(conn.execute(query))))
+
+
+def timeline_count(conn: Connection, incident_id: int) -> int:
+    query = select(func.count()).select_from(timeline).where(timeline.c.incident_id == incident_id)
+    return int(conn.execute(query).scalar_one())
 
 
 def set_context(conn: Connection, incident_id: int, context: dict[str, Any]) -> None:
