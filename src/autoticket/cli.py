@@ -122,7 +122,11 @@ def replay(
     with file.open("rb") as fh:
         if dry_run:
             summary = check_stream(iter(fh))
-            typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+            text = orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode()
+            if output:
+                output.write_text(text + "\n")
+            else:
+                typer.echo(text)
             raise typer.Exit(1 if summary["errors"] else 0)
         result = run_replay(
             iter(fh),
