@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -147,6 +148,19 @@ class Config(_Strict):
         default_factory=lambda: dict(DEFAULT_PRIORITIES)  # type: ignore[arg-type]
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
+
+    @cached_property
+    def _routes_by_name(self) -> dict[str, RouteConfig]:
+        return {r.name: r for r in self.routes}
+
+    def route(self, name: str) -> RouteConfig | None:
+        return self._routes_by_name.get(name)
+
+    def sinks_for(self, route_name: str) -> list[str]:
+        """The sinks of a route; the built-in store when the route is gone from the config
+        (its incident's ticket still has to be updated somewhere)."""
+        route = self.route(route_name)
+        return list(route.sinks) if route is not None else ["builtin"]
 
     def priority_for(self, route: RouteConfig | None, severity: str) -> str:
         if route is not None and severity in route.priorities:

@@ -59,8 +59,6 @@ def _change(
     state.save_incident(incident)
     state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
     state.flush()
-    routes = {r.name: r for r in config.routes}
-    route = routes.get(incident.route)
     key = action_key(incident, action)
     payload = ticket_payload(incident, [action])
     ticket_action = "resolve" if action == "resolved" else "update"
@@ -71,7 +69,7 @@ def _change(
                 incident.id,
                 ticket_action,
                 key,
-                list(route.sinks) if route else ["builtin"],
+                config.sinks_for(incident.route),
                 payload,
             )
         ],

@@ -52,7 +52,6 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
         # Re-read under the locks, and only incidents whose keys we hold.
         rows = list(conn.execute(query.where(incidents.c.correlation_key.in_(keys))))
     state = SqlCorrelationState(conn)
-    routes = {r.name: r for r in config.routes}
     actions: list[TicketAction] = []
     decided: list[tuple[int | None, Decision]] = []
     for row in rows:
@@ -72,8 +71,7 @@ def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int 
             f"auto-resolved: all alerts stayed resolved for {after}",
             {"timer": "resolve_after", "after_seconds": after.total_seconds()},
         )
-        route = routes.get(incident.route)
-        sinks = list(route.sinks) if route else ["builtin"]
+        sinks = config.sinks_for(incident.route)
         key = action_key(incident, "resolve")
         actions.append(
             TicketAction(incident.id, "resolve", key, sinks, ticket_payload(incident, ["resolved"]))

@@ -54,7 +54,6 @@ class DecideStage:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.routes = {r.name: r for r in config.routes}
 
     def run(self, batch: Batch, ctx: Context) -> StageResult:
         by_incident: dict[int, list[IncidentChange]] = {}
@@ -64,7 +63,7 @@ class DecideStage:
         decisions: list[Decision] = []
         for incident_id, changes in by_incident.items():
             incident = ctx.state.incident(incident_id)
-            route = self.routes.get(incident.route)
+            route = self.config.route(incident.route)
             kinds = [c.kind for c in changes]
             if route is not None and route.team and not incident.team:
                 incident.team = route.team
