@@ -76,6 +76,15 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def pg_engine(pg_available: str) -> Iterator[Engine]:
+    """A migrated, empty PostgreSQL database, for what only PostgreSQL can do
+    (several writers at once, row locks)."""
+    for eng in _pg_engine(pg_available):
+        migrate(eng)
+        yield eng
+
+
+@pytest.fixture
 def config() -> Config:
     return load_config(None)
 

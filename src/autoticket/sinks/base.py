@@ -47,6 +47,8 @@ class TransactionalSink(Protocol):
         """Apply `items` in order, in `conn`'s transaction; one result per item, same order.
 
         Several items may concern one incident: the end state must be that of
-        applying them one by one.
+        applying them one by one. A sink whose items can fail one at a time
+        must not apply an incident's item after an earlier one of it failed;
+        it answers `retry` for the later ones, so order holds across retries.
         """
         ...

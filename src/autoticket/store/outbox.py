@@ -35,8 +35,14 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
 
 
 def due(conn: Connection, now: datetime, limit: int = 500) -> list[Any]:
-    """Due rows, oldest first. On PostgreSQL they are locked for this transaction and
-    rows another dispatcher holds are skipped, so two workers never apply one action."""
+    """Due rows, oldest first, that may be applied now without breaking order.
+
+    On PostgreSQL the rows are locked for this transaction and rows another
+    dispatcher holds are skipped, so two workers never apply one action. An
+    incident's actions reach a sink in outbox order: a row is held back while
+    an earlier pending row for the same (incident, sink) is outside this
+    selection (waiting for a retry, or held by another dispatcher).
+    """
     query = (
         select(outbox)
         .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
@@ -45,7 +51,33 @@ def due(conn: Connection, now: datetime, limit: int = 500) -> list[Any]:
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
+    rows = list(conn.execute(query))
+    if not rows:
+        return rows
+    blockers = _first_pending_outside(conn, rows)
+    return [
+        row
+        for row in rows
+        if (blocker := blockers.get((row.incident_id, row.sink))) is None or row.id < blocker
+    ]
+
+
+def _first_pending_outside(conn: Connection, rows: list[Any]) -> dict[tuple[int, str], int]:
+    """For the incidents of `rows`: the lowest pending outbox id, per (incident, sink),
+    that is not among `rows`. Rows after it must wait for it."""
+    ids = [row.id for row in rows]
+    incident_ids = sorted({row.incident_id for row in rows})
+    query = (
+        select(outbox.c.incident_id, outbox.c.sink, func.min(outbox.c.id))
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.incident_id.in_(incident_ids),
+            outbox.c.id.not_in(ids),
+            outbox.c.id < max(ids),
+        )
+        .group_by(outbox.c.incident_id, outbox.c.sink)
+    )
+    return {(incident, sink): first for incident, sink, first in conn.execute(query)}
 
 
 _MARK_DONE = (
