@@ -19,6 +19,7 @@ from autoticket.clock import FixedClock
 from autoticket.config import load_config
 from autoticket.service.runtime import Runtime
 from autoticket.web.views import age
+from conftest import am_alert, am_payload
 
 T0 = datetime(2024, 5, 14, 9, 30, tzinfo=UTC)
 INGEST = "/api/v1/ingest/alertmanager"
@@ -263,3 +264,36 @@ def test_form_bodies_are_capped_and_ids_must_be_ascii_digits(tmp_path: Path) -> 
         assert client.get("/incidents/\u00b2").status_code == 404
         assert client.get("/incidents/\u0661").status_code == 404
         assert client.get("/docs").status_code == 404  # no CDN-backed pages
+
+
+def test_long_lists_page_newest_first(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("autoticket.web.views.PAGE_SIZE", 2)
+    for k in range(5):
+        app.send(am_payload(am_alert(alertname=f"Paged{k}", service=f"svc-{k}")))
+    ids = sorted((i["id"] for i in app.incidents()), reverse=True)
+    assert len(ids) == 5
+
+    def listed(page: str) -> list[int]:
+        return [int(n) for n in re.findall(r'<td><a href="/incidents/(\d+)">', page)]
+
+    first = _html(app.client.get("/"))
+    assert listed(first.split("Active tickets")[0]) == ids[:2]
+    assert "1\u20132 of 5" in first
+    assert 'href="/?status=active&amp;page=2" rel="next"' in first
+    assert 'rel="prev"' not in first.split("Active tickets")[0]
+    last = _html(app.client.get("/?status=active&page=3")).split("Active tickets")[0]
+    assert listed(last) == ids[4:]
+    assert "5\u20135 of 5" in last
+    assert 'href="/?status=active&amp;page=2" rel="prev"' in last
+    assert 'href="/?status=active&amp;page=1">« newest' in last
+    assert 'rel="next"' not in last
+    past = _html(app.client.get("/?page=9")).split("Active tickets")[0]
+    assert "past the end" in past
+    assert "No incidents yet" not in past
+
+    tickets = _html(app.client.get("/tickets?page=2"))
+    assert "3\u20134 of 5" in tickets
+    assert 'href="/tickets?status=all&amp;page=3" rel="next"' in tickets
+    for bad in ("0", "-1", "x", "\uff11"):
+        _html(app.client.get(f"/?page={bad}"), 400)
+        _html(app.client.get(f"/tickets?page={bad}"), 400)

@@ -32,7 +32,7 @@ __all__ = ["age", "compact_json", "mount_web", "router"]
 
 _HERE = Path(__file__).parent
 STATUSES = ("active", "open", "acknowledged", "resolved", "all")
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 MAX_FORM_BYTES = 4096
 
 router = APIRouter(include_in_schema=False)
@@ -77,8 +77,12 @@ def _environment() -> jinja2.Environment:
 templates = Jinja2Templates(env=_environment())
 
 
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", ""))
+
+
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    base = {"root": request.scope.get("root_path", ""), "now": runtime_of(request).clock.now()}
+    base = {"root": _root(request), "now": runtime_of(request).clock.now()}
     return templates.TemplateResponse(request, name, base | context, status_code=status)
 
 
@@ -93,13 +97,51 @@ def _status(request: Request, default: str) -> str | None:
     return value if value in STATUSES else None
 
 
+def _page(request: Request) -> int | None:
+    """The 1-based `page` query parameter; None when it is not a positive number."""
+    raw = request.query_params.get("page") or "1"
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10) or int(raw) < 1:
+        return None
+    return int(raw)
+
+
+def _pager(path: str, status: str, page: int, shown: int, total: int) -> dict[str, Any]:
+    """Where the shown rows sit in the whole list, and links to the pages around it."""
+    last = max(1, -(-total // PAGE_SIZE))
+    first_row = (page - 1) * PAGE_SIZE + 1 if shown else 0
+
+    def link(number: int) -> str:
+        return f"{path}?status={status}&page={number}"
+
+    return {
+        "page": page,
+        "last": last,
+        "first_row": first_row,
+        "last_row": first_row + shown - 1 if shown else 0,
+        "total": total,
+        "newer": link(page - 1) if page > 1 else None,
+        "older": link(page + 1) if page < last else None,
+        "first": link(1) if page > 2 else None,
+    }
+
+
+def _bad_query(request: Request) -> Response:
+    return _error(
+        request,
+        400,
+        "Bad query",
+        f"status must be one of {', '.join(STATUSES)}; page must be a whole number from 1.",
+    )
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> Response:
-    status = _status(request, "active")
-    if status is None:
-        return _error(request, 400, "Unknown status", f"status must be one of {STATUSES}")
+    status, page = _status(request, "active"), _page(request)
+    if status is None or page is None:
+        return _bad_query(request)
+    offset = (page - 1) * PAGE_SIZE
     with read_conn(request) as conn:
-        rows, total = list_incidents(conn, None if status == "all" else status, PAGE_SIZE)
+        rows, total = list_incidents(conn, None if status == "all" else status, PAGE_SIZE, offset)
         _, grand_total = list_incidents(conn, None, 1)
         ticket_rows, ticket_total = list_tickets(conn, "active", PAGE_SIZE)
         dead = count_dead_letters(conn)
@@ -111,6 +153,7 @@ def overview(request: Request) -> Response:
             "statuses": STATUSES,
             "incidents": [incident_summary(r) for r in rows],
             "incident_total": total,
+            "paging": _pager(f"{_root(request)}/", status, page, len(rows), total),
             "ever_any": grand_total > 0,
             "tickets": [ticket_view(r) for r in ticket_rows],
             "ticket_total": ticket_total,
@@ -122,11 +165,12 @@ def overview(request: Request) -> Response:
 
 @router.get("/tickets", response_class=HTMLResponse)
 def tickets_page(request: Request) -> Response:
-    status = _status(request, "all")
-    if status is None:
-        return _error(request, 400, "Unknown status", f"status must be one of {STATUSES}")
+    status, page = _status(request, "all"), _page(request)
+    if status is None or page is None:
+        return _bad_query(request)
+    offset = (page - 1) * PAGE_SIZE
     with read_conn(request) as conn:
-        rows, total = list_tickets(conn, None if status == "all" else status, PAGE_SIZE)
+        rows, total = list_tickets(conn, None if status == "all" else status, PAGE_SIZE, offset)
     return _render(
         request,
         "tickets.html",
@@ -135,6 +179,7 @@ def tickets_page(request: Request) -> Response:
             "statuses": STATUSES,
             "tickets": [ticket_view(r) for r in rows],
             "total": total,
+            "paging": _pager(f"{_root(request)}/tickets", status, page, len(rows), total),
         },
     )
 
