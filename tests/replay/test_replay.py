@@ -127,6 +127,20 @@ def test_bad_lines_are_reported_not_fatal(config: Config, raw: bytes, error: str
     assert len(out["tickets"]) == 1
 
 
+def test_bodies_over_the_ingest_limit_are_refused_as_live(config: Config) -> None:
+    big = am_payload(am_alert(alertname="Big", summary="x" * 4000))
+    small = am_payload(am_alert(alertname="Small"))
+    ingest = config.ingest.model_copy(update={"max_body_bytes": 3000})
+    config = config.model_copy(update={"ingest": ingest})
+    out = _run(
+        [_line("big", "2026-01-05T10:00:00Z", big), _line("ok", "2026-01-05T10:00:01Z", small)],
+        config,
+    )
+    assert [e["line_id"] for e in out["errors"]] == ["big"]
+    assert "exceed ingest.max_body_bytes (3000)" in out["errors"][0]["error"]
+    assert [t["line_ids"] for t in out["tickets"]] == [["ok"]]
+
+
 def test_duplicate_line_ids_are_errors(config: Config) -> None:
     line = _line("same", "2026-01-05T10:00:00Z", am_payload(am_alert()))
     out = _run([line, line], config)

@@ -80,6 +80,10 @@ def replay(
         if delivery.source in RELEASE_SOURCES:
             skipped[delivery.source] = skipped.get(delivery.source, 0) + 1
             continue
+        if len(delivery.body) > config.ingest.max_body_bytes:
+            # Live ingest answers 413 and processes nothing: so does replay.
+            errors.append({"line_id": delivery.id, "error": _too_large(delivery, config)})
+            continue
         order[delivery.id] = item.index
         if clock is not None and delivery.received_at < clock:
             # The virtual clock never runs backwards: a line older than one
@@ -105,6 +109,14 @@ def replay(
         result.output = _output(conn, order, errors, skipped, result)
     result.output["stats"]["out_of_order_lines"] = out_of_order
     return result
+
+
+def _too_large(delivery: Delivery, config: Config) -> str:
+    limit = config.ingest.max_body_bytes
+    return (
+        f"body: {len(delivery.body)} bytes exceed ingest.max_body_bytes ({limit});"
+        " live ingest would answer 413"
+    )
 
 
 def _run_timers(
