@@ -14,10 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 
 from autoticket.config import Config, load_config
 from autoticket.store import make_engine, migrate
+
+# CI runs the fuzz tests on a fixed sequence of examples, so a run is
+# reproducible and landing never hangs on a lucky draw; local runs keep
+# exploring new examples (and Hypothesis replays any failure it found).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 PG_URL = os.environ.get("AUTOTICKET_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("AUTOTICKET_REQUIRE_SERVICES") == "1"
