@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, insert, select
+import pytest
+from sqlalchemy import Engine, func, insert, select
 
 from autoticket.store import make_engine, migrate, read_only
 from autoticket.store.tables import inbox
@@ -43,3 +46,68 @@ def test_times_round_trip_as_utc(tmp_path: Path) -> None:
     with read_only(engine) as conn:
         value = conn.execute(select(inbox.c.received_at)).scalar_one()
     assert value.tzinfo is not None and value.utcoffset().total_seconds() == 0
+
+
+def _write_lock(engine: Engine) -> Any:
+    raw = engine.raw_connection()
+    try:
+        return type(raw.dbapi_connection).write_lock  # type: ignore[union-attr]
+    finally:
+        raw.close()
+
+
+def test_sqlite_write_lock_is_held_only_inside_write_transactions(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'l.db'}")
+    migrate(engine)
+    lock = _write_lock(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(inbox).values(_row("a")))
+        assert lock.locked()
+    assert not lock.locked(), "released after commit"
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(insert(inbox).values(_row("b")))
+        raise RuntimeError("boom")
+    assert not lock.locked(), "released after rollback"
+    with read_only(engine) as conn:
+        conn.execute(select(func.count()).select_from(inbox)).scalar_one()
+        assert not lock.locked(), "readers do not take it"
+    with engine.connect() as conn:  # two transactions on one checkout
+        conn.execute(insert(inbox).values(_row("c")))
+        conn.commit()
+        assert not lock.locked()
+        conn.execute(insert(inbox).values(_row("d")))
+        assert lock.locked()
+    assert not lock.locked(), "released when the connection goes back to the pool"
+    with read_only(engine) as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 2
+
+
+def test_sqlite_writers_of_one_engine_take_turns(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine)
+    holding, entered, release = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(inbox).values(_row("first")))
+            holding.set()
+            release.wait(10)
+
+    def second() -> None:
+        holding.wait(10)
+        with engine.begin() as conn:
+            entered.set()
+            conn.execute(insert(inbox).values(_row("second")))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    holding.wait(10)
+    assert not entered.wait(0.3), "the second writer got in while the first held the lock"
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert entered.is_set()
+    with read_only(engine) as conn:
+        ids = set(conn.execute(select(inbox.c.delivery_id)).scalars())
+    assert ids == {"first", "second"}

@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+from autoticket.store.sqlite_lock import begin_write, end_write, locking_connection_class
+
 __all__ = ["is_sqlite", "make_engine", "migrate", "read_only"]
 
 READ_ONLY = "autoticket_read_only"
@@ -32,12 +34,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite: WAL (readers never block the writer), synchronous=NORMAL (durable
     across process crashes, one fsync per checkpoint), and BEGIN IMMEDIATE so
-    two writers queue on the lock instead of deadlocking on upgrade.
+    two writers queue on the lock instead of deadlocking on upgrade. Writers
+    of one engine queue on a Python lock first (see `sqlite_lock`), so a
+    waiting writer starts the moment the last one commits.
     """
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         opts: dict[str, Any] = {
-            "connect_args": {"check_same_thread": False, "timeout": 30},
+            "connect_args": {
+                "check_same_thread": False,
+                "timeout": 30,
+                "factory": locking_connection_class(),
+            },
             "json_serializer": _json_dumps,
             "json_deserializer": orjson.loads,
         }
@@ -59,8 +67,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _on_begin(conn: Any) -> None:
             # Readers (see read_only) take no write lock: WAL lets them run
             # beside the writer instead of queueing behind it.
-            read = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            dbapi_conn = conn.connection.dbapi_connection
+            begin_write(dbapi_conn)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                end_write(dbapi_conn)
+                raise
 
         return engine
     if url.startswith("postgresql://"):
