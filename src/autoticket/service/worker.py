@@ -17,11 +17,13 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from autoticket.clock import Clock
 from autoticket.config import Config
-from autoticket.lifecycle import fire_due_timers, purge
+from autoticket.lifecycle import fire_due_timers, next_due, purge
 from autoticket.pipeline.base import DeadLetter
 from autoticket.pipeline.runner import BatchOutcome, Pipeline
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import inbox as inbox_store
+from autoticket.store import outbox as outbox_store
+from autoticket.store import read_only
 from autoticket.store.dead_letters import add_dead_letters
 
 __all__ = ["Worker"]
@@ -77,20 +79,39 @@ class Worker:
         """One round: due timers, one inbox batch, due outbox actions."""
         now = self.clock.now()
         self._purge_if_due(now)
+        resolved = self._fire_timers(now)
+        outcome = self._process_batch()
+        if self.pipeline.telemetry is not None and outcome is not None:
+            self.pipeline.telemetry.batch_size.observe(outcome.deliveries)
+        return outcome, resolved, self._dispatch(self.clock.now())
+
+    # Timers and dispatch first look with a read that takes no write lock: most
+    # rounds have neither, and every write transaction on SQLite makes ingest's
+    # group commit wait.
+
+    def _fire_timers(self, now: datetime) -> int:
+        with read_only(self.engine) as conn:
+            due_at = next_due(conn)
+            if due_at is None or due_at > now:
+                return 0
         with self.engine.begin() as conn:
             # A timer must not overtake deliveries received before it fell due:
             # a firing still waiting in the inbox cancels it, as it would have live.
             oldest = inbox_store.oldest_pending(conn)
             cutoff = min(now, oldest) if oldest is not None else now
-            resolved = fire_due_timers(conn, cutoff, self.config)
-        outcome = self._process_batch()
-        if self.pipeline.telemetry is not None and outcome is not None:
-            self.pipeline.telemetry.batch_size.observe(outcome.deliveries)
+            return fire_due_timers(conn, cutoff, self.config)
+
+    def _dispatch(self, now: datetime) -> int:
+        with read_only(self.engine) as conn:
+            if not outbox_store.any_due(conn, now):
+                return 0
         with self.engine.begin() as conn:
-            applied = self.dispatcher.dispatch_due(conn, self.clock.now())
-        return outcome, resolved, applied
+            return self.dispatcher.dispatch_due(conn, now)
 
     def _process_batch(self) -> BatchOutcome | None:
+        with read_only(self.engine) as conn:
+            if not inbox_store.any_pending(conn):
+                return None
         claimed: list[int] = []
         try:
             with self.engine.begin() as conn:

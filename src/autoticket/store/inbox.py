@@ -11,6 +11,7 @@ from autoticket.pipeline.base import Delivery
 from autoticket.store.tables import inbox
 
 __all__ = [
+    "any_pending",
     "append",
     "claim_one",
     "claim_pending",
@@ -79,6 +80,12 @@ def mark_dead(conn: Connection, inbox_ids: list[int], now: datetime) -> None:
         conn.execute(
             update(inbox).where(inbox.c.id.in_(inbox_ids)).values(status="dead", processed_at=now)
         )
+
+
+def any_pending(conn: Connection) -> bool:
+    """Whether a delivery waits: a cheap read before taking a write transaction."""
+    query = select(inbox.c.id).where(inbox.c.status == "pending").limit(1)
+    return conn.execute(query).first() is not None
 
 
 def oldest_pending(conn: Connection) -> datetime | None:

@@ -11,7 +11,7 @@ from autoticket.pipeline.base import TicketAction
 from autoticket.store.tables import outbox
 from autoticket.store.upsert import insert_ignore
 
-__all__ = ["due", "enqueue", "mark_done", "mark_retry", "pending_count"]
+__all__ = ["any_due", "due", "enqueue", "mark_done", "mark_retry", "pending_count"]
 
 
 def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> None:
@@ -32,6 +32,16 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
         for sink in a.sinks
     ]
     insert_ignore(conn, outbox, rows, ["idempotency_key"])
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    """Whether some row is due: a cheap read before taking a write transaction."""
+    query = (
+        select(outbox.c.id)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
 
 
 def due(conn: Connection, now: datetime, limit: int = 500) -> list[Any]:
