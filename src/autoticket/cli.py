@@ -34,12 +34,14 @@ def _config(path: Path | None) -> object:
         err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
+PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="port to listen on (0: any free)")]
+
 
 @app.command()
 def serve(
     config: ConfigOpt = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
+    port: PortOpt = 8080,
     database_url: Annotated[
         str | None,
         typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
@@ -52,12 +54,31 @@ def serve(
     import uvicorn
 
     from autoticket.api.app import create_app
+    from autoticket.service.listen import bound_port
 
     cfg = _config(config)
+    sock = _listen(host, port)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, start_worker=worker)
-    err.print(f"autoticket serving on [bold]http://{host}:{port}/[/bold] (database {_safe(url)})")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+    where = f"http://{_url_host(host)}:{bound_port(sock)}/"
+    err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> object:
+    """Bind the port first: a taken one is one clear line and exit 2, before any start-up."""
+    from autoticket.service.listen import ListenError, listen
+
+    try:
+        return listen(host, port)
+    except ListenError as exc:
+        err.print(str(exc), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _runtime(config: object, url: str, **kwargs: object) -> object:
@@ -173,14 +194,15 @@ def worker(
 @app.command()
 def demo(
     config: ConfigOpt = None,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
+    port: PortOpt = 8080,
 ) -> None:
     """Start the server and feed it the bundled example stream so the UI has content."""
     from autoticket.demo import run_demo
 
     cfg = _config(config)
+    sock = _listen("127.0.0.1", port)
     runtime = _runtime(cfg, Settings.from_env().database_url)
-    run_demo(cfg, port, runtime)  # type: ignore[arg-type]
+    run_demo(cfg, sock, runtime)  # type: ignore[arg-type]
 
 
 @app.command()

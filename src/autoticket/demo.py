@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from importlib import resources
@@ -13,6 +14,7 @@ import uvicorn
 
 from autoticket.api.app import create_app
 from autoticket.config import Config
+from autoticket.service.listen import bound_port
 from autoticket.service.runtime import Runtime
 
 __all__ = ["demo_stream_path", "run_demo"]
@@ -22,20 +24,19 @@ def demo_stream_path() -> Path:
     return Path(str(resources.files("autoticket") / "examples" / "streams" / "demo.ndjson"))
 
 
-def run_demo(config: Config, port: int, runtime: Runtime) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+def run_demo(config: Config, sock: socket.socket, runtime: Runtime) -> None:
+    """Serve on the bound `sock` in a thread, feed it the demo stream, then wait."""
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{bound_port(sock)}"
     for _ in range(100):
         if server.started or not thread.is_alive():
             break
         time.sleep(0.1)
     if not server.started:
         runtime.stop()
-        raise SystemExit(f"demo: could not listen on {base} (port in use?); try --port")
+        raise SystemExit(f"demo: the server on {base} did not start; see the log above")
     sent = 0
     with httpx.Client(base_url=base, timeout=10) as client:
         for raw in demo_stream_path().read_bytes().splitlines():
