@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from pathlib import Path
@@ -66,7 +67,7 @@ def serve(
     server.run(sockets=[sock])
 
 
-def _listen(host: str, port: int) -> object:
+def _listen(host: str, port: int) -> socket.socket:
     """Bind the port first: a taken one is one clear line and exit 2, before any start-up."""
     from autoticket.service.listen import ListenError, listen
 

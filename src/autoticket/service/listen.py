@@ -36,7 +36,6 @@ def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             reason += " (is another autoticket running? pick another with --port)"
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
-    sock.set_inheritable(True)
     return sock
 
 

@@ -83,7 +83,8 @@ class Worker:
         outcome = self._process_batch()
         if self.pipeline.telemetry is not None and outcome is not None:
             self.pipeline.telemetry.batch_size.observe(outcome.deliveries)
-        return outcome, resolved, self._dispatch(self.clock.now())
+        known_due = resolved > 0 or (outcome is not None and outcome.actions > 0)
+        return outcome, resolved, self._dispatch(self.clock.now(), known_due)
 
     # Timers and dispatch first look with a read that takes no write lock: most
     # rounds have neither, and every write transaction on SQLite makes ingest's
@@ -101,10 +102,12 @@ class Worker:
             cutoff = min(now, oldest) if oldest is not None else now
             return fire_due_timers(conn, cutoff, self.config)
 
-    def _dispatch(self, now: datetime) -> int:
-        with read_only(self.engine) as conn:
-            if not outbox_store.any_due(conn, now):
-                return 0
+    def _dispatch(self, now: datetime, known_due: bool) -> int:
+        """`known_due`: this round enqueued actions, so there is no need to look."""
+        if not known_due:
+            with read_only(self.engine) as conn:
+                if not outbox_store.any_due(conn, now):
+                    return 0
         with self.engine.begin() as conn:
             return self.dispatcher.dispatch_due(conn, now)
 

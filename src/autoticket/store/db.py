@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
-from autoticket.store.sqlite_lock import begin_write, end_write, locking_connection_class
+from autoticket.store.sqlite_lock import locking_connection_class
 
 __all__ = ["is_sqlite", "make_engine", "migrate", "read_only"]
 
@@ -70,12 +70,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             if conn.get_execution_options().get(READ_ONLY, False):
                 conn.exec_driver_sql("BEGIN")
                 return
-            dbapi_conn = conn.connection.dbapi_connection
-            begin_write(dbapi_conn)
+            dbapi_conn = conn.connection.dbapi_connection  # a LockingConnection
+            dbapi_conn.begin_write()
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
-                end_write(dbapi_conn)
+                dbapi_conn.end_write()
                 raise
 
         return engine

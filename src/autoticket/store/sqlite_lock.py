@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["WRITE_LOCK_TIMEOUT", "begin_write", "end_write", "locking_connection_class"]
+__all__ = ["WRITE_LOCK_TIMEOUT", "locking_connection_class"]
 
 #: How long a writer waits for the Python lock before it goes on to SQLite's
 #: own lock (and its busy timeout), as it would without this module.
@@ -45,35 +46,20 @@ def locking_connection_class() -> type[sqlite3.Connection]:
                 self._holds_write_lock = False
                 lock.release()
 
-        def commit(self) -> None:
-            try:
-                super().commit()
-            finally:
-                self.end_write()
-
-        def rollback(self) -> None:
-            try:
-                super().rollback()
-            finally:
-                self.end_write()
-
-        def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                self.end_write()
+        commit = _then_end_write(sqlite3.Connection.commit)
+        rollback = _then_end_write(sqlite3.Connection.rollback)
+        close = _then_end_write(sqlite3.Connection.close)
 
     return LockingConnection
 
 
-def begin_write(dbapi_conn: Any) -> None:
-    """Take the engine's write lock if this connection is one of ours."""
-    begin = getattr(dbapi_conn, "begin_write", None)
-    if begin is not None:
-        begin()
+def _then_end_write(method: Callable[[sqlite3.Connection], None]) -> Callable[..., None]:
+    """`method`, then let go of the write lock, even if `method` failed."""
 
+    def wrapped(self: Any) -> None:
+        try:
+            method(self)
+        finally:
+            self.end_write()
 
-def end_write(dbapi_conn: Any) -> None:
-    end = getattr(dbapi_conn, "end_write", None)
-    if end is not None:
-        end()
+    return wrapped
