@@ -35,6 +35,7 @@ def _config(path: Path | None) -> object:
         err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
+
 PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="port to listen on (0: any free)")]
 
 

@@ -1,4 +1,5 @@
-"""The canonical nouns every stage speaks: Event, Alert, Incident, Ticket, Decision.
+"""The nouns every layer speaks: Event, Alert, Incident, Decision, and what is carried
+between layers (Delivery, DeadLetter, IncidentChange, TicketAction).
 
 Plain dataclasses with slots: they are built and copied at tens of thousands per
 second on the hot path, so no validation happens here (sources validate input).
@@ -15,14 +16,16 @@ from typing import Any
 __all__ = [
     "Alert",
     "AlertStatus",
+    "DeadLetter",
     "Decision",
+    "Delivery",
     "Event",
     "EventKind",
     "Incident",
+    "IncidentChange",
     "IncidentStatus",
     "Severity",
-    "Ticket",
-    "TicketStatus",
+    "TicketAction",
     "fingerprint_of",
 ]
 
@@ -97,12 +100,6 @@ class AlertStatus(StrEnum):
 
 
 class IncidentStatus(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-
-
-class TicketStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
@@ -230,17 +227,48 @@ class Incident:
 
 
 @dataclass(slots=True)
-class Ticket:
-    """The tracked work item of one incident in the built-in store."""
+class Delivery:
+    """One request body as it reached the service, before parsing."""
 
-    id: int
+    id: str
+    source: str
+    received_at: datetime
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    inbox_id: int | None = None
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A delivery that could not be processed, and why."""
+
+    delivery: Delivery
+    stage: str
+    error: str
+    field: str | None = None
+
+
+@dataclass(slots=True)
+class IncidentChange:
+    """What correlate did to an incident: the input of decide.
+
+    kind: opened | reopened | alert_added | severity_changed | alert_resolved |
+          all_resolved | refired
+    """
+
     incident_id: int
-    title: str
-    team: str | None
-    priority: str
-    status: TicketStatus
-    opened_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None = None
-    reopen_count: int = 0
-    external_refs: dict[str, str] = field(default_factory=dict)
+    kind: str
+    route: str
+    event_ids: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TicketAction:
+    """One thing to do to a ticket, written to the outbox with its idempotency key."""
+
+    incident_id: int
+    action: str  # open | update | resolve | reopen
+    idempotency_key: str
+    sinks: list[str]
+    payload: dict[str, Any] = field(default_factory=dict)

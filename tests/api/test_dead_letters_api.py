@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from autoticket.api import dead_letters as dead_letters_api
 from autoticket.api.app import create_app
 from autoticket.config import load_config
-from autoticket.pipeline.base import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery
 from autoticket.service.runtime import Runtime
 from autoticket.sources import get_source
 from autoticket.store.dead_letters import add_dead_letters, get_dead_letter

@@ -205,7 +205,7 @@ def test_dead_letter_replay_feeds_the_pipeline(client: TestClient) -> None:
     """A readable payload kept at ingest is fed in on replay once it parses."""
     from datetime import UTC, datetime
 
-    from autoticket.pipeline.base import DeadLetter, Delivery
+    from autoticket.model import DeadLetter, Delivery
     from autoticket.store.dead_letters import add_dead_letters
 
     runtime = client.runtime  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from autoticket.api.app import create_app
 from autoticket.config import load_config
-from autoticket.pipeline.base import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.runtime import Runtime
 from autoticket.store import inbox as inbox_store

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from autoticket.config import Config
-from autoticket.pipeline.base import Delivery
+from autoticket.model import Delivery
 from autoticket.pipeline.correlate import correlation_key
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.policy import RouteTable

@@ -7,8 +7,17 @@ from datetime import datetime
 import pytest
 
 from autoticket.config import Config, parse_config_text
-from autoticket.model import AlertStatus, Event, EventKind, Incident, IncidentStatus, Severity
-from autoticket.pipeline.base import Batch, Context, Delivery, IncidentChange
+from autoticket.model import (
+    AlertStatus,
+    Delivery,
+    Event,
+    EventKind,
+    Incident,
+    IncidentChange,
+    IncidentStatus,
+    Severity,
+)
+from autoticket.pipeline.base import Batch, Context
 from autoticket.pipeline.decide import DecideStage
 from autoticket.pipeline.enrich import EnrichStage
 from autoticket.pipeline.normalize import NormalizeStage

@@ -13,8 +13,8 @@ from sqlalchemy.exc import OperationalError
 
 from autoticket.clock import FixedClock
 from autoticket.config import Config
+from autoticket.model import Delivery
 from autoticket.pipeline import runner
-from autoticket.pipeline.base import Delivery
 from autoticket.service.runtime import Runtime
 from autoticket.sinks import builtin
 from autoticket.store import inbox as inbox_store

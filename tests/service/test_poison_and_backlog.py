@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 
 from autoticket.clock import FixedClock
 from autoticket.config import Config
+from autoticket.model import Delivery
 from autoticket.pipeline import runner
-from autoticket.pipeline.base import Delivery
 from autoticket.service.runtime import Runtime
 from autoticket.store import inbox as inbox_store
 from autoticket.store.tables import dead_letters, inbox, tickets

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select, update
 from autoticket.clock import FixedClock
 from autoticket.config import Config
 from autoticket.lifecycle import purge
-from autoticket.pipeline.base import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery
 from autoticket.service.runtime import Runtime
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters

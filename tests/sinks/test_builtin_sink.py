@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 from sqlalchemy import Connection, Engine, event, select
 
-from autoticket.pipeline.base import TicketAction
+from autoticket.model import TicketAction
 from autoticket.sinks.base import OutboxItem, SinkResult
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.sinks.outbox import Dispatcher

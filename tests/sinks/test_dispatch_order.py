@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from sqlalchemy import Connection, Engine, select
 
-from autoticket.pipeline.base import TicketAction
+from autoticket.model import TicketAction
 from autoticket.sinks.base import OutboxItem, SinkResult
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import outbox as outbox_store

@@ -24,7 +24,7 @@ from autoticket.api.deps import (
 )
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
-from autoticket.pipeline.base import Delivery
+from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
 from autoticket.sources import decode_json, get_source
 from autoticket.store import inbox as inbox_store

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
-from autoticket.pipeline.base import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery
 from autoticket.service.runtime import Runtime
 from autoticket.sources import decode_json, get_source, known_sources
 

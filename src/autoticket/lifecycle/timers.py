@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from autoticket.config import Config
-from autoticket.model import Decision, IncidentStatus
-from autoticket.pipeline.base import TicketAction
+from autoticket.model import Decision, IncidentStatus, TicketAction
 from autoticket.pipeline.decide import action_key, ticket_payload
 from autoticket.store import outbox as outbox_store
 from autoticket.store.correlation_state import SqlCorrelationState

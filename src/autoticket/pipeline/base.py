@@ -11,69 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from autoticket.model import Decision, Event
+from autoticket.model import DeadLetter, Decision, Delivery, Event, IncidentChange, TicketAction
 
 if TYPE_CHECKING:
     from autoticket.config import Config
 
-__all__ = [
-    "Batch",
-    "Context",
-    "DeadLetter",
-    "Delivery",
-    "IncidentChange",
-    "Stage",
-    "StageResult",
-    "TicketAction",
-]
-
-
-@dataclass(slots=True)
-class Delivery:
-    """One request body as it reached the service, before parsing."""
-
-    id: str
-    source: str
-    received_at: datetime
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    inbox_id: int | None = None
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    """A delivery that could not be processed, and why."""
-
-    delivery: Delivery
-    stage: str
-    error: str
-    field: str | None = None
-
-
-@dataclass(slots=True)
-class IncidentChange:
-    """What correlate did to an incident: the input of decide.
-
-    kind: opened | reopened | alert_added | severity_changed | alert_resolved |
-          all_resolved | refired
-    """
-
-    incident_id: int
-    kind: str
-    route: str
-    event_ids: list[str] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class TicketAction:
-    """One thing to do to a ticket, written to the outbox with its idempotency key."""
-
-    incident_id: int
-    action: str  # open | update | resolve | reopen
-    idempotency_key: str
-    sinks: list[str]
-    payload: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Batch", "Context", "Stage", "StageResult"]
 
 
 @dataclass(slots=True)

@@ -25,9 +25,10 @@ from autoticket.model import (
     Decision,
     Event,
     Incident,
+    IncidentChange,
     IncidentStatus,
 )
-from autoticket.pipeline.base import Batch, Context, IncidentChange, StageResult
+from autoticket.pipeline.base import Batch, Context, StageResult
 
 __all__ = ["MAX_KEY", "CorrelateStage", "CorrelationState", "correlation_key"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 
 from autoticket.config import Config
-from autoticket.model import Decision, Incident
-from autoticket.pipeline.base import Batch, Context, IncidentChange, StageResult, TicketAction
+from autoticket.model import Decision, Incident, IncidentChange, TicketAction
+from autoticket.pipeline.base import Batch, Context, StageResult
 
 __all__ = ["DecideStage", "action_key", "incident_ref", "ticket_payload"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from autoticket.errors import PayloadError
-from autoticket.model import Event
-from autoticket.pipeline.base import Batch, Context, DeadLetter, StageResult
+from autoticket.model import DeadLetter, Event
+from autoticket.pipeline.base import Batch, Context, StageResult
 from autoticket.sources import UnknownSource, decode_json, get_source
 
 __all__ = ["MAX_FINGERPRINT", "NormalizeStage"]

@@ -72,10 +72,6 @@ class Redactor:
         self._sensitive_keys = tuple((k, rx) for k, rx in SENSITIVE_KEYS if k not in off)
         self._selected: dict[int, tuple[SecretPattern, ...]] = {}
 
-    @property
-    def has_custom(self) -> bool:
-        return self._always != 0
-
     def candidates(self, text: str) -> int:
         """Bitmask of the patterns that may match somewhere in `text` (0: nothing can)."""
         mask = self._always
@@ -88,9 +84,6 @@ class Redactor:
                 if k in lowered:
                     mask |= bits
         return mask
-
-    def might_contain_secret(self, text: str) -> bool:
-        return self.candidates(text) != 0
 
     def redact(self, text: str, candidates: int | None = None) -> tuple[str, dict[str, int]]:
         """Return the masked text and how many secrets of each kind were masked.

@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from autoticket.config import Config
-from autoticket.model import Decision
-from autoticket.pipeline.base import Batch, Context, Delivery, Stage
+from autoticket.model import Decision, Delivery
+from autoticket.pipeline.base import Batch, Context, Stage
 from autoticket.pipeline.correlate import CorrelateStage
 from autoticket.pipeline.decide import DecideStage
 from autoticket.pipeline.enrich import EnrichStage

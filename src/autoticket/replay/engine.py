@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, select
 
 from autoticket.config import Config
 from autoticket.lifecycle import fire_due_timers, next_due
-from autoticket.pipeline.base import Delivery
+from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher

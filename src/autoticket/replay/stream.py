@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from autoticket.pipeline.base import Delivery
+from autoticket.model import Delivery
 
 __all__ = ["LineError", "ReplayLine", "read_lines"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from autoticket.pipeline.base import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters
 

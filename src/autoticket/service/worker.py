@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from autoticket.clock import Clock
 from autoticket.config import Config
 from autoticket.lifecycle import fire_due_timers, next_due, purge
-from autoticket.pipeline.base import DeadLetter
+from autoticket.model import DeadLetter
 from autoticket.pipeline.runner import BatchOutcome, Pipeline
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import inbox as inbox_store

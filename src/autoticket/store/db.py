@@ -11,7 +11,7 @@ from sqlalchemy.pool import StaticPool
 
 from autoticket.store.sqlite_lock import locking_connection_class
 
-__all__ = ["is_sqlite", "make_engine", "migrate", "read_only"]
+__all__ = ["make_engine", "migrate", "read_only"]
 
 READ_ONLY = "autoticket_read_only"
 
@@ -23,10 +23,6 @@ def read_only(engine: Engine) -> Connection:
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, func, insert, select, update
 
-from autoticket.pipeline.base import DeadLetter
+from autoticket.model import DeadLetter
 from autoticket.store.tables import dead_letters, inbox
 
 __all__ = [

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, insert, select, update
 
-from autoticket.pipeline.base import Delivery
+from autoticket.model import Delivery
 from autoticket.store.tables import inbox
 
 __all__ = [

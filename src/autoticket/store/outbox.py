@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from autoticket.pipeline.base import TicketAction
+from autoticket.model import TicketAction
 from autoticket.store.tables import outbox
 from autoticket.store.upsert import insert_ignore
 
