@@ -26,6 +26,8 @@ __all__ = [
     "IncidentStatus",
     "Severity",
     "TicketAction",
+    "TicketVerdict",
+    "Timer",
     "fingerprint_of",
 ]
 
@@ -272,3 +274,34 @@ class TicketAction:
     idempotency_key: str
     sinks: list[str]
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TicketVerdict:
+    """What decide concluded for one changed incident in one batch.
+
+    action: open | reopen | update, or None when the route files no ticket.
+    The engine applies `team` and `priority` to the incident and turns the
+    verdict into a `TicketAction` (engine/actions.py).
+    """
+
+    incident_id: int
+    action: str | None
+    rule: str
+    changes: list[str]
+    priority: str
+    team: str | None
+    sinks: list[str] = field(default_factory=list)
+    first_received_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Timer:
+    """Something to do at a time: `kind` names the lifecycle module that fires it."""
+
+    kind: str
+    subject: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    set_at: datetime | None = None

@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import Engine
 
 from autoticket.config import Config
+from autoticket.engine.round import Round
 from autoticket.model import Delivery
 from autoticket.pipeline.correlate import correlation_key
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.policy import RouteTable
+from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources import get_source
 from conftest import am_alert, am_payload
 
@@ -87,9 +89,13 @@ def _delivery(i: int, t: datetime, status: str, overrides: dict[str, str]) -> De
     return Delivery(f"d{i}", "alertmanager", t, orjson.dumps(am_payload(alert)), {})
 
 
+def _round(engine: Engine, config: Config) -> Round:
+    return Round(engine, config, build_pipeline(config), Dispatcher())
+
+
 @pytest.mark.parametrize("steps", list(CASES.values()), ids=list(CASES))
 def test_sequence(engine: Engine, config: Config, t0: datetime, steps: list) -> None:
-    pipeline = build_pipeline(config)
+    pipeline = _round(engine, config)
     for i, ((minute, status, overrides), (kinds, actions)) in enumerate(steps):
         t = t0 + timedelta(minutes=minute)
         with engine.begin() as conn:
@@ -106,7 +112,7 @@ def test_same_batch_twice_produces_the_same_idempotency_keys(
 
     from autoticket.store.tables import outbox
 
-    pipeline = build_pipeline(config)
+    pipeline = _round(engine, config)
     deliveries = [_delivery(0, t0, "firing", A), _delivery(1, t0, "firing", A2)]
     with engine.connect() as conn:
         trans = conn.begin()
@@ -156,21 +162,21 @@ def test_a_routing_change_moves_firing_alerts_without_stranding_the_old_incident
     from sqlalchemy import select
 
     from autoticket.config import parse_config_text
-    from autoticket.lifecycle import fire_due_timers
+    from autoticket.lifecycle import fire_due
     from autoticket.store.tables import incidents
 
     before = parse_config_text("routes: [{name: old}]")
     after = parse_config_text("routes: [{name: new}]")
     with engine.begin() as conn:
-        build_pipeline(before).process(conn, [_delivery(0, t0, "firing", A)], t0)
+        _round(engine, before).process(conn, [_delivery(0, t0, "firing", A)], t0)
     t1 = t0 + timedelta(minutes=1)
     with engine.begin() as conn:
-        outcome = build_pipeline(after).process(conn, [_delivery(1, t1, "firing", A)], t1)
+        outcome = _round(engine, after).process(conn, [_delivery(1, t1, "firing", A)], t1)
     assert set(outcome.changes) == {"opened", "alert_moved"}
     t2 = t0 + timedelta(minutes=2)
     with engine.begin() as conn:
-        build_pipeline(after).process(conn, [_delivery(2, t2, "resolved", A)], t2)
+        _round(engine, after).process(conn, [_delivery(2, t2, "resolved", A)], t2)
     with engine.begin() as conn:
-        assert fire_due_timers(conn, t2 + after.timers.resolve_after, after) == 2
+        assert fire_due(conn, t2 + after.timers.resolve_after, after) == 2
         rows = conn.execute(select(incidents.c.route, incidents.c.status, incidents.c.firing))
         assert sorted(rows) == [("new", "resolved", 0), ("old", "resolved", 0)]

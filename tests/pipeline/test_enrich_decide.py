@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from autoticket.config import Config, parse_config_text
+from autoticket.engine.actions import Actions, apply_verdict
 from autoticket.model import (
     AlertStatus,
     Delivery,
@@ -164,18 +165,24 @@ def test_decide(
     result = DecideStage(CATALOG).run(
         Batch(changes=changes), Context(t0, CATALOG, _State(incident))
     )
+    [verdict] = result.batch.verdicts
+    assert (verdict.action, verdict.priority, verdict.team) == (action, priority, team)
+    assert incident.priority == "" and incident.team is None, "decide only reads the incident"
+    actions = Actions(CATALOG)
+    apply_verdict(verdict, _State(incident), actions)
     assert incident.priority == priority
     assert incident.team == team
+    [(_, decision)] = actions.decisions
     if action is None:
-        assert result.batch.actions == []
-        assert result.decisions[0].outcome == "no ticket"
+        assert actions.actions == []
+        assert decision.outcome == "no ticket"
         return
-    [ticket_action] = result.batch.actions
+    [ticket_action] = actions.actions
     assert ticket_action.action == action
     assert ticket_action.idempotency_key.endswith(f":v1:{action}")
     assert ticket_action.payload["priority"] == priority
     assert ticket_action.sinks == ["builtin"]
-    assert result.decisions[0].inputs["changes"] == kinds
+    assert decision.inputs["changes"] == kinds
 
 
 def test_normalize_keeps_unparsable_deliveries_as_dead_letters(t0: datetime) -> None:

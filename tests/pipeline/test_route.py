@@ -73,8 +73,8 @@ def test_outcomes(
     )
     assert len(decision.inputs["skipped"]) == n_skipped
     assert decision.inputs["reason"]
-    # Dropped events' decisions are handed to the runner; kept ones travel with the event.
-    assert result.decisions == ([] if kept else [decision])
+    # Dropped events leave their decisions in Batch.dropped; kept ones travel with the event.
+    assert result.batch.dropped == ([] if kept else [decision])
 
 
 def test_mixed_batch_keeps_order_and_explains_drops() -> None:
@@ -86,11 +86,11 @@ def test_mixed_batch_keeps_order_and_explains_drops() -> None:
     ]
     _, result = run(*events)
     assert [e.id for e in result.batch.events] == ["a", "d"]
-    assert [(d.subject, d.outcome) for d in result.decisions] == [
+    assert [(d.subject, d.outcome) for d in result.batch.dropped] == [
         ("b", "ignored"),
         ("c", "unrouted"),
     ]
-    ignored, unrouted = result.decisions
+    ignored, unrouted = result.batch.dropped
     assert ignored.inputs["reason"].endswith("action ignore, event dropped")
     assert unrouted.inputs["reason"] == "no route matched (3 checked); event dropped"
     assert unrouted.inputs["skipped"] == [

@@ -13,8 +13,9 @@ from sqlalchemy.exc import OperationalError
 
 from autoticket.clock import FixedClock
 from autoticket.config import Config
+from autoticket.engine import actions as engine_actions
+from autoticket.engine import round as engine_round
 from autoticket.model import Delivery
-from autoticket.pipeline import runner
 from autoticket.service.runtime import Runtime
 from autoticket.sinks import builtin
 from autoticket.store import inbox as inbox_store
@@ -76,10 +77,10 @@ def _crash_once(
 @pytest.mark.parametrize(
     ("owner", "name", "after"),
     [
-        (runner, "insert_events", False),
-        (runner.outbox_store, "enqueue", True),
-        (runner, "add_decisions", True),
-        (runner.inbox_store, "mark_processed", True),
+        (engine_round, "insert_events", False),
+        (engine_round.outbox_store, "enqueue", True),
+        (engine_actions, "add_decisions", True),
+        (engine_round.inbox_store, "mark_processed", True),
     ],
     ids=["before-events", "after-outbox", "after-decisions", "after-inbox-mark"],
 )

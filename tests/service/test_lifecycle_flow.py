@@ -118,14 +118,7 @@ def test_thirty_concurrent_copies_with_parallel_workers_yield_one_ticket(
     codes = asyncio.run(_post_concurrently(app, payload, 30))
     assert codes == [202] * 30
     workers = [
-        Worker(
-            runtime.engine,
-            runtime.config,
-            runtime.pipeline,
-            runtime.dispatcher,
-            runtime.clock,
-            batch_size=2,
-        )
+        Worker(runtime.engine, runtime.config, runtime.round, runtime.clock, batch_size=2)
         for _ in range(3)
     ]
     errors: list[BaseException] = []

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 
 from autoticket.clock import FixedClock
 from autoticket.config import Config
+from autoticket.engine import round as engine_round
 from autoticket.model import Delivery
-from autoticket.pipeline import runner
 from autoticket.service.runtime import Runtime
 from autoticket.store import inbox as inbox_store
 from autoticket.store.tables import dead_letters, inbox, tickets
@@ -38,14 +38,14 @@ def runtime(engine: Engine, config: Config, t0: datetime) -> Runtime:
 def test_a_delivery_that_always_fails_is_dead_lettered_and_the_rest_proceed(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = runner.insert_events
+    original = engine_round.insert_events
 
     def reject_poison(conn: Any, events: list[Any]) -> None:
         if any(e.title == "poison" for e in events):
             raise ValueError("the store rejects this event")
         original(conn, events)
 
-    monkeypatch.setattr(runner, "insert_events", reject_poison)
+    monkeypatch.setattr(engine_round, "insert_events", reject_poison)
     _deliver(runtime, "good-1", {"title": "disk full", "service": "search"})
     _deliver(runtime, "bad", {"title": "poison", "service": "search"})
     _deliver(runtime, "good-2", {"title": "cpu hot", "service": "checkout"})

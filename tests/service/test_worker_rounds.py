@@ -49,15 +49,17 @@ def test_idle_rounds_take_no_write_transaction_and_due_work_still_runs(
             runtime.worker.run_once()  # the retention purge of the first round is done
             write_transactions.clear()
             for _ in range(3):
-                assert runtime.worker.run_once() == (None, 0, 0)
+                assert runtime.worker.run_once().idle
             assert write_transactions == [], "an idle round wrote"
 
             resolved = am_alert(status="resolved", ends_at="2026-01-05T10:00:30Z")
             assert client.post(INGEST, json=am_payload(resolved)).status_code == 202
             runtime.worker.drain()
             clock.set(t0 + config.timers.resolve_after + timedelta(seconds=1))
-            _, fired, applied = runtime.worker.run_once()
-            assert (fired, applied) == (1, 1), "a due timer and its ticket action still run"
+            outcome = runtime.worker.run_once()
+            assert (outcome.fired, outcome.applied) == (1, 1), (
+                "a due timer and its ticket action still run"
+            )
         with engine.connect() as conn:
             assert conn.execute(select(tickets.c.status)).scalars().all() == ["resolved"]
     finally:

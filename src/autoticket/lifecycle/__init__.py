@@ -1,6 +1,6 @@
-"""Lifecycle timers of incidents and tickets."""
+"""The lifecycle of incidents: timer kinds on one agenda, what people do, retention."""
 
 from autoticket.lifecycle.retention import purge
-from autoticket.lifecycle.timers import fire_due_timers, next_due
+from autoticket.lifecycle.timers import TIMER_KINDS, fire_due, next_due
 
-__all__ = ["fire_due_timers", "next_due", "purge"]
+__all__ = ["TIMER_KINDS", "fire_due", "next_due", "purge"]

@@ -7,12 +7,10 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from autoticket.config import Config
-from autoticket.model import Decision, IncidentStatus, TicketAction
-from autoticket.pipeline.decide import action_key, ticket_payload
-from autoticket.store import outbox as outbox_store
+from autoticket.engine.actions import Actions, record
+from autoticket.model import IncidentStatus
 from autoticket.store.alerts import close_firing_episodes
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.events import add_decisions
 from autoticket.store.incidents import get_incident, set_context
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import incident_from_row
@@ -58,25 +56,17 @@ def _change(
     state.save_incident(incident)
     state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
     state.flush()
-    key = action_key(incident, action)
-    payload = ticket_payload(incident, [action])
-    ticket_action = "resolve" if action == "resolved" else "update"
-    outbox_store.enqueue(
-        conn,
-        [
-            TicketAction(
-                incident.id,
-                ticket_action,
-                key,
-                config.sinks_for(incident.route),
-                payload,
-            )
-        ],
-        now,
+    actions = Actions(config)
+    actions.ticket(
+        incident,
+        "resolve" if action == "resolved" else "update",
+        source="manual",
+        outcome=action,
+        rule=None,
+        reasons=[action],
+        inputs={"by": who},
     )
-    add_decisions(
-        conn, [(incident.id, Decision("manual", action, None, str(incident.id), {"by": who}))], now
-    )
+    record(conn, actions, now)
     return {"id": incident.id, "status": incident.status.value, "changed": True}
 
 

@@ -1,93 +1,70 @@
-"""Lifecycle timers: auto-resolve an incident once its alerts stayed resolved.
+"""Timers: one agenda (store/timers.py), one way to fire it, a module per kind.
 
-A timer is a column (`incidents.resolve_due_at`), so it survives restarts and
-is visible in explain; firing it is a transaction that resolves the incident
-and enqueues the ticket action with a version-derived idempotency key.
+A new kind (escalation, pause, flap window, release re-judging) is one module
+with a `kind` name and a `fire` method, plus one line in `TIMER_KINDS`. Every
+kind fires inside the engine's round, at the timer's own due time, and turns
+what it changes into ticket actions through engine/actions.py.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar, Protocol
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from autoticket.config import Config
-from autoticket.model import Decision, IncidentStatus, TicketAction
-from autoticket.pipeline.decide import action_key, ticket_payload
-from autoticket.store import outbox as outbox_store
+from autoticket.engine.actions import Actions, record
+from autoticket.lifecycle.auto_resolve import AutoResolve
+from autoticket.model import Timer
+from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.events import add_decisions
-from autoticket.store.locks import lock_keys
-from autoticket.store.rows import incident_from_row
-from autoticket.store.tables import incidents
 
-__all__ = ["fire_due_timers", "next_due"]
+__all__ = ["TIMER_KINDS", "TimerKind", "fire_due", "next_due"]
+
+
+class TimerKind(Protocol):
+    kind: ClassVar[str]
+
+    def fire(
+        self,
+        conn: Connection,
+        due: list[Timer],
+        state: SqlCorrelationState,
+        actions: Actions,
+        config: Config,
+    ) -> int:
+        """Act on `due` (all of this kind, in due order); return how many changed something."""
+        ...
+
+
+TIMER_KINDS: dict[str, TimerKind] = {kind.kind: kind for kind in (AutoResolve(),)}
 
 
 def next_due(conn: Connection) -> datetime | None:
-    query = select(func.min(incidents.c.resolve_due_at)).where(
-        incidents.c.resolve_due_at.isnot(None), incidents.c.open_key.isnot(None)
-    )
-    return conn.execute(query).scalar_one_or_none()
+    return timer_store.next_due(conn, list(TIMER_KINDS))
 
 
-def fire_due_timers(conn: Connection, now: datetime, config: Config, limit: int = 500) -> int:
-    """Resolve incidents whose resolve timer is due at `now`; return how many."""
-    query = (
-        select(incidents)
-        .where(
-            incidents.c.resolve_due_at <= now,
-            incidents.c.open_key.isnot(None),
-            incidents.c.firing == 0,
-        )
-        .order_by(incidents.c.resolve_due_at, incidents.c.id)
-        .limit(limit)
-    )
-    rows = list(conn.execute(query))
-    if not rows:
+def fire_due(conn: Connection, until: datetime, config: Config, limit: int = 500) -> int:
+    """Fire the timers due by `until`, each at its own due time; return how many acted.
+
+    Fired timers are removed. Only known kinds are taken: a timer of a kind
+    this version does not know (written by a newer one) waits on the agenda.
+    """
+    due = timer_store.due(conn, until, list(TIMER_KINDS), limit)
+    if not due:
         return 0
-    keys = sorted({r.correlation_key for r in rows})
-    if lock_keys(conn, keys):
-        # Re-read under the locks, and only incidents whose keys we hold.
-        rows = list(conn.execute(query.where(incidents.c.correlation_key.in_(keys))))
+    by_kind: dict[str, list[Timer]] = {}
+    for timer in due:
+        by_kind.setdefault(timer.kind, []).append(timer)
     state = SqlCorrelationState(conn)
-    actions: list[TicketAction] = []
-    decided: list[tuple[int | None, Decision]] = []
-    for row in rows:
-        incident = incident_from_row(row)
-        due = incident.resolve_due_at or now
-        incident.status = IncidentStatus.RESOLVED
-        incident.resolved_at = due
-        incident.resolve_due_at = None
-        incident.updated_at = due
-        incident.version += 1
-        state.save_incident(incident)
-        after = config.timers.resolve_after
-        state.add_timeline(
-            incident.id,
-            due,
-            "resolved",
-            f"auto-resolved: all alerts stayed resolved for {after}",
-            {"timer": "resolve_after", "after_seconds": after.total_seconds()},
-        )
-        sinks = config.sinks_for(incident.route)
-        key = action_key(incident, "resolve")
-        actions.append(
-            TicketAction(incident.id, "resolve", key, sinks, ticket_payload(incident, ["resolved"]))
-        )
-        decided.append(
-            (
-                incident.id,
-                Decision(
-                    "lifecycle",
-                    "resolve",
-                    "resolve_after",
-                    str(incident.id),
-                    {"due": due.isoformat(), "idempotency_key": key},
-                ),
-            )
-        )
+    actions = Actions(config)
+    acted = 0
+    fired: list[Timer] = []
+    for kind, timers in by_kind.items():
+        acted += TIMER_KINDS[kind].fire(conn, timers, state, actions, config)
+        fired.extend(timers)
+    timer_store.delete_fired(conn, fired)
     state.flush()
-    outbox_store.enqueue(conn, actions, now)
-    add_decisions(conn, decided, now)
-    return len(rows)
+    record(conn, actions, until)
+    return acted

@@ -11,12 +11,44 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from autoticket.model import DeadLetter, Decision, Delivery, Event, IncidentChange, TicketAction
+from autoticket.model import (
+    Alert,
+    DeadLetter,
+    Decision,
+    Delivery,
+    Event,
+    Incident,
+    IncidentChange,
+    TicketVerdict,
+)
 
 if TYPE_CHECKING:
     from autoticket.config import Config
 
-__all__ = ["Batch", "Context", "Stage", "StageResult"]
+__all__ = ["Batch", "Context", "CorrelationState", "Stage", "StageResult"]
+
+
+class CorrelationState(Protocol):
+    """What correlate (and decide, reading) may do to stored state.
+
+    The SQL version is store/correlation_state.py; a stage never reaches
+    state any other way.
+    """
+
+    def prefetch(self, fingerprints: list[str], keys: list[str]) -> None: ...
+    def alert(self, fingerprint: str) -> Alert | None: ...
+    def incident(self, incident_id: int) -> Incident: ...
+    def open_incident(self, key: str) -> Incident | None: ...
+    def reopenable(self, key: str, resolved_since: datetime) -> Incident | None: ...
+    def save_alert(self, alert: Alert) -> None: ...
+    def save_incident(self, incident: Incident) -> None: ...
+    def create_incident(
+        self, draft: Incident, context: dict[str, Any]
+    ) -> tuple[Incident, bool]: ...
+    def reopen(self, incident: Incident, now: datetime) -> tuple[Incident, bool]: ...
+    def add_timeline(
+        self, incident_id: int, at: datetime, kind: str, message: str, data: dict[str, Any]
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -25,10 +57,10 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     changes: list[IncidentChange] = field(default_factory=list)
-    actions: list[TicketAction] = field(default_factory=list)
-
-    def is_empty(self) -> bool:
-        return not (self.deliveries or self.events or self.changes or self.actions)
+    verdicts: list[TicketVerdict] = field(default_factory=list)
+    # How many events the deliveries parsed into, and why events left the batch.
+    parsed: int = 0
+    dropped: list[Decision] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -43,7 +75,13 @@ class Context:
 
     now: datetime
     config: Config
-    state: Any = None  # correlate's narrow state interface (see pipeline/correlate.py)
+    state: CorrelationState | None = None  # None for stages that keep no state
+
+    def stored(self) -> CorrelationState:
+        """The state, for the stages that need it (correlate, decide)."""
+        if self.state is None:
+            raise RuntimeError("this stage needs Context.state")
+        return self.state
 
 
 class Stage(Protocol):

@@ -15,8 +15,9 @@ the outcome does not depend on how deliveries were batched.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from autoticket.config import Config, RouteConfig
 from autoticket.model import (
@@ -28,30 +29,11 @@ from autoticket.model import (
     IncidentChange,
     IncidentStatus,
 )
-from autoticket.pipeline.base import Batch, Context, StageResult
+from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
 
-__all__ = ["MAX_KEY", "CorrelateStage", "CorrelationState", "correlation_key"]
+__all__ = ["MAX_KEY", "CorrelateStage", "correlation_key"]
 
 MAX_KEY = 512  # the width of incidents.correlation_key
-
-
-class CorrelationState(Protocol):
-    """What correlate may do to stored state (see store/correlation_state.py)."""
-
-    def prefetch(self, fingerprints: list[str], keys: list[str]) -> None: ...
-    def alert(self, fingerprint: str) -> Alert | None: ...
-    def incident(self, incident_id: int) -> Incident: ...
-    def open_incident(self, key: str) -> Incident | None: ...
-    def reopenable(self, key: str, resolved_since: datetime) -> Incident | None: ...
-    def save_alert(self, alert: Alert) -> None: ...
-    def save_incident(self, incident: Incident) -> None: ...
-    def create_incident(
-        self, draft: Incident, context: dict[str, Any]
-    ) -> tuple[Incident, bool]: ...
-    def reopen(self, incident: Incident, now: datetime) -> tuple[Incident, bool]: ...
-    def add_timeline(
-        self, incident_id: int, at: datetime, kind: str, message: str, data: dict[str, Any]
-    ) -> None: ...
 
 
 def correlation_key(event: Event, route: RouteConfig) -> tuple[str, dict[str, str]]:
@@ -118,7 +100,7 @@ class CorrelateStage:
         self.routes = {r.name: r for r in config.routes}
 
     def run(self, batch: Batch, ctx: Context) -> StageResult:
-        state: CorrelationState = ctx.state
+        state = ctx.stored()
         groups: list[dict[str, str]] = []
         for event in batch.events:
             key, group = correlation_key(event, self.routes[event.route or ""])
@@ -134,13 +116,7 @@ class CorrelateStage:
                 self._firing(event, group, work)
             else:
                 self._resolved(event, work)
-        return StageResult(
-            Batch(
-                events=batch.events,
-                changes=list(work.changes.values()),
-                dead_letters=batch.dead_letters,
-            )
-        )
+        return StageResult(replace(batch, changes=list(work.changes.values())))
 
     # -- firing ------------------------------------------------------------
     def _firing(self, event: Event, group: dict[str, str], work: _Work) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Event
@@ -61,4 +62,4 @@ class NormalizeStage:
                 dead.append(DeadLetter(delivery, self.name, exc.reason, exc.field))
             except UnknownSource as exc:
                 dead.append(DeadLetter(delivery, self.name, str(exc), "source"))
-        return StageResult(Batch(events=events, dead_letters=dead))
+        return StageResult(replace(batch, events=events, dead_letters=dead, parsed=len(events)))

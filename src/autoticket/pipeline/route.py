@@ -1,8 +1,8 @@
 """The route stage: pick each event's route; drop ignored and unrouted events.
 
 Every event gets a `route` Decision explaining the pick (or the miss). Dropped
-events leave the batch, so their decisions are also returned in
-StageResult.decisions for the runner to store.
+events leave the batch; their decisions go to `Batch.dropped`, where they are
+counted (they are not stored per incident).
 """
 
 from __future__ import annotations
@@ -62,4 +62,4 @@ class RouteStage:
                 dropped.append(decision)
             else:
                 kept.append(event)
-        return StageResult(batch=replace(batch, events=kept), decisions=dropped)
+        return StageResult(replace(batch, events=kept, dropped=[*batch.dropped, *dropped]))

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from autoticket.config import Config
-from autoticket.lifecycle import fire_due_timers, next_due
+from autoticket.engine.round import Round
+from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
@@ -32,6 +33,7 @@ class ReplayResult:
     output: dict[str, Any]
     events: int = 0
     lines: int = 0
+    batches: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -44,8 +46,7 @@ def replay(
 ) -> ReplayResult:
     engine = engine or make_engine("sqlite://")
     migrate(engine)
-    pipeline = build_pipeline(config)
-    dispatcher = Dispatcher()
+    engine_round = Round(engine, config, build_pipeline(config), Dispatcher())
     errors: list[dict[str, str]] = []
     order: dict[str, int] = {}
     skipped: dict[str, int] = {}
@@ -57,11 +58,12 @@ def replay(
         if not pending:
             return
         now = pending[-1].received_at
-        with engine.begin() as conn:
-            outcome = pipeline.process(conn, list(pending), now)
-            dispatcher.dispatch_due(conn, now)
-        result.events += outcome.events
-        for name, secs in outcome.stage_seconds.items():
+        batch = list(pending)
+        outcome = engine_round.run(now, lambda _conn: batch, timers_until=batch[0].received_at)
+        assert outcome.batch is not None
+        result.batches += 1
+        result.events += outcome.batch.events
+        for name, secs in outcome.batch.stage_seconds.items():
             result.stage_seconds[name] = result.stage_seconds.get(name, 0.0) + secs
         pending.clear()
 
@@ -99,12 +101,12 @@ def replay(
             flush()
             due = None
         if not pending:
-            _run_timers(engine, config, dispatcher, until=t)
+            _run_timers(engine_round, until=t)
             with engine.connect() as conn:
                 due = next_due(conn)
         pending.append(delivery)
     flush()
-    _run_timers(engine, config, dispatcher, until=None)
+    _run_timers(engine_round, until=None)
     with engine.connect() as conn:
         result.output = _output(conn, order, errors, skipped, result)
     result.output["stats"]["out_of_order_lines"] = out_of_order
@@ -119,17 +121,15 @@ def _too_large(delivery: Delivery, config: Config) -> str:
     )
 
 
-def _run_timers(
-    engine: Engine, config: Config, dispatcher: Dispatcher, until: datetime | None
-) -> None:
+def _run_timers(engine_round: Round, until: datetime | None) -> None:
     """Fire timers in due order, each at its own time, up to `until` (None: all)."""
     while True:
-        with engine.begin() as conn:
+        with engine_round.engine.connect() as conn:
             due = next_due(conn)
-            if due is None or (until is not None and due > until):
-                return
-            fire_due_timers(conn, due, config)
-            dispatcher.dispatch_due(conn, due)
+        if due is None or (until is not None and due > until):
+            return
+        engine_round.fire_timers(due)
+        engine_round.dispatch(due)
 
 
 def _output(

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from autoticket.clock import Clock, SystemClock
 from autoticket.config import Config
+from autoticket.engine.round import Round
 from autoticket.pipeline.runner import Pipeline, build_pipeline
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.worker import Worker
@@ -34,9 +35,8 @@ class Runtime:
         self.telemetry = Telemetry()
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         self.dispatcher = Dispatcher(on_applied=self._applied)
-        self.worker = Worker(
-            engine, config, self.pipeline, self.dispatcher, self.clock, batch_size=batch_size
-        )
+        self.round = Round(engine, config, self.pipeline, self.dispatcher, self.telemetry)
+        self.worker = Worker(engine, config, self.round, self.clock, batch_size=batch_size)
         self.committer = GroupCommitter(engine, on_commit=self.worker.wake)
         self.start_worker = start_worker
         self.started = False

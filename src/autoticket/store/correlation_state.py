@@ -4,6 +4,9 @@ Reads are batched (one query per kind per batch); writes are collected and
 flushed in bulk at the end of the batch, in the caller's transaction. The
 only write that cannot wait is opening an incident: its id is needed at once,
 and the partial unique index on `open_key` decides who wins a race.
+
+An incident's `resolve_due_at` is mirrored on the timers agenda: the flush
+schedules or cancels the incident's auto-resolve timer when it changed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from autoticket.model import Alert, Incident, IncidentStatus
+from autoticket.model import Alert, Incident, IncidentStatus, Timer
+from autoticket.store import timers as timer_store
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
 from autoticket.store.tables import alerts, incidents
@@ -34,6 +38,7 @@ class SqlCorrelationState:
         self._dirty_alerts: set[str] = set()
         self._dirty_incidents: set[int] = set()
         self._timeline: list[dict[str, Any]] = []
+        self._stored_due: dict[int, datetime | None] = {}  # resolve_due_at as stored
 
     # -- reads -------------------------------------------------------------
     def prefetch(self, fingerprints: Iterable[str], keys: Iterable[str]) -> None:
@@ -58,12 +63,12 @@ class SqlCorrelationState:
         for chunk in _chunks(missing_keys, 500):
             query = select(incidents).where(incidents.c.open_key.in_(chunk))
             for row in self.conn.execute(query):
-                self._remember(incident_from_row(row))
+                self._loaded(row)
 
     def _load_incidents(self, ids: list[int]) -> None:
         for chunk in _chunks(ids, 500):
             for row in self.conn.execute(select(incidents).where(incidents.c.id.in_(chunk))):
-                self._remember(incident_from_row(row))
+                self._loaded(row)
 
     def alert(self, fingerprint: str) -> Alert | None:
         return self._alerts.get(fingerprint)
@@ -72,8 +77,13 @@ class SqlCorrelationState:
         found = self._incidents.get(incident_id)
         if found is None:
             row = self.conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
-            found = self._remember(incident_from_row(row))
+            found = self._loaded(row)
         return found
+
+    def find_incident(self, incident_id: int) -> Incident | None:
+        """The incident as stored now (read again), or None when it is gone."""
+        row = self.conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+        return self._loaded(row) if row is not None else None
 
     def open_incident(self, key: str) -> Incident | None:
         incident_id = self._open.get(key)
@@ -93,7 +103,7 @@ class SqlCorrelationState:
         row = self.conn.execute(query).first()
         if row is None:
             return None
-        return self._incidents.get(row.id) or self._remember(incident_from_row(row))
+        return self._incidents.get(row.id) or self._loaded(row)
 
     # -- writes ------------------------------------------------------------
     def save_alert(self, alert: Alert) -> None:
@@ -122,6 +132,7 @@ class SqlCorrelationState:
             winner = self._reread_open(draft.correlation_key)
             return winner, False
         draft.id = new_id
+        self._stored_due[new_id] = draft.resolve_due_at
         self._remember(draft)
         return draft, True
 
@@ -166,12 +177,35 @@ class SqlCorrelationState:
                 .values({k: bindparam(f"v_{k}") for k in rows[0]})
             )
             self.conn.execute(stmt, params)
+            self._sync_timers(sorted(self._dirty_incidents))
             self._dirty_incidents.clear()
         if self._timeline:
             add_entries(self.conn, self._timeline)
             self._timeline = []
 
     # -- helpers -----------------------------------------------------------
+    def _sync_timers(self, ids: list[int]) -> None:
+        """Schedule or cancel the auto-resolve timers whose due time changed."""
+        due: list[Timer] = []
+        cancelled: list[str] = []
+        for incident_id in ids:
+            at = self._incidents[incident_id].resolve_due_at
+            if at == self._stored_due.get(incident_id):
+                continue
+            self._stored_due[incident_id] = at
+            if at is None:
+                cancelled.append(str(incident_id))
+            else:
+                set_at = self._incidents[incident_id].updated_at
+                due.append(Timer(timer_store.AUTO_RESOLVE, str(incident_id), at, set_at=set_at))
+        timer_store.schedule(self.conn, due)
+        timer_store.cancel(self.conn, timer_store.AUTO_RESOLVE, cancelled)
+
+    def _loaded(self, row: Any) -> Incident:
+        incident = incident_from_row(row)
+        self._stored_due[incident.id] = incident.resolve_due_at
+        return self._remember(incident)
+
     def _remember(self, incident: Incident) -> Incident:
         self._incidents[incident.id] = incident
         if incident.status is not IncidentStatus.RESOLVED:
@@ -182,7 +216,7 @@ class SqlCorrelationState:
 
     def _reread_open(self, key: str) -> Incident:
         row = self.conn.execute(select(incidents).where(incidents.c.open_key == key)).one()
-        return self._remember(incident_from_row(row))
+        return self._loaded(row)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -36,6 +36,7 @@ __all__ = [
     "ticket_refs",
     "tickets",
     "timeline",
+    "timers",
 ]
 
 metadata = MetaData(
@@ -220,4 +221,19 @@ ticket_refs = Table(
     Column("external_id", String(256), nullable=False),
     Column("url", Text),
     UniqueConstraint("ticket_id", "sink"),
+)
+
+# The one agenda of everything that happens at a time: auto-resolve now;
+# escalation, pauses, flap windows and release re-judging later. One pending
+# timer per (kind, subject); the subject is the id of what it acts on.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("due_at", TS, nullable=False, index=True),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("kind", "subject"),
 )

@@ -1,0 +1,157 @@
+"""The one path from a change of an incident to its ticket action.
+
+Every source of a ticket action — the pipeline's decide stage, a timer, a
+person, and later the release judge and two-way sync — hands its change to
+`Actions`: it saves the incident, writes the timeline entry, builds the
+`TicketAction` with a version-derived idempotency key and records the
+`Decision` that explains it. `record` then writes the actions and decisions
+in the caller's transaction, so a change and its action commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from autoticket.config import Config
+from autoticket.model import Decision, Incident, TicketAction, TicketVerdict
+from autoticket.pipeline.base import CorrelationState
+from autoticket.store import outbox as outbox_store
+from autoticket.store.events import add_decisions
+
+__all__ = [
+    "Actions",
+    "action_key",
+    "apply_verdict",
+    "incident_ref",
+    "record",
+    "ticket_payload",
+]
+
+
+def incident_ref(incident: Incident) -> str:
+    """An identity of the incident that does not depend on database ids.
+
+    Sequences are not rolled back on PostgreSQL, so a batch retried after a
+    crash may get another incident id; the key and the opening time are the
+    same, and so is this reference (and every idempotency key built on it).
+    """
+    digest = hashlib.sha256(
+        f"{incident.correlation_key}\x00{incident.opened_at.isoformat()}".encode()
+    ).hexdigest()
+    return digest[:20]
+
+
+def action_key(incident: Incident, action: str) -> str:
+    return f"incident:{incident_ref(incident)}:v{incident.version}:{action}"
+
+
+def ticket_payload(incident: Incident, reasons: list[str]) -> dict[str, Any]:
+    return {
+        "title": incident.title,
+        "team": incident.team,
+        "priority": incident.priority,
+        "severity": incident.severity.label,
+        "status": incident.status.value,
+        "at": incident.updated_at.isoformat(),
+        "opened_at": incident.opened_at.isoformat(),
+        "reasons": reasons,
+    }
+
+
+@dataclass(slots=True)
+class Actions:
+    """What one source decided in one transaction: ticket actions and their reasons."""
+
+    config: Config
+    actions: list[TicketAction] = field(default_factory=list)
+    decisions: list[tuple[int | None, Decision]] = field(default_factory=list)
+
+    def ticket(
+        self,
+        incident: Incident,
+        action: str,
+        *,
+        source: str,
+        outcome: str,
+        rule: str | None,
+        reasons: list[str],
+        inputs: dict[str, Any] | None = None,
+        sinks: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> TicketAction:
+        """Enqueue `action` (open | update | resolve | reopen) for `incident`'s ticket.
+
+        The decision records `inputs` plus the idempotency key; `extra` goes
+        into the action's payload besides the ticket fields.
+        """
+        key = action_key(incident, action)
+        payload = ticket_payload(incident, reasons)
+        if extra:
+            payload.update(extra)
+        chosen = list(sinks) if sinks is not None else self.config.sinks_for(incident.route)
+        ticket_action = TicketAction(incident.id, action, key, chosen, payload)
+        self.actions.append(ticket_action)
+        self.explain(
+            incident.id,
+            Decision(
+                source, outcome, rule, str(incident.id), {**(inputs or {}), "idempotency_key": key}
+            ),
+        )
+        return ticket_action
+
+    def explain(self, incident_id: int | None, decision: Decision) -> None:
+        """A decision that leads to no ticket action (or explains one)."""
+        self.decisions.append((incident_id, decision))
+
+    def extend(self, other: Actions) -> None:
+        self.actions.extend(other.actions)
+        self.decisions.extend(other.decisions)
+
+
+def record(conn: Connection, actions: Actions, now: datetime) -> None:
+    """Write the actions to the outbox and the decisions, in the caller's transaction."""
+    outbox_store.enqueue(conn, actions.actions, now)
+    add_decisions(conn, actions.decisions, now)
+
+
+def apply_verdict(verdict: TicketVerdict, state: CorrelationState, actions: Actions) -> None:
+    """Decide's verdict on one incident: its team and priority, then its ticket action."""
+    incident = state.incident(verdict.incident_id)
+    if verdict.team and not incident.team:
+        incident.team = verdict.team
+    incident.priority = verdict.priority
+    state.save_incident(incident)
+    if verdict.action is None:
+        actions.explain(
+            incident.id,
+            Decision(
+                "decide",
+                "no ticket",
+                incident.route,
+                str(incident.id),
+                {"changes": verdict.changes},
+            ),
+        )
+        return
+    first = verdict.first_received_at or incident.updated_at
+    actions.ticket(
+        incident,
+        verdict.action,
+        source="decide",
+        outcome=verdict.action,
+        rule=verdict.rule,
+        reasons=verdict.changes,
+        inputs={
+            "changes": verdict.changes,
+            "priority": verdict.priority,
+            "severity": incident.severity.label,
+            "sinks": verdict.sinks,
+        },
+        sinks=verdict.sinks,
+        extra={"first_received_at": first.isoformat()},
+    )

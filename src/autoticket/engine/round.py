@@ -1,0 +1,194 @@
+"""One round of the engine: fire due timers, run a pipeline batch, apply the outbox.
+
+The worker runs rounds on the wall clock, replay on the virtual clock; both
+call `Round`, so timers, the pipeline and the transactional sinks behave the
+same live and in a backtest. Each step is its own short transaction, and the
+steps that are usually idle first look with a read that takes no write lock:
+on SQLite every write transaction makes ingest's group commit wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from autoticket.config import Config
+from autoticket.engine.actions import Actions, apply_verdict, record
+from autoticket.lifecycle import fire_due, next_due
+from autoticket.model import Decision, Delivery
+from autoticket.pipeline.base import Batch, Context
+from autoticket.pipeline.runner import Pipeline
+from autoticket.sinks.outbox import Dispatcher
+from autoticket.store import inbox as inbox_store
+from autoticket.store import outbox as outbox_store
+from autoticket.store import read_only
+from autoticket.store.correlation_state import SqlCorrelationState
+from autoticket.store.dead_letters import add_dead_letters
+from autoticket.store.events import insert_events
+from autoticket.telemetry import Telemetry
+
+__all__ = ["BatchOutcome", "Round", "RoundOutcome"]
+
+# Claims the round's deliveries inside its transaction (the inbox live, a list in replay).
+Take = Callable[[Connection], list[Delivery]]
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    deliveries: int = 0
+    events: int = 0
+    dropped: int = 0
+    dead_letters: int = 0
+    actions: int = 0
+    changes: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: BatchOutcome) -> None:
+        self.deliveries += other.deliveries
+        self.events += other.events
+        self.dropped += other.dropped
+        self.dead_letters += other.dead_letters
+        self.actions += other.actions
+        for kind, n in other.changes.items():
+            self.changes[kind] = self.changes.get(kind, 0) + n
+        for name, secs in other.stage_seconds.items():
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + secs
+
+
+@dataclass(slots=True)
+class RoundOutcome:
+    fired: int = 0
+    batch: BatchOutcome | None = None
+    applied: int = 0
+
+    @property
+    def idle(self) -> bool:
+        return self.batch is None and not self.fired and not self.applied
+
+
+class Round:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Config,
+        pipeline: Pipeline,
+        dispatcher: Dispatcher,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self.telemetry = telemetry
+
+    def run(
+        self,
+        now: datetime,
+        take: Take,
+        timers_until: datetime | None = None,
+        pending: Callable[[Connection], bool] | None = None,
+    ) -> RoundOutcome:
+        """Timers due by `timers_until` (default `now`), one batch, then due outbox actions.
+
+        `pending`, when given, is a cheap read that says whether `take` would
+        find anything: without it an idle round takes no write transaction.
+        """
+        fired = self.fire_timers(now if timers_until is None else timers_until)
+        batch = self.take_batch(take, now, pending)
+        known_due = fired > 0 or (batch is not None and batch.actions > 0)
+        return RoundOutcome(fired, batch, self.dispatch(now, known_due))
+
+    # -- timers --------------------------------------------------------------
+    def fire_timers(self, until: datetime) -> int:
+        """Fire every timer due by `until`, each at its own due time.
+
+        A timer must not overtake deliveries received before it fell due: a
+        firing still waiting in the inbox cancels it, as it would have live.
+        """
+        with read_only(self.engine) as conn:
+            due_at = next_due(conn)
+            if due_at is None or due_at > until:
+                return 0
+        with self.engine.begin() as conn:
+            oldest = inbox_store.oldest_pending(conn)
+            cutoff = min(until, oldest) if oldest is not None else until
+            return fire_due(conn, cutoff, self.config)
+
+    # -- the pipeline --------------------------------------------------------
+    def take_batch(
+        self, take: Take, now: datetime, pending: Callable[[Connection], bool] | None = None
+    ) -> BatchOutcome | None:
+        if pending is not None:
+            with read_only(self.engine) as conn:
+                if not pending(conn):
+                    return None
+        with self.engine.begin() as conn:
+            deliveries = take(conn)
+            if not deliveries:
+                return None
+            return self.process(conn, deliveries, now)
+
+    def process(self, conn: Connection, deliveries: list[Delivery], now: datetime) -> BatchOutcome:
+        """Run the pipeline over `deliveries` and store what it made, in `conn`'s transaction:
+        events, incident changes, ticket actions, decisions, dead letters, inbox marks."""
+        state = SqlCorrelationState(conn)
+        result = self.pipeline.run(deliveries, Context(now=now, config=self.config, state=state))
+        batch = result.batch
+        actions = Actions(self.config)
+        for decision in result.decisions:
+            actions.explain(_incident_of(decision), decision)
+        for verdict in batch.verdicts:
+            apply_verdict(verdict, state, actions)
+        state.flush()
+        insert_events(conn, batch.events)
+        record(conn, actions, now)
+        if batch.dead_letters:
+            add_dead_letters(conn, batch.dead_letters)
+        inbox_store.mark_processed(
+            conn, [d.inbox_id for d in deliveries if d.inbox_id is not None], now
+        )
+        outcome = BatchOutcome(
+            deliveries=len(deliveries),
+            events=batch.parsed,
+            dropped=batch.parsed - len(batch.events),
+            dead_letters=len(batch.dead_letters),
+            actions=len(actions.actions),
+            stage_seconds=result.stage_seconds,
+        )
+        for change in batch.changes:
+            outcome.changes[change.kind] = outcome.changes.get(change.kind, 0) + 1
+        self._count(outcome, batch)
+        return outcome
+
+    def _count(self, outcome: BatchOutcome, batch: Batch) -> None:
+        t = self.telemetry
+        if t is None:
+            return
+        t.batch_size.observe(outcome.deliveries)
+        for kind, n in outcome.changes.items():
+            t.incidents.labels(kind).inc(n)
+        for dl in batch.dead_letters:
+            t.dead_letters.labels(dl.delivery.source, dl.stage).inc()
+        for decision in batch.dropped:
+            t.events_received.labels(
+                decision.inputs.get("source", "unknown"), decision.outcome
+            ).inc()
+
+    # -- the outbox ----------------------------------------------------------
+    def dispatch(self, now: datetime, known_due: bool = False) -> int:
+        """Apply due actions of the transactional sinks. `known_due`: this round
+        enqueued actions, so there is no need to look first."""
+        if not known_due:
+            with read_only(self.engine) as conn:
+                if not outbox_store.any_due(conn, now):
+                    return 0
+        with self.engine.begin() as conn:
+            return self.dispatcher.dispatch_due(conn, now)
+
+
+def _incident_of(decision: Decision) -> int | None:
+    subject = decision.subject or ""
+    return int(subject) if subject.isdigit() else None

@@ -1,0 +1,93 @@
+"""Timer kind `auto_resolve`: resolve an incident once its alerts stayed resolved.
+
+Correlate sets the incident's `resolve_due_at` when its last alert resolves
+and clears it when one fires again; the agenda mirrors it (see
+store/correlation_state.py). Firing re-checks the incident under its key's
+lock: only an open incident with nothing firing and this due time resolves.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlalchemy import Connection, select
+
+from autoticket.config import Config
+from autoticket.engine.actions import Actions
+from autoticket.model import Incident, IncidentStatus, Timer
+from autoticket.store import timers as timer_store
+from autoticket.store.correlation_state import SqlCorrelationState
+from autoticket.store.locks import lock_keys
+from autoticket.store.tables import incidents
+
+__all__ = ["AutoResolve"]
+
+
+class AutoResolve:
+    kind: ClassVar[str] = timer_store.AUTO_RESOLVE
+
+    def fire(
+        self,
+        conn: Connection,
+        due: list[Timer],
+        state: SqlCorrelationState,
+        actions: Actions,
+        config: Config,
+    ) -> int:
+        """Resolve the incidents of `due` still waiting for it; return how many."""
+        ids = sorted({int(t.subject) for t in due if t.subject.isdigit()})
+        keys = conn.execute(
+            select(incidents.c.correlation_key).where(incidents.c.id.in_(ids))
+        ).scalars()
+        lock_keys(conn, sorted(set(keys)))
+        resolved = 0
+        for timer in due:
+            if not timer.subject.isdigit():
+                continue
+            incident = state.find_incident(int(timer.subject))
+            if incident is None or not _waiting(incident, timer):
+                continue
+            _resolve(incident, timer, state, actions, config)
+            resolved += 1
+        return resolved
+
+
+def _waiting(incident: Incident, timer: Timer) -> bool:
+    return (
+        incident.status is not IncidentStatus.RESOLVED
+        and incident.firing == 0
+        and incident.resolve_due_at == timer.due_at
+    )
+
+
+def _resolve(
+    incident: Incident,
+    timer: Timer,
+    state: SqlCorrelationState,
+    actions: Actions,
+    config: Config,
+) -> None:
+    due = timer.due_at
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = due
+    incident.resolve_due_at = None
+    incident.updated_at = due
+    incident.version += 1
+    state.save_incident(incident)
+    after = config.timers.resolve_after
+    state.add_timeline(
+        incident.id,
+        due,
+        "resolved",
+        f"auto-resolved: all alerts stayed resolved for {after}",
+        {"timer": "resolve_after", "after_seconds": after.total_seconds()},
+    )
+    actions.ticket(
+        incident,
+        "resolve",
+        source="lifecycle",
+        outcome="resolve",
+        rule="resolve_after",
+        reasons=["resolved"],
+        inputs={"due": due.isoformat()},
+    )

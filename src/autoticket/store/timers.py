@@ -1,0 +1,98 @@
+"""The timers agenda: schedule, cancel, and take what is due.
+
+A timer is a row (kind, subject, due_at, payload), one per (kind, subject);
+scheduling again moves it. The kind's module (lifecycle/) decides what firing
+means and re-checks its subject, so a timer that outlived its reason fires
+into nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, select
+
+from autoticket.model import Timer
+from autoticket.store.tables import timers
+from autoticket.store.upsert import upsert
+
+__all__ = ["AUTO_RESOLVE", "cancel", "delete_fired", "due", "next_due", "pending_of", "schedule"]
+
+
+# The incident's `resolve_due_at` is mirrored on the agenda under this kind
+# (store/correlation_state.py keeps them in step); lifecycle/auto_resolve.py fires it.
+AUTO_RESOLVE = "auto_resolve"
+
+
+def schedule(conn: Connection, items: Iterable[Timer], now: datetime | None = None) -> None:
+    """Set each (kind, subject) timer to its due time, replacing an earlier one.
+
+    `created_at` is the timer's `set_at`, else `now`, else its due time."""
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": t.kind,
+            "subject": t.subject,
+            "due_at": t.due_at,
+            "payload": t.payload,
+            "created_at": t.set_at or now or t.due_at,
+        }
+        for t in items
+    ]
+    upsert(conn, timers, rows, ["kind", "subject"])
+
+
+def cancel(conn: Connection, kind: str, subjects: Iterable[str]) -> None:
+    wanted = sorted(set(subjects))
+    if wanted:
+        conn.execute(
+            delete(timers).where(
+                timers.c.kind == kind, timers.c.subject.in_(bindparam("s", expanding=True))
+            ),
+            {"s": wanted},
+        )
+
+
+def next_due(conn: Connection, kinds: list[str]) -> datetime | None:
+    query = select(func.min(timers.c.due_at)).where(timers.c.kind.in_(kinds))
+    return conn.execute(query).scalar_one_or_none()
+
+
+def due(conn: Connection, until: datetime, kinds: list[str], limit: int = 500) -> list[Timer]:
+    """Timers due by `until`, in due order. On PostgreSQL they are locked for this
+    transaction and timers another worker holds are skipped."""
+    query = (
+        select(timers)
+        .where(timers.c.due_at <= until, timers.c.kind.in_(kinds))
+        .order_by(timers.c.due_at, timers.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [
+        Timer(row.kind, row.subject, row.due_at, row.payload or {}, row.id)
+        for row in conn.execute(query)
+    ]
+
+
+_DELETE_FIRED = delete(timers).where(
+    timers.c.id == bindparam("b_id"),
+    timers.c.due_at == bindparam("b_due", type_=timers.c.due_at.type),
+)
+
+
+def delete_fired(conn: Connection, fired: Iterable[Timer]) -> None:
+    """Delete fired timers, unless they were moved (scheduled again) meanwhile."""
+    params = [{"b_id": t.id, "b_due": t.due_at} for t in fired if t.id is not None]
+    if params:
+        conn.execute(_DELETE_FIRED, params)
+
+
+def pending_of(conn: Connection, subject: str) -> list[Timer]:
+    """The pending timers of one subject, for explain."""
+    query = select(timers).where(timers.c.subject == subject).order_by(timers.c.due_at)
+    return [
+        Timer(row.kind, row.subject, row.due_at, row.payload or {}, row.id)
+        for row in conn.execute(query)
+    ]
