@@ -21,9 +21,10 @@ from sqlalchemy import Engine, select
 from autoticket.api import dead_letters as dead_letters_api
 from autoticket.api.app import create_app
 from autoticket.config import load_config
+from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.service.runtime import Runtime
-from autoticket.sources import get_source
+from autoticket.sources import parse_delivery
 from autoticket.store.dead_letters import add_dead_letters, get_dead_letter
 from autoticket.store.tables import inbox
 
@@ -184,10 +185,10 @@ def test_acceptance_is_remembered_after_a_failed_forced_replay(
     dead_id = _store(runtime, VALID)
     assert client.post(f"/api/v1/dead-letters/{dead_id}/replay").status_code == 200
 
-    def unknown(name: str) -> Any:
-        raise LookupError(f"unknown source {name!r}")
+    def unknown(delivery: Any) -> Any:
+        raise PayloadError("source", f"unknown source {delivery.source!r}", status=404)
 
-    monkeypatch.setattr(dead_letters_api, "get_source", unknown)
+    monkeypatch.setattr(dead_letters_api, "parse_delivery", unknown)
     r = client.post(f"/api/v1/dead-letters/{dead_id}/replay", params={"force": "true"})
     assert r.status_code == 422, r.text
     monkeypatch.undo()
@@ -203,22 +204,17 @@ def test_replay_delivery_id_fits_the_inbox(client: TestClient, runtime: Runtime)
     assert r.json()["delivery_id"] == "x" * 61 + "-r1"
 
 
-class _SlowSource:
-    """A source whose parse takes a while: two replays overlap unless they take turns."""
-
-    def __init__(self, name: str) -> None:
-        self.inner = get_source(name)
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.3)
-        return self.inner.parse(*args, **kwargs)
+def _slow_parse(delivery: Delivery) -> Any:
+    """A parse that takes a while: two replays overlap unless they take turns."""
+    time.sleep(0.3)
+    return parse_delivery(delivery)
 
 
 def test_concurrent_replays_feed_events_in_once(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dead_id = _store(runtime, VALID)
-    monkeypatch.setattr(dead_letters_api, "get_source", _SlowSource)
+    monkeypatch.setattr(dead_letters_api, "parse_delivery", _slow_parse)
     start = threading.Barrier(2)
     responses: list[httpx.Response] = []
 

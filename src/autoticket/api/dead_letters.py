@@ -26,7 +26,7 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
-from autoticket.sources import decode_json, get_source
+from autoticket.sources import parse_delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import (
     accepted_result,
@@ -140,19 +140,11 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
             dict(row.headers),
         )
         try:
-            source = get_source(row.source)
-            events = source.parse(
-                decode_json(delivery.body),
-                delivery.headers,
-                delivery_id=delivery.id,
-                received_at=now,
-            )
-        except (PayloadError, LookupError) as exc:
-            reason = f"{exc.field}: {exc.reason}" if isinstance(exc, PayloadError) else str(exc)
+            events = parse_delivery(delivery)
+        except PayloadError as exc:
+            reason = f"{exc.field}: {exc.reason}"
             mark_replayed(conn, dead_letter_id, now, failed_result(reason, earlier))
-            error = ApiError(
-                422, "replay_failed", f"still failing: {reason}", getattr(exc, "field", "source")
-            )
+            error = ApiError(422, "replay_failed", f"still failing: {reason}", exc.field)
         else:
             inbox_store.append(conn, [(delivery, len(events))])
             mark_replayed(conn, dead_letter_id, now, accepted_result(len(events), delivery.id))

@@ -14,7 +14,7 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.service.runtime import Runtime
-from autoticket.sources import decode_json, get_source, known_sources
+from autoticket.sources import SOURCES, known_sources, parse_delivery
 
 __all__ = ["router"]
 
@@ -86,9 +86,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             body=body,
             headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
         )
-        try:
-            parser = get_source(source)
-        except LookupError:
+        if source not in SOURCES:
             raise await _reject(
                 runtime,
                 delivery,
@@ -115,12 +113,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "content-type",
             )
         try:
-            events = parser.parse(
-                decode_json(body),
-                delivery.headers,
-                delivery_id=delivery.id,
-                received_at=delivery.received_at,
-            )
+            events = parse_delivery(delivery)
         except PayloadError as exc:
             code = "malformed_json" if exc.status == 400 else "invalid_payload"
             raise await _reject(

@@ -8,7 +8,7 @@ from dataclasses import replace
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Event
 from autoticket.pipeline.base import Batch, Context, StageResult
-from autoticket.sources import UnknownSource, decode_json, get_source
+from autoticket.sources import parse_delivery
 
 __all__ = ["MAX_FINGERPRINT", "NormalizeStage"]
 
@@ -49,17 +49,7 @@ class NormalizeStage:
         dead = list(batch.dead_letters)
         for delivery in batch.deliveries:
             try:
-                source = get_source(delivery.source)
-                payload = decode_json(delivery.body)
-                parsed = source.parse(
-                    payload,
-                    delivery.headers,
-                    delivery_id=delivery.id,
-                    received_at=delivery.received_at,
-                )
-                events.extend(_storable(e) for e in parsed)
+                events.extend(_storable(e) for e in parse_delivery(delivery))
             except PayloadError as exc:
                 dead.append(DeadLetter(delivery, self.name, exc.reason, exc.field))
-            except UnknownSource as exc:
-                dead.append(DeadLetter(delivery, self.name, str(exc), "source"))
         return StageResult(replace(batch, events=events, dead_letters=dead, parsed=len(events)))

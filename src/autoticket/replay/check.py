@@ -7,7 +7,7 @@ from typing import Any
 
 from autoticket.errors import PayloadError
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, read_lines
-from autoticket.sources import decode_json, get_source
+from autoticket.sources import parse_delivery
 
 __all__ = ["check_stream"]
 
@@ -25,13 +25,7 @@ def check_stream(lines: Iterator[bytes]) -> dict[str, Any]:
         if d.source in RELEASE_SOURCES:
             continue
         try:
-            events += len(
-                get_source(d.source).parse(
-                    decode_json(d.body), d.headers, delivery_id=d.id, received_at=d.received_at
-                )
-            )
+            events += len(parse_delivery(d))
         except PayloadError as exc:
             errors.append({"line_id": d.id, "error": f"{exc.field}: {exc.reason}"})
-        except LookupError as exc:
-            errors.append({"line_id": d.id, "error": str(exc)})
     return {"lines_by_source": by_source, "events": events, "errors": errors}

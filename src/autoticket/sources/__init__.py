@@ -7,6 +7,8 @@ it then needs `examples/payloads/<name>.json` and `<name>.expected.json`
 
 from __future__ import annotations
 
+from autoticket.errors import PayloadError
+from autoticket.model import Delivery, Event
 from autoticket.sources.alertmanager import AlertmanagerSource
 from autoticket.sources.base import (
     GO_ZERO_TIME,
@@ -29,6 +31,7 @@ __all__ = [
     "decode_json",
     "get_source",
     "known_sources",
+    "parse_delivery",
     "parse_optional_time",
     "parse_time",
 ]
@@ -49,3 +52,22 @@ def get_source(name: str) -> Source:
     if cls is None:
         raise UnknownSource(name, SOURCES)
     return cls()
+
+
+def parse_delivery(delivery: Delivery) -> list[Event]:
+    """The one way a delivery becomes events: its adapter by name, JSON, then parse.
+
+    Ingest, normalize, `replay --dry-run` and dead-letter replay all call
+    this, so they agree on what is valid. Every failure is a PayloadError
+    naming the field: `source` (404) for an adapter that is not registered,
+    `body` (400) for malformed JSON, a path into the payload (422) otherwise.
+    """
+    cls = SOURCES.get(delivery.source)
+    if cls is None:
+        raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
+    return cls().parse(
+        decode_json(delivery.body),
+        delivery.headers,
+        delivery_id=delivery.id,
+        received_at=delivery.received_at,
+    )
