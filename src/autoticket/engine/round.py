@@ -9,16 +9,16 @@ on SQLite every write transaction makes ingest's group commit wait.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, apply_verdict, record
 from autoticket.lifecycle import fire_due, next_due
-from autoticket.model import Decision, Delivery
+from autoticket.model import Decision, Delivery, Event
 from autoticket.pipeline.base import Batch, Context
 from autoticket.pipeline.runner import Pipeline
 from autoticket.sinks.outbox import Dispatcher
@@ -133,15 +133,23 @@ class Round:
 
     def process(self, conn: Connection, deliveries: list[Delivery], now: datetime) -> BatchOutcome:
         """Run the pipeline over `deliveries` and store what it made, in `conn`'s transaction:
-        events, incident changes, ticket actions, decisions, dead letters, inbox marks."""
+        events, incident changes, ticket actions, decisions, dead letters, inbox marks.
+
+        Timers that fall due between the batch's events fire between them, at
+        their own due time, so the outcome does not depend on how deliveries
+        were batched (see `_segments`).
+        """
         state = SqlCorrelationState(conn)
-        result = self.pipeline.run(deliveries, Context(now=now, config=self.config, state=state))
-        batch = result.batch
+        ctx = Context(now=now, config=self.config, state=state)
+        result = self.pipeline.prepare(deliveries, ctx)
         actions = Actions(self.config)
+        for segment in self._segments(conn, result.batch.events, state, actions):
+            part = self.pipeline.resolve(result, segment, ctx)
+            for verdict in part.verdicts:
+                apply_verdict(verdict, state, actions)
+        batch = result.batch
         for decision in result.decisions:
             actions.explain(_incident_of(decision), decision)
-        for verdict in batch.verdicts:
-            apply_verdict(verdict, state, actions)
         state.flush()
         insert_events(conn, batch.events)
         record(conn, actions, now)
@@ -162,6 +170,33 @@ class Round:
             outcome.changes[change.kind] = outcome.changes.get(change.kind, 0) + 1
         self._count(outcome, batch)
         return outcome
+
+    def _segments(
+        self, conn: Connection, events: list[Event], state: SqlCorrelationState, actions: Actions
+    ) -> Iterator[list[Event]]:
+        """Cut the batch's events where a timer may fall due, firing it there.
+
+        A segment starts after every timer due by its first event has fired,
+        and ends before the next known due time, and before `resolve_after`
+        has passed since its start: no timer the segment itself sets can fall
+        due inside it. Cutting early is always safe; firing needs the state
+        flushed, so it flushes only when something is due.
+        """
+        span = max(self.config.timers.resolve_after, _TICK)
+        i = 0
+        while i < len(events):
+            start = events[i].received_at
+            due = _soonest(next_due(conn), state.unflushed_due())
+            if due is not None and due <= start:
+                state.flush()
+                fire_due(conn, start, self.config, state=state, actions=actions)
+                due = _soonest(next_due(conn), state.unflushed_due())
+            end = start + span if due is None else min(start + span, due)
+            j = i + 1
+            while j < len(events) and events[j].received_at < end:
+                j += 1
+            yield events[i:j]
+            i = j
 
     def _count(self, outcome: BatchOutcome, batch: Batch) -> None:
         t = self.telemetry
@@ -187,6 +222,15 @@ class Round:
                     return 0
         with self.engine.begin() as conn:
             return self.dispatcher.dispatch_due(conn, now)
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _soonest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
 
 
 def _incident_of(decision: Decision) -> int | None:

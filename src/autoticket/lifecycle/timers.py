@@ -45,26 +45,35 @@ def next_due(conn: Connection) -> datetime | None:
     return timer_store.next_due(conn, list(TIMER_KINDS))
 
 
-def fire_due(conn: Connection, until: datetime, config: Config, limit: int = 500) -> int:
-    """Fire the timers due by `until`, each at its own due time; return how many acted.
+def fire_due(
+    conn: Connection,
+    until: datetime,
+    config: Config,
+    state: SqlCorrelationState | None = None,
+    actions: Actions | None = None,
+    limit: int = 500,
+) -> int:
+    """Fire every timer due by `until`, each at its own due time; return how many acted.
 
     Fired timers are removed. Only known kinds are taken: a timer of a kind
     this version does not know (written by a newer one) waits on the agenda.
+    Given `state` and `actions` (a pipeline batch firing timers between its
+    events), the caller flushes and records them; else this call does.
     """
-    due = timer_store.due(conn, until, list(TIMER_KINDS), limit)
-    if not due:
-        return 0
-    by_kind: dict[str, list[Timer]] = {}
-    for timer in due:
-        by_kind.setdefault(timer.kind, []).append(timer)
-    state = SqlCorrelationState(conn)
-    actions = Actions(config)
+    own = state is None or actions is None
+    state = state if state is not None else SqlCorrelationState(conn)
+    actions = actions if actions is not None else Actions(config)
     acted = 0
-    fired: list[Timer] = []
-    for kind, timers in by_kind.items():
-        acted += TIMER_KINDS[kind].fire(conn, timers, state, actions, config)
-        fired.extend(timers)
-    timer_store.delete_fired(conn, fired)
-    state.flush()
-    record(conn, actions, until)
+    while due := timer_store.due(conn, until, list(TIMER_KINDS), limit):
+        by_kind: dict[str, list[Timer]] = {}
+        for timer in due:
+            by_kind.setdefault(timer.kind, []).append(timer)
+        for kind, timers in by_kind.items():
+            acted += TIMER_KINDS[kind].fire(conn, timers, state, actions, config)
+        timer_store.delete_fired(conn, due)
+        state.flush()
+        if len(due) < limit:  # a full page may have more behind it
+            break
+    if own:
+        record(conn, actions, until)
     return acted

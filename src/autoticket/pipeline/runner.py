@@ -9,10 +9,10 @@ result, the same way live and in replay.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoticket.config import Config
-from autoticket.model import Decision, Delivery
+from autoticket.model import Decision, Delivery, Event
 from autoticket.pipeline.base import Batch, Context, Stage
 from autoticket.pipeline.correlate import CorrelateStage
 from autoticket.pipeline.decide import DecideStage
@@ -34,35 +34,77 @@ class PipelineResult:
 
 
 class Pipeline:
-    def __init__(self, config: Config, stages: list[Stage], telemetry: Telemetry | None) -> None:
+    """Stages in two parts: `prepare` (per event, no state: normalize .. route) and
+    `resolve` (on stored state, in time order: correlate, decide).
+
+    `run` passes a batch through both. The engine's round may instead prepare
+    a batch once and resolve it in time segments, firing timers that fall due
+    between them (engine/round.py).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        prepare: list[Stage],
+        resolve: list[Stage],
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.config = config
-        self.stages = stages
+        self.prepare_stages = prepare
+        self.resolve_stages = resolve
         self.telemetry = telemetry
 
+    @property
+    def stages(self) -> list[Stage]:
+        return [*self.prepare_stages, *self.resolve_stages]
+
     def run(self, deliveries: list[Delivery], ctx: Context) -> PipelineResult:
-        """Run the stages in order; stop once nothing is left for the next one."""
+        result = self.prepare(deliveries, ctx)
+        if result.batch.events:
+            self.resolve(result, result.batch.events, ctx)
+        return result
+
+    def prepare(self, deliveries: list[Delivery], ctx: Context) -> PipelineResult:
+        """Parse, redact, enrich and route a batch; stop once no event is left."""
         result = PipelineResult(Batch(deliveries=deliveries))
-        for stage in self.stages:
-            started = time.perf_counter()
-            out = stage.run(result.batch, ctx)
-            elapsed = time.perf_counter() - started
-            result.stage_seconds[stage.name] = elapsed
-            if self.telemetry is not None:
-                self.telemetry.stage_seconds.labels(stage.name).observe(elapsed)
-            result.decisions.extend(out.decisions)
-            result.batch = out.batch
-            if not result.batch.events and not result.batch.changes:
+        for stage in self.prepare_stages:
+            result.batch = self._timed(stage, result.batch, ctx, result)
+            if not result.batch.events:
                 break
         return result
 
+    def resolve(self, result: PipelineResult, events: list[Event], ctx: Context) -> Batch:
+        """Correlate and decide `events` (a time-ordered part of `result`'s events).
+
+        Returns this part's batch; its changes and verdicts are also added to
+        `result.batch`.
+        """
+        part = replace(result.batch, events=events, changes=[], verdicts=[])
+        for stage in self.resolve_stages:
+            part = self._timed(stage, part, ctx, result)
+            if not part.events and not part.changes:
+                break
+        result.batch.changes.extend(part.changes)
+        result.batch.verdicts.extend(part.verdicts)
+        return part
+
+    def _timed(self, stage: Stage, batch: Batch, ctx: Context, result: PipelineResult) -> Batch:
+        started = time.perf_counter()
+        out = stage.run(batch, ctx)
+        elapsed = time.perf_counter() - started
+        result.stage_seconds[stage.name] = result.stage_seconds.get(stage.name, 0.0) + elapsed
+        if self.telemetry is not None:
+            self.telemetry.stage_seconds.labels(stage.name).observe(elapsed)
+        result.decisions.extend(out.decisions)
+        return out.batch
+
 
 def build_pipeline(config: Config, telemetry: Telemetry | None = None) -> Pipeline:
-    stages: list[Stage] = [
+    prepare: list[Stage] = [
         NormalizeStage(),
         RedactStage(config.redaction),
         EnrichStage(config.catalog),
         RouteStage(RouteTable.from_config(config)),
-        CorrelateStage(config),
-        DecideStage(config),
     ]
-    return Pipeline(config, stages, telemetry)
+    resolve: list[Stage] = [CorrelateStage(config), DecideStage(config)]
+    return Pipeline(config, prepare, resolve, telemetry)

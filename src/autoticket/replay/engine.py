@@ -1,9 +1,10 @@
 """Replay: the live pipeline on a virtual clock over a temporary store.
 
-Lines are processed in order; before each batch every timer due by its time
-fires at its own due time; at the end the clock runs on until no timer is
-pending. Batches are cut so that no timer can fall due inside one, which
-makes the output independent of the batch size.
+Lines are processed in order, in batches of `batch_size`, by the engine's
+round (engine/round.py), which fires every timer at its own due time, also
+between the events of one batch; at the end the clock runs on until no timer
+is pending. So the output does not depend on the batch size, and batches
+stay full.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ def replay(
     skipped: dict[str, int] = {}
     result = ReplayResult(output={})
     pending: list[Delivery] = []
-    span = config.timers.resolve_after
 
     def flush() -> None:
         if not pending:
@@ -67,7 +67,6 @@ def replay(
             result.stage_seconds[name] = result.stage_seconds.get(name, 0.0) + secs
         pending.clear()
 
-    due: datetime | None = None
     clock: datetime | None = None
     out_of_order = 0
     for item in read_lines(lines):
@@ -92,18 +91,9 @@ def replay(
             # before it is taken as received now (counted in the stats).
             delivery.received_at = clock
             out_of_order += 1
-        t = clock = delivery.received_at
-        if pending and (
-            len(pending) >= batch_size
-            or t - pending[0].received_at >= span
-            or (due is not None and t >= due)
-        ):
+        clock = delivery.received_at
+        if len(pending) >= batch_size:
             flush()
-            due = None
-        if not pending:
-            _run_timers(engine_round, until=t)
-            with engine.connect() as conn:
-                due = next_due(conn)
         pending.append(delivery)
     flush()
     _run_timers(engine_round, until=None)

@@ -183,6 +183,15 @@ class SqlCorrelationState:
             add_entries(self.conn, self._timeline)
             self._timeline = []
 
+    def unflushed_due(self) -> datetime | None:
+        """The soonest auto-resolve time set in memory and not yet on the agenda."""
+        soonest: datetime | None = None
+        for incident_id in self._dirty_incidents:
+            at = self._incidents[incident_id].resolve_due_at
+            if at is not None and at != self._stored_due.get(incident_id):
+                soonest = at if soonest is None or at < soonest else soonest
+        return soonest
+
     # -- helpers -----------------------------------------------------------
     def _sync_timers(self, ids: list[int]) -> None:
         """Schedule or cancel the auto-resolve timers whose due time changed."""

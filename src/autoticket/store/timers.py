@@ -54,25 +54,32 @@ def cancel(conn: Connection, kind: str, subjects: Iterable[str]) -> None:
         )
 
 
+# Built once: these run between the segments of every batch.
+_KINDS = bindparam("kinds", expanding=True)
+_NEXT_DUE = select(func.min(timers.c.due_at)).where(timers.c.kind.in_(_KINDS))
+_DUE = (
+    select(timers)
+    .where(
+        timers.c.due_at <= bindparam("until", type_=timers.c.due_at.type),
+        timers.c.kind.in_(_KINDS),
+    )
+    .order_by(timers.c.due_at, timers.c.id)
+    .limit(bindparam("limit"))
+)
+
+
 def next_due(conn: Connection, kinds: list[str]) -> datetime | None:
-    query = select(func.min(timers.c.due_at)).where(timers.c.kind.in_(kinds))
-    return conn.execute(query).scalar_one_or_none()
+    return conn.execute(_NEXT_DUE, {"kinds": kinds}).scalar_one_or_none()
 
 
 def due(conn: Connection, until: datetime, kinds: list[str], limit: int = 500) -> list[Timer]:
     """Timers due by `until`, in due order. On PostgreSQL they are locked for this
     transaction and timers another worker holds are skipped."""
-    query = (
-        select(timers)
-        .where(timers.c.due_at <= until, timers.c.kind.in_(kinds))
-        .order_by(timers.c.due_at, timers.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = _DUE.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else _DUE
+    params = {"until": until, "kinds": kinds, "limit": limit}
     return [
         Timer(row.kind, row.subject, row.due_at, row.payload or {}, row.id)
-        for row in conn.execute(query)
+        for row in conn.execute(query, params)
     ]
 
 
