@@ -143,3 +143,44 @@ def test_a_new_kind_is_one_registration(
     assert [k for k, _, _ in _agenda(engine)] == ["unknown-kind"], "unknown kinds wait"
     with engine.connect() as conn:
         assert lifecycle_timers.next_due(conn) is None
+
+
+def test_upgrading_moves_pending_auto_resolves_onto_the_agenda(tmp_path: Any, t0: datetime) -> None:
+    """Incidents waiting to auto-resolve before the agenda existed keep their timers."""
+    from sqlalchemy import insert
+
+    from autoticket.store import make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0002")
+    base = {
+        "route": "r",
+        "title": "t",
+        "severity": 4,
+        "priority": "P1",
+        "status": "open",
+        "opened_at": t0,
+        "updated_at": t0,
+        "group_labels": {},
+        "context": {},
+    }
+    due = t0 + timedelta(minutes=5)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(incidents),
+            [
+                {**base, "id": 1, "correlation_key": "a", "open_key": "a", "resolve_due_at": due},
+                {**base, "id": 2, "correlation_key": "b", "open_key": "b", "resolve_due_at": None},
+                {
+                    **base,
+                    "id": 3,
+                    "correlation_key": "c",
+                    "open_key": None,
+                    "status": "resolved",
+                    "resolve_due_at": due,
+                },
+            ],
+        )
+    migrate(engine)
+    assert _agenda(engine) == [("auto_resolve", "1", due)]
+    engine.dispose()

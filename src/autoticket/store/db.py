@@ -86,8 +86,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     )
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`: the newest unless a test asks for an older one."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -95,4 +95,4 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
