@@ -111,3 +111,36 @@ def test_sqlite_writers_of_one_engine_take_turns(tmp_path: Path) -> None:
     with read_only(engine) as conn:
         ids = set(conn.execute(select(inbox.c.delivery_id)).scalars())
     assert ids == {"first", "second"}
+
+
+def test_key_locks_per_transaction_are_bounded(pg_engine: Engine) -> None:
+    """A storm of distinct keys takes at most SLOTS advisory locks, not one per key:
+    PostgreSQL's shared lock table would otherwise run out and fail the batch forever."""
+    from sqlalchemy import text
+
+    from autoticket.store.locks import SLOTS, lock_keys
+
+    keys = [f"route|alertname=storm-{i}" for i in range(20_000)]
+    with pg_engine.begin() as conn:
+        assert lock_keys(conn, keys)
+        held = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid()"
+            )
+        ).scalar_one()
+    assert 0 < held <= SLOTS
+
+
+def test_a_key_lock_makes_another_transaction_wait(pg_engine: Engine) -> None:
+    """Two transactions locking the same key take turns (the second waits for the first)."""
+    from sqlalchemy import text
+
+    from autoticket.store.locks import lock_keys
+
+    with pg_engine.begin() as first:
+        lock_keys(first, ["route|alertname=A"])
+        with pg_engine.begin() as second:
+            second.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(Exception, match="lock timeout"):
+                lock_keys(second, ["route|alertname=A"])
