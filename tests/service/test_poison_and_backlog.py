@@ -97,3 +97,60 @@ def test_a_timer_does_not_overtake_a_firing_still_in_the_inbox(
     assert ticket.resolved_at is None
     with runtime.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(dead_letters)).scalar_one() == 0
+
+
+def test_a_delivery_that_fails_the_same_transient_way_every_time_is_isolated(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's "out of shared memory" looks transient but comes back on every retry:
+    after STUCK_AFTER tries the batch is taken apart and the worker goes on."""
+    from sqlalchemy.exc import OperationalError
+
+    from autoticket.service.worker import STUCK_AFTER
+
+    original = engine_round.insert_events
+
+    def out_of_memory(conn: Any, events: list[Any]) -> None:
+        if any(e.title == "storm" for e in events):
+            raise OperationalError("INSERT", {}, Exception("out of shared memory"))
+        original(conn, events)
+
+    monkeypatch.setattr(engine_round, "insert_events", out_of_memory)
+    _deliver(runtime, "good-1", {"title": "disk full", "service": "search"})
+    _deliver(runtime, "storm", {"title": "storm", "service": "search"})
+    _deliver(runtime, "good-2", {"title": "cpu hot", "service": "checkout"})
+    for _ in range(STUCK_AFTER - 1):
+        with pytest.raises(OperationalError):
+            runtime.worker.run_once()  # looks transient: the same batch is retried
+    statuses = dict(_rows(runtime.engine, select(inbox.c.delivery_id, inbox.c.status)))
+    assert set(statuses.values()) == {"pending"}
+    runtime.worker.drain()
+    statuses = dict(_rows(runtime.engine, select(inbox.c.delivery_id, inbox.c.status)))
+    assert statuses == {"good-1": "done", "storm": "dead", "good-2": "done"}
+    [letter] = _rows(runtime.engine, select(dead_letters))
+    assert letter.delivery_id == "storm"
+    assert letter.error == "Exception: out of shared memory"
+
+
+def test_a_passing_transient_failure_is_retried_not_dead_lettered(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    original = engine_round.insert_events
+    failures = [1]
+
+    def blip(conn: Any, events: list[Any]) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        original(conn, events)
+
+    monkeypatch.setattr(engine_round, "insert_events", blip)
+    _deliver(runtime, "d1", {"title": "disk full", "service": "search"})
+    with pytest.raises(OperationalError):
+        runtime.worker.run_once()
+    runtime.worker.drain()
+    statuses = dict(_rows(runtime.engine, select(inbox.c.delivery_id, inbox.c.status)))
+    assert statuses == {"d1": "done"}
+    assert _rows(runtime.engine, select(dead_letters)) == []

@@ -30,6 +30,9 @@ log = logging.getLogger("autoticket.worker")
 # Failures that say nothing about the data: retry the same batch later.
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError)
 
+# Transient-looking failures of the same batch before it is taken apart.
+STUCK_AFTER = 3
+
 PURGE_EVERY = timedelta(minutes=10)
 PURGE_LIMIT = 5000  # rows per table per transaction: keeps the write lock short
 PURGE_STEPS = 20  # transactions per round; a bigger backlog goes on next round
@@ -50,6 +53,7 @@ class Worker:
         self.round = round_
         self.telemetry = round_.telemetry
         self._claimed: list[int] = []
+        self._strikes: dict[tuple[int, ...], int] = {}
         self.clock = clock
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
@@ -76,51 +80,85 @@ class Worker:
         """One engine round: due timers, one inbox batch, due outbox actions.
 
         A batch that fails for a reason in its data is retried one delivery
-        at a time, so the one at fault is isolated (see `_one_by_one`).
+        at a time, so the one at fault is isolated (see `_one_by_one`). A
+        failure that looks transient (the database went away) is retried as
+        it is, but only `STUCK_AFTER` times in a row for the same batch: an
+        error that comes back every time is about the batch, whatever its class
+        (PostgreSQL's "out of shared memory" is one), so the batch is isolated.
         """
         now = self.clock.now()
         self._purge_if_due(now)
         self._claimed = []
         try:
-            return self.round.run(now, self._claim, pending=inbox_store.any_pending)
+            outcome = self.round.run(now, self._claim, pending=inbox_store.any_pending)
         except TRANSIENT:
-            raise
+            if not self._claimed or not self._stuck(self._claimed):
+                raise
+            log.exception(
+                "batch of %d deliveries failed %d times in a row; isolating the bad one",
+                len(self._claimed),
+                STUCK_AFTER,
+            )
         except Exception:
             if not self._claimed:
                 raise
+            self._strikes.clear()
             log.exception(
                 "batch of %d deliveries failed; isolating the bad one", len(self._claimed)
             )
-        batch = self._one_by_one(self._claimed)
+        else:
+            self._strikes.clear()
+            return outcome
+        batch = self._one_by_one(self._claimed, stuck=bool(self._strikes))
+        self._strikes.clear()
         return RoundOutcome(0, batch, self.round.dispatch(self.clock.now(), batch.actions > 0))
+
+    def _stuck(self, claimed: list[int]) -> bool:
+        """Count one more transient failure of this batch; True once it is stuck."""
+        key = tuple(claimed)
+        self._strikes = {key: self._strikes.get(key, 0) + 1}
+        return self._strikes[key] >= STUCK_AFTER
 
     def _claim(self, conn: Connection) -> list[Delivery]:
         deliveries = inbox_store.claim_pending(conn, self.batch_size)
         self._claimed = [d.inbox_id for d in deliveries if d.inbox_id is not None]
         return deliveries
 
-    def _one_by_one(self, inbox_ids: list[int]) -> BatchOutcome:
+    def _one_by_one(self, inbox_ids: list[int], stuck: bool = False) -> BatchOutcome:
         """After a failed batch: each delivery alone; one that still fails is dead-lettered.
 
         Without this, one delivery the database rejects would stop the worker
         for good, retrying the same batch while everything queues behind it.
+        When the batch was `stuck` (the same transient-looking error each
+        time), a delivery failing alone that way is tried `STUCK_AFTER` times
+        and then dead-lettered too; were the database really down, storing
+        the dead letter would fail as well, and nothing is lost.
         """
         total = BatchOutcome()
         for inbox_id in inbox_ids:
             try:
-                outcome = self.round.take_batch(
-                    lambda conn, i=inbox_id: _listed(inbox_store.claim_one(conn, i)),
-                    self.clock.now(),
-                )
-            except TRANSIENT:
-                raise
+                outcome = self._alone(inbox_id, tries=STUCK_AFTER if stuck else 1)
             except Exception as exc:
+                if isinstance(exc, TRANSIENT) and not stuck:
+                    raise
                 log.exception("delivery in inbox row %d failed alone; dead-lettering it", inbox_id)
                 self._dead_letter(inbox_id, exc)
                 continue
             if outcome is not None:
                 total.add(outcome)
         return total
+
+    def _alone(self, inbox_id: int, tries: int) -> BatchOutcome | None:
+        for attempt in range(1, tries + 1):
+            try:
+                return self.round.take_batch(
+                    lambda conn: _listed(inbox_store.claim_one(conn, inbox_id)), self.clock.now()
+                )
+            except TRANSIENT:
+                if attempt == tries:
+                    raise
+                self._stop.wait(0.2 * attempt)
+        return None
 
     def _dead_letter(self, inbox_id: int, exc: Exception) -> None:
         now = self.clock.now()
