@@ -30,6 +30,11 @@ log = logging.getLogger("autoticket.worker")
 # Failures that say nothing about the data: retry the same batch later.
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError)
 
+# A batch's bounds besides its count of deliveries: memory per batch stays
+# bounded when a storm sends large bodies of many alerts each.
+BATCH_EVENTS = 5_000
+BATCH_BYTES = 16 * 1024 * 1024
+
 # Transient-looking failures of the same batch before it is taken apart.
 STUCK_AFTER = 3
 
@@ -120,7 +125,9 @@ class Worker:
         return self._strikes[key] >= STUCK_AFTER
 
     def _claim(self, conn: Connection) -> list[Delivery]:
-        deliveries = inbox_store.claim_pending(conn, self.batch_size)
+        deliveries = inbox_store.claim_pending(
+            conn, self.batch_size, max_events=BATCH_EVENTS, max_bytes=BATCH_BYTES
+        )
         self._claimed = [d.inbox_id for d in deliveries if d.inbox_id is not None]
         return deliveries
 

@@ -63,9 +63,38 @@ _PENDING = select(
 ).where(inbox.c.status == "pending")
 
 
-def claim_pending(conn: Connection, limit: int) -> list[Delivery]:
-    """The oldest pending deliveries."""
-    return _claim(conn, _PENDING.order_by(inbox.c.id).limit(limit))
+_SIZES = (
+    select(inbox.c.id, inbox.c.event_count, func.length(inbox.c.body).label("size"))
+    .where(inbox.c.status == "pending")
+    .order_by(inbox.c.id)
+)
+
+
+def claim_pending(
+    conn: Connection, limit: int, max_events: int | None = None, max_bytes: int | None = None
+) -> list[Delivery]:
+    """The oldest pending deliveries: at most `limit` of them, and no more than
+    `max_events` events or `max_bytes` of bodies in all (but always at least one).
+
+    Sizes are read first, bodies only for the rows taken, so a backlog of
+    large deliveries does not load more than one batch's worth into memory.
+    """
+    if max_events is None and max_bytes is None:
+        return _claim(conn, _PENDING.order_by(inbox.c.id).limit(limit))
+    ids: list[int] = []
+    events = size = 0
+    for row in conn.execute(_SIZES.limit(limit)):
+        events += row.event_count
+        size += row.size or 0
+        over = (max_events is not None and events > max_events) or (
+            max_bytes is not None and size > max_bytes
+        )
+        if over and ids:
+            break
+        ids.append(row.id)
+    if not ids:
+        return []
+    return _claim(conn, _PENDING.where(inbox.c.id.in_(ids)).order_by(inbox.c.id))
 
 
 def claim_one(conn: Connection, inbox_id: int) -> Delivery | None:
