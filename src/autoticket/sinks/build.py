@@ -7,6 +7,7 @@ once. Problems come back line-numbered, like the config's own.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -74,7 +75,13 @@ def check_sinks(config: Config, env: Mapping[str, str] | None = None) -> list[Co
 def build_sinks(
     config: Config, client: httpx.Client, env: Mapping[str, str] | None = None
 ) -> dict[str, AnySink]:
-    """One sink object per entry of `config.sink_specs`; ConfigError lists all problems."""
+    """One sink object per entry of `config.sink_specs`; ConfigError lists all problems.
+
+    Also quiets httpx's own per-request log line (INFO): it quotes the full URL
+    (some webhook URLs carry a token) and the remote's reason phrase verbatim.
+    The lanes log each outcome themselves.
+    """
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     env = os.environ if env is None else env
     built: dict[str, AnySink] = {}
     problems: list[ConfigProblem] = []
