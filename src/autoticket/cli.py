@@ -186,18 +186,21 @@ def worker(
         typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
     ] = None,
 ) -> None:
-    """Run only the worker (inbox -> tickets), next to API processes sharing the database."""
+    """Run only the worker (inbox -> tickets -> external sinks), next to API processes
+    sharing the database."""
 
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url)
     runtime.worker.start()
+    runtime.external.start()  # the lanes of external sinks run where the workers run
     err.print("worker running; Ctrl-C to stop")
     try:
         while runtime.worker.alive:
             time.sleep(1)
     except KeyboardInterrupt:
         runtime.worker.stop()
+        runtime.external.stop()
 
 
 @app.command()

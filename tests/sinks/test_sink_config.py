@@ -116,3 +116,16 @@ def test_config_validation_does_not_import_the_sinks() -> None:
         "assert 'autoticket.sinks' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_worker_refuses_to_start_without_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(HOOK)
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    monkeypatch.setenv("AUTOTICKET_DATABASE_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    result = CliRunner().invoke(app, ["worker", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "config error" in result.output
+    assert "sink 'hook': environment variable HOOK_SECRET is not set" in result.output
