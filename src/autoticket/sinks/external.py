@@ -156,9 +156,13 @@ class Lane:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def request_stop(self) -> None:
+        """Stop after the call in flight; rows claimed but not yet called are handed back."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
 
@@ -167,8 +171,8 @@ class Lane:
             try:
                 calls = self.run_once()
                 self.last_error = None
-            except Exception as exc:
-                log.error("sink %s: lane round failed: %s", self.sink.name, type(exc).__name__)
+            except Exception as exc:  # the database; the sink's own errors are caught in _call
+                log.exception("sink %s: lane round failed", self.sink.name)
                 self.last_error = type(exc).__name__
                 self._stop.wait(1.0)
                 continue
@@ -204,8 +208,7 @@ class ExternalDispatcher:
             lane.start()
 
     def stop(self) -> None:
-        for lane in self.lanes.values():
-            lane._stop.set()
-            lane.wake()
+        for lane in self.lanes.values():  # all at once: each may be waiting on a call
+            lane.request_stop()
         for lane in self.lanes.values():
             lane.stop()
