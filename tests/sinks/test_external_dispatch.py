@@ -273,3 +273,29 @@ def test_a_sink_that_raises_is_retried_and_its_lane_lives_on(engine: Engine, t0:
     assert lane.run_once() == 1
     row = _all(engine)["1-open:b"]
     assert (row.status, row.last_error) == ("pending", "sink raised RuntimeError")
+
+
+def test_a_remote_action_waits_for_the_builtin_ticket_it_refers_to(
+    engine: Engine, t0: datetime
+) -> None:
+    payload = {
+        "title": "t",
+        "priority": "P2",
+        "severity": "high",
+        "status": "open",
+        "team": None,
+        "at": t0.isoformat(),
+        "opened_at": t0.isoformat(),
+        "reasons": [],
+    }
+    actions = [TicketAction(1, "open", "1-open", ["builtin", "hook"], payload)]
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, actions, t0)
+    answers = [httpx.Response(200, json={"id": "R-1"})]
+    lane = Lane(engine, webhook(scripted(answers, [])), FixedClock(t0), after=["builtin"])
+    assert lane.run_once() == 0, "sent before the built-in ticket existed"
+    with engine.begin() as conn:
+        Dispatcher({"builtin": BuiltinSink()}).dispatch_due(conn, t0)
+    assert lane.run_once() == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(ticket_refs.c.external_id)).scalars().all() == ["R-1"]

@@ -46,7 +46,11 @@ class Runtime:
             sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
         self.dispatcher = Dispatcher(transactional_sinks(sinks), on_applied=self._applied)
         self.external = ExternalDispatcher(
-            engine, external_sinks(sinks), self.clock, on_done=self._delivered
+            engine,
+            external_sinks(sinks),
+            self.clock,
+            on_done=self._delivered,
+            after=list(self.dispatcher.sinks),
         )
         self.worker = Worker(
             engine, config, self.pipeline, self.dispatcher, self.clock, batch_size=batch_size

@@ -14,14 +14,16 @@ three steps:
 
 An incident's actions reach a sink in outbox order: a claim takes an
 incident's later row only with the earlier ones, and when one of them must be
-retried, the later ones of that incident are handed back unattempted.
+retried, the later ones of that incident are handed back unattempted. They
+also wait for the incident's pending built-in actions enqueued with or before
+them, so the remote reference finds the built-in ticket to attach to.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,8 +73,12 @@ class Lane:
         batch: int = 10,
         on_done: Callable[[OutboxItem, datetime], None] | None = None,
         idle_seconds: float = 0.5,
+        after: Collection[str] = (),
     ) -> None:
+        """`after`: the transactional sinks, whose rows of an incident go first (the
+        built-in ticket exists before the remote one refers to it)."""
         self.engine = engine
+        self.after = tuple(after)
         self.sink = sink
         self.clock = clock
         self.batch = batch
@@ -94,7 +100,9 @@ class Lane:
             if not outbox_store.any_due(conn, now, [self.sink.name]):
                 return 0
         with self.engine.begin() as conn:
-            token, rows = claims.claim(conn, self.sink.name, now, self.lease, self.batch)
+            token, rows = claims.claim(
+                conn, self.sink.name, now, self.lease, self.batch, self.after
+            )
         held: set[int] = set()  # incidents with an action waiting for a retry
         giving_back: list[int] = []
         calls = 0
@@ -190,9 +198,11 @@ class ExternalDispatcher:
         sinks: dict[str, Sink],
         clock: Clock,
         on_done: Callable[[OutboxItem, datetime], None] | None = None,
+        after: Collection[str] = (),
     ) -> None:
         self.lanes = {
-            name: Lane(engine, sink, clock, on_done=on_done) for name, sink in sinks.items()
+            name: Lane(engine, sink, clock, on_done=on_done, after=after)
+            for name, sink in sinks.items()
         }
 
     def run_once(self) -> int:

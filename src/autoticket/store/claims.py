@@ -10,10 +10,11 @@ out it is due again and delivered again under the same idempotency key.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from autoticket.store.outbox import due
 from autoticket.store.tables import outbox, ticket_refs, tickets
@@ -23,10 +24,23 @@ __all__ = ["claim", "record_done", "record_retry", "release"]
 
 
 def claim(
-    conn: Connection, sink: str, now: datetime, lease: timedelta, limit: int
+    conn: Connection,
+    sink: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    after: Collection[str] = (),
 ) -> tuple[str, list[Any]]:
-    """Lease up to `limit` due rows of `sink` (in outbox order); return the token and rows."""
+    """Lease up to `limit` due rows of `sink` (in outbox order); return the token and rows.
+
+    A row waits while its incident has a pending row of a sink in `after`
+    enqueued no later than it: the built-in ticket exists before the remote
+    one, so the remote reference can be attached to it (`ticket_refs`).
+    """
     rows = due(conn, now, limit, sinks=[sink])
+    if rows and after:
+        anchors = _first_pending_of(conn, after, {row.incident_id for row in rows})
+        rows = [r for r in rows if (a := anchors.get(r.incident_id)) is None or r.created_at < a]
     token = secrets.token_hex(16)
     if rows:
         conn.execute(
@@ -35,6 +49,22 @@ def claim(
             .values(claim_token=token, next_attempt_at=now + lease)
         )
     return token, rows
+
+
+def _first_pending_of(
+    conn: Connection, sinks: Collection[str], incident_ids: set[int]
+) -> dict[int, datetime]:
+    """Per incident: when its oldest pending row of `sinks` was enqueued."""
+    query = (
+        select(outbox.c.incident_id, func.min(outbox.c.created_at))
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.sink.in_(sorted(sinks)),
+            outbox.c.incident_id.in_(sorted(incident_ids)),
+        )
+        .group_by(outbox.c.incident_id)
+    )
+    return {incident: first for incident, first in conn.execute(query)}
 
 
 def _mine(row_id: int, token: str) -> Any:
