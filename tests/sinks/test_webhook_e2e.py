@@ -128,6 +128,9 @@ routes:
         runtime.external.wake()
         wait_for(lambda: hook_row(engine).status == "done", "delivery")
     assert len(receiver.got) == 3
+    metrics = runtime.telemetry.render().decode()
+    assert 'autoticket_sink_attempts_total{outcome="retry",sink="hook"} 2.0' in metrics
+    assert 'autoticket_sink_attempts_total{outcome="ok",sink="hook"} 1.0' in metrics
     assert all(r.signed for r in receiver.got)
     keys = {r.headers["idempotency-key"] for r in receiver.got}
     body = json.loads(receiver.got[0].body)

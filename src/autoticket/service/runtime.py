@@ -14,7 +14,7 @@ from autoticket.config import Config
 from autoticket.pipeline.runner import Pipeline, build_pipeline
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.worker import Worker
-from autoticket.sinks.base import OutboxItem, Sink, TransactionalSink
+from autoticket.sinks.base import OutboxItem, Sink, SinkResult, TransactionalSink
 from autoticket.sinks.build import build_sinks, external_sinks, transactional_sinks
 from autoticket.sinks.external import ExternalDispatcher
 from autoticket.sinks.outbox import Dispatcher
@@ -49,7 +49,7 @@ class Runtime:
             engine,
             external_sinks(sinks),
             self.clock,
-            on_done=self._delivered,
+            on_outcome=self._attempted,
             after=list(self.dispatcher.sinks),
         )
         self.worker = Worker(
@@ -82,8 +82,10 @@ class Runtime:
         self.external.stop()
         self.started = False
 
-    def _delivered(self, item: OutboxItem, now: datetime) -> None:
-        self.telemetry.tickets.labels(item.sink, item.action).inc()
+    def _attempted(self, item: OutboxItem, result: SinkResult) -> None:
+        self.telemetry.sink_attempts.labels(item.sink, result.outcome).inc()
+        if result.outcome == "ok":
+            self.telemetry.tickets.labels(item.sink, item.action).inc()
 
     def _applied(self, item: OutboxItem, now: datetime) -> None:
         # The round that applied a built-in action usually enqueued its external ones.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -71,7 +71,7 @@ class Lane:
         sink: Sink,
         clock: Clock,
         batch: int = 10,
-        on_done: Callable[[OutboxItem, datetime], None] | None = None,
+        on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         idle_seconds: float = 0.5,
         after: Collection[str] = (),
     ) -> None:
@@ -82,7 +82,7 @@ class Lane:
         self.sink = sink
         self.clock = clock
         self.batch = batch
-        self.on_done = on_done
+        self.on_outcome = on_outcome
         self.idle_seconds = idle_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -140,12 +140,11 @@ class Lane:
             else:
                 delay = retry_delay(item, result)
                 mine = claims.record_retry(conn, item.id, token, now, result.reason, delay)
+        if mine and self.on_outcome is not None:
+            self.on_outcome(item, result)
         if not mine:
             log.warning("sink %s: lease on outbox row %d ran out mid-call", self.sink.name, item.id)
-        elif result.outcome == "ok":
-            if self.on_done is not None:
-                self.on_done(item, now)
-        else:
+        elif result.outcome != "ok":
             log.warning(
                 "sink %s: %s of incident %d: %s (%s)",
                 self.sink.name,
@@ -197,11 +196,11 @@ class ExternalDispatcher:
         engine: Engine,
         sinks: dict[str, Sink],
         clock: Clock,
-        on_done: Callable[[OutboxItem, datetime], None] | None = None,
+        on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         after: Collection[str] = (),
     ) -> None:
         self.lanes = {
-            name: Lane(engine, sink, clock, on_done=on_done, after=after)
+            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after)
             for name, sink in sinks.items()
         }
 
