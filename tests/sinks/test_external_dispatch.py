@@ -299,3 +299,27 @@ def test_a_remote_action_waits_for_the_builtin_ticket_it_refers_to(
     assert lane.run_once() == 1
     with engine.connect() as conn:
         assert conn.execute(select(ticket_refs.c.external_id)).scalars().all() == ["R-1"]
+
+
+def test_two_lanes_of_one_sink_never_send_an_action_twice(engine: Engine, t0: datetime) -> None:
+    """Two processes each running a lane of the same sink: claims do not overlap."""
+    actions = [TicketAction(i, "open", f"{i}-open", ["shared"], {}) for i in range(1, 41)]
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, actions, t0)
+    sinks = [CountingSink("shared"), CountingSink("shared")]
+    lanes = [Lane(engine, sink, FixedClock(t0), batch=3) for sink in sinks]
+    start = threading.Barrier(2)
+
+    def drain(lane: Lane) -> None:
+        start.wait()
+        while lane.run_once():
+            pass
+
+    threads = [threading.Thread(target=drain, args=(lane,)) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = sinks[0].keys + sinks[1].keys
+    assert sorted(sent) == sorted(f"{i}-open:shared" for i in range(1, 41))
+    assert {row.status for row in _all(engine).values()} == {"done"}
