@@ -93,11 +93,11 @@ class Sink:
         self.client = client
         self.secrets = dict(secrets or {})
 
-    @classmethod
-    def secret_vars(cls, settings: BaseModel) -> list[str]:
-        """Environment variables `settings` name (fields ending in `_env`)."""
-        values = (getattr(settings, f) for f in type(settings).model_fields if f.endswith("_env"))
-        return [v for v in values if isinstance(v, str)]
+    @staticmethod
+    def secret_fields(settings: BaseModel) -> dict[str, str]:
+        """Field → environment variable, for the fields that name one (ending in `_env`)."""
+        named = {f: getattr(settings, f) for f in type(settings).model_fields if f.endswith("_env")}
+        return {field: var for field, var in named.items() if isinstance(var, str)}
 
     @property
     def timeout(self) -> timedelta:

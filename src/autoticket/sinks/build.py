@@ -53,10 +53,7 @@ def _check_one(
     secrets: dict[str, str] = {}
     problems: list[ConfigProblem] = []
     if issubclass(kind, Sink):
-        for field in type(settings).model_fields:
-            var = getattr(settings, field)
-            if not field.endswith("_env") or not isinstance(var, str):
-                continue
+        for field, var in Sink.secret_fields(settings).items():
             value = env.get(var)
             if not value:
                 message = f"sink {name!r}: environment variable {var} is not set"
