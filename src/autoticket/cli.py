@@ -91,6 +91,9 @@ def _runtime(config: object, url: str, **kwargs: object) -> object:
 
     try:
         return Runtime.from_url(config, url, **kwargs)  # type: ignore[arg-type]
+    except ConfigError as exc:  # a sink's settings, or a secret it names, is missing
+        err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except (SQLAlchemyError, ArgumentError, ImportError, OSError, ValueError) as exc:
         first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
         err.print(
@@ -115,8 +118,13 @@ def _safe(url: str) -> str:
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="config YAML to validate")]) -> None:
     """Validate a config file; print line-numbered problems and exit 2 if any."""
+    from autoticket.sinks import check_sinks
+
     try:
         cfg = load_config(file)
+        problems = check_sinks(cfg)
+        if problems:
+            raise ConfigError(str(file), problems)
     except ConfigError as exc:
         err.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -179,18 +187,21 @@ def worker(
         typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
     ] = None,
 ) -> None:
-    """Run only the worker (inbox -> tickets), next to API processes sharing the database."""
+    """Run only the worker (inbox -> tickets -> external sinks), next to API processes
+    sharing the database."""
 
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url)
     runtime.worker.start()
+    runtime.external.start()  # the lanes of external sinks run where the workers run
     err.print("worker running; Ctrl-C to stop")
     try:
         while runtime.worker.alive:
             time.sleep(1)
     except KeyboardInterrupt:
         runtime.worker.stop()
+        runtime.external.stop()
 
 
 @app.command()

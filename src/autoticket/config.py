@@ -1,7 +1,11 @@
 """Settings and the YAML config: loading, validation, line-numbered errors.
 
-The YAML holds routes, catalog, redaction and timers. Secrets never live in it:
-settings that are secret come from the environment (`AUTOTICKET_*`).
+The YAML holds routes, catalog, redaction, timers and sinks. Secrets never live
+in it: settings that are secret come from the environment (`AUTOTICKET_*`, and
+the variables a sink names with `secret_env` / `token_env`).
+
+This module does not import the code it configures: a sink's own settings are
+kept as given (`SinkSpec`) and validated by `autoticket.sinks.build_sinks`.
 """
 
 from __future__ import annotations
@@ -16,17 +20,28 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+)
 
 __all__ = [
+    "BUILTIN_SINK",
     "CatalogConfig",
     "Config",
     "ConfigError",
+    "ConfigProblem",
+    "Duration",
     "RedactionConfig",
     "RetentionConfig",
     "RouteConfig",
     "ServiceEntry",
     "Settings",
+    "SinkSpec",
     "TeamEntry",
     "TimersConfig",
     "bundled_config_path",
@@ -126,6 +141,35 @@ class RouteConfig(_Strict):
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])
 
 
+BUILTIN_SINK = "builtin"
+
+
+class SinkSpec(BaseModel):
+    """One entry of the `sinks:` map: a type and that type's settings, checked later.
+
+    Remembers where it was written (`line_of`), so the sinks can report
+    their settings' problems with line numbers too.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: Name
+    _source: str = PrivateAttr(default="<config>")
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def line_of(self, *loc: Any) -> int | None:
+        """The line of the field at `loc` under this entry (or of the nearest parent)."""
+        return _nearest_line(self._lines, loc)
+
+
 class IngestConfig(_Strict):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
@@ -148,6 +192,12 @@ class Config(_Strict):
         default_factory=lambda: dict(DEFAULT_PRIORITIES)  # type: ignore[arg-type]
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
+    sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
+
+    @cached_property
+    def sink_specs(self) -> dict[str, SinkSpec]:
+        """Every configured sink by name; `builtin` is always there."""
+        return {BUILTIN_SINK: SinkSpec(type=BUILTIN_SINK), **self.sinks}
 
     @cached_property
     def _routes_by_name(self) -> dict[str, RouteConfig]:
@@ -260,16 +310,35 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
             for err in exc.errors()
         ]
         raise ConfigError(source, problems) from exc
+    for spec in config.sinks.values():
+        spec._source = source
     _check_semantics(config, index, source)
     return config
+
+
+def _sink_problems(config: Config, index: dict[tuple[Any, ...], int]) -> list[ConfigProblem]:
+    """`builtin` is reserved for the built-in store; each spec learns its lines."""
+    problems: list[ConfigProblem] = []
+    for name, spec in config.sinks.items():
+        prefix = ("sinks", name)
+        spec._lines = {loc[2:]: line for loc, line in index.items() if loc[:2] == prefix}
+        if name == BUILTIN_SINK and (spec.type != BUILTIN_SINK or spec.settings):
+            loc = (*prefix, "type")
+            problems.append(
+                ConfigProblem(
+                    ".".join(loc),
+                    _nearest_line(index, loc),
+                    "the name 'builtin' is the built-in store: type builtin, no settings",
+                )
+            )
+    return problems
 
 
 def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: str) -> None:
     """What the schema cannot say: unique route names, known sinks, matchers and CEL."""
     from autoticket.policy import PolicyError, compile_route
-    from autoticket.sinks import SINKS
 
-    problems: list[ConfigProblem] = []
+    problems: list[ConfigProblem] = _sink_problems(config, index)
     seen: set[str] = set()
     for i, route in enumerate(config.routes):
         if route.name in seen:
@@ -281,14 +350,15 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
                 )
             )
         seen.add(route.name)
+        known = config.sink_specs
         for j, sink in enumerate(route.sinks):
-            if sink not in SINKS:
+            if sink not in known:
                 loc = ("routes", i, "sinks", j)
                 problems.append(
                     ConfigProblem(
                         ".".join(map(str, loc)),
                         _nearest_line(index, loc),
-                        f"unknown sink {sink!r}; known: {', '.join(sorted(SINKS))}",
+                        f"unknown sink {sink!r}; the sinks: map has {', '.join(sorted(known))}",
                     )
                 )
         try:

@@ -48,6 +48,12 @@ class Telemetry:
             ["sink", "action"],
             registry=r,
         )
+        self.sink_attempts = Counter(
+            "autoticket_sink_attempts",
+            "Calls to external sinks, by sink and outcome (ok, retry, permanent)",
+            ["sink", "outcome"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "autoticket_dead_letters",
             "Payloads kept as dead letters, by source and stage",

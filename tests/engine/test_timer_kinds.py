@@ -152,7 +152,7 @@ def test_upgrading_moves_pending_auto_resolves_onto_the_agenda(tmp_path: Any, t0
     from autoticket.store import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    migrate(engine, "0002")
+    migrate(engine, "0003")
     base = {
         "route": "r",
         "title": "t",

@@ -231,3 +231,20 @@ def test_the_virtual_clock_never_runs_backwards(config: Config) -> None:
     assert out["stats"]["out_of_order_lines"] == 2
     for ticket in out["tickets"]:
         assert ticket["resolved_at"] is None or ticket["resolved_at"] >= ticket["opened_at"]
+
+
+def test_external_sinks_are_never_called_and_their_actions_are_counted() -> None:
+    """A backtest calls no remote: the webhook's actions stay queued, one per built-in one."""
+    from autoticket.config import parse_config_text
+
+    routes = "routes: [{name: default, group_by: [alertname, service], sinks: %s}]\n"
+    hook = "sinks: {hook: {type: webhook, url: 'http://127.0.0.1:9/x', secret_env: UNSET}}\n"
+    lines = DEMO.read_bytes().splitlines()
+    plain = _run(lines, parse_config_text(routes % "[builtin]"))
+    both = _run(lines, parse_config_text(hook + routes % "[builtin, hook]"))
+    assert plain["stats"]["external_actions"] == {}
+    assert both["tickets"] == plain["tickets"]
+    external = both["stats"].pop("external_actions")
+    plain["stats"].pop("external_actions")
+    assert both["stats"] == plain["stats"]
+    assert external["hook"] >= len(both["tickets"]) > 0  # at least each ticket's open

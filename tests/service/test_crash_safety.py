@@ -78,7 +78,7 @@ def _crash_once(
     ("owner", "name", "after"),
     [
         (engine_round, "insert_events", False),
-        (engine_round.outbox_store, "enqueue", True),
+        (engine_actions.outbox_store, "enqueue", True),
         (engine_actions, "add_decisions", True),
         (engine_round.inbox_store, "mark_processed", True),
     ],

@@ -23,7 +23,6 @@ from autoticket.pipeline.base import Batch, Context
 from autoticket.pipeline.runner import Pipeline
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import inbox as inbox_store
-from autoticket.store import outbox as outbox_store
 from autoticket.store import read_only
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.dead_letters import add_dead_letters
@@ -218,7 +217,7 @@ class Round:
         enqueued actions, so there is no need to look first."""
         if not known_due:
             with read_only(self.engine) as conn:
-                if not outbox_store.any_due(conn, now):
+                if not self.dispatcher.any_due(conn, now):
                     return 0
         with self.engine.begin() as conn:
             return self.dispatcher.dispatch_due(conn, now)

@@ -24,6 +24,7 @@ from autoticket.pipeline.runner import build_pipeline
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import make_engine, migrate
+from autoticket.store import outbox as outbox_store
 from autoticket.store.tables import dead_letters, events, incidents, tickets
 
 __all__ = ["ReplayResult", "replay"]
@@ -99,7 +100,10 @@ def replay(
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
         result.output = _output(conn, order, errors, skipped, result)
+        # A backtest never calls the outside world: external sinks' actions stay queued.
+        external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
     result.output["stats"]["out_of_order_lines"] = out_of_order
+    result.output["stats"]["external_actions"] = external
     return result
 
 

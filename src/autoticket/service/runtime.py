@@ -1,9 +1,12 @@
-"""Everything one autoticket process runs, wired once: engine, pipeline, ingest, worker."""
+"""Everything one autoticket process runs, wired once: engine, pipeline, ingest, worker,
+and a lane per external sink."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
+import httpx
 from sqlalchemy import Engine
 
 from autoticket.clock import Clock, SystemClock
@@ -12,7 +15,9 @@ from autoticket.engine.round import Round
 from autoticket.pipeline.runner import Pipeline, build_pipeline
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.worker import Worker
-from autoticket.sinks.base import OutboxItem
+from autoticket.sinks.base import OutboxItem, Sink, SinkResult, TransactionalSink
+from autoticket.sinks.build import build_sinks, external_sinks, transactional_sinks
+from autoticket.sinks.external import ExternalDispatcher
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import make_engine, migrate
 from autoticket.telemetry import Telemetry
@@ -28,13 +33,26 @@ class Runtime:
         clock: Clock | None = None,
         start_worker: bool = True,
         batch_size: int = 500,
+        sinks: Mapping[str, Sink | TransactionalSink] | None = None,
+        http_client: httpx.Client | None = None,
     ) -> None:
+        """`sinks` replaces the ones built from the config (tests); `http_client` is
+        the client every external sink shares (tests pass one on a MockTransport)."""
         self.config = config
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.telemetry = Telemetry()
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
-        self.dispatcher = Dispatcher(on_applied=self._applied)
+        if sinks is None:
+            sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
+        self.dispatcher = Dispatcher(transactional_sinks(sinks), on_applied=self._applied)
+        self.external = ExternalDispatcher(
+            engine,
+            external_sinks(sinks),
+            self.clock,
+            on_outcome=self._attempted,
+            after=list(self.dispatcher.sinks),
+        )
         self.round = Round(engine, config, self.pipeline, self.dispatcher, self.telemetry)
         self.worker = Worker(engine, config, self.round, self.clock, batch_size=batch_size)
         self.committer = GroupCommitter(engine, on_commit=self.worker.wake)
@@ -53,6 +71,7 @@ class Runtime:
         self.committer.start()
         if self.start_worker:
             self.worker.start()
+            self.external.start()
         self.started = True
 
     def stop(self) -> None:
@@ -60,9 +79,17 @@ class Runtime:
             return
         self.committer.stop()
         self.worker.stop()
+        self.external.stop()
         self.started = False
 
+    def _attempted(self, item: OutboxItem, result: SinkResult) -> None:
+        self.telemetry.sink_attempts.labels(item.sink, result.outcome).inc()
+        if result.outcome == "ok":
+            self.telemetry.tickets.labels(item.sink, item.action).inc()
+
     def _applied(self, item: OutboxItem, now: datetime) -> None:
+        # The round that applied a built-in action usually enqueued its external ones.
+        self.external.wake()
         self.telemetry.tickets.labels(item.sink, item.action).inc()
         if item.action == "open" and "first_received_at" in item.payload:
             first = datetime.fromisoformat(str(item.payload["first_received_at"]))

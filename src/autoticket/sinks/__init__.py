@@ -1,8 +1,31 @@
-"""Ticket sinks, registered by name from a literal list (registering does no I/O)."""
+"""Ticket sinks, registered by name from a literal list (registering does no I/O).
 
-from autoticket.sinks.base import OutboxItem, SinkResult, TransactionalSink
+`SINK_TYPES` maps a config `type:` to its class; `build_sinks` turns the
+config's `sinks:` map into sink objects. The built-in store is transactional
+(`Dispatcher`); the others are called by the `ExternalDispatcher`.
+"""
+
+from autoticket.sinks.base import NoSettings, OutboxItem, Sink, SinkResult, TransactionalSink
+from autoticket.sinks.build import build_sinks, check_sinks, external_sinks, transactional_sinks
 from autoticket.sinks.builtin import BuiltinSink
+from autoticket.sinks.external import ExternalDispatcher
+from autoticket.sinks.outbox import Dispatcher
+from autoticket.sinks.registry import SINK_TYPES
+from autoticket.sinks.webhook import WebhookSink
 
-__all__ = ["SINKS", "BuiltinSink", "OutboxItem", "SinkResult", "TransactionalSink"]
-
-SINKS: dict[str, type[BuiltinSink]] = {cls.name: cls for cls in (BuiltinSink,)}
+__all__ = [
+    "SINK_TYPES",
+    "BuiltinSink",
+    "Dispatcher",
+    "ExternalDispatcher",
+    "NoSettings",
+    "OutboxItem",
+    "Sink",
+    "SinkResult",
+    "TransactionalSink",
+    "WebhookSink",
+    "build_sinks",
+    "check_sinks",
+    "external_sinks",
+    "transactional_sinks",
+]

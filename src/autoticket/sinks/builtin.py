@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
-from autoticket.sinks.base import OutboxItem, SinkResult
+from autoticket.sinks.base import NoSettings, OutboxItem, SinkResult
 from autoticket.store.tickets import TicketWrite, write_ticket_actions
 from autoticket.store.timeline import add_entries, entry
 
@@ -17,7 +17,11 @@ _VERBS = {"open": "opened", "update": "updated", "resolve": "resolved", "reopen"
 
 
 class BuiltinSink:
+    """Transactional: writes in the dispatcher's transaction (see `sinks/base.py`)."""
+
     name: ClassVar[str] = "builtin"
+    type: ClassVar[str] = "builtin"
+    Settings: ClassVar[type[NoSettings]] = NoSettings
 
     def apply(self, conn: Connection, item: OutboxItem, now: datetime) -> SinkResult:
         return self.apply_batch(conn, [item], now)[0]

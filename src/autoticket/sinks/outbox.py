@@ -1,4 +1,9 @@
-"""The outbox dispatcher: applies due actions to their sinks, with retry and backoff."""
+"""The transactional dispatcher: applies due actions of the transactional sinks
+(the built-in store), in the caller's transaction, with retry and backoff.
+
+Rows of other sinks are left alone: the external dispatcher (`sinks/external.py`)
+claims them and calls their sinks outside any transaction.
+"""
 
 from __future__ import annotations
 
@@ -51,19 +56,20 @@ class Dispatcher:
         self.sinks: dict[str, TransactionalSink] = sinks or {"builtin": BuiltinSink()}
         self.on_applied = on_applied
 
+    def any_due(self, conn: Connection, now: datetime) -> bool:
+        """Whether one of this dispatcher's sinks has a due row (a read, no write lock)."""
+        return outbox_store.any_due(conn, now, self.sinks)
+
     def dispatch_due(self, conn: Connection, now: datetime, limit: int = 500) -> int:
-        """Apply every due action in the caller's transaction; return how many were done.
+        """Apply every due action of these sinks in the caller's transaction; return how
+        many were done.
 
         Each sink gets one `apply_batch` call with its due items; all `done`
         marks are one statement, in the same transaction as the sinks' writes.
         """
         done: list[int] = []
-        for name, items in _by_sink(outbox_store.due(conn, now, limit)).items():
-            sink = self.sinks.get(name)
-            if sink is None:
-                for item in items:
-                    outbox_store.mark_retry(conn, item.id, now, f"unknown sink {name!r}", None)
-                continue
+        for name, items in _by_sink(outbox_store.due(conn, now, limit, self.sinks)).items():
+            sink = self.sinks[name]
             results = sink.apply_batch(conn, items, now)
             if len(results) != len(items):
                 raise RuntimeError(f"sink {name!r}: {len(results)} results for {len(items)} items")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,15 @@ from autoticket.model import TicketAction
 from autoticket.store.tables import outbox
 from autoticket.store.upsert import insert_ignore
 
-__all__ = ["any_due", "due", "enqueue", "mark_done", "mark_retry", "pending_count"]
+__all__ = [
+    "any_due",
+    "due",
+    "enqueue",
+    "mark_done",
+    "mark_retry",
+    "pending_by_sink",
+    "pending_count",
+]
 
 
 def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> None:
@@ -34,31 +43,29 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
     insert_ignore(conn, outbox, rows, ["idempotency_key"])
 
 
-def any_due(conn: Connection, now: datetime) -> bool:
-    """Whether some row is due: a cheap read before taking a write transaction."""
-    query = (
-        select(outbox.c.id)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
-        .limit(1)
-    )
-    return conn.execute(query).first() is not None
+def _due_query(query: Any, now: datetime, sinks: Collection[str] | None) -> Any:
+    query = query.where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+    return query if sinks is None else query.where(outbox.c.sink.in_(sorted(sinks)))
 
 
-def due(conn: Connection, now: datetime, limit: int = 500) -> list[Any]:
+def any_due(conn: Connection, now: datetime, sinks: Collection[str] | None = None) -> bool:
+    """Whether some row (of `sinks`, None: any) is due: a cheap read before a write transaction."""
+    return conn.execute(_due_query(select(outbox.c.id), now, sinks).limit(1)).first() is not None
+
+
+def due(
+    conn: Connection, now: datetime, limit: int = 500, sinks: Collection[str] | None = None
+) -> list[Any]:
     """Due rows, oldest first, that may be applied now without breaking order.
 
     On PostgreSQL the rows are locked for this transaction and rows another
     dispatcher holds are skipped, so two workers never apply one action. An
     incident's actions reach a sink in outbox order: a row is held back while
     an earlier pending row for the same (incident, sink) is outside this
-    selection (waiting for a retry, or held by another dispatcher).
+    selection (waiting for a retry, or held by another dispatcher). `sinks`
+    limits the selection to those sinks (None: all).
     """
-    query = (
-        select(outbox)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
+    query = _due_query(select(outbox), now, sinks).order_by(outbox.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(conn.execute(query))
@@ -122,3 +129,12 @@ def mark_retry(
 def pending_count(conn: Connection) -> int:
     query = select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
     return int(conn.execute(query).scalar_one())
+
+
+def pending_by_sink(conn: Connection, exclude: Collection[str] = ()) -> dict[str, int]:
+    """Pending rows per sink, leaving out the sinks in `exclude`."""
+    query = select(outbox.c.sink, func.count()).where(outbox.c.status == "pending")
+    if exclude:
+        query = query.where(outbox.c.sink.not_in(sorted(exclude)))
+    rows = conn.execute(query.group_by(outbox.c.sink))
+    return {sink: int(count) for sink, count in sorted(rows)}

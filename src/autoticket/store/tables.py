@@ -192,6 +192,11 @@ outbox = Table(
     Column("next_attempt_at", TS, nullable=False),
     Column("done_at", TS),
     Column("last_error", Text),
+    # External sinks: the lease holder's token while a call is in flight (its
+    # lease is `next_attempt_at`), and the remote reference once done.
+    Column("claim_token", String(32)),
+    Column("external_ref", String(256)),
+    Column("external_url", Text),
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 

@@ -1,0 +1,223 @@
+"""The external dispatcher: calls sinks that live outside autoticket, with no transaction open.
+
+Each external sink has a lane of its own (a thread), so one slow or dead
+remote never delays another sink, the worker or ingest. A lane works in
+three steps:
+
+1. claim due rows of its sink in one short transaction (a lease: see
+   `store/claims.py`);
+2. call the sink for each row, outside any transaction, bounded by the
+   sink's timeout;
+3. record each outcome in another short transaction: done (with the remote
+   reference), retry at max(backoff, Retry-After), or parked (failed) with
+   the reason.
+
+An incident's actions reach a sink in outbox order: a claim takes an
+incident's later row only with the earlier ones, and when one of them must be
+retried, the later ones of that incident are handed back unattempted. They
+also wait for the incident's pending built-in actions enqueued with or before
+them, so the remote reference finds the built-in ticket to attach to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from autoticket.clock import Clock
+from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.outbox import MAX_ATTEMPTS, backoff
+from autoticket.store import claims, read_only
+from autoticket.store import outbox as outbox_store
+
+__all__ = ["ExternalDispatcher", "Lane"]
+
+log = logging.getLogger("autoticket.sinks")
+
+LEASE_MARGIN = timedelta(seconds=5)  # per item, for the two short transactions around a call
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        row.id,
+        row.idempotency_key,
+        row.incident_id,
+        row.sink,
+        row.action,
+        row.payload,
+        row.attempts,
+    )
+
+
+def retry_delay(item: OutboxItem, result: SinkResult) -> timedelta | None:
+    """When to try again, or None to park the action."""
+    if result.outcome != "retry" or item.attempts + 1 >= MAX_ATTEMPTS:
+        return None
+    wish = result.retry_after or timedelta(0)
+    return max(backoff(item.attempts), wish)
+
+
+class Lane:
+    """One external sink's claim → call → record loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sink: Sink,
+        clock: Clock,
+        batch: int = 10,
+        on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
+        idle_seconds: float = 0.5,
+        after: Collection[str] = (),
+    ) -> None:
+        """`after`: the transactional sinks, whose rows of an incident go first (the
+        built-in ticket exists before the remote one refers to it)."""
+        self.engine = engine
+        self.after = tuple(after)
+        self.sink = sink
+        self.clock = clock
+        self.batch = batch
+        self.on_outcome = on_outcome
+        self.idle_seconds = idle_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    @property
+    def lease(self) -> timedelta:
+        return (self.sink.timeout + LEASE_MARGIN) * self.batch
+
+    def run_once(self) -> int:
+        """Claim, call and record one batch; return how many calls were made."""
+        now = self.clock.now()
+        with read_only(self.engine) as conn:
+            if not outbox_store.any_due(conn, now, [self.sink.name]):
+                return 0
+        with self.engine.begin() as conn:
+            token, rows = claims.claim(
+                conn, self.sink.name, now, self.lease, self.batch, self.after
+            )
+        held: set[int] = set()  # incidents with an action waiting for a retry
+        giving_back: list[int] = []
+        calls = 0
+        for row in rows:
+            if row.incident_id in held or self._stop.is_set():
+                giving_back.append(row.id)
+                continue
+            item = _item(row)
+            result = self._call(item)
+            calls += 1
+            recorded = self._record(item, token, result)
+            if recorded and result.outcome == "retry" and retry_delay(item, result) is not None:
+                held.add(item.incident_id)
+        if giving_back:
+            with self.engine.begin() as conn:
+                claims.release(conn, giving_back, token, now)
+        return calls
+
+    def _call(self, item: OutboxItem) -> SinkResult:
+        try:
+            return self.sink.apply(item)
+        except Exception as exc:  # a bug in a sink must not stop its lane
+            # The message is left out: it may quote a request with its secrets.
+            log.error("sink %s raised %s on %s", self.sink.name, type(exc).__name__, item.id)
+            return SinkResult("retry", reason=f"sink raised {type(exc).__name__}")
+
+    def _record(self, item: OutboxItem, token: str, result: SinkResult) -> bool:
+        """Step 3; False when the lease was lost meanwhile (another lane took the row)."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            if result.outcome == "ok":
+                mine = claims.record_done(
+                    conn, item.id, token, now, result.external_ref, result.url
+                )
+            else:
+                delay = retry_delay(item, result)
+                mine = claims.record_retry(conn, item.id, token, now, result.reason, delay)
+        if mine and self.on_outcome is not None:
+            self.on_outcome(item, result)
+        if not mine:
+            log.warning("sink %s: lease on outbox row %d ran out mid-call", self.sink.name, item.id)
+        elif result.outcome != "ok":
+            log.warning(
+                "sink %s: %s of incident %d: %s (%s)",
+                self.sink.name,
+                item.action,
+                item.incident_id,
+                result.outcome if retry_delay(item, result) is None else "will retry",
+                result.reason,
+            )
+        return mine
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        name = f"sink-{self.sink.name}"
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Stop after the call in flight; rows claimed but not yet called are handed back."""
+        self._stop.set()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                calls = self.run_once()
+                self.last_error = None
+            except Exception as exc:  # the database; the sink's own errors are caught in _call
+                log.exception("sink %s: lane round failed", self.sink.name)
+                self.last_error = type(exc).__name__
+                self._stop.wait(1.0)
+                continue
+            if not calls:
+                self._wake.wait(self.idle_seconds)
+                self._wake.clear()
+
+
+class ExternalDispatcher:
+    """A lane per external sink; started and stopped by the service's Runtime."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sinks: dict[str, Sink],
+        clock: Clock,
+        on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
+        after: Collection[str] = (),
+    ) -> None:
+        self.lanes = {
+            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after)
+            for name, sink in sinks.items()
+        }
+
+    def run_once(self) -> int:
+        """One batch per lane, in this thread (tests, replay-like drivers)."""
+        return sum(lane.run_once() for lane in self.lanes.values())
+
+    def wake(self) -> None:
+        for lane in self.lanes.values():
+            lane.wake()
+
+    def start(self) -> None:
+        for lane in self.lanes.values():
+            lane.start()
+
+    def stop(self) -> None:
+        for lane in self.lanes.values():  # all at once: each may be waiting on a call
+            lane.request_stop()
+        for lane in self.lanes.values():
+            lane.stop()

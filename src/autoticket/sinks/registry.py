@@ -1,0 +1,13 @@
+"""Sink types by name, from a literal list: registering does no I/O."""
+
+from __future__ import annotations
+
+from autoticket.sinks.base import Sink
+from autoticket.sinks.builtin import BuiltinSink
+from autoticket.sinks.webhook import WebhookSink
+
+__all__ = ["SINK_TYPES"]
+
+SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
+    cls.type: cls for cls in (BuiltinSink, WebhookSink)
+}

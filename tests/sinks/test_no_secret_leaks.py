@@ -1,0 +1,99 @@
+"""No sink lets a secret into an error or a log line, whatever the remote does
+(as Alertmanager's `AssertNotifyLeaksNoSecret`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import Engine, select
+
+from autoticket.clock import FixedClock
+from autoticket.config import parse_config_text
+from autoticket.model import TicketAction
+from autoticket.sinks import SINK_TYPES, Sink, build_sinks
+from autoticket.sinks.external import Lane
+from autoticket.store import outbox as outbox_store
+from autoticket.store.tables import outbox
+
+SECRET = "Sup3rS3cretValue"
+# Settings of each external sink type, naming every secret it can take.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "webhook": {
+        "url": "https://hooks.example/x",
+        "secret_env": "LEAK_SECRET",
+        "token_env": "LEAK_TOKEN",
+    },
+}
+ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
+
+
+def _echo(status: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A remote that echoes every header (Authorization too) in its answer."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        echoed = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
+        return httpx.Response(
+            status,
+            headers={"X-Echo": echoed},
+            text=echoed,
+            extensions={"reason_phrase": echoed.encode()},
+        )
+
+    return handler
+
+
+def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        echoed = str(dict(request.headers))
+        if issubclass(exc, httpx.RequestError):
+            raise exc(echoed, request=request)
+        raise exc(echoed)
+
+    return handler
+
+
+REMOTES = {
+    "500 echoing": _echo(500),
+    "429 echoing": _echo(429),
+    "401 echoing": _echo(401),
+    "timeout": _raise(httpx.ReadTimeout),
+    "connection refused": _raise(httpx.ConnectError),
+    "transport bug": _raise(RuntimeError),
+}
+
+
+def test_every_external_sink_type_is_covered() -> None:
+    external = {name for name, kind in SINK_TYPES.items() if issubclass(kind, Sink)}
+    assert external == set(SETTINGS)
+
+
+@pytest.mark.parametrize("remote", sorted(REMOTES))
+@pytest.mark.parametrize("kind", sorted(SETTINGS))
+def test_no_secret_in_errors_or_logs(
+    engine: Engine, t0: datetime, caplog: pytest.LogCaptureFixture, kind: str, remote: str
+) -> None:
+    text = yaml.safe_dump(
+        {
+            "sinks": {"remote": {"type": kind, **SETTINGS[kind]}},
+            "routes": [{"name": "default", "sinks": ["remote"]}],
+        }
+    )
+    client = httpx.Client(transport=httpx.MockTransport(REMOTES[remote]))
+    sink = build_sinks(parse_config_text(text), client, env=ENV)["remote"]
+    assert isinstance(sink, Sink)
+    with engine.begin() as conn:
+        action = TicketAction(1, "open", "1-open", ["remote"], {"title": "t"})
+        outbox_store.enqueue(conn, [action], t0)
+    caplog.set_level(logging.DEBUG)
+    assert Lane(engine, sink, FixedClock(t0)).run_once() == 1
+    with engine.connect() as conn:
+        error = conn.execute(select(outbox.c.last_error)).scalar_one()
+    assert error
+    assert SECRET not in error
+    assert SECRET not in caplog.text
