@@ -12,7 +12,8 @@ import orjson
 import typer
 from rich.console import Console
 
-from autoticket.config import ConfigError, Settings, load_config
+from autoticket.checks import load_checked
+from autoticket.config import ConfigError, Settings
 
 app = typer.Typer(
     help="autoticket: alerts in, accountable tickets out.",
@@ -27,10 +28,10 @@ ConfigOpt = Annotated[
 ]
 
 
-def _config(path: Path | None) -> object:
+def _config(path: Path | None, secrets: bool = True) -> object:
     settings = Settings.from_env()
     try:
-        return load_config(path or settings.config_path)
+        return load_checked(path or settings.config_path, secrets=secrets)
     except ConfigError as exc:
         err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -118,13 +119,8 @@ def _safe(url: str) -> str:
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="config YAML to validate")]) -> None:
     """Validate a config file; print line-numbered problems and exit 2 if any."""
-    from autoticket.sinks import check_sinks
-
     try:
-        cfg = load_config(file)
-        problems = check_sinks(cfg)
-        if problems:
-            raise ConfigError(str(file), problems)
+        cfg = load_checked(file)
     except ConfigError as exc:
         err.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -148,7 +144,7 @@ def replay(
     from autoticket.replay import replay as run_replay
     from autoticket.replay.check import check_stream
 
-    cfg = _config(config)
+    cfg = _config(config, secrets=False)
     started = time.perf_counter()
     with file.open("rb") as fh:
         if dry_run:
@@ -229,7 +225,7 @@ def simulate(
     """Run a scenario and print a human summary of the tickets it would file."""
     from autoticket.replay import replay as run_replay
 
-    cfg = _config(config)
+    cfg = _config(config, secrets=False)
     with scenario.open("rb") as fh:
         result = run_replay(iter(fh), cfg)  # type: ignore[arg-type]
     for t in result.output["tickets"]:

@@ -193,6 +193,21 @@ class Config(_Strict):
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
+    _source: str = PrivateAttr(default="<config>")
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The file (or `<config>`) this config was read from, for error messages."""
+        return self._source
+
+    def line_of(self, *loc: Any) -> int | None:
+        """The line of the field at `loc` (or of its nearest parent), when known."""
+        return _nearest_line(self._lines, loc)
+
+    def problem(self, loc: tuple[Any, ...], message: str) -> ConfigProblem:
+        """A problem at `loc`, with its dotted path and line."""
+        return ConfigProblem(".".join(map(str, loc)) or "<root>", self.line_of(*loc), message)
 
     @cached_property
     def sink_specs(self) -> dict[str, SinkSpec]:
@@ -312,6 +327,8 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
         raise ConfigError(source, problems) from exc
     for spec in config.sinks.values():
         spec._source = source
+    config._source = source
+    config._lines = index
     _check_semantics(config, index, source)
     return config
 
@@ -335,9 +352,12 @@ def _sink_problems(config: Config, index: dict[tuple[Any, ...], int]) -> list[Co
 
 
 def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: str) -> None:
-    """What the schema cannot say: unique route names, known sinks, matchers and CEL."""
-    from autoticket.policy import PolicyError, compile_route
+    """What the schema alone cannot say: unique route names, known sink names.
 
+    What only the configured code can check (matchers, CEL, redaction
+    patterns, each sink's settings) is checked by `autoticket.checks`, which
+    imports that code; this module does not.
+    """
     problems: list[ConfigProblem] = _sink_problems(config, index)
     seen: set[str] = set()
     for i, route in enumerate(config.routes):
@@ -361,33 +381,6 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
                         f"unknown sink {sink!r}; the sinks: map has {', '.join(sorted(known))}",
                     )
                 )
-        try:
-            compile_route(route)
-        except PolicyError as exc:
-            extra = tuple(int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
-            loc = ("routes", i, *extra)
-            problems.append(
-                ConfigProblem(".".join(map(str, loc)), _nearest_line(index, loc), exc.reason)
-            )
-    from autoticket.pipeline.redact import Redactor
-
-    try:
-        Redactor(config.redaction)
-    except ValueError as exc:
-        loc = ("redaction", "disable")
-        problems.append(ConfigProblem("redaction", _nearest_line(index, loc), str(exc)))
-    for i, pat in enumerate(config.redaction.patterns):
-        try:
-            re.compile(pat.regex)
-        except re.error as exc:
-            loc = ("redaction", "patterns", i, "regex")
-            problems.append(
-                ConfigProblem(
-                    ".".join(map(str, loc)),
-                    _nearest_line(index, loc),
-                    f"invalid regular expression: {exc}",
-                )
-            )
     if problems:
         raise ConfigError(source, problems)
 

@@ -23,9 +23,6 @@ class BuiltinSink:
     type: ClassVar[str] = "builtin"
     Settings: ClassVar[type[NoSettings]] = NoSettings
 
-    def apply(self, conn: Connection, item: OutboxItem, now: datetime) -> SinkResult:
-        return self.apply_batch(conn, [item], now)[0]
-
     def apply_batch(
         self, conn: Connection, items: list[OutboxItem], now: datetime
     ) -> list[SinkResult]:

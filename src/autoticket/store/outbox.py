@@ -19,7 +19,6 @@ __all__ = [
     "mark_done",
     "mark_retry",
     "pending_by_sink",
-    "pending_count",
 ]
 
 
@@ -125,10 +124,6 @@ def mark_retry(
         values["next_attempt_at"] = now + delay
     conn.execute(update(outbox).where(outbox.c.id == row_id).values(values))
 
-
-def pending_count(conn: Connection) -> int:
-    query = select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
-    return int(conn.execute(query).scalar_one())
 
 
 def pending_by_sink(conn: Connection, exclude: Collection[str] = ()) -> dict[str, int]:
