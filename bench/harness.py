@@ -171,6 +171,10 @@ def summary_table(r: dict[str, Any]) -> Table:
         ("replay events/s", _fmt(rp["events_per_second"])),
         ("replay events / wall", f"{_fmt(rp['events'])} / {_fmt(rp['wall_seconds'], ' s')}"),
         ("replay stages", stages),
+        (
+            "replay batches (deliveries each)",
+            f"{_fmt(rp.get('batches'))} ({_fmt(rp.get('deliveries_per_batch'))})",
+        ),
         ("replay incidents / tickets", f"{_fmt(rp['incidents'])} / {_fmt(rp['tickets'])}"),
         ("replay peak RSS", _fmt(rp["peak_rss_mb"], " MB")),
         ("live accepted events/s", _fmt(lv["accepted_events_per_second"])),

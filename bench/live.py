@@ -63,6 +63,7 @@ class _Cpu:
             "client_cpu_cores": round(client, 2),
         }
 
+
 _E2T = "autoticket_event_to_ticket_seconds"
 
 

@@ -53,6 +53,10 @@ def measure(path: Path, batch_size: int) -> dict[str, Any]:
         "lines": result.lines,
         "events": result.events,
         "batch_size": batch_size,
+        "batches": result.batches,
+        "deliveries_per_batch": round(result.deliveries / result.batches, 1)
+        if result.batches
+        else None,
         "wall_seconds": round(wall, 3),
         "events_per_second": round(result.events / wall, 1) if wall else None,
         "stage_seconds": stages,
@@ -76,9 +80,7 @@ def replay_bench(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.pop("AUTOTICKET_CONFIG", None)
     cmd = [sys.executable, "-m", "bench.replay_run", str(stream), "--batch-size", str(batch_size)]
-    done = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False
-    )
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace")[-2000:]
         raise RuntimeError(f"replay child failed ({done.returncode}): {tail}")

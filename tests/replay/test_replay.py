@@ -248,3 +248,24 @@ def test_external_sinks_are_never_called_and_their_actions_are_counted() -> None
     plain["stats"].pop("external_actions")
     assert both["stats"] == plain["stats"]
     assert external["hook"] >= len(both["tickets"]) > 0  # at least each ticket's open
+
+
+def test_demo_output_is_unchanged_across_refactors(config: Config) -> None:
+    """The bundled stream's output, recorded before the engine round replaced the
+    worker's and replay's own loops: a behaviour change shows up here first."""
+    expected = json.loads((Path(__file__).parent / "demo.expected.json").read_text())
+    for batch_size in (1, 7, 200):
+        out = _run(DEMO.read_bytes().splitlines(), config, batch_size)
+        out["stats"].pop("external_actions")
+        assert out == expected, f"batch size {batch_size}"
+
+
+def test_batches_stay_full_when_timers_fall_due_inside_them(config: Config) -> None:
+    """Timers fire between the events of a batch, so replay does not cut batches short:
+    the demo stream (timers due all along it) is one batch at size 200."""
+    lines = DEMO.read_bytes().splitlines()
+    result = replay(iter(lines), config, batch_size=200)
+    assert result.batches == 1
+    assert result.deliveries == 24
+    small = replay(iter(lines), config, batch_size=7)
+    assert (small.batches, small.deliveries) == (4, 24)

@@ -36,6 +36,7 @@ class ReplayResult:
     events: int = 0
     lines: int = 0
     batches: int = 0
+    deliveries: int = 0  # lines that went through the pipeline, in `batches` batches
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -63,6 +64,7 @@ def replay(
         outcome = engine_round.run(now, lambda _conn: batch, timers_until=batch[0].received_at)
         assert outcome.batch is not None
         result.batches += 1
+        result.deliveries += len(batch)
         result.events += outcome.batch.events
         for name, secs in outcome.batch.stage_seconds.items():
             result.stage_seconds[name] = result.stage_seconds.get(name, 0.0) + secs

@@ -125,7 +125,6 @@ def mark_retry(
     conn.execute(update(outbox).where(outbox.c.id == row_id).values(values))
 
 
-
 def pending_by_sink(conn: Connection, exclude: Collection[str] = ()) -> dict[str, int]:
     """Pending rows per sink, leaving out the sinks in `exclude`."""
     query = select(outbox.c.sink, func.count()).where(outbox.c.status == "pending")
