@@ -93,7 +93,7 @@ class Round:
         """Timers due by `timers_until` (default `now`), one batch, then due outbox actions.
 
         `pending`, when given, is a cheap read that says whether `take` would
-        find anything: without it an idle round takes no write transaction.
+        find anything, so that an idle round takes no write transaction.
         """
         fired = self.fire_timers(now if timers_until is None else timers_until)
         batch = self.take_batch(take, now, pending)
