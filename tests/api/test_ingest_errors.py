@@ -351,3 +351,36 @@ def test_unexpected_error_answers_500_without_its_text(
     assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert record.exc_info[2] is not None  # with its traceback
     assert "/api/v1/incidents/1" in record.getMessage()
+
+
+def test_readyz_names_the_worker_failure_without_its_sql(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/readyz gives a reason code; the SQL and values of the error stay in the log."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    runtime: Runtime = client.runtime  # type: ignore[attr-defined]
+    failed = threading.Event()
+
+    def broken() -> object:
+        failed.set()
+        raise OperationalError("SELECT secret_column FROM t WHERE k = 'v'", {}, Exception("down"))
+
+    monkeypatch.setattr(runtime.worker, "run_once", broken)
+    runtime.worker.start()
+    try:
+        assert failed.wait(10), "the worker never ran a round"
+        for _ in range(200):
+            if runtime.worker.last_error:
+                break
+            failed.wait(0.01)
+    finally:
+        runtime.worker.stop()
+    assert runtime.worker.last_error == "OperationalError/Exception"
+    monkeypatch.setattr(runtime, "start_worker", True)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["worker"] == "failing: OperationalError/Exception"
+    assert "secret_column" not in ready.text

@@ -210,7 +210,8 @@ class Worker:
                 self.last_error = None
             except Exception as exc:
                 log.exception("worker round failed")
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                # A reason code for /readyz; the detail (SQL, values) is in the log only.
+                self.last_error = _reason_code(exc)
                 self._stop.wait(1.0)
                 continue
             if idle:
@@ -224,6 +225,13 @@ class Worker:
 
 def _listed(delivery: Delivery | None) -> list[Delivery]:
     return [delivery] if delivery is not None else []
+
+
+def _reason_code(exc: Exception) -> str:
+    """The class of the failure, e.g. `OperationalError` or `OperationalError/OutOfMemory`."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else None
+    name = type(exc).__name__
+    return f"{name}/{type(cause).__name__}" if cause is not None else name
 
 
 def _describe(exc: Exception) -> str:
