@@ -175,7 +175,8 @@ def test_secrets_are_masked_from_ingest_to_every_view(
         assert detail.status_code == incident.status_code == page.status_code == 200
         body = incident.json()
         assert body["timeline"] and body["explain"]["events"]
-        assert any(d["stage"] == "redact" for e in body["explain"]["events"] for d in e["decisions"])
+        stages = {d["stage"] for e in body["explain"]["events"] for d in e["decisions"]}
+        assert "redact" in stages
         seen += [detail.text, incident.text, page.text]
     for path in ("/api/v1/tickets", "/api/v1/incidents", "/", "/tickets", "/?status=resolved"):
         response = client.get(path)
