@@ -141,6 +141,7 @@ def test_thirty_concurrent_copies_with_parallel_workers_yield_one_ticket(
         t.start()
     for t in threads:
         t.join(timeout=120)
+        assert not t.is_alive(), "a worker never finished draining"
     assert not errors, errors
     runtime.worker.drain()
     with runtime.engine.connect() as conn:
