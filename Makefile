@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/autoticket bench --output bench/results.json
