@@ -72,6 +72,11 @@ CASES = {
         ((0, "resolved", A), (set(), [])),
         ((1, "firing", {**A, "starts_at": "2026-01-05T10:00:45Z"}), ({"opened"}, ["open"])),
     ],
+    "a resolved alert that never fired stays without incident": [
+        ((0, "resolved", A), (set(), [])),
+        ((1, "resolved", {**A, "ends_at": "2026-01-05T10:00:50Z"}), (set(), [])),
+        ((2, "firing", {**A, "starts_at": "2026-01-05T10:01:30Z"}), ({"opened"}, ["open"])),
+    ],
     "a firing older than the known resolution is stale": [
         ((0, "resolved", A), (set(), [])),
         ((1, "firing", A), (set(), [])),

@@ -440,3 +440,34 @@ def test_incident_of_several_alerts_auto_resolves_resolve_after_its_last_resolut
     assert datetime.fromisoformat(ticket["resolved_at"].replace("Z", "+00:00")) == (
         last + resolve_after
     )
+
+
+def test_acking_twice_changes_nothing_the_second_time(client: TestClient, runtime: Runtime) -> None:
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    runtime.worker.drain()
+    [incident] = client.get("/api/v1/incidents").json()["items"]
+    first = client.post(f"/api/v1/incidents/{incident['id']}/ack", json={"by": "alice"})
+    again = client.post(f"/api/v1/incidents/{incident['id']}/ack", json={"by": "bob"})
+    assert first.json()["changed"] is True
+    assert again.json() == {"id": incident["id"], "status": "acknowledged", "changed": False}
+    runtime.worker.drain()
+    detail = client.get(f"/api/v1/incidents/{incident['id']}").json()
+    assert [t["kind"] for t in detail["timeline"]].count("acknowledged") == 1
+    [ticket] = _tickets(client)
+    assert ticket["update_count"] == 1
+
+
+def test_events_a_route_drops_are_counted_by_outcome(client: TestClient, runtime: Runtime) -> None:
+    """Dropped events leave no row behind: the metric is the only trace of them."""
+    watchdog = am_alert(alertname="Watchdog", severity="none")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(watchdog, am_alert()))
+    runtime.worker.drain()
+    counted = {
+        line.split("} ")[0]: float(line.split("} ")[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("autoticket_events_received_total{")
+    }
+    assert counted['autoticket_events_received_total{outcome="accepted",source="alertmanager"'] == 2
+    dropped = {k: v for k, v in counted.items() if "accepted" not in k}
+    assert sum(dropped.values()) == 1, counted
+    assert len(_tickets(client)) == 1
