@@ -218,15 +218,22 @@ def test_concurrent_replays_feed_events_in_once(
     start = threading.Barrier(2)
     responses: list[httpx.Response] = []
 
+    errors: list[BaseException] = []
+
     def replay() -> None:
-        start.wait()
-        responses.append(client.post(f"/api/v1/dead-letters/{dead_id}/replay"))
+        try:
+            start.wait(timeout=60)
+            responses.append(client.post(f"/api/v1/dead-letters/{dead_id}/replay"))
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=replay) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+        assert not t.is_alive(), "a replay never returned"
+    assert errors == []
     assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
     conflict = next(r for r in responses if r.status_code == 409).json()["error"]
     assert conflict["code"] == "already_replayed"

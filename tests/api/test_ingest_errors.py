@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from autoticket.api.app import create_app
 from autoticket.config import load_config, parse_config_text
 from autoticket.service.runtime import Runtime
 from autoticket.store.dead_letters import get_dead_letter
+from autoticket.store.tables import inbox
 from conftest import am_alert, am_payload
 
 
@@ -384,3 +386,35 @@ def test_readyz_names_the_worker_failure_without_its_sql(
     assert ready.status_code == 503
     assert ready.json()["checks"]["worker"] == "failing: OperationalError/Exception"
     assert "secret_column" not in ready.text
+
+
+def test_chunked_body_over_the_limit_is_refused_while_streaming(client: TestClient) -> None:
+    """No Content-Length to trust: the limit must hold on the bytes as they arrive."""
+    alerts = [am_alert(instance=f"host-{i:03d}") for i in range(40)]
+    body = json.dumps(am_payload(*alerts)).encode()
+    assert len(body) >= 10_000  # 5x the 2 KB limit, and a valid payload otherwise
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 512):
+            sent.append(start)
+            yield body[start : start + 512]
+
+    request = client.build_request(
+        "POST", "/api/v1/ingest/alertmanager", content=chunks(), headers=JSON
+    )
+    assert "content-length" not in request.headers
+    assert request.headers["transfer-encoding"] == "chunked"
+    r = client.send(request)
+    assert len(sent) > 1  # it was streamed, in several chunks
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert error["limit"] == 2048
+    # A 413 is refused before anything is stored: no dead letter, nothing to process.
+    assert client.get("/api/v1/dead-letters").json()["items"] == []
+    runtime = client.runtime  # type: ignore[attr-defined]
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
+    runtime.worker.drain()
+    assert client.get("/api/v1/tickets").json()["items"] == []

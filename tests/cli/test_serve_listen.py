@@ -4,10 +4,12 @@ line and exit 2, and --port 0 serves on a free port whose URL is printed."""
 from __future__ import annotations
 
 import os
+import queue
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,8 +64,7 @@ def test_serve_on_port_zero_prints_the_port_it_serves_on(tmp_path: Path) -> None
     cmd += ["--database-url", f"sqlite:///{tmp_path / 'serve.db'}"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, env=env, cwd=tmp_path, text=True)
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
+        line = _first_line(proc, within=60)
         found = re.search(r"serving on (http://127\.0\.0\.1:(\d+)/)", line)
         assert found, line
         assert int(found.group(2)) > 0
@@ -78,4 +79,20 @@ def test_serve_on_port_zero_prints_the_port_it_serves_on(tmp_path: Path) -> None
         assert response.status_code == 200
     finally:
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(15)
+
+
+def _first_line(proc: subprocess.Popen[str], within: float) -> str:
+    """The first stderr line, read on a thread so a silent child cannot hang the test."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    stderr = proc.stderr
+    threading.Thread(target=lambda: lines.put(stderr.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=within)
+    except queue.Empty:
+        raise AssertionError(f"serve printed nothing within {within:.0f}s") from None

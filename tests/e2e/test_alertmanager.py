@@ -20,7 +20,8 @@ import pytest
 
 from .conftest import AlertmanagerPair, Autoticket, Prometheus
 
-pytestmark = pytest.mark.e2e
+# Real services start, crash and converge here: more than the default 120 s per test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 T = TypeVar("T")
 

@@ -21,7 +21,8 @@ from conftest import am_alert, am_payload
 
 from .conftest import Autoticket, start_autoticket, write_test_config
 
-pytestmark = pytest.mark.e2e
+# Real services start, crash and converge here: more than the default 120 s per test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 GROUPS = 60
 COPIES = 4  # each group is delivered this many times (HA pair x retries)

@@ -30,7 +30,8 @@ from .conftest import (
     write_test_config,
 )
 
-pytestmark = pytest.mark.e2e
+# Real services start, crash and converge here: more than the default 120 s per test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 GROUPS = 40
 COPIES = 6

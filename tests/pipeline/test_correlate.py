@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import orjson
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, func, select
 
 from autoticket.config import Config
 from autoticket.engine.round import Round
@@ -16,6 +16,7 @@ from autoticket.pipeline.runner import build_pipeline
 from autoticket.policy import RouteTable
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources import get_source
+from autoticket.store.tables import outbox
 from conftest import am_alert, am_payload
 
 A = {"alertname": "A"}
@@ -73,6 +74,11 @@ CASES = {
         ((0, "resolved", A), (set(), [])),
         ((1, "firing", {**A, "starts_at": "2026-01-05T10:00:45Z"}), ({"opened"}, ["open"])),
     ],
+    "a resolved alert that never fired stays without incident": [
+        ((0, "resolved", A), (set(), [])),
+        ((1, "resolved", {**A, "ends_at": "2026-01-05T10:00:50Z"}), (set(), [])),
+        ((2, "firing", {**A, "starts_at": "2026-01-05T10:01:30Z"}), ({"opened"}, ["open"])),
+    ],
     "a firing older than the known resolution is stale": [
         ((0, "resolved", A), (set(), [])),
         ((1, "firing", A), (set(), [])),
@@ -99,9 +105,27 @@ def test_sequence(engine: Engine, config: Config, t0: datetime, steps: list) -> 
     for i, ((minute, status, overrides), (kinds, actions)) in enumerate(steps):
         t = t0 + timedelta(minutes=minute)
         with engine.begin() as conn:
+            seen = _last_outbox_id(conn)
             outcome = pipeline.process(conn, [_delivery(i, t, status, overrides)], t)
+            enqueued = _actions_after(conn, seen)
         assert set(outcome.changes) == kinds, f"step {i}"
         assert outcome.actions == len(actions), f"step {i}"
+        assert enqueued == sorted(actions), f"step {i}"
+
+
+def _last_outbox_id(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
+
+
+def _actions_after(conn: Connection, last_id: int) -> list[str]:
+    """The kinds of the ticket actions enqueued since `last_id` (one row per sink)."""
+    rows = conn.execute(
+        select(outbox.c.idempotency_key, outbox.c.sink, outbox.c.action).where(
+            outbox.c.id > last_id
+        )
+    )
+    per_action = {(key.removesuffix(f":{sink}"), action) for key, sink, action in rows}
+    return sorted(action for _, action in per_action)
 
 
 def test_same_batch_twice_produces_the_same_idempotency_keys(

@@ -134,6 +134,7 @@ def test_thirty_concurrent_copies_with_parallel_workers_yield_one_ticket(
         t.start()
     for t in threads:
         t.join(timeout=120)
+        assert not t.is_alive(), "a worker never finished draining"
     assert not errors, errors
     runtime.worker.drain()
     with runtime.engine.connect() as conn:
@@ -347,3 +348,119 @@ def test_manual_resolve_closes_the_episode_a_new_one_reopens(
     runtime.worker.drain()
     [ticket] = _tickets(client)
     assert ticket["status"] == "resolved"  # the firing count stayed exact
+
+
+def _fire_resolve_and_auto_resolve(
+    client: TestClient, runtime: Runtime, clock: FixedClock, t0: datetime
+) -> datetime:
+    """Open an incident, resolve its alert, let the timer fire; return resolved_at."""
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=1))
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert(status="resolved")))
+    runtime.worker.drain()
+    resolved_at = t0 + timedelta(minutes=1) + runtime.config.timers.resolve_after
+    clock.set(resolved_at)
+    runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "resolved"
+    assert datetime.fromisoformat(ticket["resolved_at"].replace("Z", "+00:00")) == resolved_at
+    return resolved_at
+
+
+@pytest.mark.parametrize(
+    ("after_window", "reopens"),
+    [(timedelta(0), True), (timedelta(seconds=1), False)],
+    ids=["exactly-reopen_within-reopens", "one-second-later-is-new"],
+)
+def test_reopen_window_edge(
+    client: TestClient,
+    runtime: Runtime,
+    clock: FixedClock,
+    t0: datetime,
+    after_window: timedelta,
+    reopens: bool,
+) -> None:
+    """Firing again at exactly `reopen_within` after the resolution is still within it."""
+    resolved_at = _fire_resolve_and_auto_resolve(client, runtime, clock, t0)
+    at = resolved_at + runtime.config.timers.reopen_within + after_window
+    clock.set(at)
+    starts = (at - timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert(starts_at=starts)))
+    runtime.worker.drain()
+    items = _tickets(client)
+    if reopens:
+        [ticket] = items
+        assert (ticket["status"], ticket["reopen_count"]) == ("open", 1)
+    else:
+        assert [(t["id"], t["status"], t["reopen_count"]) for t in items] == [
+            (2, "open", 0),
+            (1, "resolved", 0),
+        ]
+
+
+def test_incident_of_several_alerts_auto_resolves_resolve_after_its_last_resolution(
+    client: TestClient, runtime: Runtime, clock: FixedClock, t0: datetime
+) -> None:
+    resolve_after = runtime.config.timers.resolve_after
+    a, b = am_alert(instance="a"), am_alert(instance="b")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(a, b))
+    runtime.worker.drain()
+    [incident] = client.get("/api/v1/incidents").json()["items"]
+    assert incident["alert_count"] == 2
+
+    clock.set(t0 + timedelta(minutes=1))
+    client.post(
+        "/api/v1/ingest/alertmanager", json=am_payload(am_alert(status="resolved", instance="a"))
+    )
+    runtime.worker.drain()
+    clock.set(t0 + timedelta(minutes=1) + resolve_after)
+    runtime.worker.drain()
+    assert _tickets(client)[0]["status"] == "open"  # b still fires: no timer yet
+
+    last = t0 + timedelta(minutes=3)
+    clock.set(last)
+    resolved_b = am_alert(status="resolved", instance="b", ends_at="2026-01-05T10:02:30Z")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(resolved_b))
+    runtime.worker.drain()
+    clock.set(last + resolve_after - timedelta(seconds=1))
+    runtime.worker.drain()
+    assert _tickets(client)[0]["status"] == "open"
+    clock.set(last + resolve_after)
+    runtime.worker.drain()
+    [ticket] = _tickets(client)
+    assert ticket["status"] == "resolved"
+    assert datetime.fromisoformat(ticket["resolved_at"].replace("Z", "+00:00")) == (
+        last + resolve_after
+    )
+
+
+def test_acking_twice_changes_nothing_the_second_time(client: TestClient, runtime: Runtime) -> None:
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    runtime.worker.drain()
+    [incident] = client.get("/api/v1/incidents").json()["items"]
+    first = client.post(f"/api/v1/incidents/{incident['id']}/ack", json={"by": "alice"})
+    again = client.post(f"/api/v1/incidents/{incident['id']}/ack", json={"by": "bob"})
+    assert first.json()["changed"] is True
+    assert again.json() == {"id": incident["id"], "status": "acknowledged", "changed": False}
+    runtime.worker.drain()
+    detail = client.get(f"/api/v1/incidents/{incident['id']}").json()
+    assert [t["kind"] for t in detail["timeline"]].count("acknowledged") == 1
+    [ticket] = _tickets(client)
+    assert ticket["update_count"] == 1
+
+
+def test_events_a_route_drops_are_counted_by_outcome(client: TestClient, runtime: Runtime) -> None:
+    """Dropped events leave no row behind: the metric is the only trace of them."""
+    watchdog = am_alert(alertname="Watchdog", severity="none")
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(watchdog, am_alert()))
+    runtime.worker.drain()
+    counted = {
+        line.split("} ")[0]: float(line.split("} ")[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("autoticket_events_received_total{")
+    }
+    assert counted['autoticket_events_received_total{outcome="accepted",source="alertmanager"'] == 2
+    dropped = {k: v for k, v in counted.items() if "accepted" not in k}
+    assert sum(dropped.values()) == 1, counted
+    assert len(_tickets(client)) == 1

@@ -364,21 +364,28 @@ def test_two_dispatchers_never_apply_one_action_twice(engine: Engine) -> None:
     applied: list[int] = []
     lock = threading.Lock()
 
+    errors: list[BaseException] = []
+
     def run() -> None:
         def count(item: OutboxItem, _: datetime) -> None:
             with lock:
                 applied.append(item.id)
 
-        dispatcher = Dispatcher(on_applied=count)
-        barrier.wait(timeout=10)  # SQLite then queues on its write lock; PostgreSQL races
-        with engine.begin() as conn:
-            dispatcher.dispatch_due(conn, now)
+        try:
+            dispatcher = Dispatcher(on_applied=count)
+            barrier.wait(timeout=60)  # SQLite then queues on its write lock; PostgreSQL races
+            with engine.begin() as conn:
+                dispatcher.dispatch_due(conn, now)
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+        assert not t.is_alive(), "a dispatcher never returned"
+    assert errors == []
     assert sorted(applied) == sorted(set(applied))
     assert len(applied) == 40
     with engine.connect() as conn:

@@ -108,6 +108,12 @@ BAD_SHAPES: list[tuple[str, Any, str, str]] = [
     ),
     ("bad group status", group(status="FIRING"), "status", "expected 'firing' or 'resolved'"),
     ("startsAt prose", group(alert(startsAt="yesterday")), "alerts[0].startsAt", "RFC 3339"),
+    (
+        "startsAt one digit short",
+        group(alert(startsAt="2024-05-14T09:00:0Z")),
+        "alerts[0].startsAt",
+        "RFC 3339",
+    ),
     ("startsAt epoch", group(alert(startsAt=1715677200)), "alerts[0].startsAt", "got number"),
     (
         "endsAt without offset",
@@ -277,6 +283,8 @@ T1 = datetime(2024, 5, 14, 9, 20, tzinfo=UTC)
     [
         ("firing", "2024-05-14T09:00:00Z", "0001-01-01T00:00:00Z", T0, None),
         ("firing", "2024-05-14T11:00:00+02:00", _DROP, T0, None),
+        ("firing", "2024-05-14T09:00:00+00:00", _DROP, T0, None),
+        ("firing", "2024-05-14T09:00:00-00:00", _DROP, T0, None),
         ("firing", "2024-05-14T09:00:00Z", "2024-05-14T09:20:00Z", T0, T1),
         ("firing", _DROP, _DROP, RECEIVED, None),
         ("firing", "0001-01-01T00:00:00Z", None, RECEIVED, None),

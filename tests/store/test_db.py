@@ -86,27 +86,36 @@ def test_sqlite_writers_of_one_engine_take_turns(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     migrate(engine)
     holding, entered, release = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
 
     def first() -> None:
-        with engine.begin() as conn:
-            conn.execute(insert(inbox).values(_row("first")))
-            holding.set()
-            release.wait(10)
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert(inbox).values(_row("first")))
+                holding.set()
+                assert release.wait(60), "never released"
+        except BaseException as exc:
+            errors.append(exc)
 
     def second() -> None:
-        holding.wait(10)
-        with engine.begin() as conn:
-            entered.set()
-            conn.execute(insert(inbox).values(_row("second")))
+        try:
+            assert holding.wait(60), "the first writer never took the lock"
+            with engine.begin() as conn:
+                entered.set()
+                conn.execute(insert(inbox).values(_row("second")))
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
-    holding.wait(10)
+    assert holding.wait(60), "the first writer never took the lock"
     assert not entered.wait(0.3), "the second writer got in while the first held the lock"
     release.set()
     for t in threads:
-        t.join(10)
+        t.join(60)
+        assert not t.is_alive(), "a writer is still stuck"
+    assert errors == []
     assert entered.is_set()
     with read_only(engine) as conn:
         ids = set(conn.execute(select(inbox.c.delivery_id)).scalars())
