@@ -1,7 +1,8 @@
 """The one place the pipeline is composed and timed.
 
-`build_pipeline(config)` composes the stages; `Pipeline.run` passes a batch
-of deliveries through them and returns what they made. It writes nothing:
+`build_pipeline(config)` composes the stages; `Pipeline.prepare` and
+`Pipeline.resolve` pass a batch through them and return what they made.
+They write nothing:
 the engine's round (engine/round.py) owns the transaction and persists the
 result, the same way live and in replay.
 """
@@ -37,9 +38,8 @@ class Pipeline:
     """Stages in two parts: `prepare` (per event, no state: normalize .. route) and
     `resolve` (on stored state, in time order: correlate, decide).
 
-    `run` passes a batch through both. The engine's round may instead prepare
-    a batch once and resolve it in time segments, firing timers that fall due
-    between them (engine/round.py).
+    The engine's round prepares a batch once and resolves it in time
+    segments, firing timers that fall due between them (engine/round.py).
     """
 
     def __init__(
@@ -53,16 +53,6 @@ class Pipeline:
         self.prepare_stages = prepare
         self.resolve_stages = resolve
         self.telemetry = telemetry
-
-    @property
-    def stages(self) -> list[Stage]:
-        return [*self.prepare_stages, *self.resolve_stages]
-
-    def run(self, deliveries: list[Delivery], ctx: Context) -> PipelineResult:
-        result = self.prepare(deliveries, ctx)
-        if result.batch.events:
-            self.resolve(result, result.batch.events, ctx)
-        return result
 
     def prepare(self, deliveries: list[Delivery], ctx: Context) -> PipelineResult:
         """Parse, redact, enrich and route a batch; stop once no event is left."""
