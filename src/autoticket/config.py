@@ -172,6 +172,9 @@ class SinkSpec(BaseModel):
 
 class IngestConfig(_Strict):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # One storm notification must not become one enormous batch: a delivery
+    # with more events is refused (413) and kept as a dead letter.
+    max_events_per_delivery: int = Field(default=5000, gt=0)
 
 
 class RetentionConfig(_Strict):

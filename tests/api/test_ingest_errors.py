@@ -418,3 +418,21 @@ def test_chunked_body_over_the_limit_is_refused_while_streaming(client: TestClie
         assert conn.execute(select(func.count()).select_from(inbox)).scalar_one() == 0
     runtime.worker.drain()
     assert client.get("/api/v1/tickets").json()["items"] == []
+
+
+def test_too_many_events_in_one_delivery_are_refused_and_kept(engine: Engine) -> None:
+    """A storm notification is refused (413, naming the field and the limit) before it
+    becomes one enormous batch, and kept as a dead letter for replay."""
+    config = parse_config_text("ingest: {max_events_per_delivery: 3}\n")
+    runtime = Runtime(config, engine, start_worker=False)
+    with TestClient(create_app(runtime)) as client:
+        alerts = [am_alert(alertname=f"A{i}") for i in range(4)]
+        r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*alerts))
+        assert r.status_code == 413, r.text
+        error = r.json()["error"]
+        assert (error["code"], error["field"]) == ("too_many_events", "alerts")
+        assert "4 in one delivery (at most 3" in error["message"]
+        letter = client.get(f"/api/v1/dead-letters/{error['dead_letter_id']}").json()
+        assert letter["field"] == "alerts"
+        r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*alerts[:3]))
+        assert r.status_code == 202 and r.json()["accepted"] == 3

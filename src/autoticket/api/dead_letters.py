@@ -140,7 +140,7 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
             dict(row.headers),
         )
         try:
-            events = parse_delivery(delivery)
+            events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
         except PayloadError as exc:
             reason = f"{exc.field}: {exc.reason}"
             mark_replayed(conn, dead_letter_id, now, failed_result(reason, earlier))

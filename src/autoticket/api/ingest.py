@@ -113,9 +113,11 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "content-type",
             )
         try:
-            events = parse_delivery(delivery)
+            events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
         except PayloadError as exc:
-            code = "malformed_json" if exc.status == 400 else "invalid_payload"
+            code = {400: "malformed_json", 413: "too_many_events"}.get(
+                exc.status, "invalid_payload"
+            )
             raise await _reject(
                 runtime,
                 delivery,

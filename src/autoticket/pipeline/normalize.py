@@ -49,7 +49,8 @@ class NormalizeStage:
         dead = list(batch.dead_letters)
         for delivery in batch.deliveries:
             try:
-                events.extend(_storable(e) for e in parse_delivery(delivery))
+                parsed = parse_delivery(delivery, ctx.config.ingest.max_events_per_delivery)
+                events.extend(_storable(e) for e in parsed)
             except PayloadError as exc:
                 dead.append(DeadLetter(delivery, self.name, exc.reason, exc.field))
         return StageResult(replace(batch, events=events, dead_letters=dead, parsed=len(events)))

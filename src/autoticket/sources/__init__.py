@@ -54,20 +54,29 @@ def get_source(name: str) -> Source:
     return cls()
 
 
-def parse_delivery(delivery: Delivery) -> list[Event]:
+def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Event]:
     """The one way a delivery becomes events: its adapter by name, JSON, then parse.
 
     Ingest, normalize, `replay --dry-run` and dead-letter replay all call
     this, so they agree on what is valid. Every failure is a PayloadError
     naming the field: `source` (404) for an adapter that is not registered,
-    `body` (400) for malformed JSON, a path into the payload (422) otherwise.
+    `body` (400) for malformed JSON, more than `max_events` events (413), a
+    path into the payload (422) otherwise.
     """
     cls = SOURCES.get(delivery.source)
     if cls is None:
         raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
+    payload = decode_json(delivery.body)
+    if max_events is not None and isinstance(payload, dict):
+        items = payload.get(cls.events_field)
+        if isinstance(items, list) and len(items) > max_events:
+            raise PayloadError(
+                cls.events_field,
+                f"too many events: {len(items)} in one delivery (at most {max_events}, "
+                "ingest.max_events_per_delivery); send smaller groups (Alertmanager: "
+                "max_alerts in the webhook config)",
+                status=413,
+            )
     return cls().parse(
-        decode_json(delivery.body),
-        delivery.headers,
-        delivery_id=delivery.id,
-        received_at=delivery.received_at,
+        payload, delivery.headers, delivery_id=delivery.id, received_at=delivery.received_at
     )

@@ -36,6 +36,7 @@ class AlertmanagerSource(Source):
     """Alertmanager `webhook_config` notifications."""
 
     name: ClassVar[str] = "alertmanager"
+    events_field: ClassVar[str] = "alerts"
 
     def parse(
         self,

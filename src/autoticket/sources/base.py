@@ -48,6 +48,8 @@ class Source(ABC):
     """
 
     name: ClassVar[str]
+    # The payload's list of events, when it has one (for the per-delivery cap).
+    events_field: ClassVar[str] = "events"
 
     @abstractmethod
     def parse(
