@@ -185,7 +185,7 @@ def test_acceptance_is_remembered_after_a_failed_forced_replay(
     dead_id = _store(runtime, VALID)
     assert client.post(f"/api/v1/dead-letters/{dead_id}/replay").status_code == 200
 
-    def unknown(delivery: Any) -> Any:
+    def unknown(delivery: Any, *limits: Any) -> Any:
         raise PayloadError("source", f"unknown source {delivery.source!r}", status=404)
 
     monkeypatch.setattr(dead_letters_api, "parse_delivery", unknown)
@@ -204,10 +204,10 @@ def test_replay_delivery_id_fits_the_inbox(client: TestClient, runtime: Runtime)
     assert r.json()["delivery_id"] == "x" * 61 + "-r1"
 
 
-def _slow_parse(delivery: Delivery) -> Any:
+def _slow_parse(delivery: Delivery, *limits: Any) -> Any:
     """A parse that takes a while: two replays overlap unless they take turns."""
     time.sleep(0.3)
-    return parse_delivery(delivery)
+    return parse_delivery(delivery, *limits)
 
 
 def test_concurrent_replays_feed_events_in_once(
