@@ -154,3 +154,19 @@ def test_a_passing_transient_failure_is_retried_not_dead_lettered(
     statuses = dict(_rows(runtime.engine, select(inbox.c.delivery_id, inbox.c.status)))
     assert statuses == {"d1": "done"}
     assert _rows(runtime.engine, select(dead_letters)) == []
+
+
+def test_a_generic_event_cannot_resolve_another_sources_alert(runtime: Runtime) -> None:
+    """A spoofed fingerprint (copied from an Alertmanager alert) opens its own alert."""
+    from autoticket.store.tables import alerts
+
+    _deliver(runtime, "am", am_payload(am_alert(severity="critical")), "alertmanager")
+    runtime.worker.drain()
+    [am_fingerprint] = [r.fingerprint for r in _rows(runtime.engine, select(alerts))]
+    spoof = {"title": "spoof", "status": "resolved", "fingerprint": am_fingerprint}
+    _deliver(runtime, "spoof", spoof)
+    runtime.worker.drain()
+    statuses = {r.fingerprint: r.status for r in _rows(runtime.engine, select(alerts))}
+    assert statuses[am_fingerprint] == "firing"
+    assert statuses[f"generic:{am_fingerprint}"] == "resolved"
+    assert {t.status for t in _rows(runtime.engine, select(tickets))} == {"open"}

@@ -177,7 +177,7 @@ def test_all_fields() -> None:
     assert event.annotations == {"log": "x"}
     assert event.description == "pg_dump failed"
     assert event.occurred_at == datetime(2024, 5, 14, 0, 0, tzinfo=UTC)
-    assert event.fingerprint == "backup:orders"
+    assert event.fingerprint == "generic:backup:orders"
     assert event.links == {"logs": "https://ci/1"}
 
 
@@ -229,7 +229,7 @@ def test_labels_are_copied_not_aliased() -> None:
 
 
 def test_supplied_fingerprint_is_used_verbatim() -> None:
-    assert one(fingerprint="cert:shop").fingerprint == "cert:shop"
+    assert one(fingerprint="cert:shop").fingerprint == "generic:cert:shop"
 
 
 def test_computed_fingerprint_is_labels_plus_title() -> None:

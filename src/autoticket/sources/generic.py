@@ -135,6 +135,10 @@ class GenericSource(Source):
             fingerprint = fingerprint_of(self.name, labels)
         elif not fingerprint:
             raise PayloadError(f"{prefix}fingerprint", "must not be empty")
+        else:
+            # Scoped by source: a caller's fingerprint can never name (and so
+            # resolve) an alert of another source, whose fingerprints are bare hashes.
+            fingerprint = f"{self.name}:{fingerprint}"
 
         return Event(
             id=f"{delivery_id}-{index}",
