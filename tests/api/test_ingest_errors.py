@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -351,3 +352,36 @@ def test_unexpected_error_answers_500_without_its_text(
     assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert record.exc_info[2] is not None  # with its traceback
     assert "/api/v1/incidents/1" in record.getMessage()
+
+
+def test_rejections_are_counted_as_ingest_dead_letters_by_known_source(
+    client: TestClient,
+) -> None:
+    """An unknown source name is counted as "unknown": the URL never becomes a label value."""
+    client.post("/api/v1/ingest/nagios", json={"title": "x"})
+    client.post("/api/v1/ingest/generic", json={"title": 1})
+    [first, second] = client.get("/api/v1/dead-letters").json()["items"]
+    assert {first["stage"], second["stage"]} == {"ingest"}
+    metrics = client.get("/metrics").text
+    assert 'autoticket_dead_letters_total{source="unknown",stage="ingest"} 1.0' in metrics
+    assert 'autoticket_dead_letters_total{source="generic",stage="ingest"} 1.0' in metrics
+    assert 'source="nagios"' not in metrics
+
+
+def test_a_lost_dead_letter_is_logged_with_its_delivery_and_status(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from autoticket.service import committer
+
+    def broken(*_: object, **__: object) -> list[int]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(committer, "add_dead_letters", broken)
+    with caplog.at_level(logging.ERROR, logger="autoticket.api"):
+        client.post("/api/v1/ingest/nagios", json={"title": "x"})
+    [record] = [r for r in caplog.records if r.name == "autoticket.api"]
+    assert re.fullmatch(
+        r"could not store the dead letter of delivery [0-9a-f]{32} \(404 unknown_source\)",
+        record.getMessage(),
+    )
+    assert "autoticket_dead_letters_total{" not in client.get("/metrics").text
