@@ -385,3 +385,44 @@ def test_a_lost_dead_letter_is_logged_with_its_delivery_and_status(
         record.getMessage(),
     )
     assert "autoticket_dead_letters_total{" not in client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json", 202),
+        ("Application/JSON; charset=utf-8", 202),
+        ("application/json; charset=utf-8; boundary=x", 202),
+        ("text/json", 202),
+        ("application/vnd.autoticket+json", 202),
+        ("application/xml", 415),
+        ("text/plain+json", 415),
+        ("application/jsonp", 415),
+    ],
+)
+def test_json_media_types(client: TestClient, content_type: str, status: int) -> None:
+    """JSON is application/json, text/json or any application/*+json, parameters aside."""
+    r = client.post(
+        "/api/v1/ingest/generic", content=b'{"title": "x"}', headers={"content-type": content_type}
+    )
+    assert r.status_code == status, r.text
+
+
+def _sized_body(size: int) -> bytes:
+    head, tail = b'{"title": "', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_a_body_of_exactly_the_limit_is_accepted(client: TestClient) -> None:
+    body = _sized_body(2048)
+    r = client.post("/api/v1/ingest/generic", content=body, headers=JSON)
+    assert r.status_code == 202, r.text
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client: TestClient) -> None:
+    r = client.post("/api/v1/ingest/generic", content=_sized_body(2049), headers=JSON)
+    assert r.status_code == 413
+    error = r.json()["error"]
+    assert error["message"] == "body of 2049 bytes exceeds the limit of 2048 bytes"
+    assert error["limit"] == 2048
+    assert error["field"] == "body"
