@@ -174,3 +174,69 @@ def test_a_routing_change_moves_firing_alerts_without_stranding_the_old_incident
         assert fire_due_timers(conn, t2 + after.timers.resolve_after, after) == 2
         rows = conn.execute(select(incidents.c.route, incidents.c.status, incidents.c.firing))
         assert sorted(rows) == [("new", "resolved", 0), ("old", "resolved", 0)]
+
+
+def _episode(minute: int) -> dict[str, str]:
+    """Alert A as a new firing episode that started at t0 + `minute` minutes."""
+    return {**A, "starts_at": f"2026-01-05T{10 + minute // 60:02d}:{minute % 60:02d}:00Z"}
+
+
+def test_a_reopen_is_one_change_and_flaps_are_counted(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    """Fire, resolve, auto-resolve, fire again within reopen_within: reopened, nothing else."""
+    from sqlalchemy import select
+
+    from autoticket.lifecycle import fire_due_timers
+    from autoticket.store.tables import alerts, incidents
+
+    pipeline = build_pipeline(config)
+
+    def step(i: int, minute: int, status: str, overrides: dict[str, str]) -> dict[str, int]:
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            fire_due_timers(conn, t, config)
+            return pipeline.process(conn, [_delivery(i, t, status, overrides)], t).changes
+
+    assert step(0, 0, "firing", A) == {"opened": 1}
+    assert step(1, 1, "resolved", A) == {"alert_resolved": 1}
+    assert step(2, 20, "firing", _episode(19)) == {"reopened": 1}
+    assert step(3, 21, "resolved", {**_episode(19), "ends_at": "2026-01-05T10:20:30Z"}) == {
+        "alert_resolved": 1
+    }
+    assert step(4, 22, "firing", _episode(22)) == {"alert_refired": 1}  # before the timer
+    with engine.connect() as conn:
+        [incident] = conn.execute(select(incidents)).all()
+        assert (incident.status, incident.alert_count, incident.firing) == ("open", 1, 1)
+        assert conn.execute(select(alerts.c.flap_count)).scalar_one() == 2
+
+
+def test_an_alert_firing_into_a_new_incident_is_counted_there(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    """Past reopen_within a new incident opens; a known alert that fires again joins it."""
+    from sqlalchemy import select
+
+    from autoticket.lifecycle import fire_due_timers
+    from autoticket.store.tables import incidents
+
+    pipeline = build_pipeline(config)
+    later = 2 * 60 + 30  # minutes: well past resolve_after + reopen_within
+    steps = [
+        (0, "firing", A),
+        (1, "resolved", A),
+        (later, "firing", {**A2, "starts_at": "2026-01-05T12:29:00Z"}),
+        (later + 1, "firing", {**A, "starts_at": "2026-01-05T12:30:00Z"}),
+    ]
+    changes = []
+    for i, (minute, status, overrides) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            fire_due_timers(conn, t, config)
+            changes.append(pipeline.process(conn, [_delivery(i, t, status, overrides)], t).changes)
+    assert changes[2:] == [{"opened": 1}, {"alert_refired": 1}]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(incidents.c.status, incidents.c.alert_count).order_by(incidents.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [("resolved", 1), ("open", 2)]
