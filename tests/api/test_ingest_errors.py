@@ -426,3 +426,25 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(client: Test
     assert error["message"] == "body of 2049 bytes exceeds the limit of 2048 bytes"
     assert error["limit"] == 2048
     assert error["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", "Token: s3cret-token", "s3cret-token", "Bearer "],
+)
+def test_only_the_bearer_token_is_accepted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, authorization: str | None
+) -> None:
+    monkeypatch.setenv("AUTOTICKET_INGEST_TOKEN", "s3cret-token")
+    headers = {} if authorization is None else {"authorization": authorization}
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()), headers=headers)
+    assert r.status_code == 401
+    error = r.json()["error"]
+    assert error["code"] == "unauthorized"
+    assert error["message"] == "missing or wrong ingest token (Authorization: Bearer <token>)"
+    r = client.post(
+        "/api/v1/ingest/alertmanager",
+        json=am_payload(am_alert()),
+        headers={"authorization": "bearer s3cret-token"},  # the scheme in any case
+    )
+    assert r.status_code == 202
