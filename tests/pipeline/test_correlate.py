@@ -240,3 +240,93 @@ def test_an_alert_firing_into_a_new_incident_is_counted_there(
             select(incidents.c.status, incidents.c.alert_count).order_by(incidents.c.id)
         ).all()
     assert [tuple(r) for r in rows] == [("resolved", 1), ("open", 2)]
+
+
+def test_counts_timer_and_resolved_since_as_alerts_resolve(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    """Two alerts fire; one resolves (twice, the repeat later), then the other."""
+    from sqlalchemy import select
+
+    from autoticket.store.tables import alerts, events, incidents, timeline
+
+    pipeline = build_pipeline(config)
+    steps = [
+        (0, "firing", A, {}),
+        (0, "firing", A2, {}),
+        (1, "resolved", A2, {"ends_at": "2026-01-05T10:00:30Z"}),
+        (2, "resolved", A2, {"ends_at": "2026-01-05T10:01:30Z"}),  # a repeat, ended later
+    ]
+    for i, (minute, status, overrides, extra) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            pipeline.process(conn, [_delivery(i, t, status, {**overrides, **extra})], t)
+    with engine.connect() as conn:
+        incident = conn.execute(select(incidents)).one()
+        assert (incident.firing, incident.event_count, incident.resolve_due_at) == (1, 4, None)
+        resolved_since = conn.execute(
+            select(alerts.c.resolved_since).where(alerts.c.status == "resolved")
+        ).scalar_one()
+        assert resolved_since.replace(tzinfo=t0.tzinfo) == datetime.fromisoformat(
+            "2026-01-05T10:00:30+00:00"
+        )
+    t = t0 + timedelta(minutes=3)
+    with engine.begin() as conn:
+        pipeline.process(conn, [_delivery(9, t, "resolved", A)], t)
+    due = t + config.timers.resolve_after
+    with engine.connect() as conn:
+        incident = conn.execute(select(incidents)).one()
+        assert (incident.firing, incident.event_count) == (0, 5)
+        assert incident.resolve_due_at.replace(tzinfo=t0.tzinfo) == due
+        [timer] = conn.execute(
+            select(timeline.c.message, timeline.c.data).where(timeline.c.kind == "timer_set")
+        ).all()
+        assert timer.message == f"all alerts resolved; auto-resolve at {due.isoformat()}"
+        assert timer.data == {"timer": "resolve_after", "due": due.isoformat()}
+        assert conn.execute(select(events.c.incident_id).distinct()).scalars().all() == [
+            incident.id
+        ]
+
+
+def test_a_resolve_without_a_firing_is_explained(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    from sqlalchemy import select
+
+    from autoticket.store.tables import events
+
+    with engine.begin() as conn:
+        build_pipeline(config).process(conn, [_delivery(0, t0, "resolved", A)], t0)
+    with engine.connect() as conn:
+        event = conn.execute(select(events)).one()
+    assert event.incident_id is None
+    correlate = [d for d in event.decisions if d["stage"] == "correlate"]
+    assert [d["outcome"] for d in correlate] == ["resolved without incident"]
+
+
+def test_a_resolved_alert_firing_under_a_new_route_leaves_its_old_incident_alone(
+    engine: Engine, t0: datetime
+) -> None:
+    """Only a *firing* alert that moves stops firing in its old incident."""
+    from sqlalchemy import select
+
+    from autoticket.config import parse_config_text
+    from autoticket.store.tables import incidents
+
+    before = parse_config_text("routes: [{name: old}]")
+    after = parse_config_text("routes: [{name: new}]")
+    steps = [
+        (before, 0, "firing", A),
+        (before, 0, "firing", A2),
+        (before, 1, "resolved", A),
+        (after, 5, "firing", {**A, "starts_at": "2026-01-05T10:04:00Z"}),
+    ]
+    for i, (config, minute, status, overrides) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            build_pipeline(config).process(conn, [_delivery(i, t, status, overrides)], t)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(incidents.c.route, incidents.c.firing, incidents.c.resolve_due_at)
+        ).all()
+    assert sorted(tuple(r) for r in rows) == [("new", 1, None), ("old", 1, None)]
