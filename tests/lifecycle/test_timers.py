@@ -85,10 +85,11 @@ def test_resolves_at_the_due_time_not_when_the_round_runs(
         assert action.payload["status"] == "resolved"
         assert action.payload["reasons"] == ["resolved"]
         [decision] = conn.execute(select(decisions).where(decisions.c.stage == "lifecycle")).all()
-        assert (decision.incident_id, decision.outcome, decision.rule) == (
+        assert (decision.incident_id, decision.outcome, decision.rule, decision.subject) == (
             incident_id,
             "resolve",
             "resolve_after",
+            str(incident_id),
         )
         assert decision.inputs["due"] == due.isoformat()
         assert action.idempotency_key.startswith(decision.inputs["idempotency_key"] + ":")
