@@ -87,3 +87,38 @@ def test_an_open_incident_is_found_by_key_and_id(engine: Engine, t0: datetime) -
         ).one()
         assert context.context == {"service": "x"}
         assert context.opened_at.replace(tzinfo=t0.tzinfo) == t0
+
+
+def test_an_incident_not_loaded_yet_is_read_once(engine: Engine, t0: datetime) -> None:
+    with engine.begin() as conn:
+        first, _ = SqlCorrelationState(conn).create_incident(_draft(t0), {})
+        other = _draft(t0, "another key")
+        other.correlation_key = "default|alertname=B,environment=prod"
+        second, _ = SqlCorrelationState(conn).create_incident(other, {})
+    with engine.begin() as conn:
+        state = SqlCorrelationState(conn)
+        found = state.incident(second.id)  # nothing prefetched: read from the table
+        assert (found.id, found.title) == (second.id, "another key")
+        assert state.incident(second.id) is found
+        assert state.open_incident(other.correlation_key) is found
+        assert state.incident(first.id).correlation_key == KEY
+
+
+def test_the_most_recently_resolved_incident_is_the_one_to_reopen(
+    engine: Engine, t0: datetime
+) -> None:
+    ids = []
+    for opened, resolved in ((0, 50), (10, 20)):  # the older incident resolved last
+        with engine.begin() as conn:
+            state = SqlCorrelationState(conn)
+            incident, _ = state.create_incident(_draft(t0 + timedelta(minutes=opened)), {})
+            incident.status = IncidentStatus.RESOLVED
+            incident.resolved_at = t0 + timedelta(minutes=resolved)
+            state.save_incident(incident)
+            state.flush()
+            ids.append(incident.id)
+    with engine.begin() as conn:
+        state = SqlCorrelationState(conn)
+        assert state.reopenable(KEY, t0) is not None
+        assert state.reopenable(KEY, t0).id == ids[0]
+        assert state.reopenable(KEY, t0 + timedelta(minutes=51)) is None
