@@ -42,14 +42,16 @@ lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench
 
 # Mutation testing of the modules listed in pyproject.toml [tool.mutmut]
-# (docs/testing.md). Not part of `make test`: about 25 minutes on 2 cores.
+# (docs/testing.md). Not part of `make test`: over an hour for everything on
+# 2 busy cores, so MUTANTS can name a part: make mutate MUTANTS='autoticket.lifecycle.*'
 # Starts from scratch each time; SQLite only (PostgreSQL fixtures skip);
 # CI=true for the fixed Hypothesis examples.
 MUTATE_JOBS ?= 2
+MUTANTS ?=
 mutate: $(MUTSTAMP)
 	rm -rf mutants
 	CI=true AUTOTICKET_TEST_PG_URL=postgresql://postgres@127.0.0.1:1/none \
-		nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS)
+		nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py
 
 clean:
