@@ -83,9 +83,12 @@ def test_an_open_incident_is_found_by_key_and_id(engine: Engine, t0: datetime) -
         assert state.incident(created.id) is found
         assert state.open_incident("another|key") is None
         context = conn.execute(
-            select(incidents.c.context, incidents.c.opened_at).where(incidents.c.id == created.id)
+            select(incidents.c.context, incidents.c.opened_at, incidents.c.group_labels).where(
+                incidents.c.id == created.id
+            )
         ).one()
         assert context.context == {"service": "x"}
+        assert context.group_labels == {"alertname": "A", "environment": "prod"}
         assert context.opened_at.replace(tzinfo=t0.tzinfo) == t0
 
 
@@ -122,3 +125,17 @@ def test_the_most_recently_resolved_incident_is_the_one_to_reopen(
         assert state.reopenable(KEY, t0) is not None
         assert state.reopenable(KEY, t0).id == ids[0]
         assert state.reopenable(KEY, t0 + timedelta(minutes=51)) is None
+
+
+def test_a_state_can_flush_more_than_once(engine: Engine, t0: datetime) -> None:
+    from autoticket.store.tables import timeline
+
+    with engine.begin() as conn:
+        state = SqlCorrelationState(conn)
+        incident, _ = state.create_incident(_draft(t0), {})
+        state.add_timeline(incident.id, t0, "opened", "first", {})
+        state.flush()
+        state.add_timeline(incident.id, t0, "note", "second", {})
+        state.flush()
+        messages = conn.execute(select(timeline.c.message).order_by(timeline.c.id)).scalars()
+        assert list(messages) == ["first", "second"]
