@@ -330,3 +330,25 @@ def test_a_resolved_alert_firing_under_a_new_route_leaves_its_old_incident_alone
             select(incidents.c.route, incidents.c.firing, incidents.c.resolve_due_at)
         ).all()
     assert sorted(tuple(r) for r in rows) == [("new", 1, None), ("old", 1, None)]
+
+
+def test_an_alert_firing_again_beside_another_counts_two_firing(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    from sqlalchemy import select
+
+    from autoticket.store.tables import incidents
+
+    pipeline = build_pipeline(config)
+    steps = [
+        (0, "firing", A),
+        (0, "firing", A2),
+        (1, "resolved", A),
+        (2, "firing", {**A, "starts_at": "2026-01-05T10:01:45Z"}),
+    ]
+    for i, (minute, status, overrides) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            pipeline.process(conn, [_delivery(i, t, status, overrides)], t)
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents.c.firing, incidents.c.alert_count)).one() == (2, 2)
