@@ -352,3 +352,53 @@ def test_an_alert_firing_again_beside_another_counts_two_firing(
             pipeline.process(conn, [_delivery(i, t, status, overrides)], t)
     with engine.connect() as conn:
         assert conn.execute(select(incidents.c.firing, incidents.c.alert_count)).one() == (2, 2)
+
+
+def _correlate_decisions(engine: Engine, delivery_id: str) -> list[dict]:
+    from sqlalchemy import select
+
+    from autoticket.store.tables import events
+
+    with engine.connect() as conn:
+        query = select(events.c.decisions).where(events.c.delivery_id == delivery_id)
+        decisions = conn.execute(query).scalar_one()
+    return [d for d in decisions if d["stage"] == "correlate"]
+
+
+def test_stale_copies_are_explained_and_the_boundary_is_not_stale(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    """Older than the known resolution (or episode) is stale; the same instant is not."""
+    pipeline = build_pipeline(config)
+    steps = [
+        (0, "firing", A),  # starts 09:59:00
+        (1, "resolved", A),  # ends 10:00:30
+        (2, "firing", A),  # a lagging copy of the first episode
+        (3, "firing", {**A, "starts_at": "2026-01-05T10:00:30Z"}),  # starts as it ended
+        (4, "resolved", {**A, "ends_at": "2026-01-05T10:00:29Z"}),  # ended before that
+        (5, "resolved", {**A, "ends_at": "2026-01-05T10:00:30Z"}),  # ended as it started
+    ]
+    outcomes = []
+    for i, (minute, status, overrides) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            outcomes.append(pipeline.process(conn, [_delivery(i, t, status, overrides)], t).changes)
+    assert outcomes[2:] == [{}, {"alert_refired": 1}, {}, {"alert_resolved": 1}]
+    key = "payments-prod|alertname=A,environment=prod,service=checkout"
+    [firing] = _correlate_decisions(engine, "d2")
+    assert firing == {
+        **firing,
+        "stage": "correlate",
+        "outcome": "stale copy ignored",
+        "rule": key,
+        "inputs": {
+            "why": "firing that started before the alert's known resolution",
+            "occurred_at": "2026-01-05T09:59:00+00:00",
+        },
+    }
+    [resolve] = _correlate_decisions(engine, "d4")
+    assert resolve["outcome"] == "stale copy ignored"
+    assert resolve["inputs"] == {
+        "why": "resolve that ended before the current firing episode started",
+        "occurred_at": "2026-01-05T10:00:29+00:00",
+    }
