@@ -104,10 +104,10 @@ def test_a_round_fires_at_most_limit_timers_earliest_first(
     now = t0 + timedelta(hours=1)
     with engine.begin() as conn:
         assert fire_due_timers(conn, now, config, limit=1) == 1
-        status = dict(conn.execute(select(incidents.c.id, incidents.c.status)).tuples().all())
+        status = dict(conn.execute(select(incidents.c.id, incidents.c.status)).all())
         assert status == {later: "open", earlier: "resolved"}
     with engine.begin() as conn:
         assert fire_due_timers(conn, now, config, limit=1) == 1
         assert fire_due_timers(conn, now, config, limit=1) == 0
-        status = dict(conn.execute(select(incidents.c.id, incidents.c.status)).tuples().all())
+        status = dict(conn.execute(select(incidents.c.id, incidents.c.status)).all())
         assert status == {later: "resolved", earlier: "resolved"}
