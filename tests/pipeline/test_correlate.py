@@ -402,3 +402,50 @@ def test_stale_copies_are_explained_and_the_boundary_is_not_stale(
         "why": "resolve that ended before the current firing episode started",
         "occurred_at": "2026-01-05T10:00:29+00:00",
     }
+
+
+def test_opening_and_reopening_are_explained_and_versioned(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    from sqlalchemy import select
+
+    from autoticket.lifecycle import fire_due_timers
+    from autoticket.store.tables import incidents, outbox
+
+    pipeline = build_pipeline(config)
+    steps = [(0, "firing", A), (1, "resolved", A), (20, "firing", _episode(19))]
+    for i, (minute, status, overrides) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            fire_due_timers(conn, t, config)
+            pipeline.process(conn, [_delivery(i, t, status, overrides)], t)
+    opened = [d["outcome"] for d in _correlate_decisions(engine, "d0")]
+    assert opened == ["opened", "new alert joined"]
+    [reopened, *_] = _correlate_decisions(engine, "d2")
+    with engine.connect() as conn:
+        incident = conn.execute(select(incidents)).one()
+        keys = conn.execute(select(outbox.c.action, outbox.c.idempotency_key)).all()
+    assert reopened["outcome"] == "reopened"
+    assert reopened["inputs"] == {"incident": incident.id}
+    assert incident.correlation_key == "payments-prod|alertname=A,environment=prod,service=checkout"
+    assert incident.group_labels == {
+        "alertname": "A",
+        "environment": "prod",
+        "service": "checkout",
+    }
+    assert incident.context == {
+        **incident.context,
+        "service": "checkout",
+        "tier": "1",
+        "runbook": "https://runbooks.example.com/checkout",
+        "first_event": incident.context["first_event"],
+        "first_received_at": t0.isoformat(),
+    }
+    # open v1, alert resolved v2, auto-resolve v3, reopen v4
+    assert [(a, k.split(":")[2]) for a, k in keys] == [
+        ("open", "v1"),
+        ("update", "v2"),
+        ("resolve", "v3"),
+        ("reopen", "v4"),
+    ]
+    assert incident.version == 4
