@@ -419,12 +419,13 @@ def test_opening_and_reopening_are_explained_and_versioned(
         with engine.begin() as conn:
             fire_due_timers(conn, t, config)
             pipeline.process(conn, [_delivery(i, t, status, overrides)], t)
-    opened = [d["outcome"] for d in _correlate_decisions(engine, "d0")]
-    assert opened == ["opened", "new alert joined"]
+    opened = _correlate_decisions(engine, "d0")
+    assert [d["outcome"] for d in opened] == ["opened", "new alert joined"]
     [reopened, *_] = _correlate_decisions(engine, "d2")
     with engine.connect() as conn:
         incident = conn.execute(select(incidents)).one()
         keys = conn.execute(select(outbox.c.action, outbox.c.idempotency_key)).all()
+    assert opened[0]["inputs"] == {"incident": incident.id}
     assert reopened["outcome"] == "reopened"
     assert reopened["inputs"] == {"incident": incident.id}
     assert incident.correlation_key == "payments-prod|alertname=A,environment=prod,service=checkout"
@@ -449,3 +450,41 @@ def test_opening_and_reopening_are_explained_and_versioned(
         ("reopen", "v4"),
     ]
     assert incident.version == 4
+
+
+def test_one_batch_bumps_an_incident_version_once(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    from sqlalchemy import select
+
+    from autoticket.store.tables import outbox
+
+    pipeline = build_pipeline(config)
+    with engine.begin() as conn:
+        pipeline.process(conn, [_delivery(0, t0, "firing", A)], t0)
+    t = t0 + timedelta(minutes=1)
+    batch = [
+        _delivery(1, t, "firing", A2),
+        _delivery(2, t, "firing", {**A, "instance": "3"}),
+    ]
+    with engine.begin() as conn:
+        assert pipeline.process(conn, batch, t).changes == {"alert_added": 1}
+        keys = conn.execute(select(outbox.c.idempotency_key).order_by(outbox.c.id)).scalars()
+        assert [k.split(":")[2] for k in keys] == ["v1", "v2"]
+
+
+def test_a_resolve_older_than_a_new_alerts_start_is_stale(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    pipeline = build_pipeline(config)
+    steps = [
+        (0, "firing", {**A, "starts_at": "2026-01-05T10:01:00Z"}),
+        (1, "resolved", {**A, "ends_at": "2026-01-05T10:00:30Z"}),  # of an older episode
+    ]
+    changes = []
+    for i, (minute, status, overrides) in enumerate(steps):
+        t = t0 + timedelta(minutes=minute)
+        with engine.begin() as conn:
+            changes.append(pipeline.process(conn, [_delivery(i, t, status, overrides)], t).changes)
+    assert changes == [{"opened": 1}, {}]
+    assert [d["outcome"] for d in _correlate_decisions(engine, "d1")] == ["stale copy ignored"]
