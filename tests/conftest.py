@@ -15,9 +15,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from autoticket.config import Config, load_config
+from autoticket.engine.round import BatchOutcome, Round
+from autoticket.model import Delivery
+from autoticket.pipeline.runner import build_pipeline
+from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import make_engine, migrate
 
 # CI runs the fuzz tests on a fixed sequence of examples, so a run is
@@ -150,3 +154,11 @@ def am_payload(*alerts: dict[str, object], status: str | None = None) -> dict[st
         "externalURL": "http://alertmanager.example:9093",
         "alerts": list(alerts),
     }
+
+
+def process(
+    conn: Connection, config: Config, deliveries: list[Delivery], now: datetime
+) -> BatchOutcome:
+    """One pipeline batch stored in `conn`'s transaction, as the engine's round does it."""
+    engine_round = Round(conn.engine, config, build_pipeline(config), Dispatcher())
+    return engine_round.process(conn, deliveries, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -436,3 +437,98 @@ def test_too_many_events_in_one_delivery_are_refused_and_kept(engine: Engine) ->
         assert letter["field"] == "alerts"
         r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*alerts[:3]))
         assert r.status_code == 202 and r.json()["accepted"] == 3
+
+def test_rejections_are_counted_as_ingest_dead_letters_by_known_source(
+    client: TestClient,
+) -> None:
+    """An unknown source name is counted as "unknown": the URL never becomes a label value."""
+    client.post("/api/v1/ingest/nagios", json={"title": "x"})
+    client.post("/api/v1/ingest/generic", json={"title": 1})
+    [first, second] = client.get("/api/v1/dead-letters").json()["items"]
+    assert {first["stage"], second["stage"]} == {"ingest"}
+    metrics = client.get("/metrics").text
+    assert 'autoticket_dead_letters_total{source="unknown",stage="ingest"} 1.0' in metrics
+    assert 'autoticket_dead_letters_total{source="generic",stage="ingest"} 1.0' in metrics
+    assert 'source="nagios"' not in metrics
+
+
+def test_a_lost_dead_letter_is_logged_with_its_delivery_and_status(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from autoticket.service import committer
+
+    def broken(*_: object, **__: object) -> list[int]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(committer, "add_dead_letters", broken)
+    with caplog.at_level(logging.ERROR, logger="autoticket.api"):
+        client.post("/api/v1/ingest/nagios", json={"title": "x"})
+    [record] = [r for r in caplog.records if r.name == "autoticket.api"]
+    assert re.fullmatch(
+        r"could not store the dead letter of delivery [0-9a-f]{32} \(404 unknown_source\)",
+        record.getMessage(),
+    )
+    assert "autoticket_dead_letters_total{" not in client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json", 202),
+        ("Application/JSON; charset=utf-8", 202),
+        ("application/json; charset=utf-8; boundary=x", 202),
+        ("text/json", 202),
+        ("application/vnd.autoticket+json", 202),
+        ("application/xml", 415),
+        ("text/plain+json", 415),
+        ("application/jsonp", 415),
+    ],
+)
+def test_json_media_types(client: TestClient, content_type: str, status: int) -> None:
+    """JSON is application/json, text/json or any application/*+json, parameters aside."""
+    r = client.post(
+        "/api/v1/ingest/generic", content=b'{"title": "x"}', headers={"content-type": content_type}
+    )
+    assert r.status_code == status, r.text
+
+
+def _sized_body(size: int) -> bytes:
+    head, tail = b'{"title": "', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_a_body_of_exactly_the_limit_is_accepted(client: TestClient) -> None:
+    body = _sized_body(2048)
+    r = client.post("/api/v1/ingest/generic", content=body, headers=JSON)
+    assert r.status_code == 202, r.text
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client: TestClient) -> None:
+    r = client.post("/api/v1/ingest/generic", content=_sized_body(2049), headers=JSON)
+    assert r.status_code == 413
+    error = r.json()["error"]
+    assert error["message"] == "body of 2049 bytes exceeds the limit of 2048 bytes"
+    assert error["limit"] == 2048
+    assert error["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", "Token: s3cret-token", "s3cret-token", "Bearer "],
+)
+def test_only_the_bearer_token_is_accepted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, authorization: str | None
+) -> None:
+    monkeypatch.setenv("AUTOTICKET_INGEST_TOKEN", "s3cret-token")
+    headers = {} if authorization is None else {"authorization": authorization}
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()), headers=headers)
+    assert r.status_code == 401
+    error = r.json()["error"]
+    assert error["code"] == "unauthorized"
+    assert error["message"] == "missing or wrong ingest token (Authorization: Bearer <token>)"
+    r = client.post(
+        "/api/v1/ingest/alertmanager",
+        json=am_payload(am_alert()),
+        headers={"authorization": "bearer s3cret-token"},  # the scheme in any case
+    )
+    assert r.status_code == 202

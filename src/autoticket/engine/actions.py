@@ -83,13 +83,16 @@ class Actions:
         inputs: dict[str, Any] | None = None,
         sinks: list[str] | None = None,
         extra: dict[str, Any] | None = None,
+        key_name: str | None = None,
     ) -> TicketAction:
         """Enqueue `action` (open | update | resolve | reopen) for `incident`'s ticket.
 
         The decision records `inputs` plus the idempotency key; `extra` goes
-        into the action's payload besides the ticket fields.
+        into the action's payload besides the ticket fields. `key_name` names
+        the change in the key when it says more than the action (a person's
+        `acknowledged` is a ticket `update`).
         """
-        key = action_key(incident, action)
+        key = action_key(incident, key_name or action)
         payload = ticket_payload(incident, reasons)
         if extra:
             payload.update(extra)

@@ -65,6 +65,7 @@ def _change(
         rule=None,
         reasons=[action],
         inputs={"by": who},
+        key_name=action,
     )
     record(conn, actions, now)
     return {"id": incident.id, "status": incident.status.value, "changed": True}
