@@ -63,11 +63,16 @@ _PENDING = select(
 ).where(inbox.c.status == "pending")
 
 
-_SIZES = (
-    select(inbox.c.id, inbox.c.event_count, func.length(inbox.c.body).label("size"))
-    .where(inbox.c.status == "pending")
-    .order_by(inbox.c.id)
-)
+_PENDING_SIZED = select(
+    inbox.c.id,
+    inbox.c.delivery_id,
+    inbox.c.source,
+    inbox.c.received_at,
+    inbox.c.headers,
+    inbox.c.event_count,
+    func.length(inbox.c.body).label("size"),
+    inbox.c.body,
+).where(inbox.c.status == "pending")
 
 
 def claim_pending(
@@ -76,25 +81,36 @@ def claim_pending(
     """The oldest pending deliveries: at most `limit` of them, and no more than
     `max_events` events or `max_bytes` of bodies in all (but always at least one).
 
-    Sizes are read first, bodies only for the rows taken, so a backlog of
-    large deliveries does not load more than one batch's worth into memory.
+    One query, read row by row (a server-side cursor on PostgreSQL) and left
+    at the first row past a bound, so a backlog of large deliveries does not
+    load more than one batch's worth of bodies into memory.
     """
     if max_events is None and max_bytes is None:
         return _claim(conn, _PENDING.order_by(inbox.c.id).limit(limit))
-    ids: list[int] = []
+    query = _PENDING_SIZED.order_by(inbox.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    taken: list[Delivery] = []
     events = size = 0
-    for row in conn.execute(_SIZES.limit(limit)):
-        events += row.event_count
-        size += row.size or 0
-        over = (max_events is not None and events > max_events) or (
-            max_bytes is not None and size > max_bytes
-        )
-        if over and ids:
-            break
-        ids.append(row.id)
-    if not ids:
-        return []
-    return _claim(conn, _PENDING.where(inbox.c.id.in_(ids)).order_by(inbox.c.id))
+    # Per statement: Connection.execution_options would change the connection itself.
+    result = conn.execute(query, execution_options={"stream_results": True})
+    try:
+        for r in result:
+            events += r.event_count
+            size += r.size or 0
+            over = (max_events is not None and events > max_events) or (
+                max_bytes is not None and size > max_bytes
+            )
+            if over and taken:
+                break
+            taken.append(
+                Delivery(
+                    r.delivery_id, r.source, r.received_at, bytes(r.body), dict(r.headers), r.id
+                )
+            )
+    finally:
+        result.close()
+    return taken
 
 
 def claim_one(conn: Connection, inbox_id: int) -> Delivery | None:
