@@ -25,13 +25,12 @@ import logging
 import threading
 from collections.abc import Callable, Collection
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 
 from autoticket.clock import Clock
 from autoticket.sinks.base import OutboxItem, Sink, SinkResult
-from autoticket.sinks.outbox import MAX_ATTEMPTS, backoff
+from autoticket.sinks.outbox import MAX_ATTEMPTS, backoff, item_of
 from autoticket.store import claims, read_only
 from autoticket.store import outbox as outbox_store
 
@@ -41,17 +40,6 @@ log = logging.getLogger("autoticket.sinks")
 
 LEASE_MARGIN = timedelta(seconds=5)  # per item, for the two short transactions around a call
 
-
-def _item(row: Any) -> OutboxItem:
-    return OutboxItem(
-        row.id,
-        row.idempotency_key,
-        row.incident_id,
-        row.sink,
-        row.action,
-        row.payload,
-        row.attempts,
-    )
 
 
 def retry_delay(item: OutboxItem, result: SinkResult) -> timedelta | None:
@@ -110,7 +98,7 @@ class Lane:
             if row.incident_id in held or self._stop.is_set():
                 giving_back.append(row.id)
                 continue
-            item = _item(row)
+            item = item_of(row)
             result = self._call(item)
             calls += 1
             recorded = self._record(item, token, result)

@@ -17,7 +17,7 @@ from autoticket.sinks.base import OutboxItem, SinkResult, TransactionalSink
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.store import outbox as outbox_store
 
-__all__ = ["Dispatcher", "backoff"]
+__all__ = ["MAX_ATTEMPTS", "Dispatcher", "backoff", "item_of"]
 
 MAX_ATTEMPTS = 12
 
@@ -27,7 +27,8 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2 ** max(0, attempts)))
 
 
-def _item(row: Any) -> OutboxItem:
+def item_of(row: Any) -> OutboxItem:
+    """An outbox row as the item a sink is handed."""
     return OutboxItem(
         row.id,
         row.idempotency_key,
@@ -43,7 +44,7 @@ def _by_sink(rows: list[Any]) -> dict[str, list[OutboxItem]]:
     """Due rows grouped by sink, each group in outbox order."""
     groups: dict[str, list[OutboxItem]] = {}
     for row in rows:
-        groups.setdefault(row.sink, []).append(_item(row))
+        groups.setdefault(row.sink, []).append(item_of(row))
     return groups
 
 
