@@ -111,10 +111,6 @@ class Actions:
         """A decision that leads to no ticket action (or explains one)."""
         self.decisions.append((incident_id, decision))
 
-    def extend(self, other: Actions) -> None:
-        self.actions.extend(other.actions)
-        self.decisions.extend(other.decisions)
-
 
 def record(conn: Connection, actions: Actions, now: datetime) -> None:
     """Write the actions to the outbox and the decisions, in the caller's transaction."""
