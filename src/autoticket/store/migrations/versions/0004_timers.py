@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "subject", name=op.f("uq_timers_kind_subject")),
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_timers_due_at"), ["due_at"], unique=False)
+        batch_op.create_index("ix_timers_kind_due_at", ["kind", "due_at"], unique=False)
     # Pending auto-resolves of open incidents, from the column that held them.
     op.execute(
         "INSERT INTO timers (kind, subject, due_at, payload, created_at) "
@@ -42,5 +42,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("timers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_timers_due_at"))
+        batch_op.drop_index("ix_timers_kind_due_at")
     op.drop_table("timers")
