@@ -182,14 +182,19 @@ class Round:
         flushed, so it flushes only when something is due.
         """
         span = max(self.config.timers.resolve_after, _TICK)
+        # The stored agenda changes inside this transaction only when timers
+        # fire here, so it is read once, and again after each firing; timers
+        # the segments set are still in memory (`unflushed_due`).
+        agenda = next_due(conn)
         i = 0
         while i < len(events):
             start = events[i].received_at
-            due = _soonest(next_due(conn), state.unflushed_due())
+            due = _soonest(agenda, state.unflushed_due())
             if due is not None and due <= start:
                 state.flush()
                 fire_due(conn, start, self.config, state=state, actions=actions)
-                due = _soonest(next_due(conn), state.unflushed_due())
+                agenda = next_due(conn)
+                due = _soonest(agenda, state.unflushed_due())
             end = start + span if due is None else min(start + span, due)
             j = i + 1
             while j < len(events) and events[j].received_at < end:
