@@ -26,6 +26,7 @@ __all__ = [
     "IncidentStatus",
     "Severity",
     "TicketAction",
+    "TicketDetails",
     "TicketVerdict",
     "Timer",
     "fingerprint_of",
@@ -293,6 +294,25 @@ class TicketVerdict:
     team: str | None
     sinks: list[str] = field(default_factory=list)
     first_received_at: datetime | None = None
+    details: TicketDetails | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDetails:
+    """What the ticket body says of the incident, taken from its most severe event.
+
+    Filled by decide from events that redaction has already masked; the
+    engine renders it into the ticket body (engine/ticket_body.py).
+    """
+
+    summary: str
+    description: str = ""
+    service: str | None = None
+    environment: str | None = None
+    alertname: str | None = None
+    runbook: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

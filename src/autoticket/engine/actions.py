@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from autoticket.config import Config
+from autoticket.engine.ticket_body import render_body
 from autoticket.model import Decision, Incident, TicketAction, TicketVerdict
 from autoticket.pipeline.base import CorrelationState
 from autoticket.store import outbox as outbox_store
@@ -138,6 +139,9 @@ def apply_verdict(verdict: TicketVerdict, state: CorrelationState, actions: Acti
         )
         return
     first = verdict.first_received_at or incident.updated_at
+    extra: dict[str, Any] = {"first_received_at": first.isoformat()}
+    if verdict.details is not None:
+        extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
     actions.ticket(
         incident,
         verdict.action,
@@ -152,5 +156,5 @@ def apply_verdict(verdict: TicketVerdict, state: CorrelationState, actions: Acti
             "sinks": verdict.sinks,
         },
         sinks=verdict.sinks,
-        extra={"first_received_at": first.isoformat()},
+        extra=extra,
     )

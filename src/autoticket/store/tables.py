@@ -215,6 +215,8 @@ tickets = Table(
     Column("resolved_at", TS),
     Column("reopen_count", Integer, nullable=False, default=0),
     Column("update_count", Integer, nullable=False, default=0),
+    # What a responder reads: rendered from the incident (engine/ticket_body.py).
+    Column("body", Text, nullable=False, default="", server_default=""),
 )
 
 ticket_refs = Table(
