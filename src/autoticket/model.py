@@ -27,6 +27,7 @@ __all__ = [
     "Severity",
     "TicketAction",
     "TicketDetails",
+    "TicketUpdateState",
     "TicketVerdict",
     "Timer",
     "fingerprint_of",
@@ -295,6 +296,8 @@ class TicketVerdict:
     sinks: list[str] = field(default_factory=list)
     first_received_at: datetime | None = None
     details: TicketDetails | None = None
+    # `service=…` / `alertname=…` of the incident's events in this batch.
+    seen: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +316,24 @@ class TicketDetails:
     runbook: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TicketUpdateState:
+    """What an incident's last ticket update said, and the changes folded since.
+
+    `seen` holds `service=…` and `alertname=…` of the incident's events, so a
+    new one is an update worth sending; `pending` the change kinds folded
+    into the next update; `pending_body` the newest body not yet sent.
+    """
+
+    incident_id: int
+    sent_at: datetime
+    sent_alerts: int
+    sent_priority: str
+    seen: set[str] = field(default_factory=set)
+    pending: list[str] = field(default_factory=list)
+    pending_body: str | None = None
 
 
 @dataclass(slots=True)

@@ -118,16 +118,23 @@ def test_updates_rewrite_the_body_and_a_person_s_action_keeps_it(
     later = t0 + timedelta(seconds=30)
     second = _alert("critical", "b", summary="now critical")
     assert _run(engine, config, [am_payload(first, second)], later) == incident_id
+    # The escalation is held until the update interval since the opening ends.
+    due = t0 + config.tickets.update_interval
+    engine_round = Round(engine, config, build_pipeline(config), Dispatcher())
+    assert engine_round.fire_timers(due - timedelta(seconds=1)) == 0
+    with engine.connect() as conn:
+        assert ticket_of_incident(conn, incident_id).body.splitlines()[0] == "first summary"
+    assert engine_round.fire_timers(due) == 1
+    engine_round.dispatch(due)
     with engine.connect() as conn:
         updated = ticket_of_incident(conn, incident_id).body
     assert updated.splitlines()[0] == "now critical"
     assert "Alerts: 2 (2 firing)" in updated.splitlines()
 
+    acked_at = due + timedelta(seconds=5)
     with engine.begin() as conn:
-        acknowledge(conn, config, incident_id, later + timedelta(seconds=5), "alice")
-    Round(engine, config, build_pipeline(config), Dispatcher()).dispatch(
-        later + timedelta(seconds=5)
-    )
+        acknowledge(conn, config, incident_id, acked_at, "alice")
+    engine_round.dispatch(acked_at)
     with engine.connect() as conn:
         ticket = ticket_of_incident(conn, incident_id)
     assert ticket.status == "acknowledged"

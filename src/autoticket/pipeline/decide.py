@@ -33,6 +33,7 @@ class DecideStage:
             by_incident.setdefault(change.incident_id, []).append(change)
         first_seen: dict[int, datetime] = {}
         worst: dict[int, Event] = {}
+        seen: dict[int, set[str]] = {}
         for event in batch.events:
             iid, at = event.incident_id, event.received_at
             if iid is None or iid not in by_incident:
@@ -41,6 +42,11 @@ class DecideStage:
                 first_seen[iid] = at
             if iid not in worst or _more_telling(event, worst[iid]):
                 worst[iid] = event
+            labels = seen.setdefault(iid, set())
+            if event.service:
+                labels.add(f"service={event.service}")
+            if alertname := event.labels.get("alertname"):
+                labels.add(f"alertname={alertname}")
         verdicts: list[TicketVerdict] = []
         for incident_id, changes in by_incident.items():
             incident = ctx.stored().incident(incident_id)
@@ -61,6 +67,7 @@ class DecideStage:
                     sinks=list(route.sinks) if route is not None else [],
                     first_received_at=first_seen.get(incident_id),
                     details=_details(worst[incident_id]) if incident_id in worst else None,
+                    seen=frozenset(seen.get(incident_id, ())),
                 )
             )
         return StageResult(replace(batch, verdicts=verdicts))

@@ -219,6 +219,20 @@ tickets = Table(
     Column("body", Text, nullable=False, default="", server_default=""),
 )
 
+# What the last ticket update said, and what has been folded since
+# (engine/coalesce.py): one row per incident that has a ticket.
+ticket_updates = Table(
+    "ticket_updates",
+    metadata,
+    Column("incident_id", Id, primary_key=True, autoincrement=False),
+    Column("sent_at", TS, nullable=False),
+    Column("sent_alerts", Integer, nullable=False),
+    Column("sent_priority", String(16), nullable=False),
+    Column("seen", JSON, nullable=False),
+    Column("pending", JSON, nullable=False),
+    Column("pending_body", Text),
+)
+
 ticket_refs = Table(
     "ticket_refs",
     metadata,
