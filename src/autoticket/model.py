@@ -257,7 +257,7 @@ class IncidentChange:
     """What correlate did to an incident: the input of decide.
 
     kind: opened | reopened | alert_added | severity_changed | alert_resolved |
-          all_resolved | refired
+          alert_refired
     """
 
     incident_id: int

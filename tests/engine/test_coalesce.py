@@ -146,3 +146,18 @@ def test_coalescing_off_sends_every_change(engine: Engine, t0: datetime) -> None
     flow.send(t0 + timedelta(seconds=10), _alert(0), _alert(1))
     flow.send(t0 + timedelta(seconds=20), _alert(0), _alert(1), _alert(2))
     assert [a for a, _ in flow.actions()] == ["open", "update", "update"]
+
+
+def test_an_alert_firing_again_is_worth_an_update(engine: Engine, t0: datetime) -> None:
+    flow = _flow(engine)
+    flow.send(t0, _alert(0), _alert(1))
+    ended = _alert(1)
+    ended.update(status="resolved", endsAt="2026-01-05T10:00:30Z")
+    flow.send(t0 + timedelta(minutes=1), _alert(0), ended)  # folded: one of two resolved
+    again = _alert(1)
+    again["startsAt"] = "2026-01-05T10:06:00Z"
+    flow.send(t0 + timedelta(minutes=6), _alert(0), again)
+    assert flow.actions() == [
+        ("open", ["opened"]),
+        ("update", ["alert_resolved", "alert_refired"]),
+    ]

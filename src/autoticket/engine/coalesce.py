@@ -27,7 +27,7 @@ from autoticket.store.ticket_updates import load_update_states, save_update_stat
 
 __all__ = ["Coalescer", "worth_sending"]
 
-_WORTH_BY_KIND = frozenset({"severity_changed", "refired"})
+_WORTH_BY_KIND = frozenset({"severity_changed", "alert_refired"})
 
 
 def worth_sending(
