@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -33,6 +34,7 @@ __all__ = [
     "incidents",
     "metadata",
     "outbox",
+    "releases",
     "ticket_refs",
     "tickets",
     "timeline",
@@ -259,4 +261,26 @@ timers = Table(
     UniqueConstraint("kind", "subject"),
     # "The next due timer of the known kinds" is a seek, not a scan of the agenda.
     Index("ix_timers_kind_due_at", "kind", "due_at"),
+)
+
+
+# Deploys, one row per (service, environment, version): releases/events.py.
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service", String(128), nullable=False),
+    Column("environment", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("rollout_percent", Float),
+    Column("commit", String(64)),
+    Column("deployer", String(128)),
+    Column("flags", JSON, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("service", "environment", "version"),
+    Index("ix_releases_timeline", "service", "environment", "started_at"),
 )
