@@ -23,11 +23,13 @@ from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.events import parse_release
-from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
+from autoticket.releases.samples import parse_samples
+from autoticket.replay.stream import LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
+from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import save_release
 from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
@@ -91,8 +93,10 @@ def replay(
             if error is not None:
                 errors.append({"line_id": delivery.id, "error": error})
             continue
-        if delivery.source in RELEASE_SOURCES:
-            skipped[delivery.source] = skipped.get(delivery.source, 0) + 1
+        if delivery.source == "metrics":
+            error = _record_samples(engine, delivery)
+            if error is not None:
+                errors.append({"line_id": delivery.id, "error": error})
             continue
         if len(delivery.body) > config.ingest.max_body_bytes:
             # Live ingest answers 413 and processes nothing: so does replay.
@@ -131,6 +135,17 @@ def _record_release(
     with engine.begin() as conn:
         release_id, _ = save_release(conn, release, delivery.received_at)
     release_lines.setdefault(release_id, delivery.id)
+    return None
+
+
+def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
+    """Store a `source: "metrics"` line's samples, each at its own `t`; the error, if any."""
+    try:
+        samples = parse_samples(decode_json(delivery.body))
+    except PayloadError as exc:
+        return f"{exc.field}: {exc.reason}"
+    with engine.begin() as conn:
+        add_samples(conn, samples, delivery.received_at)
     return None
 
 
