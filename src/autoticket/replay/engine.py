@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
+from autoticket.explain import suspect_releases
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
@@ -29,6 +30,7 @@ from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
+from autoticket.store.incidents import get_incident
 from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import save_release
 from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
@@ -115,7 +117,7 @@ def replay(
     flush()
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
-        result.output = _output(conn, order, errors, skipped, result)
+        result.output = _output(conn, config, order, errors, skipped, result)
         result.output["releases"] = _releases(conn, release_lines)
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
@@ -191,6 +193,7 @@ def _run_timers(engine_round: Round, until: datetime | None) -> None:
 
 def _output(
     conn: Connection,
+    config: Config,
     order: dict[str, int],
     errors: list[dict[str, str]],
     skipped: dict[str, int],
@@ -202,6 +205,8 @@ def _output(
     ):
         lines_of.setdefault(incident_id, set()).add(delivery_id)
     out_tickets = []
+    # Streams without releases (most backtests) skip the suspect lookups.
+    any_release = conn.execute(select(releases.c.id).limit(1)).first() is not None
     statuses: dict[str, int] = {}
     for t in conn.execute(select(tickets).order_by(tickets.c.id)):
         statuses[t.status] = statuses.get(t.status, 0) + 1
@@ -219,7 +224,7 @@ def _output(
                 "line_ids": sorted(
                     lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
                 ),
-                "suspect_releases": [],
+                "suspect_releases": _suspects(conn, config, t.incident_id) if any_release else [],
             }
         )
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
@@ -239,6 +244,17 @@ def _output(
             "skipped_lines": dict(sorted(skipped.items())),
         },
     }
+
+
+def _suspects(conn: Connection, config: Config, incident_id: int) -> list[dict[str, Any]]:
+    row = get_incident(conn, incident_id)
+    if row is None:
+        return []
+    keys = ("service", "environment", "version", "reason")
+    return [
+        {k: v for k, v in s.to_dict().items() if k in keys}
+        for s in suspect_releases(conn, config, row)
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:
