@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from functools import cache
 from statistics import NormalDist, median
 
-from scipy.stats import mannwhitneyu
-
 __all__ = [
     "EXACT_MAX",
     "ShiftTest",
@@ -174,6 +172,8 @@ def _mann_whitney(
     before: Sequence[float], after: Sequence[float], method: str
 ) -> tuple[float, float, float, float]:
     """U for `after`, and the two-sided, greater and less p-values."""
+    from scipy.stats import mannwhitneyu  # here, not at the top: SciPy takes a second to load
+
     if _u_sigma(before, after) == 0.0:  # one value everywhere: nothing moved
         return len(before) * len(after) / 2.0, 1.0, 1.0, 1.0
     scipy_method = "exact" if method == "exact" else "asymptotic"
