@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from autoticket.releases.directions import Direction, default_direction, direction_of
@@ -88,3 +90,10 @@ def test_the_critical_ratio_defaults_to_the_allowed_one() -> None:
 def test_bad_settings_say_what_is_wrong(bad: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ReleaseSettings.model_validate(bad)
+
+
+def test_the_example_in_the_docs_is_valid() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "releases.md").read_text()
+    example = yaml.safe_load(text.split("```yaml")[1].split("```")[0])
+    settings = ReleaseSettings.model_validate(example["releases"])
+    assert settings.spec_for("checkout_error_ratio").increase_limit == 1.5

@@ -188,3 +188,17 @@ def test_shifting_after_by_d_shifts_the_interval_by_d(
 def test_the_interval_contains_the_estimate(before: list[float], after: list[float]) -> None:
     test = compare(before, after, 0.9)
     assert test.low <= test.estimate <= test.high
+
+
+def test_large_samples_use_the_normal_order_statistic() -> None:
+    """n = m = 60, no ties: sigma = sqrt(3600 * 121 / 12) = 190.526, z(0.99) = 2.32635.
+
+    k = floor(1800 + 0.5 - 2.32635 * 190.526) = floor(1357.27) = 1357; the bounds
+    are the 1357th and the (3600 + 1 - 1357) = 2244th of the brute-force differences.
+    """
+    before = [float(x) for x in range(60)]
+    after = [x + 10.5 for x in before]
+    diffs = sorted(a - b for a in after for b in before)
+    test = compare(before, after)
+    assert test.method == "normal"
+    assert (test.low, test.high) == (diffs[1357 - 1], diffs[2244 - 1])
