@@ -16,6 +16,10 @@ If even k = 1 misses the requested confidence (samples too small), the
 interval is unbounded (-inf, inf): no shift can be called significant.
 The p-values use the same choice of method (SciPy's `exact` or `asymptotic`,
 the latter tie-corrected with continuity correction).
+
+Cost: the n*m differences are held and sorted; 2,000 samples a side (4M
+differences, 32 MB) take about a quarter of a second. Whoever reads the
+samples should keep a window to a few thousand values a side.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from statistics import NormalDist, median
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
     "EXACT_MAX",
@@ -71,13 +78,13 @@ class ShiftTest:
 
 def pairwise_differences(before: Sequence[float], after: Sequence[float]) -> list[float]:
     """All n*m differences after[j] - before[i], sorted."""
-    return sorted(a - b for a in after for b in before)
+    return [float(d) for d in _sorted_differences(before, after)]
 
 
 def hodges_lehmann(before: Sequence[float], after: Sequence[float]) -> float:
     """The median of the pairwise differences: the shift after - before."""
     _require(before, after)
-    return float(median(pairwise_differences(before, after)))
+    return _median_of_sorted(_sorted_differences(before, after))
 
 
 def compare(before: Sequence[float], after: Sequence[float], confidence: float = 0.98) -> ShiftTest:
@@ -86,13 +93,14 @@ def compare(before: Sequence[float], after: Sequence[float], confidence: float =
     _check_confidence(confidence)
     method = _method(before, after)
     u, p_two, p_greater, p_less = _mann_whitney(before, after, method)
-    low, high, achieved = shift_interval(before, after, confidence)
+    diffs = _sorted_differences(before, after)
+    low, high, achieved = _interval(diffs, before, after, method, confidence)
     return ShiftTest(
         u=u,
         p_two_sided=p_two,
         p_greater=p_greater,
         p_less=p_less,
-        estimate=hodges_lehmann(before, after),
+        estimate=_median_of_sorted(diffs),
         low=low,
         high=high,
         confidence=confidence,
@@ -107,14 +115,36 @@ def shift_interval(
     """(low, high, achieved confidence) of the distribution-free interval on the shift."""
     _require(before, after)
     _check_confidence(confidence)
-    diffs = pairwise_differences(before, after)
-    if _method(before, after) == "exact":
+    diffs = _sorted_differences(before, after)
+    return _interval(diffs, before, after, _method(before, after), confidence)
+
+
+def _interval(
+    diffs: NDArray[np.float64],
+    before: Sequence[float],
+    after: Sequence[float],
+    method: str,
+    confidence: float,
+) -> tuple[float, float, float]:
+    if method == "exact":
         k, tail = _exact_k(len(before), len(after), confidence)
     else:
         k, tail = _normal_k(before, after, confidence)
     if k < 1:
         return -math.inf, math.inf, 0.0
     return float(diffs[k - 1]), float(diffs[len(diffs) - k]), 1.0 - 2.0 * tail
+
+
+def _sorted_differences(before: Sequence[float], after: Sequence[float]) -> NDArray[np.float64]:
+    pairs = np.subtract.outer(np.asarray(after, dtype=float), np.asarray(before, dtype=float))
+    return np.sort(pairs, axis=None)
+
+
+def _median_of_sorted(values: NDArray[np.float64]) -> float:
+    middle = len(values) // 2
+    if len(values) % 2:
+        return float(values[middle])
+    return float((values[middle - 1] + values[middle]) / 2.0)
 
 
 @cache
