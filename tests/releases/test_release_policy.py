@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from autoticket.releases.early import EarlyCall, EarlyDecision
+from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.policy import Action, action_while_rolling, decide_action, is_rolling
 from autoticket.releases.results import Judgement, Verdict
+from autoticket.releases.settings import ReleaseSettings
 
 
 @pytest.mark.parametrize(
@@ -71,3 +73,22 @@ def test_early_calls_while_rolling(
 def test_a_wait_that_looks_bad_is_held_with_its_reason() -> None:
     decision = action_while_rolling(_call(EarlyDecision.WAIT, Verdict.FAIL), rollout_percent=20.0)
     assert decision.reason == "fail so far, not yet decisive: hold at 20%"
+
+
+def test_from_samples_to_a_rollback() -> None:
+    """A critical error ratio from mean 10 to 15 (x1.5, interval [2, 8], see test_judge.py)
+    fails the release although the latency held; a release at 30% is rolled back."""
+    settings = ReleaseSettings.model_validate(
+        {"metrics": {"checkout_error_ratio": {"critical": True}}}
+    )
+    before = [8.0, 9.0, 10.0, 11.0, 12.0]
+    judgement = judge(
+        [
+            MetricSamples("checkout_error_ratio", before, [13.0, 14.0, 15.0, 16.0, 17.0]),
+            MetricSamples("checkout_latency_seconds", before, list(before)),
+        ],
+        settings,
+    )
+    assert (judgement.verdict, judgement.score) == (Verdict.FAIL, 0.0)
+    decision = decide_action(judgement.verdict, in_progress=True, rollout_percent=30.0)
+    assert decision.action is Action.ROLLBACK

@@ -12,7 +12,8 @@ above 0 (it rose) or below 0 (it fell). A move fails the metric only in a
 direction that is worse for it, and only when the effect size, the ratio of
 the means (after / before, as Kayenta's `meanRatio`), is past the allowed
 ratio: a significant but tiny change passes. A failure at or past the
-critical ratio is marked `beyond_critical`.
+critical ratio is marked `beyond_critical`. Ratios assume metrics that are
+not negative (ratios, latencies, rates).
 """
 
 from __future__ import annotations
