@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "errors": set(),
     "clock": set(),
-    "config": set(),
+    "config": {"releases.settings", "releases.directions"},
     "telemetry": set(),
     "store": {"model"},
     "sources": {"model", "errors"},

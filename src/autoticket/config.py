@@ -29,6 +29,8 @@ from pydantic import (
     ValidationError,
 )
 
+from autoticket.releases.settings import ReleaseSettings
+
 __all__ = [
     "BUILTIN_SINK",
     "CatalogConfig",
@@ -214,6 +216,7 @@ class Config(_Strict):
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
+    releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from autoticket.config import Config
-from autoticket.model import Severity
+from autoticket.model import Release, Severity
+from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of
 from autoticket.store.incidents import (
@@ -17,10 +19,17 @@ from autoticket.store.incidents import (
     timeline_count,
     timeline_of,
 )
+from autoticket.store.metric_samples import series_between
 from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
-__all__ = ["incident_detail", "incident_summary", "suspect_releases"]
+__all__ = [
+    "incident_detail",
+    "incident_summary",
+    "release_evaluation",
+    "release_summary",
+    "suspect_releases",
+]
 
 
 def incident_summary(row: Any) -> dict[str, Any]:
@@ -63,7 +72,42 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
     candidates = releases_started_between(
         conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
     )
-    return rank_suspects(candidates, related, row.opened_at)
+    # The judge's view of each candidate as it stood when the incident opened.
+    verdicts = {
+        r.id: verdict
+        for r in candidates
+        if r.id is not None
+        and (verdict := release_evaluation(conn, config, r, row.opened_at).verdict) != "no_data"
+    }
+    return rank_suspects(candidates, related, row.opened_at, verdicts)
+
+
+def release_evaluation(
+    conn: Connection, config: Config, release: Release, now: datetime
+) -> Evaluation:
+    """The judge's verdict on `release` from the samples stored, as known at `now`."""
+    series = series_between(
+        conn,
+        release.service,
+        release.environment,
+        release.started_at - BASELINE,
+        release.started_at + WINDOW,
+    )
+    return evaluate(release, series, config.releases, now)
+
+
+def release_summary(evaluation: Evaluation) -> dict[str, Any]:
+    """The verdict fields of a release, as replay and the API show them."""
+    return {
+        "verdict": evaluation.verdict,
+        "score": evaluation.score,
+        "action": evaluation.action,
+        "action_reason": evaluation.action_reason,
+        "decided_at": evaluation.decided_at,
+        "decided_by": evaluation.how,
+        "reasons": evaluation.reasons,
+        "metrics": evaluation.metrics(),
+    }
 
 
 def incident_detail(
