@@ -17,10 +17,11 @@ ALLOWED: dict[str, set[str]] = {
     "clock": set(),
     "config": set(),
     "telemetry": set(),
+    "regex": set(),
     "store": {"model"},
     "sources": {"model", "errors"},
-    "policy": {"model", "config"},
-    "pipeline": {"model", "errors", "config", "policy", "sources", "telemetry"},
+    "policy": {"model", "config", "regex"},
+    "pipeline": {"model", "errors", "config", "policy", "sources", "telemetry", "regex"},
     "sinks": {"model", "clock", "config", "store"},
     "lifecycle": {"model", "config", "store", "engine.actions"},
     "engine": {

@@ -21,6 +21,7 @@ from autoticket.pipeline.secret_patterns import (
     SENSITIVE_KEYS,
     SecretPattern,
 )
+from autoticket.regex import compile_config_regex
 
 if TYPE_CHECKING:
     from autoticket.config import Config
@@ -53,7 +54,10 @@ class Redactor:
         if bad:
             raise ValueError(f"redaction.patterns: invalid name(s) {bad}; use [A-Za-z0-9_.-]")
         off = set(config.disable)
-        custom = tuple(SecretPattern(p.name, re.compile(p.regex), None) for p in config.patterns)
+        # Custom patterns are RE2 (linear time); a bad one is a RegexError (a ValueError).
+        custom = tuple(
+            SecretPattern(p.name, compile_config_regex(p.regex), None) for p in config.patterns
+        )
         self.patterns: tuple[SecretPattern, ...] = (
             tuple(p for p in BUILTIN_PATTERNS if p.name not in off) + custom
         )
