@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, func, insert, select, update
+from sqlalchemy import Connection, LargeBinary, String, func, insert, select, update
 
 from autoticket.model import DeadLetter
 from autoticket.store.tables import dead_letters, inbox
@@ -76,8 +76,32 @@ def add_dead_letters(
     return ids
 
 
-def list_dead_letters(conn: Connection, limit: int = 100, offset: int = 0) -> list[Any]:
-    query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
+_SUMMARY_COLUMNS = [c for c in dead_letters.c if c.name != "body"]
+
+
+def list_dead_letters(
+    conn: Connection,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    before_id: int | None = None,
+    head_bytes: int = 1024,
+) -> list[Any]:
+    """Newest first, without the bodies: each row has `size` and the first `head_bytes`
+    of the body as `head`, so a page of 1 MiB bodies costs a page of heads.
+
+    Keyset paging: `before_id` (the last id of the previous page) is a seek on
+    the primary key, however deep the page; `offset` still works.
+    """
+    body = dead_letters.c.body
+    query = select(
+        *_SUMMARY_COLUMNS,
+        func.length(body).label("size"),
+        func.substr(body, 1, head_bytes, type_=LargeBinary).label("head"),
+    )
+    if before_id is not None:
+        query = query.where(dead_letters.c.id < before_id)
+    query = query.order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
     return list(conn.execute(query))
 
 
