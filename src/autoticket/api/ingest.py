@@ -7,12 +7,14 @@ import os
 import secrets
 import uuid
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
-from autoticket.model import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery, Event
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 
@@ -28,6 +30,33 @@ _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for"
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, within `limit` bytes and `timeout` seconds.
+
+    A client that sends its body a byte at a time would otherwise hold a
+    connection (and a place in `server.max_connections`) as long as it likes:
+    past the timeout it gets 408 and the connection is closed.
+    """
+    try:
+        with anyio.fail_after(timeout):
+            return await _read_capped(request, limit)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {timeout:g}s (ingest.body_timeout)",
+            "body",
+        ) from None
+
+
+async def _parse(delivery: Delivery, max_events: int, in_thread_from: int) -> list[Event]:
+    """parse_delivery, in a worker thread for a large body: decoding and checking a
+    megabyte of JSON takes milliseconds that every other request would wait."""
+    if len(delivery.body) < in_thread_from:
+        return parse_delivery(delivery, max_events)
+    return await anyio.to_thread.run_sync(parse_delivery, delivery, max_events)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -78,7 +107,10 @@ async def ingest(source: str, request: Request) -> JSONResponse:
     telemetry = runtime.telemetry
     try:
         _check_token(request)
-        body = await _read_capped(request, runtime.config.ingest.max_body_bytes)
+        ingest_config = runtime.config.ingest
+        body = await _read_body(
+            request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
+        )
         delivery = Delivery(
             id=uuid.uuid4().hex,
             source=source,
@@ -113,7 +145,9 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "content-type",
             )
         try:
-            events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
+            events = await _parse(
+                delivery, ingest_config.max_events_per_delivery, ingest_config.parse_in_thread_bytes
+            )
         except PayloadError as exc:
             code = {400: "malformed_json", 413: "too_many_events"}.get(
                 exc.status, "invalid_payload"
@@ -139,7 +173,10 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         telemetry.deliveries.labels(
             source if source in known_sources() else "unknown", str(exc.status)
         ).inc()
-        return exc.response()
+        response = exc.response()
+        if exc.status == 408:  # the rest of the body may still come: do not read it
+            response.headers["connection"] = "close"
+        return response
     telemetry.deliveries.labels(source, "202").inc()
     telemetry.events_received.labels(source, "accepted").inc(len(events))
     return JSONResponse(

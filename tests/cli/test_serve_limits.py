@@ -1,0 +1,53 @@
+"""`serve` hands the `server:` limits of the config to uvicorn and to the listening socket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from autoticket import cli
+from autoticket.cli import app
+
+
+class _Recorder:
+    configs: list[Any] = []
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.configs.append(config)
+
+    def run(self, sockets: list[Any]) -> None:
+        for sock in sockets:
+            sock.close()
+
+
+def test_serve_applies_the_server_limits_of_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "server:\n  keep_alive_timeout: 3s\n  max_connections: 77\n"
+        "  backlog: 99\n  max_header_bytes: 8192\n"
+    )
+    backlogs: list[int] = []
+    real_listen = cli._listen
+
+    def listen(host: str, port: int, backlog: int = 2048) -> Any:
+        backlogs.append(backlog)
+        return real_listen(host, port, backlog)
+
+    monkeypatch.setattr(uvicorn, "Server", _Recorder)
+    monkeypatch.setattr(cli, "_listen", listen)
+    _Recorder.configs.clear()
+    database = f"sqlite:///{tmp_path / 'a.db'}"
+    args = ["serve", "--config", str(config), "--port", "0", "--no-worker"]
+    result = CliRunner().invoke(app, [*args, "--database-url", database])
+    assert result.exit_code == 0, result.output
+    [uv] = _Recorder.configs
+    assert (uv.timeout_keep_alive, uv.limit_concurrency, uv.backlog) == (3, 77, 99)
+    assert uv.h11_max_incomplete_event_size == 8192
+    assert uv.http == "h11"
+    assert backlogs == [99]
