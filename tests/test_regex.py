@@ -86,3 +86,41 @@ def test_a_custom_redaction_pattern_re2_cannot_run_is_a_value_error() -> None:
     config = RedactionConfig(patterns=[RedactionPattern(name="s", regex=r"(?<=key=)\w+")])
     with pytest.raises(ValueError, match="lookahead and lookbehind"):
         Redactor(config)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"sess_[A-Za-z0-9]{8,}", "title\nx sess_ABCDEFGH12 y\nmore"),
+        (r"^tok:\s*(?P<secret>\S+)$", "first field\ntok: abc\nlast field"),
+        (r"(?i)acme-[0-9]+", "nothing here\nACME-1234"),
+        (r"[0-9]{16}", "card 4111111111111111"),  # no literal at all: always possible
+    ],
+)
+def test_the_prefilter_never_rules_out_a_text_a_field_of_which_matches(
+    pattern: str, text: str
+) -> None:
+    rx = compile_config_regex(pattern)
+    field = next(line for line in text.split("\n") if rx.search(line))
+    assert rx.may_match(text)
+    assert rx.may_match(field)
+
+
+def test_the_prefilter_rules_out_text_without_the_literal() -> None:
+    rx = compile_config_regex(r"sess_[A-Za-z0-9]{24,}")
+    assert not rx.may_match("disk full on web-1; session expired; runbook https://x/y")
+    redactor = Redactor(RedactionConfig(patterns=[RedactionPattern(name="s", regex=rx.pattern)]))
+    custom_bit = 1 << (len(redactor.patterns) - 1)
+    assert redactor.patterns[-1].name == "s"
+    assert not redactor.candidates("disk full on web-1, no secrets here") & custom_bit
+    assert redactor.candidates("x sess_" + "a" * 30) & custom_bit
+
+
+def test_an_anchored_custom_pattern_masks_a_field_in_the_middle_of_an_event() -> None:
+    config = RedactionConfig(
+        patterns=[RedactionPattern(name="tok", regex=r"^tok:(?P<secret>\w+)$")]
+    )
+    redactor = Redactor(config)
+    joined = "title\ntok:abc123\nlast"
+    candidates = redactor.candidates(joined)
+    assert redactor.redact("tok:abc123", candidates) == ("tok:[REDACTED:tok]", {"tok": 1})
