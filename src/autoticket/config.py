@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,9 +37,11 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "Duration",
+    "IngestConfig",
     "RedactionConfig",
     "RetentionConfig",
     "RouteConfig",
+    "ServerConfig",
     "ServiceEntry",
     "Settings",
     "SinkSpec",
@@ -72,6 +75,15 @@ def parse_duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 # Widths of the columns these names are stored in (store/tables.py).
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Priority = Annotated[str, Field(min_length=1, max_length=16)]
@@ -190,14 +202,14 @@ class IngestConfig(_Strict):
     parse_in_thread_bytes: int = Field(default=64 * 1024, ge=0)
     # A request body must arrive within this long (408 and the connection closed
     # otherwise): a client trickling bytes cannot hold a connection and a worker.
-    body_timeout: Duration = timedelta(seconds=10)
+    body_timeout: PositiveDuration = timedelta(seconds=10)
 
 
 class ServerConfig(_Strict):
     """The HTTP server's own limits (uvicorn), for `serve`."""
 
     # An idle keep-alive connection is closed after this long.
-    keep_alive_timeout: Duration = timedelta(seconds=5)
+    keep_alive_timeout: PositiveDuration = timedelta(seconds=5)
     # Connections (and in-flight requests) at once; past it new ones get 503.
     max_connections: int = Field(default=1000, gt=0)
     # Pending connections the kernel queues before accept.

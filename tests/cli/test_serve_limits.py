@@ -51,3 +51,25 @@ def test_serve_applies_the_server_limits_of_the_config(
     assert uv.h11_max_incomplete_event_size == 8192
     assert uv.http == "h11"
     assert backlogs == [99]
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "fragment"),
+    [
+        ("ingest:\n  body_timeout: 0s\n", "ingest.body_timeout", "longer than 0s"),
+        ("server:\n  keep_alive_timeout: 0\n", "server.keep_alive_timeout", "longer than 0s"),
+        ("server:\n  max_connections: 0\n", "server.max_connections", "greater than 0"),
+        ("ingest:\n  max_label_value_length: 10\n", "ingest.max_label_value_length", "64"),
+        ("ingest:\n  max_labels: 3\n", "ingest.max_labels", "8"),
+    ],
+)
+def test_limits_that_cannot_work_are_config_errors(
+    tmp_path: Path, text: str, path: str, fragment: str
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    result = CliRunner().invoke(app, ["check-config", str(config)])
+    assert result.exit_code == 2
+    flat = " ".join(result.output.split())
+    assert f"line 2: {path}:" in flat
+    assert fragment in flat
