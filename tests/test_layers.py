@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"model"},
     "sources": {"model", "errors"},
     "policy": {"model", "config", "regex"},
+    "releases": {"model", "errors", "config", "sources.base"},
     "pipeline": {"model", "errors", "config", "policy", "sources", "telemetry", "regex"},
     "sinks": {"model", "clock", "config", "store"},
     "lifecycle": {"model", "config", "store", "engine.actions"},
