@@ -39,7 +39,10 @@ async def _trickle(stop: anyio.Event) -> AsyncIterator[bytes]:
     yield b"]}"
 
 
-def test_a_body_that_does_not_arrive_in_time_is_a_408_that_closes(engine: Engine) -> None:
+@pytest.mark.parametrize("path", ["/api/v1/ingest/alertmanager", "/api/v1/releases"])
+def test_a_body_that_does_not_arrive_in_time_is_a_408_that_closes(
+    engine: Engine, path: str
+) -> None:
     runtime = _runtime(engine, body_timeout=timedelta(milliseconds=200))
     app = create_app(runtime)
 
@@ -48,9 +51,7 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408_that_closes(engine: Engine
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             try:
-                return await client.post(
-                    "/api/v1/ingest/alertmanager", content=_trickle(stop), headers=JSON
-                )
+                return await client.post(path, content=_trickle(stop), headers=JSON)
             finally:
                 stop.set()
 

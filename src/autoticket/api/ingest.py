@@ -173,10 +173,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         telemetry.deliveries.labels(
             source if source in known_sources() else "unknown", str(exc.status)
         ).inc()
-        response = exc.response()
-        if exc.status == 408:  # the rest of the body may still come: do not read it
-            response.headers["connection"] = "close"
-        return response
+        return exc.response()
     telemetry.deliveries.labels(source, "202").inc()
     telemetry.events_received.labels(source, "accepted").inc(len(events))
     return JSONResponse(
