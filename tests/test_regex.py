@@ -7,6 +7,7 @@ import pytest
 from autoticket.config import RedactionConfig, RedactionPattern
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError
+from autoticket.policy.cel_condition import CelCondition
 from autoticket.policy.matchers import parse_matcher
 from autoticket.regex import RegexError, compile_config_regex
 
@@ -124,3 +125,24 @@ def test_an_anchored_custom_pattern_masks_a_field_in_the_middle_of_an_event() ->
     joined = "title\ntok:abc123\nlast"
     candidates = redactor.candidates(joined)
     assert redactor.redact("tok:abc123", candidates) == ("tok:[REDACTED:tok]", {"tok": 1})
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ('labels.instance.matches("web-(?!canary)")', "look-around"),
+        ("title.matches(r'\\d+') && labels.job.matches('(x')", "'(x'"),
+    ],
+)
+def test_a_regex_literal_in_a_condition_is_checked_at_compile_time(
+    condition: str, reason: str
+) -> None:
+    with pytest.raises(PolicyError) as caught:
+        CelCondition(condition)
+    assert caught.value.field == "condition"
+    assert "invalid regex" in caught.value.reason and reason in caught.value.reason
+
+
+def test_valid_regex_literals_in_a_condition_compile() -> None:
+    condition = CelCondition('title.matches("(?i)disk .* full") && labels.x.matches(r"\\d+")')
+    assert condition.source.startswith("title.matches")
