@@ -57,6 +57,7 @@ def serve(
     import uvicorn
 
     from autoticket.api.app import create_app
+    from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
 
     cfg = _config(config)
@@ -70,8 +71,8 @@ def serve(
         uvicorn.Config(
             create_app(runtime),
             log_level="warning",
-            # h11 explicitly: its header-size limit below then holds whatever is installed.
-            http="h11",
+            # h11, with a deadline on headers: its limits hold whatever else is installed.
+            http=with_header_deadline(limits.header_timeout.total_seconds()),
             timeout_keep_alive=max(1, round(limits.keep_alive_timeout.total_seconds())),
             limit_concurrency=limits.max_connections,
             backlog=limits.backlog,

@@ -231,6 +231,9 @@ class ServerConfig(_Strict):
     backlog: int = Field(default=2048, gt=0)
     # Largest request line plus headers; larger is refused by the HTTP parser.
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A connection must complete its request line and headers within this long
+    # of opening (or of its last response): else 408 and closed.
+    header_timeout: PositiveDuration = timedelta(seconds=10)
 
 
 class RetentionConfig(_Strict):

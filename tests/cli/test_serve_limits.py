@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import uvicorn
 from typer.testing import CliRunner
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from autoticket import cli
 from autoticket.cli import app
@@ -30,7 +31,7 @@ def test_serve_applies_the_server_limits_of_the_config(
     config = tmp_path / "c.yaml"
     config.write_text(
         "server:\n  keep_alive_timeout: 3s\n  max_connections: 77\n"
-        "  backlog: 99\n  max_header_bytes: 8192\n"
+        "  backlog: 99\n  max_header_bytes: 8192\n  header_timeout: 7s\n"
     )
     backlogs: list[int] = []
     real_listen = cli._listen
@@ -49,7 +50,7 @@ def test_serve_applies_the_server_limits_of_the_config(
     [uv] = _Recorder.configs
     assert (uv.timeout_keep_alive, uv.limit_concurrency, uv.backlog) == (3, 77, 99)
     assert uv.h11_max_incomplete_event_size == 8192
-    assert uv.http == "h11"
+    assert issubclass(uv.http, H11Protocol) and uv.http.header_timeout == 7.0
     assert backlogs == [99]
 
 

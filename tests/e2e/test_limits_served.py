@@ -33,6 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Autoticket]:
     config = write_test_config(directory)
     data = yaml.safe_load(config.read_text())
     data["ingest"] = {**(data.get("ingest") or {}), "body_timeout": f"{BODY_TIMEOUT_S:g}s"}
+    data["server"] = {**(data.get("server") or {}), "header_timeout": f"{BODY_TIMEOUT_S:g}s"}
     canary = {"name": "canary", "matchers": ['instance=~".*-.*-canary"'], "group_by": ["instance"]}
     data["routes"] = [canary, *data["routes"]]
     config.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -112,3 +113,31 @@ def test_a_client_trickling_its_body_gets_408_and_a_closed_connection(
     assert received.startswith(b"HTTP/1.1 408 "), received[:200]
     assert b"request_timeout" in received
     assert held < 15, f"the connection stayed open {held:.1f}s"
+
+
+def _trickle_until_answered(sock: socket.socket, byte: bytes) -> tuple[bytes, float]:
+    """Send `byte` every 0.1 s (up to 20 s) until the server answers; read to EOF."""
+    began = time.monotonic()
+    for _ in range(200):
+        answered, _, _ = select.select([sock], [], [], 0.1)
+        if answered:
+            break
+        if byte:
+            sock.sendall(byte)
+    return _read_all(sock), time.monotonic() - began
+
+
+@pytest.mark.parametrize("byte", [b"X", b""], ids=["trickled-headers", "silent"])
+def test_a_connection_without_its_headers_in_time_is_closed(
+    server: Autoticket, byte: bytes
+) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " if byte else b"")
+        received, held = _trickle_until_answered(sock, byte)
+    if byte:
+        assert received.startswith(b"HTTP/1.1 408 "), received[:200]
+    else:  # nothing asked, nothing answered: closed as an idle keep-alive would be
+        assert received == b""
+    assert held < 15, f"the connection stayed open {held:.1f}s"
+    assert server.client.get("/healthz").status_code == 200  # the server is fine
