@@ -39,7 +39,9 @@ async def _trickle(stop: anyio.Event) -> AsyncIterator[bytes]:
     yield b"]}"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/ingest/alertmanager", "/api/v1/releases"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/ingest/alertmanager", "/api/v1/releases", "/api/v1/metrics"]
+)
 def test_a_body_that_does_not_arrive_in_time_is_a_408_that_closes(
     engine: Engine, path: str
 ) -> None:

@@ -7,6 +7,8 @@ import logging
 import os
 import secrets
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -19,6 +21,8 @@ from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 
 __all__ = ["router"]
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["ingest"])
 log = logging.getLogger("autoticket.api")
@@ -51,12 +55,20 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
         ) from None
 
 
+async def _off_loop_if_large(
+    size: int, in_thread_from: int, parse: Callable[..., T], *args: Any
+) -> T:
+    """`parse(*args)`, in a worker thread for a body of `size` >= `in_thread_from`:
+    decoding and checking a megabyte of JSON takes milliseconds that every other
+    request would wait."""
+    if size < in_thread_from:
+        return parse(*args)
+    return await anyio.to_thread.run_sync(parse, *args)
+
+
 async def _parse(delivery: Delivery, max_events: int, in_thread_from: int) -> list[Event]:
-    """parse_delivery, in a worker thread for a large body: decoding and checking a
-    megabyte of JSON takes milliseconds that every other request would wait."""
-    if len(delivery.body) < in_thread_from:
-        return parse_delivery(delivery, max_events)
-    return await anyio.to_thread.run_sync(parse_delivery, delivery, max_events)
+    size = len(delivery.body)
+    return await _off_loop_if_large(size, in_thread_from, parse_delivery, delivery, max_events)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
