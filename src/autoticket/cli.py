@@ -57,24 +57,37 @@ def serve(
     import uvicorn
 
     from autoticket.api.app import create_app
+    from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
 
     cfg = _config(config)
-    sock = _listen(host, port)
+    limits = cfg.server  # type: ignore[attr-defined]
+    sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, start_worker=worker)
     where = f"http://{_url_host(host)}:{bound_port(sock)}/"
     err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime),
+            log_level="warning",
+            # h11, with a deadline on headers: its limits hold whatever else is installed.
+            http=with_header_deadline(limits.header_timeout.total_seconds()),
+            timeout_keep_alive=max(1, round(limits.keep_alive_timeout.total_seconds())),
+            limit_concurrency=limits.max_connections,
+            backlog=limits.backlog,
+            h11_max_incomplete_event_size=limits.max_header_bytes,
+        )
+    )
     server.run(sockets=[sock])
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """Bind the port first: a taken one is one clear line and exit 2, before any start-up."""
     from autoticket.service.listen import ListenError, listen
 
     try:
-        return listen(host, port)
+        return listen(host, port, backlog)
     except ListenError as exc:
         err.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None

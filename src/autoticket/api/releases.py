@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import DbId, read_conn, write_conn
 from autoticket.api.errors import ApiError
-from autoticket.api.ingest import _check_token, _is_json, _read_capped
+from autoticket.api.ingest import _check_token, _is_json, _read_body
 from autoticket.errors import PayloadError
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
@@ -59,7 +59,9 @@ async def post_release(request: Request) -> JSONResponse:
             f"content type {content_type or '(none)'!r} is not JSON; send application/json",
             "content-type",
         )
-    body = await _read_capped(request, MAX_RELEASE_BYTES)
+    runtime = request.app.state.runtime
+    timeout = runtime.config.ingest.body_timeout.total_seconds()
+    body = await _read_body(request, MAX_RELEASE_BYTES, timeout)
     try:
         release = parse_release(decode_json(body))
     except PayloadError as exc:
@@ -70,7 +72,6 @@ async def post_release(request: Request) -> JSONResponse:
             exc.field,
             reason=exc.reason,
         ) from None
-    runtime = request.app.state.runtime
     with write_conn(request) as conn:
         release_id, created = save_release(conn, release, runtime.clock.now())
         row = get_release(conn, release_id)

@@ -21,6 +21,7 @@ from autoticket.pipeline.secret_patterns import (
     SENSITIVE_KEYS,
     SecretPattern,
 )
+from autoticket.regex import ConfigRegex, compile_config_regex
 
 if TYPE_CHECKING:
     from autoticket.config import Config
@@ -53,20 +54,28 @@ class Redactor:
         if bad:
             raise ValueError(f"redaction.patterns: invalid name(s) {bad}; use [A-Za-z0-9_.-]")
         off = set(config.disable)
-        custom = tuple(SecretPattern(p.name, re.compile(p.regex), None) for p in config.patterns)
+        # Custom patterns are RE2 (linear time); a bad one is a RegexError (a ValueError).
+        custom = tuple(
+            SecretPattern(p.name, compile_config_regex(p.regex), None) for p in config.patterns
+        )
         self.patterns: tuple[SecretPattern, ...] = (
             tuple(p for p in BUILTIN_PATTERNS if p.name not in off) + custom
         )
         raw: dict[str, int] = {}
         folded: dict[str, int] = {}
-        self._always = 0  # patterns without keywords (custom): always candidates
+        self._always = 0  # patterns without keywords nor prefilter: always candidates
+        screened: list[tuple[int, ConfigRegex]] = []  # custom: RE2's own prefilter
         for i, p in enumerate(self.patterns):
             if p.keywords is None:
-                self._always |= 1 << i
+                if isinstance(p.regex, ConfigRegex):
+                    screened.append((1 << i, p.regex))
+                else:
+                    self._always |= 1 << i
                 continue
             table = folded if p.fold else raw
             for k in p.keywords:
                 table[k] = table.get(k, 0) | 1 << i
+        self._screened = tuple(screened)
         self._raw = tuple(raw.items())
         self._folded = tuple(folded.items())
         self._sensitive_keys = tuple((k, rx) for k, rx in SENSITIVE_KEYS if k not in off)
@@ -75,6 +84,9 @@ class Redactor:
     def candidates(self, text: str) -> int:
         """Bitmask of the patterns that may match somewhere in `text` (0: nothing can)."""
         mask = self._always
+        for bit, regex in self._screened:
+            if regex.may_match(text):
+                mask |= bit
         for k, bits in self._raw:
             if k in text:
                 mask |= bits

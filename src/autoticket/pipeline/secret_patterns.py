@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from autoticket.regex import ConfigRegex
+
 __all__ = [
     "BUILTIN_KINDS",
     "BUILTIN_PATTERNS",
@@ -31,7 +33,7 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class SecretPattern:
     name: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | ConfigRegex  # built-ins: re; custom patterns: RE2
     keywords: tuple[str, ...] | None  # None: no prefilter, always run
     fold: bool = False  # compare keywords against the case-folded text
 
