@@ -58,7 +58,7 @@ class Worker:
         self.round = round_
         self.telemetry = round_.telemetry
         self._claimed: list[int] = []
-        self._strikes: dict[tuple[int, ...], int] = {}
+        self._strikes: dict[int, int] = {}
         self.clock = clock
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
@@ -119,8 +119,13 @@ class Worker:
         return RoundOutcome(0, batch, self.round.dispatch(self.clock.now(), batch.actions > 0))
 
     def _stuck(self, claimed: list[int]) -> bool:
-        """Count one more transient failure of this batch; True once it is stuck."""
-        key = tuple(claimed)
+        """Count one more transient failure of this batch; True once it is stuck.
+
+        A batch is known by its oldest delivery, not by all of them: under
+        steady traffic each retry claims the deliveries that arrived since as
+        well, and a batch counted as new on every try would never be taken apart.
+        """
+        key = min(claimed)
         self._strikes = {key: self._strikes.get(key, 0) + 1}
         return self._strikes[key] >= STUCK_AFTER
 
