@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from autoticket.clock import Clock
 from autoticket.config import Config
 from autoticket.engine.round import BatchOutcome, Round, RoundOutcome
-from autoticket.lifecycle import purge
+from autoticket.lifecycle import backlog_left, purge
 from autoticket.model import DeadLetter, Delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters
@@ -189,10 +189,16 @@ class Worker:
         removed: dict[str, int] = {}
         for _ in range(PURGE_STEPS):  # a backlog is worked off in bounded steps
             with self.engine.begin() as conn:
-                step = purge(conn, now, self.config.retention, limit=PURGE_LIMIT)
+                step = purge(
+                    conn,
+                    now,
+                    self.config.retention,
+                    limit=PURGE_LIMIT,
+                    reopen_within=self.config.timers.reopen_within,
+                )
             for table, count in step.items():
                 removed[table] = removed.get(table, 0) + count
-            if max(step.values()) < PURGE_LIMIT:
+            if not backlog_left(step, PURGE_LIMIT):
                 self._last_purge = now
                 break
         telemetry = self.telemetry
