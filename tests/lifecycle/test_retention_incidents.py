@@ -30,6 +30,7 @@ from autoticket.store.tables import (
     incidents,
     outbox,
     ticket_refs,
+    ticket_updates,
     tickets,
     timeline,
     timers,
@@ -37,7 +38,7 @@ from autoticket.store.tables import (
 from conftest import am_alert, am_payload
 
 SECOND = timedelta(seconds=1)
-CHILDREN = (alerts, events, timeline, decisions, outbox, tickets)
+CHILDREN = (alerts, events, timeline, decisions, outbox, tickets, ticket_updates)
 
 
 @pytest.fixture

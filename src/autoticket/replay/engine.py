@@ -18,14 +18,18 @@ from sqlalchemy import Connection, Engine, select
 
 from autoticket.config import Config
 from autoticket.engine.round import Round
+from autoticket.errors import PayloadError
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
+from autoticket.releases.events import parse_release
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher
+from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
-from autoticket.store.tables import dead_letters, events, incidents, tickets
+from autoticket.store.releases import save_release
+from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -55,6 +59,7 @@ def replay(
     skipped: dict[str, int] = {}
     result = ReplayResult(output={})
     pending: list[Delivery] = []
+    release_lines: dict[int, str] = {}  # release id -> the line that first sent it
 
     def flush() -> None:
         if not pending:
@@ -81,6 +86,11 @@ def replay(
             continue
         assert isinstance(item, ReplayLine)
         delivery = item.delivery
+        if delivery.source == "release":
+            error = _record_release(engine, delivery, release_lines)
+            if error is not None:
+                errors.append({"line_id": delivery.id, "error": error})
+            continue
         if delivery.source in RELEASE_SOURCES:
             skipped[delivery.source] = skipped.get(delivery.source, 0) + 1
             continue
@@ -102,11 +112,47 @@ def replay(
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
         result.output = _output(conn, order, errors, skipped, result)
+        result.output["releases"] = _releases(conn, release_lines)
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
     result.output["stats"]["out_of_order_lines"] = out_of_order
     result.output["stats"]["external_actions"] = external
     return result
+
+
+def _record_release(
+    engine: Engine, delivery: Delivery, release_lines: dict[int, str]
+) -> str | None:
+    """Store a `source: "release"` line as `POST /api/v1/releases` would; the error, if any."""
+    try:
+        release = parse_release(decode_json(delivery.body), source="replay")
+    except PayloadError as exc:
+        return f"{exc.field}: {exc.reason}"
+    with engine.begin() as conn:
+        release_id, _ = save_release(conn, release, delivery.received_at)
+    release_lines.setdefault(release_id, delivery.id)
+    return None
+
+
+def _releases(conn: Connection, release_lines: dict[int, str]) -> list[dict[str, Any]]:
+    """Every release, oldest first. No metrics are judged yet: each is `no_data`."""
+    rows = conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id))
+    return [
+        {
+            "line_id": release_lines.get(row.id),
+            "service": row.service,
+            "environment": row.environment,
+            "version": row.version,
+            "started_at": _iso(row.started_at),
+            "finished_at": _iso(row.finished_at),
+            "verdict": "no_data",
+            "score": None,
+            "action": "continue",
+            "decided_at": None,
+            "metrics": [],
+        }
+        for row in rows
+    ]
 
 
 def _too_large(delivery: Delivery, config: Config) -> str:

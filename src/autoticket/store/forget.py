@@ -1,8 +1,9 @@
 """Deleting incidents for good, with every row that hangs off them (retention).
 
 The tables have no foreign keys, so the children go first by hand: events,
-alerts, timeline, decisions, outbox rows, the ticket and its external
-references, and auto-resolve timers, then the incidents themselves. Callers
+alerts, timeline, decisions, outbox rows, the ticket with its external
+references and update state, and the incident's timers (auto-resolve, held
+ticket update), then the incidents themselves. Callers
 choose which incidents may go; this module only makes sure nothing of them
 is left behind to point at a missing incident.
 """
@@ -18,15 +19,18 @@ from autoticket.store.tables import (
     incidents,
     outbox,
     ticket_refs,
+    ticket_updates,
     tickets,
     timeline,
     timers,
 )
-from autoticket.store.timers import AUTO_RESOLVE
+from autoticket.store.timers import AUTO_RESOLVE, TICKET_UPDATE
 
 __all__ = ["delete_incidents"]
 
-_BY_INCIDENT: tuple[Table, ...] = (events, alerts, timeline, decisions, outbox)
+_BY_INCIDENT: tuple[Table, ...] = (events, alerts, timeline, decisions, outbox, ticket_updates)
+# Timer kinds whose subject is an incident id.
+_INCIDENT_TIMERS = (AUTO_RESOLVE, TICKET_UPDATE)
 
 
 def delete_incidents(conn: Connection, ids: list[int]) -> dict[str, int]:
@@ -51,7 +55,9 @@ def delete_incidents(conn: Connection, ids: list[int]) -> dict[str, int]:
     subjects = [str(i) for i in ids]
     removed["timers"] = _count(
         conn.execute(
-            delete(timers).where(timers.c.kind == AUTO_RESOLVE, timers.c.subject.in_(subjects))
+            delete(timers).where(
+                timers.c.kind.in_(_INCIDENT_TIMERS), timers.c.subject.in_(subjects)
+            )
         )
     )
     removed["incidents"] = _count(conn.execute(delete(incidents).where(incidents.c.id.in_(ids))))
