@@ -10,7 +10,13 @@ from autoticket.config import Config
 from autoticket.model import Severity
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of
-from autoticket.store.incidents import alerts_of, get_incident, timeline_count, timeline_of
+from autoticket.store.incidents import (
+    alerts_count,
+    alerts_of,
+    get_incident,
+    timeline_count,
+    timeline_of,
+)
 from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
@@ -61,7 +67,11 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
 
 
 def incident_detail(
-    conn: Connection, incident_id: int, config: Config | None = None
+    conn: Connection,
+    incident_id: int,
+    config: Config | None = None,
+    alerts_limit: int = 500,
+    alerts_offset: int = 0,
 ) -> dict[str, Any] | None:
     row = get_incident(conn, incident_id)
     if row is None:
@@ -83,8 +93,9 @@ def incident_detail(
             "flap_count": a.flap_count,
             "labels": a.labels,
         }
-        for a in alerts_of(conn, incident_id)
+        for a in alerts_of(conn, incident_id, alerts_limit, alerts_offset)
     ]
+    detail["alerts_total"] = alerts_count(conn, incident_id)
     detail["timeline"] = [
         {"at": t.at, "kind": t.kind, "message": t.message, "data": t.data}
         for t in timeline_of(conn, incident_id)
