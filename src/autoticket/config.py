@@ -246,6 +246,9 @@ class RetentionConfig(_Strict):
     inbox: Duration = timedelta(days=7)
     events: Duration = timedelta(days=30)
     dead_letters: Duration = timedelta(days=30)
+    # Resolved incidents with their alerts, timeline, decisions, ticket and outbox
+    # rows; never sooner than timers.reopen_within after the resolution.
+    incidents: Duration = timedelta(days=90)
 
 
 class Config(_Strict):
