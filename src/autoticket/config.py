@@ -183,6 +183,9 @@ class RetentionConfig(_Strict):
     inbox: Duration = timedelta(days=7)
     events: Duration = timedelta(days=30)
     dead_letters: Duration = timedelta(days=30)
+    # keep: inbox and dead-letter bodies exactly as received (replay is exact);
+    # redact: stored with secrets masked (docs/redaction.md, "Raw bodies").
+    raw_bodies: Literal["keep", "redact"] = "keep"
 
 
 class Config(_Strict):

@@ -588,6 +588,8 @@ def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
     if kind == "kv":
         key = draw(st.sampled_from(_KV_KEYS))
         value = draw(_chars(_KV_VALUE, 12, 30))
+        if key in ("pwd", "DB_PASS"):  # a path (`PWD=/home/app`) is not taken for a password
+            value = "x" + value
         shape = draw(
             st.sampled_from(
                 ["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'", '\\"{k}\\": \\"{v}\\"']

@@ -17,6 +17,7 @@ from autoticket.api.deps import (
     DbId,
     Offset,
     body_preview,
+    raw_body_redactor,
     read_conn,
     redactor_of,
     runtime_of,
@@ -26,6 +27,7 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
+from autoticket.pipeline.redact_body import as_stored
 from autoticket.sources import parse_delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import (
@@ -139,6 +141,7 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
             bytes(row.body),
             dict(row.headers),
         )
+        delivery = as_stored(delivery, raw_body_redactor(request))  # kept raw before a switch
         try:
             events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
         except PayloadError as exc:

@@ -10,9 +10,11 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
+from autoticket.pipeline.redact_body import as_stored
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 
@@ -86,6 +88,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             body=body,
             headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
         )
+        delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
             raise await _reject(
                 runtime,

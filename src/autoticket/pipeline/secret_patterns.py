@@ -64,7 +64,7 @@ _KEY_CORES: tuple[tuple[str, str], ...] = (
     ("access_key", r"access[_-]?key"),
     ("api_key", r"api[_-]?key"),
     ("secret", r"secret(?:[_-]?key)?"),
-    ("password", r"pass(?:word|wd|phrase)|" + _B + r"(?:pwd|pass)"),
+    ("password", r"pass(?:word|wd|phrase)"),
     ("credential", _B + r"(?:credentials?|creds)"),
     ("session", _B + r"session(?:[_-]?(?:id|key))?"),
     ("auth", _B + r"auth(?:[_-]?key)?"),
@@ -77,17 +77,15 @@ _KEY_KEYWORDS: dict[str, tuple[str, ...]] = {
     "access_key": ("access_key", "access-key", "accesskey"),
     "api_key": ("api_key", "api-key", "apikey"),
     "secret": ("secret",),
-    "password": ("pass", "pwd"),
+    "password": ("passw", "passphrase"),
     "credential": ("cred",),
     "session": ("session",),
     "auth": ("auth",),
     "token": ("token",),
 }
-# Values these names take that are not secrets: `PWD=/home/app` (a directory),
-# `pass=12 fail=0` (a test count).
-_NOT_SECRET: dict[str, re.Pattern[str]] = {
-    "password": re.compile(r"[/~].*|\d{1,6}"),
-}
+# Values the short names `pwd` and `pass` take that are not passwords:
+# `PWD=/home/app` (a directory), `pass=12 fail=0` (a test count).
+_NOT_A_PASSWORD = re.compile(r"[/~].*|\d{1,6}")
 # Optional closing quote of a JSON/YAML key, then `=`, `:`, `=>` or `:=`.
 _SEP = _QUOTE + r"?[ \t]*(?:=>|:=|[:=])[ \t]*"
 
@@ -115,18 +113,12 @@ _LINE_VALUE = _value(r"[^\r\n]+", r"[A-Za-z][A-Za-z0-9-]*[ \t]+(?=\S)")
 _COOKIE_VALUE = _value(r"[^\r\n]+", r"(?!)")
 
 
-def _accept_kv(kind: str) -> Callable[[str], bool] | None:
-    rx = _NOT_SECRET.get(kind)
-    return None if rx is None else lambda secret: not rx.fullmatch(secret)
-
-
 def _kv(kind: str, core: str) -> SecretPattern:
     return SecretPattern(
         kind,
         re.compile(rf"(?i:{core}){_SEP}{_VALUE}"),
         _KEY_KEYWORDS[kind],
         fold=True,
-        accept=_accept_kv(kind),
     )
 
 
@@ -318,6 +310,13 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
         fold=True,
     ),
     *(_kv(kind, core) for kind, core in _KEY_CORES),
+    _p(
+        "password",
+        rf"(?i:{_B}(?:pwd|pass)){_SEP}{_VALUE}",
+        ("pwd", "pass"),
+        fold=True,
+        accept=lambda secret: not _NOT_A_PASSWORD.fullmatch(secret),
+    ),
     # ... and alone, as one run of exactly 40 mixing upper case, lower case and
     # digits (a git SHA is lower-case hex; a path or a name has separators), in
     # an event that mentions AWS or a key, secret or credential anywhere: a
