@@ -115,6 +115,8 @@ class Redactor:
         for pattern in self._select(mask):
             if len(text) < pattern.min_len:
                 continue
+            if pattern.needs_sep and "=" not in text and ":" not in text:
+                continue
             if pattern.keywords is not None and not pattern.context:
                 if pattern.fold:
                     if lowered is None:
@@ -276,7 +278,11 @@ class RedactStage:
         def masked(field: str, key: str | None, value: str) -> str:
             cands = r.candidates_among(value, hits)
             if key is None or field == "links":
+                if not cands:
+                    return value
                 text, counts = r.redact(value, cands)
+            elif not cands and key_rule(key) is None:
+                return value
             else:
                 text, counts = r.redact_keyed(key, value, cands, label=field == "labels")
             if counts:
@@ -316,10 +322,13 @@ def _fingerprint(masked: str) -> str:
 
 def _joined(event: Event) -> str:
     """All the text of an event in one string, for the prefilter."""
-    parts: list[str] = [event.title, event.description, event.fingerprint]
-    parts.extend(event.labels.values())
-    parts.extend(event.annotations.values())
-    parts.extend(event.links.values())
-    # Alertmanager's title is the summary, its description an annotation, its
-    # runbook link one too: scan each distinct text once.
-    return "\n".join(dict.fromkeys(parts))
+    # Alertmanager's title is the summary annotation, its description and
+    # runbook link annotations too: each such text is scanned once.
+    notes = event.annotations.values()
+    parts: list[str] = [event.fingerprint, *event.labels.values(), *notes]
+    if event.title not in notes:
+        parts.append(event.title)
+    if event.description not in notes:
+        parts.append(event.description)
+    parts.extend(v for v in event.links.values() if v not in notes)
+    return "\n".join(parts)

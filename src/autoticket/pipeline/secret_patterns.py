@@ -42,6 +42,9 @@ class SecretPattern:
     min_len: int = 0
     # The keywords are context: looked for in the whole event, not in the field.
     context: bool = False
+    # The field must hold `=` or `:` (a `key=value` pattern): skips the labels
+    # that merely contain a keyword (`service: auth-gateway`).
+    needs_sep: bool = False
 
 
 # Never match where a previous pass already put a marker: keeps redaction idempotent.
@@ -114,12 +117,7 @@ _COOKIE_VALUE = _value(r"[^\r\n]+", r"(?!)")
 
 
 def _kv(kind: str, core: str) -> SecretPattern:
-    return SecretPattern(
-        kind,
-        re.compile(rf"(?i:{core}){_SEP}{_VALUE}"),
-        _KEY_KEYWORDS[kind],
-        fold=True,
-    )
+    return _p(kind, rf"(?i:{core}){_SEP}{_VALUE}", _KEY_KEYWORDS[kind], fold=True)
 
 
 def _p(
@@ -131,7 +129,10 @@ def _p(
     accept: Callable[[str], bool] | None = None,
     context: bool = False,
 ) -> SecretPattern:
-    return SecretPattern(name, re.compile(regex), keywords, fold, accept, min_len, context)
+    needs_sep = _SEP in regex
+    return SecretPattern(
+        name, re.compile(regex), keywords, fold, accept, min_len, context, needs_sep
+    )
 
 
 # A DER private key in base64 (PKCS#1, PKCS#8, SEC1, OpenSSH) pasted without its
