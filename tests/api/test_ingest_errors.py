@@ -438,6 +438,7 @@ def test_too_many_events_in_one_delivery_are_refused_and_kept(engine: Engine) ->
         r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*alerts[:3]))
         assert r.status_code == 202 and r.json()["accepted"] == 3
 
+
 def test_rejections_are_counted_as_ingest_dead_letters_by_known_source(
     client: TestClient,
 ) -> None:
