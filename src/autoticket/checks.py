@@ -85,4 +85,7 @@ def _redaction_problems(config: Config) -> list[ConfigProblem]:
     except ValueError as exc:
         problem = config.problem(("redaction", "disable"), str(exc))
         problems.append(ConfigProblem("redaction", problem.line, problem.message))
+    if config.retention.raw_bodies == "redact" and not config.redaction.enabled:
+        loc = ("retention", "raw_bodies")
+        problems.append(config.problem(loc, "redact needs redaction.enabled: true"))
     return problems

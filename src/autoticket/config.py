@@ -249,6 +249,9 @@ class RetentionConfig(_Strict):
     # Resolved incidents with their alerts, timeline, decisions, ticket and outbox
     # rows; never sooner than timers.reopen_within after the resolution.
     incidents: Duration = timedelta(days=90)
+    # keep: inbox and dead-letter bodies exactly as received (replay is exact);
+    # redact: stored with secrets masked (docs/redaction.md, "Raw bodies").
+    raw_bodies: Literal["keep", "redact"] = "keep"
 
 
 class Config(_Strict):

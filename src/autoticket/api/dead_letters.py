@@ -22,6 +22,7 @@ from autoticket.api.deps import (
     DbId,
     Offset,
     body_preview,
+    raw_body_redactor,
     read_conn,
     redactor_of,
     runtime_of,
@@ -31,6 +32,7 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
+from autoticket.pipeline.redact_body import as_stored
 from autoticket.sources import parse_delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import (
@@ -138,10 +140,24 @@ def _preview(head: bytes, size: int, redactor: Redactor) -> tuple[dict[str, Any]
     text = _decode_head(head, whole=len(head) >= size)
     if text is None:
         return {"encoding": "binary", "size": size, "text": None, "truncated": False}, {}
+    if text.lstrip()[:1] in ("{", "["):
+        # A cut JSON body cannot be parsed and redacted value by value as the
+        # body view is; its string escapes are undone instead, so that a secret
+        # after an escaped newline (`\nglpat-...`) starts a word as it would.
+        text = _JSON_ESCAPE.sub(_unescape, text)
     masked, counts = redactor.redact(text)
     truncated = len(head) < size or len(masked) > PREVIEW_CHARS
     shown = {"encoding": "utf-8", "size": size, "text": masked[:PREVIEW_CHARS]}
     return {**shown, "truncated": truncated}, counts
+
+
+_JSON_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})')
+_ESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return chr(int(code[1:], 16)) if code[0] == "u" else _ESCAPED[code]
 
 
 def _decode_head(head: bytes, whole: bool) -> str | None:
@@ -214,6 +230,7 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
             bytes(row.body),
             dict(row.headers),
         )
+        delivery = as_stored(delivery, raw_body_redactor(request))  # kept raw before a switch
         try:
             events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
         except PayloadError as exc:

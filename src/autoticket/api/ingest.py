@@ -14,9 +14,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery, Event
+from autoticket.pipeline.redact_body import as_stored
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 
@@ -130,6 +132,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             body=body,
             headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
         )
+        delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
             raise await _reject(
                 runtime,
