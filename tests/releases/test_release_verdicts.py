@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+from fastapi.testclient import TestClient
 
+from autoticket.api.app import create_app
+from autoticket.clock import FixedClock
 from autoticket.config import parse_config_text
 from autoticket.replay import replay
+from autoticket.service.runtime import Runtime
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -123,3 +128,29 @@ routes: [{name: all, group_by: [alertname, service]}]
     assert (first["service"], first["version"]) == ("payments-api", "p7")
     assert first["reason"].endswith("judged fail")
     assert (second["service"], second["version"]) == ("checkout", "v42")
+
+
+def test_the_release_api_shows_the_verdict_as_of_now(tmp_path: Path) -> None:
+    clock = FixedClock(START + timedelta(minutes=3))
+    runtime = Runtime.from_url(
+        parse_config_text("routes: [{name: all}]"),
+        f"sqlite:///{tmp_path}/v.db",
+        start_worker=False,
+        clock=clock,
+    )
+    with TestClient(create_app(runtime)) as client:
+        for line in _stream(3.0):
+            record = orjson.loads(line)
+            path = "/api/v1/releases" if record["source"] == "release" else "/api/v1/metrics"
+            assert client.post(path, json=record["body"]).status_code in (201, 202)
+        release_id = client.get("/api/v1/releases").json()["items"][0]["id"]
+        early = client.get(f"/api/v1/releases/{release_id}").json()
+        assert (early["decided_at"], early["decided_by"]) == (None, "pending")
+        clock.set(START + timedelta(minutes=30))
+        late = client.get(f"/api/v1/releases/{release_id}").json()
+        assert (late["verdict"], late["action"], late["decided_by"]) == (
+            "fail",
+            "rollback",
+            "early_fail",
+        )
+        assert late["metrics"][0]["name"] == "checkout_error_ratio"
