@@ -8,16 +8,17 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
-from autoticket.model import DeadLetter, Delivery, Event
+from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
@@ -65,12 +66,24 @@ async def _off_loop_if_large(
     request would wait."""
     if size < in_thread_from:
         return parse(*args)
-    return await anyio.to_thread.run_sync(parse, *args)
+    return await asyncio.get_running_loop().run_in_executor(_PARSER, partial(parse, *args))
 
 
-async def _parse(delivery: Delivery, max_events: int, in_thread_from: int) -> list[Event]:
+# Large parses take turns in one thread of their own. Parsed all at once in a
+# pool, a storm of big bodies held every body's events at the same time, each
+# in its thread's malloc arena (24 x 1 MiB took the process from 200 MB to
+# 425 MB; in turns, in one thread, it stays near 210).
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
+
+
+def _event_ids(delivery: Delivery, max_events: int) -> list[str]:
+    """Only the ids outlive the parse: a request in flight holds no events."""
+    return [e.id for e in parse_delivery(delivery, max_events)]
+
+
+async def _parse(delivery: Delivery, max_events: int, in_thread_from: int) -> list[str]:
     size = len(delivery.body)
-    return await _off_loop_if_large(size, in_thread_from, parse_delivery, delivery, max_events)
+    return await _off_loop_if_large(size, in_thread_from, _event_ids, delivery, max_events)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -162,11 +175,9 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         try:
             # Only the ids outlive the parse: the events of every request in flight
             # would otherwise stay in memory until its commit (a storm: 12 x 5,000).
-            parsed = await _parse(
+            ids = await _parse(
                 delivery, ingest_config.max_events_per_delivery, ingest_config.parse_in_thread_bytes
             )
-            ids = [e.id for e in parsed]
-            del parsed
         except PayloadError as exc:
             refused = _refusal(exc)
         else:
