@@ -87,6 +87,21 @@ class TimersConfig(_Strict):
     reopen_within: Duration = timedelta(hours=1)
 
 
+class TicketsConfig(_Strict):
+    """How often a ticket hears of an incident's changes (engine/coalesce.py).
+
+    An update is sent for a change worth a comment (severity, priority, a
+    refire, a new service or alertname, every `update_every_alerts`-th new
+    alert), at most once per `update_interval`; other changes are folded
+    into the next update. Opening, reopening and resolving are never held.
+    `coalesce: false` sends an update for every change.
+    """
+
+    coalesce: bool = True
+    update_interval: Duration = timedelta(minutes=5)
+    update_every_alerts: int = Field(default=10, gt=0)
+
+
 def _text(value: Any) -> Any:
     """YAML reads `tier: 1` as a number; it is a name."""
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
@@ -188,6 +203,7 @@ class RetentionConfig(_Strict):
 class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
     timers: TimersConfig = TimersConfig()
+    tickets: TicketsConfig = TicketsConfig()
     retention: RetentionConfig = RetentionConfig()
     catalog: CatalogConfig = CatalogConfig()
     redaction: RedactionConfig = RedactionConfig()

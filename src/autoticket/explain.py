@@ -80,6 +80,7 @@ def _ticket(ticket: Any) -> dict[str, Any] | None:
         "resolved_at": ticket.resolved_at,
         "reopen_count": ticket.reopen_count,
         "update_count": ticket.update_count,
+        "body": ticket.body,
     }
 
 

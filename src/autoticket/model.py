@@ -26,6 +26,8 @@ __all__ = [
     "IncidentStatus",
     "Severity",
     "TicketAction",
+    "TicketDetails",
+    "TicketUpdateState",
     "TicketVerdict",
     "Timer",
     "fingerprint_of",
@@ -255,7 +257,7 @@ class IncidentChange:
     """What correlate did to an incident: the input of decide.
 
     kind: opened | reopened | alert_added | severity_changed | alert_resolved |
-          all_resolved | refired
+          alert_refired
     """
 
     incident_id: int
@@ -293,6 +295,45 @@ class TicketVerdict:
     team: str | None
     sinks: list[str] = field(default_factory=list)
     first_received_at: datetime | None = None
+    details: TicketDetails | None = None
+    # `service=…` / `alertname=…` of the incident's events in this batch.
+    seen: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDetails:
+    """What the ticket body says of the incident, taken from its most severe event.
+
+    Filled by decide from events that redaction has already masked; the
+    engine renders it into the ticket body (engine/ticket_body.py).
+    """
+
+    summary: str
+    description: str = ""
+    service: str | None = None
+    environment: str | None = None
+    alertname: str | None = None
+    runbook: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TicketUpdateState:
+    """What an incident's last ticket update said, and the changes folded since.
+
+    `seen` holds `service=…` and `alertname=…` of the incident's events, so a
+    new one is an update worth sending; `pending` the change kinds folded
+    into the next update; `pending_body` the newest body not yet sent.
+    """
+
+    incident_id: int
+    sent_at: datetime
+    sent_alerts: int
+    sent_priority: str
+    seen: set[str] = field(default_factory=set)
+    pending: list[str] = field(default_factory=list)
+    pending_body: str | None = None
 
 
 @dataclass(slots=True)

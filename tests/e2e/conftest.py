@@ -5,7 +5,8 @@ One session starts:
 
 - one autoticket server on SQLite and, when PostgreSQL is reachable at
   AUTOTICKET_TEST_PG_URL, one on a fresh PostgreSQL database; both use a test
-  config with short timers (resolve_after 2s, reopen_within 1h);
+  config with short timers (resolve_after 2s, reopen_within 1h) and ticket
+  updates coalesced at every 2nd alert, at most one a second;
 - two Alertmanagers run unclustered (`--cluster.listen-address=`), the harsh
   HA case: each notifies every webhook on its own, so autoticket receives
   every notification twice and must deduplicate. Their one receiver fans out
@@ -243,6 +244,8 @@ def write_test_config(directory: Path) -> Path:
     """The bundled config with timers short enough for a test."""
     data = yaml.safe_load(bundled_config_path().read_text())
     data["timers"] = {"resolve_after": RESOLVE_AFTER, "reopen_within": REOPEN_WITHIN}
+    # A group's second alert is worth an update here (the default is every 10th).
+    data["tickets"] = {"update_interval": "1s", "update_every_alerts": 2}
     path = directory / "autoticket.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -23,6 +23,14 @@ from autoticket.store.tables import incidents, outbox, timers
 from conftest import am_alert, am_payload
 
 
+@pytest.fixture
+def config(config: Config) -> Config:
+    """Auto-resolve alone on the agenda: held ticket updates are tested in test_coalesce.py."""
+    tickets = config.tickets.model_copy(update={"coalesce": False})
+    return config.model_copy(update={"tickets": tickets})
+
+
+
 def _round(engine: Engine, config: Config) -> Round:
     return Round(engine, config, build_pipeline(config), Dispatcher())
 
@@ -33,8 +41,13 @@ def _delivery(i: int, at: datetime, status: str) -> Delivery:
 
 
 def _agenda(engine: Engine) -> list[tuple[str, str, datetime]]:
+    """The agenda but for held ticket updates (tests/engine/test_coalesce.py has those)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(timers.c.kind, timers.c.subject, timers.c.due_at))
+        rows = conn.execute(
+            select(timers.c.kind, timers.c.subject, timers.c.due_at).where(
+                timers.c.kind != timer_store.TICKET_UPDATE
+            )
+        )
         return sorted((r.kind, r.subject, r.due_at) for r in rows)
 
 

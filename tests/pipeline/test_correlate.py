@@ -85,6 +85,16 @@ CASES = {
     ],
 }
 
+@pytest.fixture
+def config(config: Config) -> Config:
+    """One ticket update per change: these tests pin what correlation changes.
+
+    How updates are coalesced is tested in tests/engine/test_coalesce.py.
+    """
+    tickets = config.tickets.model_copy(update={"coalesce": False})
+    return config.model_copy(update={"tickets": tickets})
+
+
 
 def _delivery(i: int, t: datetime, status: str, overrides: dict[str, str]) -> Delivery:
     alert = am_alert(

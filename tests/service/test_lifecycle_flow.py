@@ -27,6 +27,17 @@ from conftest import am_alert, am_payload
 
 
 @pytest.fixture
+def config(config: Config) -> Config:
+    """One ticket update per change: these tests pin what correlation changes.
+
+    How updates are coalesced is tested in tests/engine/test_coalesce.py.
+    """
+    tickets = config.tickets.model_copy(update={"coalesce": False})
+    return config.model_copy(update={"tickets": tickets})
+
+
+
+@pytest.fixture
 def clock(t0: datetime) -> FixedClock:
     return FixedClock(t0)
 

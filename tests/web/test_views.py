@@ -297,3 +297,33 @@ def test_long_lists_page_newest_first(app: App, monkeypatch: pytest.MonkeyPatch)
     for bad in ("0", "-1", "x", "\uff11"):
         _html(app.client.get(f"/?page={bad}"), 400)
         _html(app.client.get(f"/tickets?page={bad}"), 400)
+
+
+def test_incident_page_and_ticket_api_show_the_ticket_body(app: App) -> None:
+    payload = _payload()
+    alert = copy.deepcopy(payload["alerts"][0])
+    alert["annotations"] = {
+        "summary": "Body <b>summary</b>",
+        "description": "why it matters",
+        "runbook_url": "https://runbooks.example.com/checkout?x=1&y=2",
+        "dashboard": "javascript:alert(3)",
+    }
+    alert["fingerprint"] = "0123456789abcdef"
+    payload["alerts"] = [alert]
+    app.send(payload)
+    incident_id = app.incident_id("Body <b>summary</b>")
+    detail = app.client.get(f"/api/v1/incidents/{incident_id}").json()
+    body = detail["ticket"]["body"]
+    assert body.splitlines()[:3] == ["Body <b>summary</b>", "", "why it matters"]
+    ticket = app.client.get(f"/api/v1/tickets/{detail['ticket']['id']}").json()
+    assert ticket["body"] == body
+    assert "body" not in app.client.get("/api/v1/tickets").json()["items"][0]  # lists stay small
+
+    page = _html(app.client.get(f"/incidents/{incident_id}"))
+    shown = page.split('<pre class="ticket-body">')[1].split("</pre>")[0]
+    assert "Body &lt;b&gt;summary&lt;/b&gt;" in shown
+    runbook = "https://runbooks.example.com/checkout?x=1&amp;y=2"
+    assert f'Runbook: <a href="{runbook}" rel="noopener noreferrer">{runbook}</a>' in shown
+    # An annotation is text, never a link, whatever it holds.
+    assert "- dashboard: javascript:alert(3)" in shown
+    assert shown.count("<a ") == 3  # runbook, source, alertmanager

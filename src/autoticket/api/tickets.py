@@ -51,4 +51,4 @@ def get_one(request: Request, ticket_id: DbId) -> dict[str, Any]:
         row = get_ticket(conn, ticket_id)
     if row is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_id}", "ticket_id")
-    return ticket_view(row)
+    return ticket_view(row) | {"body": row.body}

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from autoticket.config import Config
+from autoticket.engine.coalesce import Coalescer
+from autoticket.engine.ticket_body import render_body
 from autoticket.model import Decision, Incident, TicketAction, TicketVerdict
 from autoticket.pipeline.base import CorrelationState
 from autoticket.store import outbox as outbox_store
@@ -118,8 +120,17 @@ def record(conn: Connection, actions: Actions, now: datetime) -> None:
     add_decisions(conn, actions.decisions, now)
 
 
-def apply_verdict(verdict: TicketVerdict, state: CorrelationState, actions: Actions) -> None:
-    """Decide's verdict on one incident: its team and priority, then its ticket action."""
+def apply_verdict(
+    verdict: TicketVerdict,
+    state: CorrelationState,
+    actions: Actions,
+    coalescer: Coalescer | None = None,
+) -> None:
+    """Decide's verdict on one incident: its team and priority, then its ticket action.
+
+    With a `coalescer`, an update not worth a comment of its own is folded
+    into the next one (engine/coalesce.py) and explained as such.
+    """
     incident = state.incident(verdict.incident_id)
     if verdict.team and not incident.team:
         incident.team = verdict.team
@@ -138,19 +149,50 @@ def apply_verdict(verdict: TicketVerdict, state: CorrelationState, actions: Acti
         )
         return
     first = verdict.first_received_at or incident.updated_at
+    extra: dict[str, Any] = {"first_received_at": first.isoformat()}
+    if verdict.details is not None:
+        extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
+    reasons = verdict.changes
+    inputs: dict[str, Any] = {
+        "changes": verdict.changes,
+        "priority": verdict.priority,
+        "severity": incident.severity.label,
+        "sinks": verdict.sinks,
+    }
+    if coalescer is not None:
+        at = incident.updated_at
+        if verdict.action != "update":
+            coalescer.sent(incident, verdict, at)
+        else:
+            send = coalescer.update(incident, verdict, at, extra.get("body"))
+            if send is None:
+                actions.explain(
+                    incident.id,
+                    Decision(
+                        "decide",
+                        "update folded",
+                        verdict.rule,
+                        str(incident.id),
+                        {
+                            "changes": verdict.changes,
+                            "next_update_at": _iso(coalescer.next_send(incident.id)),
+                        },
+                    ),
+                )
+                return
+            reasons, inputs["worth"] = send
     actions.ticket(
         incident,
         verdict.action,
         source="decide",
         outcome=verdict.action,
         rule=verdict.rule,
-        reasons=verdict.changes,
-        inputs={
-            "changes": verdict.changes,
-            "priority": verdict.priority,
-            "severity": incident.severity.label,
-            "sinks": verdict.sinks,
-        },
+        reasons=reasons,
+        inputs=inputs,
         sinks=verdict.sinks,
-        extra={"first_received_at": first.isoformat()},
+        extra=extra,
     )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, apply_verdict, record
+from autoticket.engine.coalesce import Coalescer
 from autoticket.lifecycle import fire_due, next_due
 from autoticket.model import Decision, Delivery, Event
 from autoticket.pipeline.base import Batch, Context
@@ -142,14 +143,19 @@ class Round:
         ctx = Context(now=now, config=self.config, state=state)
         result = self.pipeline.prepare(deliveries, ctx)
         actions = Actions(self.config)
-        for segment in self._segments(conn, result.batch.events, state, actions):
+        coalescer = Coalescer(conn, self.config) if self.config.tickets.coalesce else None
+        for segment in self._segments(conn, result.batch.events, state, actions, coalescer):
             part = self.pipeline.resolve(result, segment, ctx)
+            if coalescer is not None:
+                coalescer.prefetch(v.incident_id for v in part.verdicts if v.action == "update")
             for verdict in part.verdicts:
-                apply_verdict(verdict, state, actions)
+                apply_verdict(verdict, state, actions, coalescer)
         batch = result.batch
         for decision in result.decisions:
             actions.explain(_incident_of(decision), decision)
         state.flush()
+        if coalescer is not None:
+            coalescer.flush()
         insert_events(conn, batch.events)
         record(conn, actions, now)
         if batch.dead_letters:
@@ -171,17 +177,23 @@ class Round:
         return outcome
 
     def _segments(
-        self, conn: Connection, events: list[Event], state: SqlCorrelationState, actions: Actions
+        self,
+        conn: Connection,
+        events: list[Event],
+        state: SqlCorrelationState,
+        actions: Actions,
+        coalescer: Coalescer | None,
     ) -> Iterator[list[Event]]:
         """Cut the batch's events where a timer may fall due, firing it there.
 
         A segment starts after every timer due by its first event has fired,
         and ends before the next known due time, and before `resolve_after`
-        has passed since its start: no timer the segment itself sets can fall
-        due inside it. Cutting early is always safe; firing needs the state
-        flushed, so it flushes only when something is due.
+        (or the ticket update interval) has passed since its start: no timer
+        the segment itself sets can fall due inside it. Cutting early is always
+        safe; firing needs the state flushed, so it flushes only when something
+        is due.
         """
-        span = max(self.config.timers.resolve_after, _TICK)
+        span = max(_shortest_delay(self.config), _TICK)
         # The stored agenda changes inside this transaction only when timers
         # fire here, so it is read once, and again after each firing; timers
         # the segments set are still in memory (`unflushed_due`).
@@ -189,9 +201,12 @@ class Round:
         i = 0
         while i < len(events):
             start = events[i].received_at
-            due = _soonest(agenda, state.unflushed_due())
+            held = coalescer.soonest() if coalescer is not None else None
+            due = _soonest(agenda, state.unflushed_due(), held)
             if due is not None and due <= start:
                 state.flush()
+                if coalescer is not None:
+                    coalescer.flush()
                 fire_due(conn, start, self.config, state=state, actions=actions)
                 agenda = next_due(conn)
                 due = _soonest(agenda, state.unflushed_due())
@@ -231,10 +246,17 @@ class Round:
 _TICK = timedelta(microseconds=1)
 
 
-def _soonest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    return a if b is None or a <= b else b
+def _soonest(*times: datetime | None) -> datetime | None:
+    return min((t for t in times if t is not None), default=None)
+
+
+def _shortest_delay(config: Config) -> timedelta:
+    """The shortest delay after which a change made in a segment sets a timer."""
+    interval = config.tickets.update_interval
+    resolve_after = config.timers.resolve_after
+    if config.tickets.coalesce and interval > timedelta(0):
+        return min(resolve_after, interval)
+    return resolve_after
 
 
 def _incident_of(decision: Decision) -> int | None:

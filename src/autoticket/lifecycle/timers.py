@@ -9,6 +9,7 @@ what it changes into ticket actions through engine/actions.py.
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import groupby
 from typing import ClassVar, Protocol
 
 from sqlalchemy import Connection
@@ -16,6 +17,7 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, record
 from autoticket.lifecycle.auto_resolve import AutoResolve
+from autoticket.lifecycle.ticket_updates import TicketUpdates
 from autoticket.model import Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
@@ -38,7 +40,7 @@ class TimerKind(Protocol):
         ...
 
 
-TIMER_KINDS: dict[str, TimerKind] = {kind.kind: kind for kind in (AutoResolve(),)}
+TIMER_KINDS: dict[str, TimerKind] = {kind.kind: kind for kind in (AutoResolve(), TicketUpdates())}
 
 
 def next_due(conn: Connection) -> datetime | None:
@@ -65,11 +67,12 @@ def fire_due(
     actions = actions if actions is not None else Actions(config)
     acted = 0
     while due := timer_store.due(conn, until, list(TIMER_KINDS), limit):
-        by_kind: dict[str, list[Timer]] = {}
-        for timer in due:
-            by_kind.setdefault(timer.kind, []).append(timer)
-        for kind, timers in by_kind.items():
-            acted += TIMER_KINDS[kind].fire(conn, timers, state, actions, config)
+        # Runs of one kind, in due order: an incident's resolution due before
+        # its held update fires first. Kinds re-read their subjects from the
+        # database, so each run sees what the previous one changed.
+        for kind, run in groupby(due, key=lambda timer: timer.kind):
+            acted += TIMER_KINDS[kind].fire(conn, list(run), state, actions, config)
+            state.flush()
         timer_store.delete_fired(conn, due)
         state.flush()
         if len(due) < limit:  # a full page may have more behind it

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from autoticket.config import Config
-from autoticket.model import IncidentChange, TicketVerdict
+from autoticket.model import AlertStatus, Event, IncidentChange, TicketDetails, TicketVerdict
 from autoticket.pipeline.base import Batch, Context, StageResult
 
 __all__ = ["DecideStage"]
@@ -32,10 +32,21 @@ class DecideStage:
         for change in batch.changes:
             by_incident.setdefault(change.incident_id, []).append(change)
         first_seen: dict[int, datetime] = {}
+        worst: dict[int, Event] = {}
+        seen: dict[int, set[str]] = {}
         for event in batch.events:
             iid, at = event.incident_id, event.received_at
-            if iid in by_incident and (iid not in first_seen or at < first_seen[iid]):
+            if iid is None or iid not in by_incident:
+                continue
+            if iid not in first_seen or at < first_seen[iid]:
                 first_seen[iid] = at
+            if iid not in worst or _more_telling(event, worst[iid]):
+                worst[iid] = event
+            labels = seen.setdefault(iid, set())
+            if event.service:
+                labels.add(f"service={event.service}")
+            if alertname := event.labels.get("alertname"):
+                labels.add(f"alertname={alertname}")
         verdicts: list[TicketVerdict] = []
         for incident_id, changes in by_incident.items():
             incident = ctx.stored().incident(incident_id)
@@ -55,6 +66,32 @@ class DecideStage:
                     team=team,
                     sinks=list(route.sinks) if route is not None else [],
                     first_received_at=first_seen.get(incident_id),
+                    details=_details(worst[incident_id]) if incident_id in worst else None,
+                    seen=frozenset(seen.get(incident_id, ())),
                 )
             )
         return StageResult(replace(batch, verdicts=verdicts))
+
+
+def _more_telling(event: Event, than: Event) -> bool:
+    """The ticket describes the most severe firing event, the earliest on a tie."""
+    return _rank(event) > _rank(than)
+
+
+def _rank(event: Event) -> tuple[bool, int, float]:
+    firing = event.status is AlertStatus.FIRING
+    return (firing, int(event.severity), -event.received_at.timestamp())
+
+
+def _details(event: Event) -> TicketDetails:
+    annotations = event.annotations
+    return TicketDetails(
+        summary=annotations.get("summary") or event.title,
+        description=annotations.get("description") or event.description,
+        service=event.service,
+        environment=event.environment,
+        alertname=event.labels.get("alertname"),
+        runbook=event.runbook,
+        links=dict(event.links),
+        annotations=dict(annotations),
+    )

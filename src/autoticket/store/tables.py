@@ -215,6 +215,22 @@ tickets = Table(
     Column("resolved_at", TS),
     Column("reopen_count", Integer, nullable=False, default=0),
     Column("update_count", Integer, nullable=False, default=0),
+    # What a responder reads: rendered from the incident (engine/ticket_body.py).
+    Column("body", Text, nullable=False, default="", server_default=""),
+)
+
+# What the last ticket update said, and what has been folded since
+# (engine/coalesce.py): one row per incident that has a ticket.
+ticket_updates = Table(
+    "ticket_updates",
+    metadata,
+    Column("incident_id", Id, primary_key=True, autoincrement=False),
+    Column("sent_at", TS, nullable=False),
+    Column("sent_alerts", Integer, nullable=False),
+    Column("sent_priority", String(16), nullable=False),
+    Column("seen", JSON, nullable=False),
+    Column("pending", JSON, nullable=False),
+    Column("pending_body", Text),
 )
 
 ticket_refs = Table(

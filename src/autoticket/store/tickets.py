@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 # Columns a batch sets to absolute values; the two counters are added to instead.
-_SET = ("title", "team", "priority", "severity", "status", "updated_at", "resolved_at")
+_SET = ("title", "team", "priority", "severity", "status", "updated_at", "resolved_at", "body")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +98,17 @@ def _at(payload: Mapping[str, Any], now: datetime) -> datetime:
 
 
 def _fields(payload: Mapping[str, Any], at: datetime) -> dict[str, Any]:
-    return {
+    """The columns an action sets; an action without a body (a timer's, a person's) keeps it."""
+    fields = {
         "title": payload["title"],
         "team": payload.get("team"),
         "priority": payload["priority"],
         "severity": _severity_level(payload.get("severity")),
         "updated_at": at,
     }
+    if "body" in payload:
+        fields["body"] = str(payload["body"])
+    return fields
 
 
 _LOAD = select(tickets.c.id, tickets.c.incident_id, *(tickets.c[c] for c in _SET)).where(
@@ -125,7 +129,7 @@ def _load(conn: Connection, incident_ids: Iterable[int]) -> dict[int, _Ticket]:
 
 def _create(write: TicketWrite, now: datetime) -> _Ticket:
     at = _at(write.payload, now)
-    values = _fields(write.payload, at) | {"status": "open", "resolved_at": None}
+    values = {"body": ""} | _fields(write.payload, at) | {"status": "open", "resolved_at": None}
     row = values | {
         "incident_id": write.incident_id,
         # The incident's opening time, not the batch's: independent of batching.

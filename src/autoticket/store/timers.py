@@ -18,12 +18,23 @@ from autoticket.model import Timer
 from autoticket.store.tables import timers
 from autoticket.store.upsert import upsert
 
-__all__ = ["AUTO_RESOLVE", "cancel", "delete_fired", "due", "next_due", "pending_of", "schedule"]
+__all__ = [
+    "AUTO_RESOLVE",
+    "TICKET_UPDATE",
+    "cancel",
+    "delete_fired",
+    "due",
+    "next_due",
+    "pending_of",
+    "schedule",
+]
 
 
 # The incident's `resolve_due_at` is mirrored on the agenda under this kind
 # (store/correlation_state.py keeps them in step); lifecycle/auto_resolve.py fires it.
 AUTO_RESOLVE = "auto_resolve"
+# An update that coalescing held back (engine/coalesce.py); lifecycle/ticket_updates.py fires it.
+TICKET_UPDATE = "ticket_update"
 
 
 def schedule(conn: Connection, items: Iterable[Timer], now: datetime | None = None) -> None:

@@ -27,6 +27,7 @@ from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, resolve_n
 from autoticket.store.dead_letters import count_dead_letters
 from autoticket.store.incidents import list_incidents
 from autoticket.store.tickets import list_tickets
+from autoticket.web.ticket_text import body_lines
 
 __all__ = ["age", "compact_json", "mount_web", "router"]
 
@@ -70,7 +71,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(age=age, when=when, json=compact_json)
+    env.filters.update(age=age, when=when, json=compact_json, body_lines=body_lines)
     return env
 
 
