@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import orjson
+import pytest
 from sqlalchemy import Connection, Engine, select
 
 from autoticket.config import Config
@@ -19,6 +20,13 @@ from autoticket.sinks.outbox import Dispatcher
 from autoticket.store.tables import decisions, incidents, outbox
 from autoticket.telemetry import Telemetry
 from conftest import am_alert, am_payload
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    """Every change its own ticket update: held updates are tested in test_coalesce.py."""
+    tickets = config.tickets.model_copy(update={"coalesce": False})
+    return config.model_copy(update={"tickets": tickets})
 
 
 class _CountingDispatcher(Dispatcher):
