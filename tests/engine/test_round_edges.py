@@ -147,6 +147,12 @@ def test_an_event_at_the_very_due_time_comes_after_the_timer(
         rnd.process(conn, [other, refire], due)
     mine = [a for title, a in _actions(engine) if title.startswith("HighErrorRate")]
     assert mine == ["open", "update", "resolve", "reopen"]
+    with engine.connect() as conn:
+        keys = [
+            row.inputs["idempotency_key"]
+            for row in conn.execute(select(decisions).where(decisions.c.stage == "lifecycle"))
+        ]
+    assert len(keys) == 1 and keys[0].endswith(":resolve"), "recorded once, by the round"
 
 
 def test_a_batch_counts_its_sizes_changes_dead_letters_and_drops(
