@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"model"},
     "sources": {"model", "errors"},
     "policy": {"model", "config"},
+    "releases": {"model", "errors", "config", "sources.base"},
     "pipeline": {"model", "errors", "config", "policy", "sources", "telemetry"},
     "sinks": {"model", "clock", "config", "store"},
     "lifecycle": {"model", "config", "store", "engine.actions"},

@@ -24,6 +24,8 @@ __all__ = [
     "Incident",
     "IncidentChange",
     "IncidentStatus",
+    "MetricSample",
+    "Release",
     "Severity",
     "TicketAction",
     "TicketDetails",
@@ -334,6 +336,43 @@ class TicketUpdateState:
     seen: set[str] = field(default_factory=set)
     pending: list[str] = field(default_factory=list)
     pending_body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One pushed SLI sample: `name` of `service` in `environment` at `t` was `v`.
+
+    `labels` are the sample's other labels (a latency quantile, a canary or
+    baseline marker); with the name, service and environment they name the series.
+    """
+
+    name: str
+    service: str
+    environment: str
+    t: datetime
+    v: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Release:
+    """A deploy of one version of a service to one environment.
+
+    (service, environment, version) names it: a release sent at its start
+    and again when it finishes or changes its rollout is one release.
+    """
+
+    service: str
+    environment: str
+    version: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    rollout_percent: float | None = None
+    commit: str | None = None
+    deployer: str | None = None
+    flags: dict[str, str] = field(default_factory=dict)
+    source: str = "api"
+    id: int | None = None
 
 
 @dataclass(slots=True)

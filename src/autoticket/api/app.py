@@ -8,7 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autoticket import __version__
-from autoticket.api import dead_letters, health, incidents, ingest, tickets
+from autoticket.api import (
+    dead_letters,
+    health,
+    incidents,
+    ingest,
+    releases,
+    samples,
+    tickets,
+)
 from autoticket.api.errors import install_error_handlers
 from autoticket.service.runtime import Runtime
 
@@ -35,7 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (ingest, incidents, tickets, dead_letters, health):
+    for module in (ingest, incidents, tickets, releases, samples, dead_letters, health):
         app.include_router(module.router)
     try:
         from autoticket.web.views import mount_web

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from autoticket.errors import PayloadError
+from autoticket.releases.events import parse_release
+from autoticket.releases.samples import parse_samples
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, read_lines
 from autoticket.sources import parse_delivery
+from autoticket.sources.base import decode_json
 
 __all__ = ["check_stream"]
 
@@ -22,10 +25,13 @@ def check_stream(lines: Iterator[bytes]) -> dict[str, Any]:
             continue
         d = item.delivery
         by_source[d.source] = by_source.get(d.source, 0) + 1
-        if d.source in RELEASE_SOURCES:
-            continue
         try:
-            events += len(parse_delivery(d))
+            if d.source == "release":
+                parse_release(decode_json(d.body), source="replay")
+            elif d.source == "metrics":
+                parse_samples(decode_json(d.body))
+            elif d.source not in RELEASE_SOURCES:
+                events += len(parse_delivery(d))
         except PayloadError as exc:
             errors.append({"line_id": d.id, "error": f"{exc.field}: {exc.reason}"})
     return {"lines_by_source": by_source, "events": events, "errors": errors}

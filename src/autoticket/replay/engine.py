@@ -18,14 +18,22 @@ from sqlalchemy import Connection, Engine, select
 
 from autoticket.config import Config
 from autoticket.engine.round import Round
+from autoticket.errors import PayloadError
+from autoticket.explain import suspect_releases
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
-from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
+from autoticket.releases.events import parse_release
+from autoticket.releases.samples import parse_samples
+from autoticket.replay.stream import LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher
+from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
-from autoticket.store.tables import dead_letters, events, incidents, tickets
+from autoticket.store.incidents import get_incident
+from autoticket.store.metric_samples import add_samples
+from autoticket.store.releases import save_release
+from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -55,6 +63,7 @@ def replay(
     skipped: dict[str, int] = {}
     result = ReplayResult(output={})
     pending: list[Delivery] = []
+    release_lines: dict[int, str] = {}  # release id -> the line that first sent it
 
     def flush() -> None:
         if not pending:
@@ -81,8 +90,15 @@ def replay(
             continue
         assert isinstance(item, ReplayLine)
         delivery = item.delivery
-        if delivery.source in RELEASE_SOURCES:
-            skipped[delivery.source] = skipped.get(delivery.source, 0) + 1
+        if delivery.source == "release":
+            error = _record_release(engine, delivery, release_lines)
+            if error is not None:
+                errors.append({"line_id": delivery.id, "error": error})
+            continue
+        if delivery.source == "metrics":
+            error = _record_samples(engine, delivery)
+            if error is not None:
+                errors.append({"line_id": delivery.id, "error": error})
             continue
         if len(delivery.body) > config.ingest.max_body_bytes:
             # Live ingest answers 413 and processes nothing: so does replay.
@@ -101,12 +117,59 @@ def replay(
     flush()
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
-        result.output = _output(conn, order, errors, skipped, result)
+        result.output = _output(conn, config, order, errors, skipped, result)
+        result.output["releases"] = _releases(conn, release_lines)
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
     result.output["stats"]["out_of_order_lines"] = out_of_order
     result.output["stats"]["external_actions"] = external
     return result
+
+
+def _record_release(
+    engine: Engine, delivery: Delivery, release_lines: dict[int, str]
+) -> str | None:
+    """Store a `source: "release"` line as `POST /api/v1/releases` would; the error, if any."""
+    try:
+        release = parse_release(decode_json(delivery.body), source="replay")
+    except PayloadError as exc:
+        return f"{exc.field}: {exc.reason}"
+    with engine.begin() as conn:
+        release_id, _ = save_release(conn, release, delivery.received_at)
+    release_lines.setdefault(release_id, delivery.id)
+    return None
+
+
+def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
+    """Store a `source: "metrics"` line's samples, each at its own `t`; the error, if any."""
+    try:
+        samples = parse_samples(decode_json(delivery.body))
+    except PayloadError as exc:
+        return f"{exc.field}: {exc.reason}"
+    with engine.begin() as conn:
+        add_samples(conn, samples, delivery.received_at)
+    return None
+
+
+def _releases(conn: Connection, release_lines: dict[int, str]) -> list[dict[str, Any]]:
+    """Every release, oldest first. No metrics are judged yet: each is `no_data`."""
+    rows = conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id))
+    return [
+        {
+            "line_id": release_lines.get(row.id),
+            "service": row.service,
+            "environment": row.environment,
+            "version": row.version,
+            "started_at": _iso(row.started_at),
+            "finished_at": _iso(row.finished_at),
+            "verdict": "no_data",
+            "score": None,
+            "action": "continue",
+            "decided_at": None,
+            "metrics": [],
+        }
+        for row in rows
+    ]
 
 
 def _too_large(delivery: Delivery, config: Config) -> str:
@@ -130,6 +193,7 @@ def _run_timers(engine_round: Round, until: datetime | None) -> None:
 
 def _output(
     conn: Connection,
+    config: Config,
     order: dict[str, int],
     errors: list[dict[str, str]],
     skipped: dict[str, int],
@@ -141,6 +205,8 @@ def _output(
     ):
         lines_of.setdefault(incident_id, set()).add(delivery_id)
     out_tickets = []
+    # Streams without releases (most backtests) skip the suspect lookups.
+    any_release = conn.execute(select(releases.c.id).limit(1)).first() is not None
     statuses: dict[str, int] = {}
     for t in conn.execute(select(tickets).order_by(tickets.c.id)):
         statuses[t.status] = statuses.get(t.status, 0) + 1
@@ -158,7 +224,7 @@ def _output(
                 "line_ids": sorted(
                     lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
                 ),
-                "suspect_releases": [],
+                "suspect_releases": _suspects(conn, config, t.incident_id) if any_release else [],
             }
         )
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
@@ -178,6 +244,17 @@ def _output(
             "skipped_lines": dict(sorted(skipped.items())),
         },
     }
+
+
+def _suspects(conn: Connection, config: Config, incident_id: int) -> list[dict[str, Any]]:
+    row = get_incident(conn, incident_id)
+    if row is None:
+        return []
+    keys = ("service", "environment", "version", "reason")
+    return [
+        {k: v for k, v in s.to_dict().items() if k in keys}
+        for s in suspect_releases(conn, config, row)
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -32,7 +33,9 @@ __all__ = [
     "inbox",
     "incidents",
     "metadata",
+    "metric_samples",
     "outbox",
+    "releases",
     "ticket_refs",
     "tickets",
     "timeline",
@@ -259,4 +262,44 @@ timers = Table(
     UniqueConstraint("kind", "subject"),
     # "The next due timer of the known kinds" is a seek, not a scan of the agenda.
     Index("ix_timers_kind_due_at", "kind", "due_at"),
+)
+
+
+# Deploys, one row per (service, environment, version): releases/events.py.
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service", String(128), nullable=False),
+    Column("environment", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("rollout_percent", Float),
+    Column("commit", String(64)),
+    Column("deployer", String(128)),
+    Column("flags", JSON, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("service", "environment", "version"),
+    Index("ix_releases_timeline", "service", "environment", "started_at"),
+)
+
+# Pushed SLI samples for the release judge (releases/samples.py). `series` is
+# a digest of the name and every label, so a retried push stores nothing twice.
+metric_samples = Table(
+    "metric_samples",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("series", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("service", String(128), nullable=False),
+    Column("environment", String(128), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("t", TS, nullable=False),
+    Column("v", Float, nullable=False),
+    Column("received_at", TS, nullable=False),
+    UniqueConstraint("series", "t"),
+    Index("ix_metric_samples_lookup", "service", "environment", "name", "t"),
 )

@@ -1,0 +1,106 @@
+"""Release events: `POST /api/v1/releases` and the release timeline.
+
+A release is a machine's event (a CD system's), so it takes the ingest
+credential, like alerts. It is small and rare, so it is stored at once in
+its own transaction rather than through the inbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from autoticket.api.deps import DbId, read_conn, write_conn
+from autoticket.api.errors import ApiError
+from autoticket.api.ingest import _check_token, _is_json, _read_capped
+from autoticket.errors import PayloadError
+from autoticket.releases.events import MAX_NAME, parse_release
+from autoticket.sources.base import decode_json
+from autoticket.store.releases import get_release, list_releases, save_release
+
+__all__ = ["release_view", "router"]
+
+router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
+
+MAX_RELEASE_BYTES = 64 * 1024
+Name = Annotated[str | None, Query(max_length=MAX_NAME)]
+
+
+def release_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "service": row.service,
+        "environment": row.environment,
+        "version": row.version,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "rollout_percent": row.rollout_percent,
+        "commit": row.commit,
+        "deployer": row.deployer,
+        "flags": row.flags,
+        "source": row.source,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+@router.post("", status_code=201)
+async def post_release(request: Request) -> JSONResponse:
+    """Record a release; the same (service, environment, version) updates it (200)."""
+    _check_token(request)
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {content_type or '(none)'!r} is not JSON; send application/json",
+            "content-type",
+        )
+    body = await _read_capped(request, MAX_RELEASE_BYTES)
+    try:
+        release = parse_release(decode_json(body))
+    except PayloadError as exc:
+        raise ApiError(
+            exc.status,
+            "malformed_json" if exc.status == 400 else "invalid_release",
+            f"{exc.field}: {exc.reason}",
+            exc.field,
+            reason=exc.reason,
+        ) from None
+    runtime = request.app.state.runtime
+    with write_conn(request) as conn:
+        release_id, created = save_release(conn, release, runtime.clock.now())
+        row = get_release(conn, release_id)
+    return JSONResponse(
+        _jsonable(release_view(row)) | {"created": created}, status_code=201 if created else 200
+    )
+
+
+@router.get("")
+def get_releases(
+    request: Request,
+    service: Name = None,
+    environment: Name = None,
+    before: datetime | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """The release timeline, newest first; `before` (a started_at) pages back."""
+    with read_conn(request) as conn:
+        rows, total = list_releases(conn, service, environment, max(1, min(limit, 1000)), before)
+    return {"items": [release_view(r) for r in rows], "total": total}
+
+
+@router.get("/{release_id}")
+def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
+    with read_conn(request) as conn:
+        row = get_release(conn, release_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
+    return release_view(row)
+
+
+def _jsonable(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in view.items()}

@@ -1,0 +1,1 @@
+"""Release safety: release events, the judge, suspect-release ranking."""

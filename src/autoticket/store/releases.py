@@ -1,0 +1,142 @@
+"""Release events: one row per (service, environment, version), updated in place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from autoticket.model import Release
+from autoticket.store.tables import releases
+
+__all__ = [
+    "get_release",
+    "list_releases",
+    "release_from_row",
+    "releases_started_between",
+    "save_release",
+]
+
+# Fields a later event of the same release sets when it carries them.
+_UPDATABLE = ("finished_at", "rollout_percent", "commit", "deployer")
+
+
+def save_release(conn: Connection, release: Release, now: datetime) -> tuple[int, bool]:
+    """Insert the release or merge it into the stored one; return (id, created).
+
+    A later event of the same release keeps the earliest `started_at`, sets
+    what it carries (finished_at, rollout_percent, commit, deployer) and
+    leaves what it omits; its flags are merged over the stored ones. The row
+    is locked for the merge, so two events of one release do not lose either.
+    """
+    key = (
+        releases.c.service == release.service,
+        releases.c.environment == release.environment,
+        releases.c.version == release.version,
+    )
+    stored = conn.execute(select(releases).where(*key).with_for_update()).first()
+    if stored is None:
+        row = _row(release) | {"created_at": now, "updated_at": now}
+        try:
+            with conn.begin_nested():
+                found = conn.execute(insert(releases).values(row).returning(releases.c.id))
+                return int(found.scalar_one()), True
+        except IntegrityError:  # a concurrent event of the same release won the insert
+            stored = conn.execute(select(releases).where(*key).with_for_update()).one()
+    changes: dict[str, Any] = {
+        "started_at": min(stored.started_at, release.started_at),
+        "flags": {**stored.flags, **release.flags},
+        "source": release.source,
+        "updated_at": now,
+    }
+    for name in _UPDATABLE:
+        value = getattr(release, name)
+        if value is not None:
+            changes[name] = value
+    conn.execute(update(releases).where(releases.c.id == stored.id).values(changes))
+    return int(stored.id), False
+
+
+def _row(release: Release) -> dict[str, Any]:
+    return {
+        "service": release.service,
+        "environment": release.environment,
+        "version": release.version,
+        "started_at": release.started_at,
+        "finished_at": release.finished_at,
+        "rollout_percent": release.rollout_percent,
+        "commit": release.commit,
+        "deployer": release.deployer,
+        "flags": release.flags,
+        "source": release.source,
+    }
+
+
+def release_from_row(row: Any) -> Release:
+    return Release(
+        service=row.service,
+        environment=row.environment,
+        version=row.version,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        rollout_percent=row.rollout_percent,
+        commit=row.commit,
+        deployer=row.deployer,
+        flags=dict(row.flags),
+        source=row.source,
+        id=row.id,
+    )
+
+
+def get_release(conn: Connection, release_id: int) -> Any | None:
+    return conn.execute(select(releases).where(releases.c.id == release_id)).first()
+
+
+def list_releases(
+    conn: Connection,
+    service: str | None = None,
+    environment: str | None = None,
+    limit: int = 100,
+    before: datetime | None = None,
+) -> tuple[list[Any], int]:
+    """Newest first (by started_at, then id): a release timeline, with the total matching."""
+    where = []
+    if service is not None:
+        where.append(releases.c.service == service)
+    if environment is not None:
+        where.append(releases.c.environment == environment)
+    total = conn.execute(select(func.count()).select_from(releases).where(*where)).scalar_one()
+    if before is not None:
+        where.append(releases.c.started_at < before)
+    query = (
+        select(releases)
+        .where(*where)
+        .order_by(releases.c.started_at.desc(), releases.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query)), int(total)
+
+
+def releases_started_between(
+    conn: Connection,
+    services: list[str],
+    environment: str,
+    start: datetime,
+    end: datetime,
+) -> list[Release]:
+    """Releases of `services` in `environment` with start <= started_at <= end."""
+    if not services:
+        return []
+    query = (
+        select(releases)
+        .where(
+            releases.c.service.in_(sorted(set(services))),
+            releases.c.environment == environment,
+            releases.c.started_at >= start,
+            releases.c.started_at <= end,
+        )
+        .order_by(releases.c.started_at, releases.c.id)
+    )
+    return [release_from_row(row) for row in conn.execute(query)]
