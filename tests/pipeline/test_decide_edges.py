@@ -115,3 +115,27 @@ def test_an_incident_whose_route_left_the_config_files_no_ticket(t0: datetime) -
     assert verdict.sinks == []
     assert verdict.priority == "P0", "the config's priorities still apply"
     assert verdict.changes == ["alert_added"]
+
+
+def test_the_ticket_describes_the_most_telling_event_of_its_incident(t0: datetime) -> None:
+    """Firing before resolved, then the most severe, then the earliest; on a full tie
+    the first one listed."""
+
+    def event(name: str, status: AlertStatus, severity: Severity, seconds: int) -> Event:
+        e = _event(name, 1, t0 + timedelta(seconds=seconds))
+        e.status, e.severity, e.title = status, severity, f"title {name}"
+        return e
+
+    events = [
+        event("resolved", AlertStatus.RESOLVED, Severity.CRITICAL, 0),
+        event("later", AlertStatus.FIRING, Severity.WARNING, 5),
+        event("earliest", AlertStatus.FIRING, Severity.WARNING, 1),
+        event("tie", AlertStatus.FIRING, Severity.WARNING, 1),
+    ]
+    changes = [IncidentChange(1, "alert_added", "db", ["later"])]
+    result = DecideStage(CONFIG).run(
+        Batch(events=events, changes=changes), Context(t0, CONFIG, _State(_incident(1, "db")))
+    )
+    [verdict] = result.batch.verdicts
+    assert verdict.details is not None
+    assert verdict.details.summary == "title earliest"
