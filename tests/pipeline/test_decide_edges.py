@@ -139,3 +139,19 @@ def test_the_ticket_describes_the_most_telling_event_of_its_incident(t0: datetim
     [verdict] = result.batch.verdicts
     assert verdict.details is not None
     assert verdict.details.summary == "title earliest"
+
+
+def test_the_ticket_summary_and_description_prefer_the_annotations(t0: datetime) -> None:
+    e = _event("a", 1, t0)
+    e.title, e.description = "title", "the event's description"
+    e.annotations = {"summary": "annotated summary", "description": "annotated description"}
+    changes = [IncidentChange(1, "opened", "db", ["a"])]
+    result = DecideStage(CONFIG).run(
+        Batch(events=[e], changes=changes), Context(t0, CONFIG, _State(_incident(1, "db")))
+    )
+    [verdict] = result.batch.verdicts
+    assert verdict.details is not None
+    assert (verdict.details.summary, verdict.details.description) == (
+        "annotated summary",
+        "annotated description",
+    )
