@@ -39,8 +39,11 @@ test: $(DEVSTAMP)
 bench: $(STAMP)
 	$(BIN)/autoticket bench --output bench/results.json
 
+# Also checks the installed dependencies against known advisories (pip-audit);
+# skipped with a message where its advisory data cannot be reached.
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/python scripts/audit_deps.py
 
 # Mutation testing (docs/testing.md): the modules listed in pyproject.toml
 # [tool.mutmut], in parts run one after the other within MUTATE_BUDGET seconds

@@ -10,13 +10,13 @@ start-up (and in `check-config`), not a failure later.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from autoticket.config import Config, ConfigError, ConfigProblem, load_config, parse_config_text
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError, compile_route
+from autoticket.regex import RegexError, compile_config_regex
 from autoticket.sinks import check_sinks
 
 __all__ = ["config_problems", "load_checked", "parse_checked"]
@@ -72,15 +72,20 @@ def _route_problems(config: Config) -> list[ConfigProblem]:
 
 def _redaction_problems(config: Config) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
+    for i, pattern in enumerate(config.redaction.patterns):
+        try:
+            compile_config_regex(pattern.regex)  # RE2: what the redactor will run
+        except RegexError as exc:
+            loc = ("redaction", "patterns", i, "regex")
+            problems.append(config.problem(loc, f"invalid regular expression: {exc.reason}"))
+    if problems:
+        return problems
     try:
         Redactor(config.redaction)
     except ValueError as exc:
         problem = config.problem(("redaction", "disable"), str(exc))
         problems.append(ConfigProblem("redaction", problem.line, problem.message))
-    for i, pattern in enumerate(config.redaction.patterns):
-        try:
-            re.compile(pattern.regex)
-        except re.error as exc:
-            loc = ("redaction", "patterns", i, "regex")
-            problems.append(config.problem(loc, f"invalid regular expression: {exc}"))
+    if config.retention.raw_bodies == "redact" and not config.redaction.enabled:
+        loc = ("retention", "raw_bodies")
+        problems.append(config.problem(loc, "redact needs redaction.enabled: true"))
     return problems

@@ -38,6 +38,21 @@ def _config(path: Path | None, secrets: bool = True) -> object:
 
 
 PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="port to listen on (0: any free)")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
+]
+MigrateOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--migrate/--no-migrate",
+        envvar="AUTOTICKET_MIGRATE",
+        help="apply pending schema migrations at start; default: yes on SQLite, and on "
+        "PostgreSQL only check the schema and refuse to start when it is behind "
+        "(run `autoticket migrate`)",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -52,29 +67,43 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="also run the worker in this process")
     ] = True,
+    migrate: MigrateOpt = None,
 ) -> None:
     """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
 
     from autoticket.api.app import create_app
+    from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
 
     cfg = _config(config)
-    sock = _listen(host, port)
+    limits = cfg.server  # type: ignore[attr-defined]
+    sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
-    runtime = _runtime(cfg, url, start_worker=worker)
+    runtime = _runtime(cfg, url, migrate, start_worker=worker)
     where = f"http://{_url_host(host)}:{bound_port(sock)}/"
     err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime),
+            log_level="warning",
+            # h11, with a deadline on headers: its limits hold whatever else is installed.
+            http=with_header_deadline(limits.header_timeout.total_seconds()),
+            timeout_keep_alive=max(1, round(limits.keep_alive_timeout.total_seconds())),
+            limit_concurrency=limits.max_connections,
+            backlog=limits.backlog,
+            h11_max_incomplete_event_size=limits.max_header_bytes,
+        )
+    )
     server.run(sockets=[sock])
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """Bind the port first: a taken one is one clear line and exit 2, before any start-up."""
     from autoticket.service.listen import ListenError, listen
 
     try:
-        return listen(host, port)
+        return listen(host, port, backlog)
     except ListenError as exc:
         err.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -84,16 +113,27 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _runtime(config: object, url: str, **kwargs: object) -> object:
-    """Open the database and migrate it, or say clearly why not (exit 2)."""
+def _runtime(config: object, url: str, migrate: bool | None = None, **kwargs: object) -> object:
+    """Open the database and migrate it (or check its schema), or say clearly why not (exit 2).
+
+    `migrate` None: migrate the embedded SQLite store; on a server database only
+    check, so the runtime role needs no schema rights (`autoticket migrate` does it).
+    """
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from autoticket.service.runtime import Runtime
+    from autoticket.store.schema import SchemaNotReady
 
+    migrate_schema = _is_sqlite(url) if migrate is None else migrate
     try:
-        return Runtime.from_url(config, url, **kwargs)  # type: ignore[arg-type]
+        return Runtime.from_url(config, url, migrate_schema, **kwargs)  # type: ignore[arg-type]
     except ConfigError as exc:  # a sink's settings, or a secret it names, is missing
         err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except SchemaNotReady as exc:
+        err.print(
+            f"database not ready ({_safe(url)}): {exc}", style="red", markup=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     except (SQLAlchemyError, ArgumentError, ImportError, OSError, ValueError) as exc:
         first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
@@ -104,6 +144,10 @@ def _runtime(config: object, url: str, **kwargs: object) -> object:
             soft_wrap=True,
         )
         raise typer.Exit(2) from None
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
 
 
 def _safe(url: str) -> str:
@@ -178,17 +222,15 @@ def replay(
 @app.command()
 def worker(
     config: ConfigOpt = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="default: $AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db"),
-    ] = None,
+    database_url: DatabaseOpt = None,
+    migrate: MigrateOpt = None,
 ) -> None:
     """Run only the worker (inbox -> tickets -> external sinks), next to API processes
     sharing the database."""
 
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
-    runtime = _runtime(cfg, url)
+    runtime = _runtime(cfg, url, migrate)
     runtime.worker.start()
     runtime.external.start()  # the lanes of external sinks run where the workers run
     err.print("worker running; Ctrl-C to stop")
@@ -198,6 +240,65 @@ def worker(
     except KeyboardInterrupt:
         runtime.worker.stop()
         runtime.external.stop()
+
+
+@app.command("migrate")
+def migrate_schema(
+    database_url: DatabaseOpt = None,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="print the SQL instead of running it (for review)")
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="with --sql: the revision to start from (default: the database's)"
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="only report; exit 1 when migrations are pending")
+    ] = False,
+) -> None:
+    """Bring the database schema to this version's revision (a deploy step of its own)."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from autoticket.store import make_engine, migrate
+    from autoticket.store.schema import migration_sql, schema_state
+
+    url = database_url or Settings.from_env().database_url
+    if sql and start is not None:
+        dialect = "sqlite" if _is_sqlite(url) else "postgresql"
+        sys.stdout.write(migration_sql(dialect, None if start == "base" else start))
+        return
+    try:
+        engine = make_engine(url)
+        state = schema_state(engine)
+        where = (
+            f"{_safe(url)}: schema at {state.current or '(none)'}, this version's is {state.head}"
+        )
+        if sql:
+            sys.stdout.write(migration_sql(engine.dialect.name, state.current))
+        elif state.pending and not check:
+            err.print(f"{where}; applying {', '.join(state.pending)}", markup=False)
+            migrate(engine)
+            err.print(f"now at {schema_state(engine).current}", markup=False)
+        else:
+            err.print(
+                f"{where}; " + (f"pending: {', '.join(state.pending)}" if state.pending
+                                else "up to date" if state.known else "newer than this version"),
+                markup=False,
+            )  # fmt: skip
+        engine.dispose()
+    except (SQLAlchemyError, ArgumentError, ImportError, OSError, ValueError) as exc:
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        err.print(
+            f"database error ({_safe(url)}): {type(exc).__name__}: {first}",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
+    if check and state.pending:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +30,8 @@ from pydantic import (
     ValidationError,
 )
 
+from autoticket.releases.settings import ReleaseSettings
+
 __all__ = [
     "BUILTIN_SINK",
     "CatalogConfig",
@@ -36,9 +39,11 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "Duration",
+    "IngestConfig",
     "RedactionConfig",
     "RetentionConfig",
     "RouteConfig",
+    "ServerConfig",
     "ServiceEntry",
     "Settings",
     "SinkSpec",
@@ -72,6 +77,15 @@ def parse_duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 # Widths of the columns these names are stored in (store/tables.py).
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Priority = Annotated[str, Field(min_length=1, max_length=16)]
@@ -192,6 +206,38 @@ class IngestConfig(_Strict):
     # One storm notification must not become one enormous batch: a delivery
     # with more events is refused (413) and kept as a dead letter.
     max_events_per_delivery: int = Field(default=5000, gt=0)
+    # Caps on what one event may carry, in characters (docs/architecture.md,
+    # "Limits"): longer values are cut with a marker, labels past the count or
+    # with a longer name are dropped, and the event records what was cut. The
+    # raw body is kept whole. Values far above any real label (Prometheus
+    # instance/pod/URL labels stay well under 1 KiB), far below what makes a
+    # regex, a row or a ticket costly.
+    max_label_name_length: int = Field(default=128, ge=16)
+    max_label_value_length: int = Field(default=4096, ge=64)
+    max_labels: int = Field(default=64, ge=8)
+    max_annotation_length: int = Field(default=16384, ge=64)
+    # Bodies at least this large are parsed in a worker thread, not on the
+    # event loop, so one big delivery does not hold up every other request.
+    parse_in_thread_bytes: int = Field(default=64 * 1024, ge=0)
+    # A request body must arrive within this long (408 and the connection closed
+    # otherwise): a client trickling bytes cannot hold a connection and a worker.
+    body_timeout: PositiveDuration = timedelta(seconds=10)
+
+
+class ServerConfig(_Strict):
+    """The HTTP server's own limits (uvicorn), for `serve`."""
+
+    # An idle keep-alive connection is closed after this long.
+    keep_alive_timeout: PositiveDuration = timedelta(seconds=5)
+    # Connections (and in-flight requests) at once; past it new ones get 503.
+    max_connections: int = Field(default=1000, gt=0)
+    # Pending connections the kernel queues before accept.
+    backlog: int = Field(default=2048, gt=0)
+    # Largest request line plus headers; larger is refused by the HTTP parser.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A connection must complete its request line and headers within this long
+    # of opening (or of its last response): else 408 and closed.
+    header_timeout: PositiveDuration = timedelta(seconds=10)
 
 
 class RetentionConfig(_Strict):
@@ -200,10 +246,17 @@ class RetentionConfig(_Strict):
     inbox: Duration = timedelta(days=7)
     events: Duration = timedelta(days=30)
     dead_letters: Duration = timedelta(days=30)
+    # Resolved incidents with their alerts, timeline, decisions, ticket and outbox
+    # rows; never sooner than timers.reopen_within after the resolution.
+    incidents: Duration = timedelta(days=90)
+    # keep: inbox and dead-letter bodies exactly as received (replay is exact);
+    # redact: stored with secrets masked (docs/redaction.md, "Raw bodies").
+    raw_bodies: Literal["keep", "redact"] = "keep"
 
 
 class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
+    server: ServerConfig = ServerConfig()
     timers: TimersConfig = TimersConfig()
     tickets: TicketsConfig = TicketsConfig()
     retention: RetentionConfig = RetentionConfig()
@@ -214,6 +267,7 @@ class Config(_Strict):
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
+    releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from autoticket.config import Config
-from autoticket.model import Severity
+from autoticket.model import Release, Severity
+from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of
-from autoticket.store.incidents import alerts_of, get_incident, timeline_count, timeline_of
+from autoticket.store.incidents import (
+    alerts_count,
+    alerts_of,
+    get_incident,
+    timeline_count,
+    timeline_of,
+)
+from autoticket.store.metric_samples import series_between
 from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
-__all__ = ["incident_detail", "incident_summary", "suspect_releases"]
+__all__ = [
+    "incident_detail",
+    "incident_summary",
+    "release_evaluation",
+    "release_summary",
+    "suspect_releases",
+]
 
 
 def incident_summary(row: Any) -> dict[str, Any]:
@@ -57,11 +72,50 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
     candidates = releases_started_between(
         conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
     )
-    return rank_suspects(candidates, related, row.opened_at)
+    # The judge's view of each candidate as it stood when the incident opened.
+    verdicts = {
+        r.id: verdict
+        for r in candidates
+        if r.id is not None
+        and (verdict := release_evaluation(conn, config, r, row.opened_at).verdict) != "no_data"
+    }
+    return rank_suspects(candidates, related, row.opened_at, verdicts)
+
+
+def release_evaluation(
+    conn: Connection, config: Config, release: Release, now: datetime
+) -> Evaluation:
+    """The judge's verdict on `release` from the samples stored, as known at `now`."""
+    series = series_between(
+        conn,
+        release.service,
+        release.environment,
+        release.started_at - BASELINE,
+        release.started_at + WINDOW,
+    )
+    return evaluate(release, series, config.releases, now)
+
+
+def release_summary(evaluation: Evaluation) -> dict[str, Any]:
+    """The verdict fields of a release, as replay and the API show them."""
+    return {
+        "verdict": evaluation.verdict,
+        "score": evaluation.score,
+        "action": evaluation.action,
+        "action_reason": evaluation.action_reason,
+        "decided_at": evaluation.decided_at,
+        "decided_by": evaluation.how,
+        "reasons": evaluation.reasons,
+        "metrics": evaluation.metrics(),
+    }
 
 
 def incident_detail(
-    conn: Connection, incident_id: int, config: Config | None = None
+    conn: Connection,
+    incident_id: int,
+    config: Config | None = None,
+    alerts_limit: int = 500,
+    alerts_offset: int = 0,
 ) -> dict[str, Any] | None:
     row = get_incident(conn, incident_id)
     if row is None:
@@ -83,8 +137,9 @@ def incident_detail(
             "flap_count": a.flap_count,
             "labels": a.labels,
         }
-        for a in alerts_of(conn, incident_id)
+        for a in alerts_of(conn, incident_id, alerts_limit, alerts_offset)
     ]
+    detail["alerts_total"] = alerts_count(conn, incident_id)
     detail["timeline"] = [
         {"at": t.at, "kind": t.kind, "message": t.message, "data": t.data}
         for t in timeline_of(conn, incident_id)

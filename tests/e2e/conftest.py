@@ -263,6 +263,16 @@ def start_autoticket(
     env.pop("AUTOTICKET_INGEST_TOKEN", None)  # Alertmanager posts without a token
     env.pop("AUTOTICKET_CONFIG", None)
     env["PYTHONUNBUFFERED"] = "1"
+    if not database_url.startswith("sqlite"):
+        # As in production: the schema is migrated as a step of its own, and
+        # serve on PostgreSQL only checks it.
+        subprocess.run(
+            [sys.executable, "-m", "autoticket.cli", "migrate", "--database-url", database_url],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT,
+        )
     proc = start_process(
         f"autoticket-{name}",
         [

@@ -30,7 +30,6 @@ def config(config: Config) -> Config:
     return config.model_copy(update={"tickets": tickets})
 
 
-
 def _round(engine: Engine, config: Config) -> Round:
     return Round(engine, config, build_pipeline(config), Dispatcher())
 

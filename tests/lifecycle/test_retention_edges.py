@@ -23,6 +23,10 @@ from conftest import am_alert, am_payload, process
 SECOND = timedelta(seconds=1)
 
 
+def _nonzero(removed: dict[str, int]) -> dict[str, int]:
+    return {table: n for table, n in removed.items() if n}
+
+
 def _resolved_only(name: str, at: datetime) -> Delivery:
     """A resolve of an alert never seen firing: an event without an incident."""
     body = orjson.dumps(am_payload(am_alert(alertname=name, status="resolved")))
@@ -74,7 +78,7 @@ def test_kept_up_to_the_retention_age_purged_past_it(
     )
     with engine.begin() as conn:
         removed = purge(conn, t0, r)
-    assert removed == {"inbox": 3, "events": 1, "dead_letters": 1}
+    assert _nonzero(removed) == {"inbox": 3, "events": 1, "dead_letters": 1}
     assert _left(engine) == {
         "inbox": ["inbox-edge", "young"],
         "events": ["edge", "inbox-edge", "inbox-past", "young"],
@@ -98,12 +102,12 @@ def test_each_call_deletes_at_most_limit_rows_per_table(
     old = max(config.retention.inbox, config.retention.events) + SECOND
     _seed(engine, config, t0, {"a": old, "b": old, "c": old})
     with engine.begin() as conn:
-        assert purge(conn, t0, config.retention, limit=2) == {
+        assert _nonzero(purge(conn, t0, config.retention, limit=2)) == {
             "inbox": 2,
             "events": 2,
             "dead_letters": 2,
         }
-        assert purge(conn, t0, config.retention, limit=2) == {
+        assert _nonzero(purge(conn, t0, config.retention, limit=2)) == {
             "inbox": 1,
             "events": 1,
             "dead_letters": 1,

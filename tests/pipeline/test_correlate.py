@@ -85,6 +85,7 @@ CASES = {
     ],
 }
 
+
 @pytest.fixture
 def config(config: Config) -> Config:
     """One ticket update per change: these tests pin what correlation changes.
@@ -93,7 +94,6 @@ def config(config: Config) -> Config:
     """
     tickets = config.tickets.model_copy(update={"coalesce": False})
     return config.model_copy(update={"tickets": tickets})
-
 
 
 def _delivery(i: int, t: datetime, status: str, overrides: dict[str, str]) -> Delivery:

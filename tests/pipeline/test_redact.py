@@ -17,6 +17,7 @@ from autoticket.config import Config, RedactionConfig, RedactionPattern
 from autoticket.model import AlertStatus, Event, EventKind, Severity
 from autoticket.pipeline.base import Batch, Context
 from autoticket.pipeline.redact import BUILTIN_KINDS, Redactor, RedactStage
+from leak_corpus import KEYED_LEAKS, KEYED_NEAR_MISSES, LEAKS, NEAR_MISSES, KeyedLeak, Leak
 
 ALNUM = string.ascii_letters + string.digits
 
@@ -46,6 +47,10 @@ JWT = "ey" + "JhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiIxMjM0NTY3ODkwIn0." + fake(43, B
 PEM_BODY = "\n".join(fake(64, ALNUM + "+/", seed=s) for s in range(4))
 PEM = "-----BEGIN RSA PRIVATE" + " KEY-----\n" + PEM_BODY + "\n-----END RSA PRIVATE KEY-----"
 OPAQUE = fake(32, ALNUM + "._-")
+OPAQUE_HEX = fake(40, "0123456789abcdef", seed=3)
+GOOGLE_ACCESS = "ya" + "29." + fake(60, B64URL, seed=5)
+AZURE_KEY = fake(86, ALNUM + "+/", seed=9) + "=="
+SAS_SIG = fake(40, ALNUM, seed=11) + "%3D"
 GIT_SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
 UUID = "123e4567-e89b-12d3-a456-426614174000"
 FINGERPRINT = "9f86d081884c7d65"
@@ -156,6 +161,29 @@ POSITIVE: list[tuple[str, str, str]] = [
     ("api_key", "x-api-key: abcd1234", f"x-api-key: {R('api_key')}"),
     ("api_key", "APIKEY=abcd1234", f"APIKEY={R('api_key')}"),
     ("access_key", "access_key: AbCd", f"access_key: {R('access_key')}"),
+    (
+        "aws_secret_access_key",
+        f"sha1 {GIT_SHA} and aws blob {AWS_SECRET}",
+        f"sha1 {GIT_SHA} and aws blob {R('aws_secret_access_key')}",
+    ),
+    ("google_oauth_token", f"bearer-ish {GOOGLE_ACCESS}", f"bearer-ish {R('google_oauth_token')}"),
+    (
+        "azure_key",
+        f"AccountName=a;AccountKey={AZURE_KEY}",
+        f"AccountName=a;AccountKey={R('azure_key')}",
+    ),
+    ("url_signature", f"blob?sv=1&sig={SAS_SIG}&x=1", f"blob?sv=1&sig={R('url_signature')}&x=1"),
+    (
+        "authorization",
+        'Authorization: Digest username="u", response="0a1b"',
+        f"Authorization: Digest {R('authorization')}",
+    ),
+    ("cookie", "Set-Cookie: sid=abc; Path=/", f"Set-Cookie: {R('cookie')}"),
+    ("credential", "credentials=u:p", f"credentials={R('credential')}"),
+    ("session", "session_id=s-42", f"session_id={R('session')}"),
+    ("auth", "X-Auth: k9", f"X-Auth: {R('auth')}"),
+    ("private_key_id", '"private_key_id": "k1"', f'"private_key_id": "{R("private_key_id")}"'),
+    ("high_entropy", f"signing_key={OPAQUE_HEX}", f"signing_key={R('high_entropy')}"),
 ]
 
 # (kind, text): realistic near-misses that must come out unchanged.
@@ -163,7 +191,17 @@ NEGATIVE: list[tuple[str, str]] = [
     ("aws_access_key_id", f"commit {GIT_SHA}"),
     ("aws_access_key_id", "region ASIA-pacific and AKIA12 short"),
     ("aws_access_key_id", f"XAKIA{AKIA[4:]}Z"),
-    ("aws_secret_access_key", f"sha1 {GIT_SHA} and blob {AWS_SECRET}"),
+    ("aws_secret_access_key", f"sha1 {GIT_SHA} and path /var/lib/kubelet/pods/8f1e/volumes/x"),
+    ("google_oauth_token", "ya29.short and ratio 1//2"),
+    ("azure_key", "AccountKey=short"),
+    ("url_signature", "sig=SIGTERM, ?key=abc"),
+    ("authorization", "Authorization header missing"),
+    ("cookie", "cookies: 3, cookie banner"),
+    ("credential", "credentials rotated"),
+    ("session", "sessions: 4, session_count=2"),
+    ("auth", "author=alice oauth=on authority=ca"),
+    ("private_key_id", "private_key_ids rotated"),
+    ("high_entropy", "sort_key=created_at signature=valid"),
     ("github_token", "ghp_short and gho_ alone"),
     ("github_token", f"ref {GIT_SHA} on github.com/org/repo"),
     ("gitlab_token", "glpat-short"),
@@ -376,12 +414,58 @@ def test_stage_leaves_clean_events_alone() -> None:
     assert ev.decisions == []
 
 
-def test_stage_never_masks_label_keys_nor_masks_labels_by_key() -> None:
-    """Labels are an alert's identity: only secret-looking values are masked."""
-    ev = _event(labels={"secret": "db-creds", f"k_{GHP}": "v", "password": "not-a-pattern"})
+def test_stage_masks_label_values_by_key_but_never_label_keys() -> None:
+    """Labels are an alert's identity: keys stay; values under secret-named keys go."""
+    ev = _event(
+        labels={"secret": "db-creds", f"k_{GHP}": "v", "DB-Password": "not-a-pattern", "x": "1"}
+    )
     _run(RedactStage(RedactionConfig()), ev)
-    assert ev.labels == {"secret": "db-creds", f"k_{GHP}": "v", "password": "not-a-pattern"}
-    assert ev.decisions == []
+    assert ev.labels == {
+        "secret": "db-creds",  # kube-state-metrics: the name of a Secret
+        f"k_{GHP}": "v",
+        "DB-Password": R("password"),
+        "x": "1",
+    }
+    assert ev.decisions[0].inputs == {"kinds": {"password": 1}, "fields": ["labels.DB-Password"]}
+
+
+def test_a_random_value_of_a_name_label_is_masked() -> None:
+    ev = _event(labels={"secret": OPAQUE_HEX})
+    _run(RedactStage(RedactionConfig()), ev)
+    assert ev.labels == {"secret": R("high_entropy")} or ev.labels == {"secret": R("secret")}
+
+
+def test_a_key_rule_masks_even_when_no_keyword_is_in_the_text() -> None:
+    """`X-Session` holds no pattern keyword: the key rule alone must catch it."""
+    stage = RedactStage(RedactionConfig())
+    ev = _event(annotations={"X-Session": "q"}, labels={"alertname": "A", "pwd": "z"})
+    assert stage.redactor.redact("q\nz\nA") == ("q\nz\nA", {})
+    _run(stage, ev)
+    assert ev.annotations == {"X-Session": R("session")}
+    assert ev.labels == {"alertname": "A", "pwd": R("password")}
+
+
+def test_disabling_a_key_kind_keeps_its_values() -> None:
+    ev = _event(annotations={"cookie": "a=b"}, labels={"alertname": "A", "session": "s"})
+    _run(RedactStage(RedactionConfig(disable=["cookie"])), ev)
+    assert ev.annotations == {"cookie": "a=b"}
+    assert ev.labels == {"alertname": "A", "session": R("session")}
+
+
+def test_a_caller_fingerprint_holding_a_secret_is_masked() -> None:
+    ev = _event(fingerprint="generic:password=hunter2")
+    _run(RedactStage(RedactionConfig()), ev)
+    assert ev.fingerprint == f"generic:password={R('password')}"
+    assert ev.decisions[0].inputs["fields"] == ["fingerprint"]
+
+
+def test_a_masked_fingerprint_too_long_for_its_column_is_hashed() -> None:
+    ev = _event(fingerprint="generic:" + "x" * 40 + " password=hunter2")
+    _run(RedactStage(RedactionConfig()), ev)
+    assert len(ev.fingerprint) == 32 and "hunter2" not in ev.fingerprint
+    other = _event(fingerprint="generic:" + "x" * 40 + " password=hunter3")
+    _run(RedactStage(RedactionConfig()), other)
+    assert other.fingerprint == ev.fingerprint  # the hash is of the masked text
 
 
 def test_stage_disabled_passes_events_through() -> None:
@@ -411,6 +495,68 @@ def test_stage_is_idempotent_on_events() -> None:
     assert len(ev.decisions) == 1
 
 
+# --- the leak corpus (tests/leak_corpus.py) -------------------------------------
+
+# The gaps issue 19 lists: the corpus holds several forms of each.
+ISSUE_FAMILIES = {
+    "label", "annotation", "pwd", "pass", "DB_PASS", "credentials", "auth", "azure",
+    "amz_signature", "query_key", "cookie", "authorization", "short_bearer", "pem", "slack",
+    "gcp", "url_password", "aws_secret",
+}  # fmt: skip
+
+
+def test_the_corpus_covers_every_gap_of_the_issue() -> None:
+    families = [leak.family for leak in LEAKS] + [k.family for k in KEYED_LEAKS]
+    assert set(families) >= ISSUE_FAMILIES
+    assert len(families) >= 80 and len(NEAR_MISSES) + len(KEYED_NEAR_MISSES) >= 40
+
+
+@pytest.mark.parametrize("leak", LEAKS, ids=lambda leak: leak.family)
+def test_every_corpus_leak_is_masked(redactor: Redactor, leak: Leak) -> None:
+    out, counts = redactor.redact(leak.text)
+    assert leak.secret not in out
+    assert counts and "[REDACTED:" in out
+    assert redactor.redact(out) == (out, {})
+
+
+def test_the_rules_that_mask_the_corpus_keep_its_near_misses(redactor: Redactor) -> None:
+    """Leaks and near-misses side by side: the wider rules must not eat the look-alikes."""
+    leaked = [leak.family for leak in LEAKS if leak.secret in redactor.redact(leak.text)[0]]
+    changed = [text for text in NEAR_MISSES if redactor.redact(text) != (text, {})]
+    assert (leaked, changed) == ([], [])
+
+
+def _keyed_event(where: str, key: str, value: str) -> Event:
+    return _event(**{where: {"alertname": "A", key: value}})
+
+
+@pytest.mark.parametrize("leak", KEYED_LEAKS, ids=lambda k: f"{k.where}.{k.key}")
+def test_every_value_under_a_secret_key_is_masked(leak: KeyedLeak) -> None:
+    ev = _keyed_event(leak.where, leak.key, leak.value)
+    _run(RedactStage(RedactionConfig()), ev)
+    masked = getattr(ev, leak.where)[leak.key]
+    assert masked.startswith("[REDACTED:") and leak.value not in masked
+    assert ev.decisions[0].inputs["fields"] == [f"{leak.where}.{leak.key}"]
+
+
+def test_the_key_rule_keeps_values_of_harmless_keys() -> None:
+    """Keyed leaks and keyed near-misses side by side, as for the text corpus."""
+    stage = RedactStage(RedactionConfig())
+    leaked: list[str] = []
+    for leak in KEYED_LEAKS:
+        ev = _keyed_event(leak.where, leak.key, leak.value)
+        _run(stage, ev)
+        if getattr(ev, leak.where)[leak.key] == leak.value:
+            leaked.append(leak.key)
+    changed: list[str] = []
+    for where, key, value in KEYED_NEAR_MISSES:
+        ev = _keyed_event(where, key, value)
+        _run(stage, ev)
+        if getattr(ev, where) != {"alertname": "A", key: value} or ev.decisions:
+            changed.append(f"{where}.{key}={value}")
+    assert (leaked, changed) == ([], [])
+
+
 # --- properties -------------------------------------------------------------
 
 
@@ -419,7 +565,18 @@ def _chars(alphabet: str, lo: int, hi: int | None = None) -> st.SearchStrategy[s
 
 
 _KV_VALUE = ALNUM + "!#$%*()-_.,;:/+="
-_KV_KINDS = {"password", "secret", "token", "api_key", "access_key", "client_secret"}
+_KV_KINDS = {
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "access_key",
+    "client_secret",
+    "credential",
+    "session",
+    "auth",
+    "private_key_id",
+}
 _KV_KEYS = [
     "password",
     "DB_PASSWORD",
@@ -431,6 +588,12 @@ _KV_KEYS = [
     "access_key",
     "client_secret",
     "passphrase",
+    "pwd",
+    "DB_PASS",
+    "credentials",
+    "auth",
+    "session_id",
+    "private_key_id",
 ]
 
 
@@ -441,6 +604,8 @@ def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
     if kind == "kv":
         key = draw(st.sampled_from(_KV_KEYS))
         value = draw(_chars(_KV_VALUE, 12, 30))
+        if key in ("pwd", "DB_PASS"):  # a path (`PWD=/home/app`) is not taken for a password
+            value = "x" + value
         shape = draw(
             st.sampled_from(
                 ["{k}={v}", "{k}: {v}", '"{k}": "{v}"', "{k}='{v}'", '\\"{k}\\": \\"{v}\\"']
@@ -474,7 +639,13 @@ def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
         "private_key": _chars(ALNUM + "+/\n", 16, 200),
         "bearer_token": _chars(ALNUM + "-._~+/", 12, 60),
         "basic_auth": _chars(ALNUM + "+/", 12, 40),
-        "url_password": _chars(ALNUM + "!$%*()-_.~:@", 8, 30),
+        "url_password": _chars(ALNUM + "!$%*()-_.~:@/#", 8, 30),
+        "google_oauth_token": st.builds(lambda s: "ya29." + s, _chars(B64URL, 20, 60)),
+        "azure_key": _chars(ALNUM + "+/", 20, 88),
+        "url_signature": _chars(ALNUM + "%", 12, 60),
+        "authorization": _chars(ALNUM + "-._~+/=", 8, 60),
+        "cookie": _chars(ALNUM + "=;", 8, 40),
+        "high_entropy": st.integers(0, 10**6).map(lambda seed: fake(32, ALNUM, seed)),
     }
     secret = draw(gen[kind])
     wrap = {
@@ -484,6 +655,11 @@ def injected_secret(draw: st.DrawFn) -> tuple[str, str]:
         "bearer_token": "Authorization: Bearer {}",
         "basic_auth": "Authorization: Basic {}",
         "url_password": "https://deploy:{}@git.example.com/repo.git",
+        "azure_key": "AccountKey={}",
+        "url_signature": "https://x.blob.core.windows.net/c?sv=1&sig={}",
+        "authorization": "Authorization: Digest {}",
+        "cookie": "Cookie: {}",
+        "high_entropy": "signing_key={}",
     }.get(kind, "{}")
     return wrap.format(secret), secret
 

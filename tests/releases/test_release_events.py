@@ -211,7 +211,10 @@ def test_replay_writes_every_release_with_its_first_line(config: Config) -> None
             "verdict": "no_data",
             "score": None,
             "action": "continue",
+            "action_reason": "no metric had data: nothing to judge",
             "decided_at": None,
+            "decided_by": "no_data",
+            "reasons": ["no samples of the release's service and environment"],
             "metrics": [],
         }
     ]

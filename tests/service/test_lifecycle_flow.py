@@ -36,7 +36,6 @@ def config(config: Config) -> Config:
     return config.model_copy(update={"tickets": tickets})
 
 
-
 @pytest.fixture
 def clock(t0: datetime) -> FixedClock:
     return FixedClock(t0)

@@ -132,6 +132,37 @@ def test_a_delivery_that_fails_the_same_transient_way_every_time_is_isolated(
     assert letter.error == "Exception: out of shared memory"
 
 
+def test_a_stuck_batch_is_isolated_even_while_new_deliveries_join_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady traffic every retry also claims what arrived since: the batch is
+    counted by its oldest delivery, so it is still taken apart after STUCK_AFTER tries."""
+    from sqlalchemy.exc import OperationalError
+
+    from autoticket.service.worker import STUCK_AFTER
+
+    original = engine_round.insert_events
+
+    def out_of_memory(conn: Any, events: list[Any]) -> None:
+        if any(e.title == "storm" for e in events):
+            raise OperationalError("INSERT", {}, Exception("out of shared memory"))
+        original(conn, events)
+
+    monkeypatch.setattr(engine_round, "insert_events", out_of_memory)
+    _deliver(runtime, "storm", {"title": "storm", "service": "search"})
+    for n in range(STUCK_AFTER - 1):
+        _deliver(runtime, f"later-{n}", {"title": f"later {n}", "service": "checkout"})
+        with pytest.raises(OperationalError):
+            runtime.worker.run_once()
+    _deliver(runtime, "last", {"title": "last", "service": "checkout"})
+    runtime.worker.run_once()  # the third failure: taken apart, the storm dead-lettered
+    statuses = dict(_rows(runtime.engine, select(inbox.c.delivery_id, inbox.c.status)))
+    assert statuses.pop("storm") == "dead"
+    assert set(statuses.values()) == {"done"}
+    titles = sorted(r.title for r in _rows(runtime.engine, select(tickets.c.title)))
+    assert titles == sorted(["last", *(f"later {n}" for n in range(STUCK_AFTER - 1))])
+
+
 def test_a_passing_transient_failure_is_retried_not_dead_lettered(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,9 +1,10 @@
 """Secrets planted in alerts never come out of the service, whatever the view.
 
-One secret of every built-in kind (and of the custom pattern of the bundled
-config) goes in through the HTTP API; tickets, incidents, explain, timeline,
-the web pages, the logs, the stored rows and the dead-letter views must show
-the `[REDACTED:<kind>]` marker and never the secret itself.
+One secret of every built-in pattern kind (and of the custom pattern of the
+bundled config), and every string of the leak corpus (tests/leak_corpus.py),
+goes in through the HTTP API; tickets, incidents, explain, timeline, the web
+pages, the logs, the stored rows and the dead-letter views must show the
+`[REDACTED:<kind>]` marker and never the secret itself.
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ from autoticket.api.app import create_app
 from autoticket.clock import FixedClock
 from autoticket.config import Config
 from autoticket.pipeline.redact import Redactor
-from autoticket.pipeline.secret_patterns import BUILTIN_KINDS
+from autoticket.pipeline.secret_patterns import PATTERN_KINDS
 from autoticket.service.runtime import Runtime
-from autoticket.store.tables import decisions, events, incidents, outbox, tickets, timeline
+from autoticket.store.tables import (
+    alerts,
+    decisions,
+    events,
+    incidents,
+    outbox,
+    tickets,
+    timeline,
+)
 from conftest import am_alert, am_payload
+from leak_corpus import KEYED_LEAKS, LEAKS, NEAR_MISSES
 
 # (kind, text planted, the part of it that is secret)
 SECRETS: list[tuple[str, str, str]] = [
@@ -82,6 +92,28 @@ SECRETS: list[tuple[str, str, str]] = [
     ("secret", "secret=PlainSecretValue4444", "PlainSecretValue4444"),
     ("password", "password=PasswordValue55555", "PasswordValue55555"),
     ("token", "token=TokenValue666666", "TokenValue666666"),
+    (
+        "google_oauth_token",
+        "ya29.A0AfH6SMBgoogleAccess0123456789",
+        "A0AfH6SMBgoogleAccess0123456789",
+    ),
+    ("azure_key", "AccountKey=QXp1cmVLZXkwMTIzNDU2Nzg5YWJjZA==", "QXp1cmVLZXkwMTIzNDU2Nzg5YWJjZA"),
+    ("url_signature", "blob?sv=1&sig=SasSignature0123456789%3D", "SasSignature0123456789"),
+    (
+        "authorization",
+        "Authorization: Digest response=DigestResp0123456789",
+        "DigestResp0123456789",
+    ),
+    ("cookie", "Cookie: sid=CookieValue0123456789", "CookieValue0123456789"),
+    ("credential", "credentials=CredentialValue77", "CredentialValue77"),
+    ("session", "session_id=SessionValue8888", "SessionValue8888"),
+    ("auth", "auth=AuthValue99999", "AuthValue99999"),
+    ("private_key_id", "private_key_id=PrivateKeyIdValue0", "PrivateKeyIdValue0"),
+    (
+        "high_entropy",
+        "signing_key=Hi9hEntr0pyV4lue0123456789abcd",
+        "Hi9hEntr0pyV4lue0123456789abcd",
+    ),
     # The custom pattern of the bundled config's `redaction:` section.
     ("internal_session", "session sess_CustomSessionId0123456789AB", "CustomSessionId0123456789AB"),
 ]
@@ -105,13 +137,22 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
         yield c
 
 
+# Every secret that must never show, with a name for the failure message.
+ALL_SECRETS: list[tuple[str, str]] = [
+    *((kind, secret) for kind, _, secret in SECRETS),
+    *((f"corpus:{leak.family}", leak.secret) for leak in LEAKS),
+    *((f"corpus:{k.where}.{k.key}", k.value) for k in KEYED_LEAKS),
+    ("generic fingerprint", "GenericFpSecret99"),
+]
+
+
 def _leaks(text: str) -> list[str]:
-    return [kind for kind, _, secret in SECRETS if secret in text]
+    return [name for name, secret in ALL_SECRETS if secret in text]
 
 
 def test_every_planted_secret_is_one_its_kind_recognises(config: Config) -> None:
     """Guards the samples themselves: each is masked, under its own kind, whole."""
-    assert {kind for kind, _, _ in SECRETS} == BUILTIN_KINDS | {
+    assert {kind for kind, _, _ in SECRETS} == PATTERN_KINDS | {
         p.name for p in config.redaction.patterns
     }
     redactor = Redactor(config.redaction)
@@ -132,11 +173,22 @@ def _leaky_alert(i: int, kind: str, text: str) -> dict[str, object]:
     return alert
 
 
+def _corpus_alert(i: int, text: str) -> dict[str, object]:
+    alert = _leaky_alert(i, "corpus", text)
+    labels = alert["labels"]
+    assert isinstance(labels, dict)
+    labels["alertname"] = f"Corpus{i:03d}"
+    annotations = alert["annotations"]
+    assert isinstance(annotations, dict)
+    annotations["summary"] = f"C{i:03d} | {text}"
+    return alert
+
+
 def _rows(engine: Engine) -> str:
     """Every stored row that derives from events (raw bodies excluded: kept for replay)."""
     dumped: list[str] = []
     with engine.connect() as conn:
-        for table in (events, incidents, timeline, decisions, outbox, tickets):
+        for table in (events, alerts, incidents, timeline, decisions, outbox, tickets):
             dumped.extend(repr(tuple(row)) for row in conn.execute(select(table)))
     return "\n".join(dumped)
 
@@ -150,18 +202,34 @@ def test_secrets_are_masked_from_ingest_to_every_view(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")  # quieted by the sinks; its lines count here
-    alerts = [_leaky_alert(i, kind, text) for i, (kind, text, _) in enumerate(SECRETS)]
-    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*alerts))
+    planted = [_leaky_alert(i, kind, text) for i, (kind, text, _) in enumerate(SECRETS)]
+    corpus = [_corpus_alert(i, leak.text) for i, leak in enumerate(LEAKS)]
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*planted))
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == len(SECRETS)
+    keyed = am_alert(alertname="KeyedLeaks", service="keyed")
+    for leak in KEYED_LEAKS:
+        where = keyed[leak.where]
+        assert isinstance(where, dict)
+        where[leak.key] = leak.value
+    # The near-misses ride along, and must come out as they went in.
+    near = {f"note_{i:02d}": text for i, text in enumerate(NEAR_MISSES)}
+    keyed_annotations = keyed["annotations"]
+    assert isinstance(keyed_annotations, dict)
+    keyed_annotations.update(near)
+    r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*corpus, keyed))
+    assert r.status_code == 202, r.text
+    generic = {"title": "GenericLeak", "fingerprint": "password=GenericFpSecret99"}
+    assert client.post("/api/v1/ingest/generic", json=generic).status_code == 202
     runtime.worker.drain()
     clock.set(t0 + timedelta(minutes=1))  # a resolution puts the title in the timeline too
-    resolved = [dict(a, status="resolved", endsAt="2026-01-05T10:00:30Z") for a in alerts[:3]]
+    resolved = [dict(a, status="resolved", endsAt="2026-01-05T10:00:30Z") for a in planted[:3]]
     assert client.post("/api/v1/ingest/alertmanager", json=am_payload(*resolved)).status_code == 202
     runtime.worker.drain()
 
-    items = client.get("/api/v1/tickets").json()["items"]
-    assert len(items) == len(SECRETS)  # one incident per alertname
+    items = client.get("/api/v1/tickets?limit=1000").json()["items"]
+    # One incident per alertname: the planted kinds, the corpus, the keyed one, the generic one.
+    assert len(items) == len(SECRETS) + len(LEAKS) + 2
     by_title = {t["title"].split(" | ", 1)[0]: t for t in items}
     for i, (kind, _, _) in enumerate(SECRETS):
         ticket = by_title[f"L{i:02d}"]
@@ -179,7 +247,13 @@ def test_secrets_are_masked_from_ingest_to_every_view(
         stages = {d["stage"] for e in body["explain"]["events"] for d in e["decisions"]}
         assert "redact" in stages
         seen += [detail.text, incident.text, page.text]
-    for path in ("/api/v1/tickets", "/api/v1/incidents", "/", "/tickets", "/?status=resolved"):
+    for path in (
+        "/api/v1/tickets?limit=1000",
+        "/api/v1/incidents?limit=1000",
+        "/",
+        "/tickets",
+        "/?status=resolved",
+    ):
         response = client.get(path)
         assert response.status_code == 200
         seen.append(response.text)
@@ -190,6 +264,12 @@ def test_secrets_are_masked_from_ingest_to_every_view(
 
     stored = _rows(runtime.engine)
     assert _leaks(stored) == []
+    with runtime.engine.connect() as conn:
+        notes = [
+            {k: v for k, v in a.items() if k.startswith("note_")}
+            for (a,) in conn.execute(select(events.c.annotations))
+        ]
+    assert near in notes
     with runtime.engine.connect() as conn:
         payloads = [json.dumps(p) for (p,) in conn.execute(select(outbox.c.payload))]
     assert len(payloads) >= len(SECRETS)
@@ -205,8 +285,15 @@ def test_dead_letter_views_mask_secrets_of_a_rejected_payload(
 ) -> None:
     """A payload that cannot be parsed is kept whole for replay, but never shown as it came."""
     caplog.set_level(logging.DEBUG)
-    planted = " ".join(text for _, text, _ in SECRETS)
-    body = json.dumps({"version": "4", "alerts": "not a list", "note": planted}).encode()
+    # One per line: a header value (Cookie:, Authorization: Digest) runs to the end of its line.
+    planted = "\n".join([*(text for _, text, _ in SECRETS), *(leak.text for leak in LEAKS)])
+    keyed = {
+        where: {k.key: k.value for k in KEYED_LEAKS if k.where == where}
+        for where in ("labels", "annotations")
+    }
+    body = json.dumps(
+        {"version": "4", "alerts": "not a list", "note": planted, "common": keyed}
+    ).encode()
     r = client.post(
         "/api/v1/ingest/alertmanager",
         content=body,

@@ -18,6 +18,10 @@ from autoticket.store.tables import dead_letters, events, inbox, incidents
 from conftest import am_alert, am_payload
 
 
+def _nonzero(removed: dict[str, int]) -> dict[str, int]:
+    return {table: n for table, n in removed.items() if n}
+
+
 def _count(engine: Engine, table: object) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[arg-type]
@@ -55,14 +59,14 @@ def test_purge_keeps_open_incidents_and_pending_deliveries(
     with engine.begin() as conn:
         conn.execute(update(inbox).where(inbox.c.delivery_id == "pending-1").values(received_at=t0))
         removed = purge(conn, later, config.retention)
-    assert removed == {"inbox": 3, "events": 2, "dead_letters": 1}
+    assert _nonzero(removed) == {"inbox": 3, "events": 2, "dead_letters": 1}
     with engine.connect() as conn:
         assert conn.execute(select(inbox.c.delivery_id)).scalars().all() == ["pending-1"]
         kept = conn.execute(select(events.c.delivery_id)).scalars().all()
     assert kept == ["open-1"]  # the open incident keeps its events
     assert _count(engine, dead_letters) == 0
     with engine.begin() as conn:
-        assert purge(conn, later, config.retention) == {"inbox": 0, "events": 0, "dead_letters": 0}
+        assert _nonzero(purge(conn, later, config.retention)) == {}
 
 
 def test_worker_purges_at_most_every_ten_minutes(

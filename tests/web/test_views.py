@@ -266,11 +266,14 @@ def test_form_bodies_are_capped_and_ids_must_be_ascii_digits(tmp_path: Path) -> 
         assert client.get("/docs").status_code == 404  # no CDN-backed pages
 
 
-def test_long_lists_page_newest_first(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_lists_are_paged_most_urgent_first(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("autoticket.web.views.PAGE_SIZE", 2)
     for k in range(5):
         app.send(am_payload(am_alert(alertname=f"Paged{k}", service=f"svc-{k}")))
-    ids = sorted((i["id"] for i in app.incidents()), reverse=True)
+    # One priority, one opening time (the fixed clock): the oldest incident first.
+    ids = sorted(i["id"] for i in app.incidents())
     assert len(ids) == 5
 
     def listed(page: str) -> list[int]:
@@ -285,7 +288,7 @@ def test_long_lists_page_newest_first(app: App, monkeypatch: pytest.MonkeyPatch)
     assert listed(last) == ids[4:]
     assert "5\u20135 of 5" in last
     assert 'href="/?status=active&amp;page=2" rel="prev"' in last
-    assert 'href="/?status=active&amp;page=1">« newest' in last
+    assert 'href="/?status=active&amp;page=1">« first' in last
     assert 'rel="next"' not in last
     past = _html(app.client.get("/?page=9")).split("Active tickets")[0]
     assert "past the end" in past

@@ -4,19 +4,25 @@ The views never show a stored payload as it came: text bodies go through the
 redactor (secrets masked, counts in `redacted`), binary bodies are described
 by their size only, and credential headers are left out. The raw body stays
 stored, for replay.
+
+The list shows metadata and a short preview of each body, read from the
+database as a prefix (a page of 1 MiB bodies must not be loaded, redacted and
+sent whole); `GET /{id}` shows the whole body, redacted.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from autoticket.api.deps import (
+    MAX_DB_INT,
     DbId,
     Offset,
     body_preview,
+    raw_body_redactor,
     read_conn,
     redactor_of,
     runtime_of,
@@ -26,6 +32,7 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
+from autoticket.pipeline.redact_body import as_stored
 from autoticket.sources import parse_delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import (
@@ -41,6 +48,14 @@ from autoticket.store.dead_letters import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
+
+# The list's preview of a body: its first PREVIEW_CHARS characters. Redaction
+# runs over the first _HEAD_BYTES, so a secret that starts inside the preview
+# and ends after it is still recognized whole before the preview is cut.
+PREVIEW_CHARS = 512
+_HEAD_BYTES = 2048
+_ERROR_CHARS = 1024
+MAX_PAGE = 1000
 
 # Header names that carry credentials or session state: never shown.
 _SECRET_HEADER = re.compile(
@@ -90,12 +105,88 @@ def _view(row: Any, redactor: Redactor) -> dict[str, Any]:
     }
 
 
+def _summary(row: Any, redactor: Redactor) -> dict[str, Any]:
+    """A list item: metadata and a preview of the body (`row.head`, `row.size`)."""
+    redacted: dict[str, int] = {}
+    error = row.error or ""
+    if len(error) > _ERROR_CHARS:
+        error = error[:_ERROR_CHARS] + "…"
+    error, found = redactor.redact(error)
+    _merge(redacted, found)
+    headers = _shown_headers(row.headers, redactor, redacted)
+    preview, found = _preview(bytes(row.head or b""), int(row.size or 0), redactor)
+    _merge(redacted, found)
+    return {
+        "id": row.id,
+        "delivery_id": row.delivery_id,
+        "source": row.source,
+        "received_at": row.received_at,
+        "stage": row.stage,
+        "field": row.field,
+        "error": error,
+        "status_code": row.status_code,
+        "size": int(row.size or 0),
+        "replay_count": row.replay_count,
+        "replayed_at": row.replayed_at,
+        "replay_result": row.replay_result,
+        "headers": headers,
+        "preview": preview,
+        "redacted": redacted,
+    }
+
+
+def _preview(head: bytes, size: int, redactor: Redactor) -> tuple[dict[str, Any], dict[str, int]]:
+    """The first PREVIEW_CHARS characters of a body whose first bytes are `head`."""
+    text = _decode_head(head, whole=len(head) >= size)
+    if text is None:
+        return {"encoding": "binary", "size": size, "text": None, "truncated": False}, {}
+    if text.lstrip()[:1] in ("{", "["):
+        # A cut JSON body cannot be parsed and redacted value by value as the
+        # body view is; its string escapes are undone instead, so that a secret
+        # after an escaped newline (`\nglpat-...`) starts a word as it would.
+        text = _JSON_ESCAPE.sub(_unescape, text)
+    masked, counts = redactor.redact(text)
+    truncated = len(head) < size or len(masked) > PREVIEW_CHARS
+    shown = {"encoding": "utf-8", "size": size, "text": masked[:PREVIEW_CHARS]}
+    return {**shown, "truncated": truncated}, counts
+
+
+_JSON_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})')
+_ESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return chr(int(code[1:], 16)) if code[0] == "u" else _ESCAPED[code]
+
+
+def _decode_head(head: bytes, whole: bool) -> str | None:
+    """UTF-8 text of `head`, dropping a character cut at its end; None if not UTF-8."""
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        cut_at_end = exc.reason == "unexpected end of data" and exc.start >= len(head) - 3
+        if whole or not cut_at_end:
+            return None
+        return head[: exc.start].decode("utf-8")
+
+
 @router.get("")
-def get_dead_letters(request: Request, limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
+def get_dead_letters(
+    request: Request,
+    limit: int = 100,
+    offset: Offset = 0,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+) -> dict[str, Any]:
+    """Newest first, PREVIEW_CHARS of each body; page on with `before_id=next_before_id`."""
+    limit = max(1, min(limit, MAX_PAGE))
     with read_conn(request) as conn:
-        rows = list_dead_letters(conn, max(1, min(limit, 1000)), max(0, offset))
+        rows = list_dead_letters(
+            conn, limit, max(0, offset), before_id=before_id, head_bytes=_HEAD_BYTES
+        )
     redactor = redactor_of(request)
-    return {"items": [_view(r, redactor) for r in rows]}
+    items = [_summary(r, redactor) for r in rows]
+    return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
 
 
 @router.get("/{dead_letter_id}")
@@ -139,6 +230,7 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
             bytes(row.body),
             dict(row.headers),
         )
+        delivery = as_stored(delivery, raw_body_redactor(request))  # kept raw before a switch
         try:
             events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
         except PayloadError as exc:

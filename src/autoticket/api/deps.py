@@ -10,6 +10,7 @@ from fastapi import Path, Query, Request
 from sqlalchemy import Connection
 
 from autoticket.pipeline.redact import Redactor
+from autoticket.pipeline.redact_body import redact_body_text
 from autoticket.service.runtime import Runtime
 from autoticket.store import read_only
 
@@ -18,6 +19,7 @@ __all__ = [
     "DbId",
     "Offset",
     "body_preview",
+    "raw_body_redactor",
     "read_conn",
     "redactor_of",
     "runtime_of",
@@ -58,6 +60,13 @@ def redactor_of(request: Request) -> Redactor:
     return cached[1]
 
 
+def raw_body_redactor(request: Request) -> Redactor | None:
+    """The redactor raw bodies are stored through, or None to keep them as received."""
+    if runtime_of(request).config.retention.raw_bodies != "redact":
+        return None
+    return redactor_of(request)
+
+
 def body_preview(body: bytes, redactor: Redactor) -> tuple[dict[str, Any], dict[str, int]]:
     """How a stored body is shown: UTF-8 text with its secrets masked, else only its size.
 
@@ -67,5 +76,5 @@ def body_preview(body: bytes, redactor: Redactor) -> tuple[dict[str, Any], dict[
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return {"encoding": "binary", "size": len(body), "text": None}, {}
-    masked, counts = redactor.redact(text)
+    masked, counts = redact_body_text(text, redactor)
     return {"encoding": "utf-8", "size": len(body), "text": masked}, counts

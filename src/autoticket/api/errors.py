@@ -34,7 +34,10 @@ class ApiError(Exception):
         return {"error": err}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
+        response = JSONResponse(self.body(), status_code=self.status)
+        if self.status == 408:  # the rest of a slow body may still come: do not read it
+            response.headers["connection"] = "close"
+        return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

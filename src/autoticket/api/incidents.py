@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from autoticket.api.deps import DbId, Offset, read_conn, runtime_of, write_conn
+from autoticket.api.deps import MAX_DB_INT, DbId, Offset, read_conn, runtime_of, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.explain import incident_detail, incident_summary
 from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, add_label, resolve_now
@@ -20,29 +21,64 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 class ActionBody(BaseModel):
     by: str = Field(default="api", max_length=128)
+    # Checked by `_label` with a message that says what is wrong, not by a pattern.
+    label: str | None = None
 
 
-class LabelBody(ActionBody):
-    label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _label(body: ActionBody | None) -> str:
+    """The label to add, or a 422 that says exactly what is wrong with it."""
+    if body is None or body.label is None:
+        raise ApiError(422, "invalid_request", 'label: missing; send {"label": "name"}', "label")
+    label = body.label
+    if not label:
+        raise ApiError(422, "invalid_label", "label: is empty", "label")
+    if len(label) > 64:
+        raise ApiError(
+            422, "invalid_label", f"label: at most 64 characters, got {len(label)}", "label"
+        )
+    if not _LABEL.fullmatch(label):
+        bad = sorted({c for c in label if not re.fullmatch(r"[A-Za-z0-9_.:-]", c)})
+        shown = ", ".join("space" if c == " " else repr(c) for c in bad)
+        raise ApiError(
+            422,
+            "invalid_label",
+            f"label: {label[:64]!r} has {shown}; use letters, digits and _ . : - only",
+            "label",
+        )
+    return label
 
 
 @router.get("")
 def get_incidents(
     request: Request,
-    status: Literal["active", "open", "acknowledged", "resolved"] | None = None,
+    status: Literal["active", "open", "acknowledged", "resolved", "all"] | None = None,
     limit: int = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Incidents, newest first; `status=all` (as the UI sends it) is the same as none."""
     limit = max(1, min(limit, 1000))
     with read_conn(request) as conn:
-        rows, total = list_incidents(conn, status, limit, max(0, offset))
+        rows, total = list_incidents(
+            conn, None if status == "all" else status, limit, max(0, offset)
+        )
     return {"items": [incident_summary(r) for r in rows], "total": total}
 
 
 @router.get("/{incident_id}")
-def get_incident(request: Request, incident_id: DbId) -> dict[str, Any]:
+def get_incident(
+    request: Request,
+    incident_id: DbId,
+    alerts_limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    alerts_offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+) -> dict[str, Any]:
+    """The incident with explain; its alerts are a page (`alerts_total` says how many)."""
     with read_conn(request) as conn:
-        detail = incident_detail(conn, incident_id, runtime_of(request).config)
+        detail = incident_detail(
+            conn, incident_id, runtime_of(request).config, alerts_limit, alerts_offset
+        )
     if detail is None:
         raise ApiError(404, "not_found", f"no incident {incident_id}", "incident_id")
     return detail
@@ -53,7 +89,7 @@ def act(
     request: Request,
     incident_id: DbId,
     action: Literal["ack", "resolve", "label"],
-    body: LabelBody | ActionBody | None = None,
+    body: ActionBody | None = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     who = body.by if body else "api"
@@ -65,11 +101,7 @@ def act(
             elif action == "resolve":
                 result = resolve_now(conn, runtime.config, incident_id, now, who)
             else:
-                if not isinstance(body, LabelBody):
-                    raise ApiError(
-                        422, "invalid_request", "label needs a body with 'label'", "label"
-                    )
-                result = add_label(conn, incident_id, now, body.label, who)
+                result = add_label(conn, incident_id, now, _label(body), who)
     except IncidentNotFound:
         raise ApiError(404, "not_found", f"no incident {incident_id}", "incident_id") from None
     except ValueError as exc:

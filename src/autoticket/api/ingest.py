@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
-from autoticket.model import DeadLetter, Delivery
+from autoticket.model import DeadLetter, Delivery, Event
+from autoticket.pipeline.redact_body import as_stored
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 
 __all__ = ["router"]
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["ingest"])
 log = logging.getLogger("autoticket.api")
@@ -28,6 +36,41 @@ _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for"
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, within `limit` bytes and `timeout` seconds.
+
+    A client that sends its body a byte at a time would otherwise hold a
+    connection (and a place in `server.max_connections`) as long as it likes:
+    past the timeout it gets 408 and the connection is closed.
+    """
+    try:
+        async with asyncio.timeout(timeout):  # uvicorn runs asyncio; half anyio's cost
+            return await _read_capped(request, limit)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {timeout:g}s (ingest.body_timeout)",
+            "body",
+        ) from None
+
+
+async def _off_loop_if_large(
+    size: int, in_thread_from: int, parse: Callable[..., T], *args: Any
+) -> T:
+    """`parse(*args)`, in a worker thread for a body of `size` >= `in_thread_from`:
+    decoding and checking a megabyte of JSON takes milliseconds that every other
+    request would wait."""
+    if size < in_thread_from:
+        return parse(*args)
+    return await anyio.to_thread.run_sync(parse, *args)
+
+
+async def _parse(delivery: Delivery, max_events: int, in_thread_from: int) -> list[Event]:
+    size = len(delivery.body)
+    return await _off_loop_if_large(size, in_thread_from, parse_delivery, delivery, max_events)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -78,7 +121,10 @@ async def ingest(source: str, request: Request) -> JSONResponse:
     telemetry = runtime.telemetry
     try:
         _check_token(request)
-        body = await _read_capped(request, runtime.config.ingest.max_body_bytes)
+        ingest_config = runtime.config.ingest
+        body = await _read_body(
+            request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
+        )
         delivery = Delivery(
             id=uuid.uuid4().hex,
             source=source,
@@ -86,6 +132,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             body=body,
             headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
         )
+        delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
             raise await _reject(
                 runtime,
@@ -113,21 +160,24 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "content-type",
             )
         try:
-            events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
-        except PayloadError as exc:
-            code = {400: "malformed_json", 413: "too_many_events"}.get(
-                exc.status, "invalid_payload"
+            # Only the ids outlive the parse: the events of every request in flight
+            # would otherwise stay in memory until its commit (a storm: 12 x 5,000).
+            parsed = await _parse(
+                delivery, ingest_config.max_events_per_delivery, ingest_config.parse_in_thread_bytes
             )
-            raise await _reject(
-                runtime,
-                delivery,
-                ApiError(
-                    exc.status, code, f"{exc.field}: {exc.reason}", exc.field, reason=exc.reason
-                ),
-                exc.field,
-            ) from None
+            ids = [e.id for e in parsed]
+            del parsed
+        except PayloadError as exc:
+            refused = _refusal(exc)
+        else:
+            refused = None
+        if refused is not None:
+            # Out of the except block: its traceback holds the parsed payload (tens of
+            # MB for a storm body), which must not stay alive while the dead letter
+            # is written, once per refused request in flight.
+            raise await _reject(runtime, delivery, refused, refused.field or "body") from None
         try:
-            await runtime.committer.append(delivery, len(events))
+            await runtime.committer.append(delivery, len(ids))
         except Exception as exc:  # any storage failure: the sender must retry, not lose it
             raise ApiError(
                 503,
@@ -141,11 +191,16 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         ).inc()
         return exc.response()
     telemetry.deliveries.labels(source, "202").inc()
-    telemetry.events_received.labels(source, "accepted").inc(len(events))
+    telemetry.events_received.labels(source, "accepted").inc(len(ids))
     return JSONResponse(
-        {"accepted": len(events), "ids": [e.id for e in events], "delivery_id": delivery.id},
+        {"accepted": len(ids), "ids": ids, "delivery_id": delivery.id},
         status_code=202,
     )
+
+
+def _refusal(exc: PayloadError) -> ApiError:
+    code = {400: "malformed_json", 413: "too_many_events"}.get(exc.status, "invalid_payload")
+    return ApiError(exc.status, code, f"{exc.field}: {exc.reason}", exc.field, reason=exc.reason)
 
 
 async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: str) -> ApiError:

@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import DbId, read_conn, write_conn
 from autoticket.api.errors import ApiError
-from autoticket.api.ingest import _check_token, _is_json, _read_capped
+from autoticket.api.ingest import _check_token, _is_json, _read_body
 from autoticket.errors import PayloadError
+from autoticket.explain import release_evaluation, release_summary
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
-from autoticket.store.releases import get_release, list_releases, save_release
+from autoticket.store.releases import get_release, list_releases, release_from_row, save_release
 
 __all__ = ["release_view", "router"]
 
@@ -59,7 +60,9 @@ async def post_release(request: Request) -> JSONResponse:
             f"content type {content_type or '(none)'!r} is not JSON; send application/json",
             "content-type",
         )
-    body = await _read_capped(request, MAX_RELEASE_BYTES)
+    runtime = request.app.state.runtime
+    timeout = runtime.config.ingest.body_timeout.total_seconds()
+    body = await _read_body(request, MAX_RELEASE_BYTES, timeout)
     try:
         release = parse_release(decode_json(body))
     except PayloadError as exc:
@@ -70,7 +73,6 @@ async def post_release(request: Request) -> JSONResponse:
             exc.field,
             reason=exc.reason,
         ) from None
-    runtime = request.app.state.runtime
     with write_conn(request) as conn:
         release_id, created = save_release(conn, release, runtime.clock.now())
         row = get_release(conn, release_id)
@@ -95,11 +97,16 @@ def get_releases(
 
 @router.get("/{release_id}")
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
+    """The release with the judge's verdict as of now (`decided_at` null: still observed)."""
+    runtime = request.app.state.runtime
     with read_conn(request) as conn:
         row = get_release(conn, release_id)
-    if row is None:
-        raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
-    return release_view(row)
+        if row is None:
+            raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
+        evaluation = release_evaluation(
+            conn, runtime.config, release_from_row(row), runtime.clock.now()
+        )
+    return release_view(row) | release_summary(evaluation)
 
 
 def _jsonable(view: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import write_conn
 from autoticket.api.errors import ApiError
-from autoticket.api.ingest import _check_token, _is_json, _read_capped
+from autoticket.api.ingest import _check_token, _is_json, _off_loop_if_large, _read_body
 from autoticket.errors import PayloadError
+from autoticket.model import MetricSample
 from autoticket.releases.samples import parse_samples
 from autoticket.sources.base import decode_json
 from autoticket.store.metric_samples import add_samples
@@ -34,9 +35,12 @@ async def post_samples(request: Request) -> JSONResponse:
             "content-type",
         )
     runtime = request.app.state.runtime
-    body = await _read_capped(request, runtime.config.ingest.max_body_bytes)
+    ingest = runtime.config.ingest
+    body = await _read_body(request, ingest.max_body_bytes, ingest.body_timeout.total_seconds())
     try:
-        samples = parse_samples(decode_json(body))
+        samples = await _off_loop_if_large(
+            len(body), ingest.parse_in_thread_bytes, _parse_samples, body
+        )
     except PayloadError as exc:
         code = {400: "malformed_json", 413: "too_many_samples"}.get(exc.status, "invalid_samples")
         raise ApiError(
@@ -45,3 +49,7 @@ async def post_samples(request: Request) -> JSONResponse:
     with write_conn(request) as conn:
         add_samples(conn, samples, runtime.clock.now())
     return JSONResponse({"accepted": len(samples)}, status_code=202)
+
+
+def _parse_samples(body: bytes) -> list[MetricSample]:
+    return parse_samples(decode_json(body))

@@ -1,4 +1,8 @@
-"""normalize: raw deliveries in, canonical events out; unreadable ones to dead letters."""
+"""normalize: raw deliveries in, canonical events out; unreadable ones to dead letters.
+
+Every event leaves storable (no NUL, a fingerprint that fits) and within the
+ingest caps on labels and text (`pipeline/limits.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import replace
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Event
 from autoticket.pipeline.base import Batch, Context, StageResult
+from autoticket.pipeline.limits import EventLimits, cap_event
 from autoticket.sources import parse_delivery
 
 __all__ = ["MAX_FINGERPRINT", "NormalizeStage"]
@@ -47,10 +52,14 @@ class NormalizeStage:
     def run(self, batch: Batch, ctx: Context) -> StageResult:
         events = list(batch.events)
         dead = list(batch.dead_letters)
+        ingest = ctx.config.ingest
+        limits = EventLimits.of(ingest)
         for delivery in batch.deliveries:
             try:
-                parsed = parse_delivery(delivery, ctx.config.ingest.max_events_per_delivery)
-                events.extend(_storable(e) for e in parsed)
+                parsed = parse_delivery(delivery, ingest.max_events_per_delivery)
+                for event in parsed:
+                    cap_event(_storable(event), limits)
+                events.extend(parsed)
             except PayloadError as exc:
                 dead.append(DeadLetter(delivery, self.name, exc.reason, exc.field))
         return StageResult(replace(batch, events=events, dead_letters=dead, parsed=len(events)))

@@ -8,6 +8,7 @@ over the event's joined text (see `secret_patterns` for the prefilter contract).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_right
 from typing import TYPE_CHECKING
@@ -15,17 +16,25 @@ from typing import TYPE_CHECKING
 from autoticket.config import RedactionConfig
 from autoticket.model import Decision, Event
 from autoticket.pipeline.base import Batch, Context, StageResult
+from autoticket.pipeline.secret_keys import KEY_KINDS, key_rule, looks_random
 from autoticket.pipeline.secret_patterns import (
-    BUILTIN_KINDS,
     BUILTIN_PATTERNS,
-    SENSITIVE_KEYS,
+    PATTERN_KINDS,
     SecretPattern,
 )
+from autoticket.regex import ConfigRegex, compile_config_regex
 
 if TYPE_CHECKING:
     from autoticket.config import Config
 
-__all__ = ["BUILTIN_KINDS", "RedactStage", "Redactor", "marker"]
+__all__ = ["BUILTIN_KINDS", "RedactStage", "Redactor", "compile_custom", "marker"]
+
+BUILTIN_KINDS: frozenset[str] = PATTERN_KINDS | KEY_KINDS
+# Label keys that, in common exporters, hold the *name* of a secret, not the
+# secret (kube-state-metrics `secret="db-creds"`): masked only if random-looking.
+_NAME_LABELS = frozenset({"secret"})
+# The fingerprint column's width (store/tables.py, pipeline/normalize.py).
+_MAX_FINGERPRINT = 64
 
 _MARKER = re.compile(r"\[REDACTED:[^\]\r\n]*\]")
 # Kinds appear inside markers, so no `]`, spaces or newlines in their names.
@@ -53,34 +62,63 @@ class Redactor:
         if bad:
             raise ValueError(f"redaction.patterns: invalid name(s) {bad}; use [A-Za-z0-9_.-]")
         off = set(config.disable)
-        custom = tuple(SecretPattern(p.name, re.compile(p.regex), None) for p in config.patterns)
+        # Custom patterns are RE2 (linear time); a bad one is a RegexError (a ValueError).
+        custom = tuple(
+            SecretPattern(p.name, compile_custom(p.regex), None) for p in config.patterns
+        )
         self.patterns: tuple[SecretPattern, ...] = (
             tuple(p for p in BUILTIN_PATTERNS if p.name not in off) + custom
         )
-        raw: dict[str, int] = {}
-        folded: dict[str, int] = {}
-        self._always = 0  # patterns without keywords (custom): always candidates
+        self._always = 0  # patterns without keywords nor prefilter: always candidates
+        screened: list[tuple[int, ConfigRegex]] = []  # custom: RE2's own prefilter
+        table: dict[str, int] = {}
         for i, p in enumerate(self.patterns):
             if p.keywords is None:
-                self._always |= 1 << i
-                continue
-            table = folded if p.fold else raw
-            for k in p.keywords:
-                table[k] = table.get(k, 0) | 1 << i
-        self._raw = tuple(raw.items())
-        self._folded = tuple(folded.items())
-        self._sensitive_keys = tuple((k, rx) for k, rx in SENSITIVE_KEYS if k not in off)
+                if isinstance(p.regex, ConfigRegex):
+                    screened.append((1 << i, p.regex))
+                else:
+                    self._always |= 1 << i
+            for k in p.keywords or ():
+                # Case-folded even for case-sensitive keywords: a superset, one scan each.
+                table[k.casefold()] = table.get(k.casefold(), 0) | 1 << i
+        self._screened = tuple(screened)
+        self._keywords = _fewest_scans(table)
+        self.always = bool(self._always)
+        self._off = frozenset(off)
         self._selected: dict[int, tuple[SecretPattern, ...]] = {}
 
     def candidates(self, text: str) -> int:
         """Bitmask of the patterns that may match somewhere in `text` (0: nothing can)."""
-        mask = self._always
-        for k, bits in self._raw:
-            if k in text:
-                mask |= bits
-        if self._folded:
+        return self.candidates_among(text, self._keywords)
+
+    def screened(self, text: str) -> int:
+        """The custom (RE2) patterns whose literal prefilter passes on `text`.
+
+        RE2's Python wrapper is slow per call, so an event runs this once, on
+        all its text joined, and hands the result to `candidates_among`.
+        """
+        mask = 0
+        for bit, regex in self._screened:
+            if regex.may_match(text):
+                mask |= bit
+        return mask
+
+    def keyword_hits(self, text: str) -> tuple[tuple[str, int], ...]:
+        """The prefilter keywords found in `text`, with the patterns each may trigger."""
+        lowered = text.casefold()
+        return tuple(kb for kb in self._keywords if kb[0] in lowered)
+
+    def candidates_among(
+        self, text: str, hits: tuple[tuple[str, int], ...], screened: int | None = None
+    ) -> int:
+        """`candidates(text)`, looking only for `hits` (those of a text containing this one).
+
+        `screened` is `screened()` of a text containing this one (None: of this text).
+        """
+        mask = self._always | (self.screened(text) if screened is None else screened)
+        if hits:
             lowered = text.casefold()
-            for k, bits in self._folded:
+            for k, bits in hits:
                 if k in lowered:
                     mask |= bits
         return mask
@@ -99,7 +137,11 @@ class Redactor:
             return text, counts
         lowered: str | None = None
         for pattern in self._select(mask):
-            if pattern.keywords is not None:
+            if len(text) < pattern.min_len:
+                continue
+            if pattern.needs_sep and "=" not in text and ":" not in text:
+                continue
+            if pattern.keywords is not None and not pattern.context:
                 if pattern.fold:
                     if lowered is None:
                         lowered = text.casefold()
@@ -127,21 +169,52 @@ class Redactor:
             self._selected[mask] = found
         return found
 
-    def sensitive_key_kind(self, key: str) -> str | None:
-        """The kind whose name `key` is (e.g. `db_password` -> password), if any."""
-        for kind, rx in self._sensitive_keys:
-            if rx.fullmatch(key):
-                return kind
-        return None
+    def key_kind(self, key: str, label: bool = False) -> tuple[str, bool] | None:
+        """(kind, strong) if `key` names a secret (`db_password` -> password), else None.
+
+        A strong key's value is masked whole; a weak one's only if it looks random.
+        """
+        rule = key_rule(key)
+        if rule is None or rule[0] in self._off:
+            return None
+        if label and rule[1] and key.casefold() in _NAME_LABELS:
+            return rule[0], False
+        return rule
 
     def redact_keyed(
-        self, key: str, value: str, candidates: int | None = None
+        self, key: str, value: str, candidates: int | None = None, label: bool = False
     ) -> tuple[str, dict[str, int]]:
         """Like `redact`, but a value under a secret-named key is masked whole."""
-        kind = self.sensitive_key_kind(key)
-        if kind is None or not value or _MARKER.fullmatch(value):
+        rule = self.key_kind(key, label)
+        if rule is None or not value or _MARKER.fullmatch(value):
             return self.redact(value, candidates)
-        return marker(kind), {kind: 1}
+        kind, strong = rule
+        if strong or looks_random(value):
+            return marker(kind), {kind: 1}
+        return self.redact(value, candidates)
+
+
+def _fewest_scans(table: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """The keyword table with every keyword that contains a shorter one folded
+    into it (`api_key` into `key`): wherever the longer is, the shorter is too,
+    so one scan for the shorter tells both."""
+    kept: dict[str, int] = {}
+    for k in sorted(table, key=lambda k: (len(k), k)):
+        inside = next((s for s in kept if s in k), None)
+        if inside is None:
+            kept[k] = table[k]
+        else:
+            kept[inside] |= table[k]
+    return tuple(kept.items())
+
+
+def compile_custom(regex: str) -> ConfigRegex:
+    """Compile a `redaction.patterns` regex with RE2, in linear time whatever the input.
+
+    The built-ins are Python `re`, compiled in secret_patterns. A pattern RE2
+    cannot run is a RegexError (a ValueError) naming why.
+    """
+    return compile_config_regex(regex)
 
 
 def _mask(pattern: SecretPattern, text: str, counts: dict[str, int]) -> str:
@@ -151,6 +224,8 @@ def _mask(pattern: SecretPattern, text: str, counts: dict[str, int]) -> str:
     a match that contains a marker plus more text is masked whole, so the rest
     of e.g. `password=x/[REDACTED:github_token]` does not leak.
     """
+    if pattern.regex.search(text) is None:  # the common case: no callback set-up at all
+        return text
     found = 0
     tag = marker(pattern.name)
     has_group = "secret" in pattern.regex.groupindex
@@ -161,6 +236,8 @@ def _mask(pattern: SecretPattern, text: str, counts: dict[str, int]) -> str:
         nonlocal found
         start, end = m.span("secret") if has_group else m.span()
         if start < 0 or start == end:
+            return m.group()
+        if pattern.accept is not None and not pattern.accept(m.string[start:end]):
             return m.group()
         if markers:
             # Markers are sorted and disjoint: look only at those ending after `start`.
@@ -214,28 +291,45 @@ class RedactStage:
     def redact_event(self, event: Event) -> bool:
         """Mask one event in place; True if anything was masked."""
         r = self.redactor
-        cands = r.candidates(_joined(event))
-        if not cands:
+        joined = _joined(event)
+        hits = r.keyword_hits(joined)
+        screened = r.screened(joined)
+        labels, annotations, links = event.labels, event.annotations, event.links
+        if (
+            not hits
+            and not screened
+            and not r.always
+            and not any(map(key_rule, labels))
+            and not any(map(key_rule, annotations))
+        ):
             return False
         kinds: dict[str, int] = {}
         fields: list[str] = []
 
-        def apply(field: str, key: str | None, result: tuple[str, dict[str, int]]) -> str:
-            text, counts = result
+        def masked(field: str, key: str | None, value: str) -> str:
+            cands = r.candidates_among(value, hits, screened)
+            if key is None or field == "links":
+                if not cands:
+                    return value
+                text, counts = r.redact(value, cands)
+            elif not cands and key_rule(key) is None:
+                return value
+            else:
+                text, counts = r.redact_keyed(key, value, cands, label=field == "labels")
             if counts:
                 _merge(kinds, counts)
                 fields.append(field if key is None else f"{field}.{key}")
             return text
 
-        event.title = apply("title", None, r.redact(event.title, cands))
-        event.description = apply("description", None, r.redact(event.description, cands))
-        labels, annotations, links = event.labels, event.annotations, event.links
+        event.title = masked("title", None, event.title)
+        event.description = masked("description", None, event.description)
         for key, value in list(labels.items()):
-            labels[key] = apply("labels", key, r.redact(value, cands))
+            labels[key] = masked("labels", key, value)
         for key, value in list(annotations.items()):
-            annotations[key] = apply("annotations", key, r.redact_keyed(key, value, cands))
+            annotations[key] = masked("annotations", key, value)
         for key, value in list(links.items()):
-            links[key] = apply("links", key, r.redact(value, cands))
+            links[key] = masked("links", key, value)
+        event.fingerprint = _fingerprint(masked("fingerprint", None, event.fingerprint))
         if not kinds:
             return False
         event.decisions.append(
@@ -249,12 +343,23 @@ class RedactStage:
         return True
 
 
+def _fingerprint(masked: str) -> str:
+    """A fingerprint (a caller's, from the generic source) after masking: if the
+    markers made it too long for its column, its hash (of the masked text)."""
+    if len(masked) <= _MAX_FINGERPRINT:
+        return masked
+    return hashlib.sha256(masked.encode()).hexdigest()[:32]
+
+
 def _joined(event: Event) -> str:
-    """All the text of an event in one string, for the prefilter (annotation keys
-    included: a secret-named key masks its value)."""
-    parts: list[str] = [event.title, event.description]
-    parts.extend(event.labels.values())
-    parts.extend(event.annotations)
-    parts.extend(event.annotations.values())
-    parts.extend(event.links.values())
+    """All the text of an event in one string, for the prefilter."""
+    # Alertmanager's title is the summary annotation, its description and
+    # runbook link annotations too: each such text is scanned once.
+    notes = event.annotations.values()
+    parts: list[str] = [event.fingerprint, *event.labels.values(), *notes]
+    if event.title not in notes:
+        parts.append(event.title)
+    if event.description not in notes:
+        parts.append(event.description)
+    parts.extend(v for v in event.links.values() if v not in notes)
     return "\n".join(parts)

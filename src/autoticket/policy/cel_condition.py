@@ -56,6 +56,11 @@ _MACRO_BINDER = re.compile(
     r"\.\s*(?:all|exists|exists_one|existsOne|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,"
 )
 _MAX_DETAIL = 300
+# A string literal given to `.matches(...)`: CEL only checks the regex when it
+# runs, so each one is tried once at compile time (see `_check_regex_literals`).
+_MATCHES_LITERAL = re.compile(
+    r"""\.\s*matches\s*\(\s*([rR]?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))\s*\)"""
+)
 
 
 def event_variables(event: Event) -> dict[str, Any]:
@@ -84,6 +89,7 @@ class CelCondition:
             self._program = cel.compile(source)
         except Exception as exc:  # the library raises ValueError; be safe about others
             raise PolicyError("condition", f"invalid CEL condition: {exc}") from None
+        _check_regex_literals(source)
         used = set(self._program.variables())
         bound = set(_MACRO_BINDER.findall(source))
         unknown = sorted(used - set(CONDITION_VARIABLES) - _TYPE_NAMES - bound)
@@ -117,6 +123,31 @@ class CelCondition:
         return ConditionResult(
             False, f"condition returned {type(result).__name__} {shown}, not a bool (no match)"
         )
+
+
+def _check_regex_literals(source: str) -> None:
+    """A regex literal the engine rejects is a config error now, not a "no match" per event.
+
+    The engine (Rust `regex`) is linear-time like RE2; the literal is checked
+    by that same engine, on an empty string, so what passes here runs later.
+    """
+    for literal in _MATCHES_LITERAL.findall(source):
+        try:
+            cel.compile(f'"".matches({literal})').execute({})
+        except BaseException as exc:  # pyo3 panics derive from BaseException
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            reason = f"invalid regex {literal} in condition: {_regex_error(str(exc))}"
+            raise PolicyError("condition", reason) from None
+
+
+def _regex_error(message: str) -> str:
+    """The `error: ...` line of the engine's multi-line message, without its boilerplate."""
+    for line in message.splitlines():
+        line = line.strip()
+        if line.startswith("error:"):
+            return line.removeprefix("error:").split(". Check function")[0].strip()
+    return "not a valid regex"
 
 
 def _unknown_reason(name: str) -> str:

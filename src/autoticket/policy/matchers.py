@@ -1,8 +1,9 @@
 """Alertmanager-style label matchers: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
 
 Semantics follow Alertmanager: regexes are fully anchored, and a missing label
-matches as the empty string (`foo=""` matches when foo is absent). Regexes use
-Python `re` syntax, which covers the RE2 subset people write in practice.
+matches as the empty string (`foo=""` matches when foo is absent). Regexes are
+RE2, as in Alertmanager (`autoticket.regex`): matching is linear in the value's
+length, so no label value can make routing slow.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from autoticket.regex import ConfigRegex, RegexError, compile_config_regex
 
 __all__ = ["MatchOp", "Matcher", "PolicyError", "parse_matcher", "parse_matchers"]
 
@@ -57,7 +60,7 @@ class Matcher:
     name: str
     op: MatchOp
     value: str
-    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    regex: ConfigRegex | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         op = MatchOp(self.op)
@@ -80,7 +83,7 @@ class Matcher:
         if op is MatchOp.NE:
             return value != self.value
         regex = self.regex
-        hit = regex is not None and regex.fullmatch(value) is not None
+        hit = regex is not None and regex.fullmatches(value)
         return hit if op is MatchOp.RE else not hit
 
     def __str__(self) -> str:
@@ -88,13 +91,13 @@ class Matcher:
         return f"{name}{self.op.value}{_quote(self.value)}"
 
 
-def _compile_regex(pattern: str, where: str) -> re.Pattern[str]:
+def _compile_regex(pattern: str, where: str) -> ConfigRegex:
     try:
-        # fullmatch() later anchors like Alertmanager's ^(?:re)$ without wrapping, so
+        # fullmatches() anchors like Alertmanager's ^(?:re)$ without wrapping, so
         # a leading global flag such as (?i) stays legal.
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError, ValueError) as exc:
-        raise PolicyError(None, f"invalid regex in {where!r}: {exc}") from None
+        return compile_config_regex(pattern)
+    except RegexError as exc:
+        raise PolicyError(None, f"invalid regex in {where!r}: {exc.reason}") from None
 
 
 class _Syntax(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
-from autoticket.explain import suspect_releases
+from autoticket.explain import release_evaluation, release_summary, suspect_releases
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
@@ -32,10 +32,13 @@ from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
 from autoticket.store.incidents import get_incident
 from autoticket.store.metric_samples import add_samples
-from autoticket.store.releases import save_release
+from autoticket.store.releases import release_from_row, save_release
 from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
 __all__ = ["ReplayResult", "replay"]
+
+# Replay judges every release to the end: the stream holds all its samples.
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -118,7 +121,7 @@ def replay(
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
         result.output = _output(conn, config, order, errors, skipped, result)
-        result.output["releases"] = _releases(conn, release_lines)
+        result.output["releases"] = _releases(conn, config, release_lines)
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
     result.output["stats"]["out_of_order_lines"] = out_of_order
@@ -151,25 +154,32 @@ def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
     return None
 
 
-def _releases(conn: Connection, release_lines: dict[int, str]) -> list[dict[str, Any]]:
-    """Every release, oldest first. No metrics are judged yet: each is `no_data`."""
-    rows = conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id))
-    return [
-        {
-            "line_id": release_lines.get(row.id),
-            "service": row.service,
-            "environment": row.environment,
-            "version": row.version,
-            "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at),
-            "verdict": "no_data",
-            "score": None,
-            "action": "continue",
-            "decided_at": None,
-            "metrics": [],
-        }
-        for row in rows
-    ]
+def _releases(
+    conn: Connection, config: Config, release_lines: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Every release, oldest first, with the judge's final verdict on the stream's samples.
+
+    Judged on sample time: `decided_at` is when the evidence sufficed (an
+    early call) or the observation window's end, so detection delay is
+    `decided_at - started_at`, whatever the batch size.
+    """
+    out = []
+    for row in conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id)):
+        release = release_from_row(row)
+        summary = release_summary(release_evaluation(conn, config, release, _END_OF_TIME))
+        out.append(
+            {
+                "line_id": release_lines.get(row.id),
+                "service": row.service,
+                "environment": row.environment,
+                "version": row.version,
+                "started_at": _iso(row.started_at),
+                "finished_at": _iso(row.finished_at),
+            }
+            | summary
+            | {"decided_at": _iso(summary["decided_at"])}
+        )
+    return out
 
 
 def _too_large(delivery: Delivery, config: Config) -> str:

@@ -20,6 +20,7 @@ from autoticket.sinks.build import build_sinks, external_sinks, transactional_si
 from autoticket.sinks.external import ExternalDispatcher
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import make_engine, migrate
+from autoticket.store.schema import check_schema
 from autoticket.telemetry import Telemetry
 
 __all__ = ["Runtime"]
@@ -60,9 +61,20 @@ class Runtime:
         self.started = False
 
     @classmethod
-    def from_url(cls, config: Config, database_url: str, **kwargs: object) -> Runtime:
+    def from_url(
+        cls, config: Config, database_url: str, migrate_schema: bool = True, **kwargs: object
+    ) -> Runtime:
+        """Open the database; migrate it, or (`migrate_schema=False`) only check that its
+        schema is current, raising `SchemaNotReady` when it is not."""
         engine = make_engine(database_url)
-        migrate(engine)
+        try:
+            if migrate_schema:
+                migrate(engine)
+            else:
+                check_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(config, engine, **kwargs)  # type: ignore[arg-type]
 
     def start(self) -> None:

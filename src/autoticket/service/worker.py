@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from autoticket.clock import Clock
 from autoticket.config import Config
 from autoticket.engine.round import BatchOutcome, Round, RoundOutcome
-from autoticket.lifecycle import purge
+from autoticket.lifecycle import backlog_left, purge
 from autoticket.model import DeadLetter, Delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters
@@ -58,7 +58,7 @@ class Worker:
         self.round = round_
         self.telemetry = round_.telemetry
         self._claimed: list[int] = []
-        self._strikes: dict[tuple[int, ...], int] = {}
+        self._strikes: dict[int, int] = {}
         self.clock = clock
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
@@ -119,8 +119,13 @@ class Worker:
         return RoundOutcome(0, batch, self.round.dispatch(self.clock.now(), batch.actions > 0))
 
     def _stuck(self, claimed: list[int]) -> bool:
-        """Count one more transient failure of this batch; True once it is stuck."""
-        key = tuple(claimed)
+        """Count one more transient failure of this batch; True once it is stuck.
+
+        A batch is known by its oldest delivery, not by all of them: under
+        steady traffic each retry claims the deliveries that arrived since as
+        well, and a batch counted as new on every try would never be taken apart.
+        """
+        key = min(claimed)
         self._strikes = {key: self._strikes.get(key, 0) + 1}
         return self._strikes[key] >= STUCK_AFTER
 
@@ -184,10 +189,16 @@ class Worker:
         removed: dict[str, int] = {}
         for _ in range(PURGE_STEPS):  # a backlog is worked off in bounded steps
             with self.engine.begin() as conn:
-                step = purge(conn, now, self.config.retention, limit=PURGE_LIMIT)
+                step = purge(
+                    conn,
+                    now,
+                    self.config.retention,
+                    limit=PURGE_LIMIT,
+                    reopen_within=self.config.timers.reopen_within,
+                )
             for table, count in step.items():
                 removed[table] = removed.get(table, 0) + count
-            if max(step.values()) < PURGE_LIMIT:
+            if not backlog_left(step, PURGE_LIMIT):
                 self._last_purge = now
                 break
         telemetry = self.telemetry

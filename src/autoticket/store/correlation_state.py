@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from autoticket.model import Alert, Incident, IncidentStatus, Timer
@@ -39,6 +40,9 @@ class SqlCorrelationState:
         self._dirty_incidents: set[int] = set()
         self._timeline: list[dict[str, Any]] = []
         self._stored_due: dict[int, datetime | None] = {}  # resolve_due_at as stored
+        # Keys locked by this batch that have no resolved incident: nothing to reopen,
+        # no query needed (a storm of new keys would otherwise read once per key).
+        self._never_resolved: set[str] = set()
 
     # -- reads -------------------------------------------------------------
     def prefetch(self, fingerprints: Iterable[str], keys: Iterable[str]) -> None:
@@ -64,6 +68,23 @@ class SqlCorrelationState:
             query = select(incidents).where(incidents.c.open_key.in_(chunk))
             for row in self.conn.execute(query):
                 self._loaded(row)
+        self._note_never_resolved([k for k in missing_keys if k not in self._open])
+
+    def _note_never_resolved(self, keys: list[str]) -> None:
+        """Remember which of `keys` (locked, no open incident) have no resolved incident.
+
+        Valid for the rest of the transaction: on PostgreSQL the keys' lock
+        slots are held, so only this batch can resolve an incident of them,
+        and it does so through this object (see `_remember`).
+        """
+        for chunk in _chunks(keys, 500):
+            query = (
+                select(incidents.c.correlation_key)
+                .where(incidents.c.correlation_key.in_(chunk), incidents.c.open_key.is_(None))
+                .distinct()
+            )
+            resolved = set(self.conn.execute(query).scalars())
+            self._never_resolved.update(k for k in chunk if k not in resolved)
 
     def _load_incidents(self, ids: list[int]) -> None:
         for chunk in _chunks(ids, 500):
@@ -90,6 +111,8 @@ class SqlCorrelationState:
         return self._incidents[incident_id] if incident_id is not None else None
 
     def reopenable(self, key: str, resolved_since: datetime) -> Incident | None:
+        if key in self._never_resolved:
+            return None
         query = (
             select(incidents)
             .where(
@@ -123,14 +146,11 @@ class SqlCorrelationState:
             group_labels=draft.group_labels,
             context=context,
         )
-        try:
-            with self.conn.begin_nested():
-                new_id = self.conn.execute(
-                    insert(incidents).values(values).returning(incidents.c.id)
-                ).scalar_one()
-        except IntegrityError:
-            winner = self._reread_open(draft.correlation_key)
-            return winner, False
+        # ON CONFLICT DO NOTHING, not a savepoint: no extra round trips, and no
+        # subtransaction per incident (each holds a lock-table entry until commit).
+        new_id = self.conn.execute(_open_insert(self.conn.dialect.name), values).scalar()
+        if new_id is None:  # another worker opened one for this key first
+            return self._reread_open(draft.correlation_key), False
         draft.id = new_id
         self._stored_due[new_id] = draft.resolve_due_at
         self._remember(draft)
@@ -219,13 +239,37 @@ class SqlCorrelationState:
         self._incidents[incident.id] = incident
         if incident.status is not IncidentStatus.RESOLVED:
             self._open[incident.correlation_key] = incident.id
-        elif self._open.get(incident.correlation_key) == incident.id:
-            del self._open[incident.correlation_key]
+        else:
+            self._never_resolved.discard(incident.correlation_key)
+            if self._open.get(incident.correlation_key) == incident.id:
+                del self._open[incident.correlation_key]
         return incident
 
     def _reread_open(self, key: str) -> Incident:
         row = self.conn.execute(select(incidents).where(incidents.c.open_key == key)).one()
         return self._loaded(row)
+
+
+_OPEN_INSERTS: dict[str, Any] = {}
+
+
+def _open_insert(dialect: str) -> Any:
+    """INSERT an open incident RETURNING its id, or nothing when its key has one open.
+
+    Built once per dialect, so the per-incident cost is binding values only.
+    """
+    stmt = _OPEN_INSERTS.get(dialect)
+    if stmt is None:
+        module = postgresql if dialect == "postgresql" else sqlite
+        stmt = (
+            module.insert(incidents)
+            .on_conflict_do_nothing(
+                index_elements=[incidents.c.open_key], index_where=incidents.c.open_key.isnot(None)
+            )
+            .returning(incidents.c.id)
+        )
+        _OPEN_INSERTS[dialect] = stmt
+    return stmt
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import StaticPool
 
 from autoticket.store.sqlite_lock import locking_connection_class
@@ -87,12 +86,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`: the newest unless a test asks for an older one."""
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
+    """Bring the schema to `revision`: the newest unless a test asks for an older one.
 
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    On PostgreSQL the migration first takes an advisory lock, so processes
+    started together with --migrate apply it once, one after the other.
+    """
+    from alembic import command
+
+    from autoticket.store.schema import alembic_config
+
+    cfg = alembic_config()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(_LOCK_MIGRATIONS, {"ns": _MIGRATE_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+# The advisory lock of migrations: apart from the correlation-key slots (store/locks.py).
+_MIGRATE_LOCK = 0x41544D  # "ATM"
+_LOCK_MIGRATIONS = text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), 0)")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, func, insert, select, update
+from sqlalchemy import Connection, LargeBinary, String, func, insert, select, update
 
 from autoticket.model import DeadLetter
 from autoticket.store.tables import dead_letters, inbox
 
 __all__ = [
+    "DeadLetterSummary",
     "accepted_result",
     "add_dead_letters",
     "clip",
@@ -76,9 +79,73 @@ def add_dead_letters(
     return ids
 
 
-def list_dead_letters(conn: Connection, limit: int = 100, offset: int = 0) -> list[Any]:
-    query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
-    return list(conn.execute(query))
+_SUMMARY_COLUMNS = [c for c in dead_letters.c if c.name != "body"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSummary:
+    """A dead letter without its body: the body's `size` and its first bytes, `head`."""
+
+    id: int
+    delivery_id: str
+    source: str
+    received_at: datetime
+    stage: str
+    field: str | None
+    error: str
+    status_code: int | None
+    headers: dict[str, str]
+    replay_count: int
+    replayed_at: datetime | None
+    replay_result: str | None
+    size: int
+    head: bytes
+
+
+def list_dead_letters(
+    conn: Connection,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    before_id: int | None = None,
+    head_bytes: int = 1024,
+) -> list[DeadLetterSummary]:
+    """Newest first, without the bodies: a page of 1 MiB bodies costs a page of heads.
+
+    Keyset paging: `before_id` (the last id of the previous page) is a seek on
+    the primary key, however deep the page; `offset` still works. PostgreSQL
+    cuts the head in SQL (`substr` reads only the first TOAST chunks); SQLite's
+    `substr` would load every whole blob, so there the head is read through
+    incremental blob I/O, a page or two per row.
+    """
+    body = dead_letters.c.body
+    sqlite = conn.dialect.name == "sqlite"
+    columns: list[Any] = [*_SUMMARY_COLUMNS, func.length(body).label("size")]
+    if not sqlite:
+        columns.append(func.substr(body, 1, head_bytes, type_=LargeBinary).label("head"))
+    query = select(*columns)
+    if before_id is not None:
+        query = query.where(dead_letters.c.id < before_id)
+    query = query.order_by(dead_letters.c.id.desc()).limit(limit).offset(offset)
+    rows = [dict(row._mapping) for row in conn.execute(query)]
+    if sqlite:
+        rows = [row for row in rows if _add_sqlite_head(conn, row, head_bytes)]
+    for row in rows:
+        row["size"] = int(row["size"] or 0)
+        row["head"] = bytes(row["head"] or b"")
+    return [DeadLetterSummary(**row) for row in rows]
+
+
+def _add_sqlite_head(conn: Connection, row: dict[str, Any], head_bytes: int) -> bool:
+    """Set row["head"] from the blob itself; False if the row was deleted meanwhile."""
+    raw = conn.connection.driver_connection
+    try:
+        blob = raw.blobopen("dead_letters", "body", row["id"], readonly=True)  # type: ignore[union-attr]
+        with blob:
+            row["head"] = blob.read(head_bytes)
+    except sqlite3.OperationalError:  # purged between the query and the read
+        return False
+    return True
 
 
 def get_dead_letter(conn: Connection, dead_letter_id: int, lock: bool = False) -> Any | None:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, select, update
 from autoticket.store.tables import alerts, incidents, timeline
 
 __all__ = [
+    "alerts_count",
     "alerts_of",
     "get_incident",
     "list_incidents",
@@ -19,8 +20,13 @@ __all__ = [
 
 
 def list_incidents(
-    conn: Connection, status: str | None = None, limit: int = 100, offset: int = 0
+    conn: Connection,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    by_priority: bool = False,
 ) -> tuple[list[Any], int]:
+    """Newest first; `by_priority`: most urgent first (P1 before P2), then the oldest."""
     query = select(incidents)
     count = select(func.count()).select_from(incidents)
     if status == "active":
@@ -31,7 +37,12 @@ def list_incidents(
         cond = None
     if cond is not None:
         query, count = query.where(cond), count.where(cond)
-    rows = list(conn.execute(query.order_by(incidents.c.id.desc()).limit(limit).offset(offset)))
+    order = (
+        (incidents.c.priority, incidents.c.opened_at, incidents.c.id)
+        if by_priority
+        else (incidents.c.id.desc(),)
+    )
+    rows = list(conn.execute(query.order_by(*order).limit(limit).offset(offset)))
     return rows, int(conn.execute(count).scalar_one())
 
 
@@ -39,15 +50,21 @@ def get_incident(conn: Connection, incident_id: int) -> Any | None:
     return conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
 
 
-def alerts_of(conn: Connection, incident_id: int, limit: int = 500) -> list[Any]:
-    """The incident's alerts, first seen first, at most `limit`."""
+def alerts_of(conn: Connection, incident_id: int, limit: int = 500, offset: int = 0) -> list[Any]:
+    """A page of the incident's alerts, first seen first: at most `limit` after `offset`."""
     query = (
         select(alerts)
         .where(alerts.c.incident_id == incident_id)
         .order_by(alerts.c.first_seen, alerts.c.fingerprint)
         .limit(limit)
+        .offset(offset)
     )
     return list(conn.execute(query))
+
+
+def alerts_count(conn: Connection, incident_id: int) -> int:
+    count = select(func.count()).select_from(alerts).where(alerts.c.incident_id == incident_id)
+    return int(conn.execute(count).scalar_one())
 
 
 def timeline_of(conn: Connection, incident_id: int, limit: int = 500) -> list[Any]:

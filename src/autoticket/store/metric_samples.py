@@ -13,7 +13,7 @@ from autoticket.model import MetricSample
 from autoticket.store.tables import metric_samples
 from autoticket.store.upsert import insert_ignore
 
-__all__ = ["add_samples", "read_samples", "series_of"]
+__all__ = ["add_samples", "read_samples", "series_between", "series_of"]
 
 
 def series_of(sample: MetricSample) -> str:
@@ -67,3 +67,27 @@ def read_samples(
         )
         for m in conn.execute(query).mappings()
     ]
+
+
+def series_between(
+    conn: Connection, service: str, environment: str, start: datetime, end: datetime
+) -> list[tuple[str, str, list[tuple[datetime, float]]]]:
+    """Every series of the service and environment with samples in [start, end).
+
+    Each is (key, name, [(t, v), ...] in time order); the key is the name, with
+    its other labels in braces when it has some (`latency_seconds{quantile=0.99}`).
+    """
+    c = metric_samples.c
+    query = (
+        select(c.name, c.labels, c.t, c.v)
+        .where(c.service == service, c.environment == environment, c.t >= start, c.t < end)
+        .order_by(c.name, c.series, c.t)
+    )
+    found: dict[str, tuple[str, list[tuple[datetime, float]]]] = {}
+    for m in conn.execute(query).mappings():
+        labels = dict(m["labels"])
+        key = m["name"]
+        if labels:
+            key += "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"
+        found.setdefault(key, (m["name"], []))[1].append((m["t"], m["v"]))
+    return [(key, name, samples) for key, (name, samples) in sorted(found.items())]

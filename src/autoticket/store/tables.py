@@ -154,6 +154,8 @@ incidents = Table(
         postgresql_where=Column("open_key").isnot(None),
     ),
     Index("ix_incidents_resolve_due", "resolve_due_at"),
+    # Retention finds the oldest resolved incidents with a seek, not a scan.
+    Index("ix_incidents_resolved_at", "resolved_at"),
 )
 
 timeline = Table(

@@ -142,7 +142,9 @@ def overview(request: Request) -> Response:
         return _bad_query(request)
     offset = (page - 1) * PAGE_SIZE
     with read_conn(request) as conn:
-        rows, total = list_incidents(conn, None if status == "all" else status, PAGE_SIZE, offset)
+        rows, total = list_incidents(
+            conn, None if status == "all" else status, PAGE_SIZE, offset, by_priority=True
+        )
         _, grand_total = list_incidents(conn, None, 1)
         ticket_rows, ticket_total = list_tickets(conn, "active", PAGE_SIZE)
         dead = count_dead_letters(conn)

@@ -1,0 +1,148 @@
+"""A release's verdict from its samples: judged early, judged repeatedly, on sample time.
+
+The judge compares each metric's samples after the release started with the
+`BASELINE` before it. While the release is observed (`WINDOW` after its
+start), the call is re-made at each step (`STEP`) as samples arrive:
+`judge_early` may fail it as soon as the evidence is decisive and may pass
+it only after its minimum window; otherwise the final verdict is made at
+the window's end. Until then the verdict so far is reported as pending.
+
+Everything runs on sample time (each sample's `t`), never on arrival time,
+so replay gives the same verdict at any batch size and live gives the
+verdict a replay of the same samples would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from autoticket.model import Release
+from autoticket.releases.directions import direction_of
+from autoticket.releases.early import EarlyDecision, judge_early
+from autoticket.releases.judge import MetricSamples, judge
+from autoticket.releases.policy import action_while_rolling, decide_action
+from autoticket.releases.results import Judgement, Verdict
+from autoticket.releases.settings import ReleaseSettings
+
+__all__ = ["BASELINE", "STEP", "WINDOW", "Evaluation", "Series", "evaluate"]
+
+BASELINE = timedelta(minutes=30)
+WINDOW = timedelta(minutes=30)
+STEP = timedelta(minutes=1)
+
+# A metric's series: its key (the name, plus its other labels when it has
+# some, e.g. `latency_seconds{quantile=0.99}`), its base name, and its
+# samples as (t, v), in time order.
+Series = tuple[str, str, Sequence[tuple[datetime, float]]]
+
+
+@dataclass(slots=True)
+class Evaluation:
+    verdict: str  # pass | marginal | fail | no_data, or the verdict so far while pending
+    score: float | None
+    action: str  # continue | pause | rollback
+    action_reason: str
+    decided_at: datetime | None  # None: still observing (or nothing to judge)
+    how: str  # early_fail | early_pass | window_end | pending | no_data
+    judgement: Judgement | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in self.judgement.metrics] if self.judgement else []
+
+
+def evaluate(
+    release: Release,
+    series: Sequence[Series],
+    settings: ReleaseSettings,
+    now: datetime,
+) -> Evaluation:
+    """The release's verdict as known at `now` (for replay: the end of the stream)."""
+    start = release.started_at
+    keyed = _settings_for_series(settings, series)
+    if not series:
+        return _no_data(release, "no samples of the release's service and environment")
+    end = min(now, start + WINDOW)
+    at = start + STEP
+    while at <= end:
+        call = judge_early(_windows(series, start, at), keyed, elapsed=at - start)
+        if call.decision is not EarlyDecision.WAIT:
+            how = "early_fail" if call.decision is EarlyDecision.FAIL else "early_pass"
+            return _decided(release, call.judgement, at, how)
+        at += STEP
+    if now >= start + WINDOW:
+        judgement = judge(_windows(series, start, start + WINDOW), keyed)
+        return _decided(release, judgement, start + WINDOW, "window_end")
+    so_far = judge(_windows(series, start, now), keyed)
+    call = judge_early(_windows(series, start, now), keyed, elapsed=now - start)
+    action = action_while_rolling(call, release.rollout_percent)
+    return Evaluation(
+        so_far.verdict.value,
+        so_far.score,
+        action.action.value,
+        action.reason,
+        None,
+        "pending",
+        so_far,
+        [call.reason],
+    )
+
+
+def _decided(release: Release, judgement: Judgement, at: datetime, how: str) -> Evaluation:
+    in_progress = release.finished_at is None or release.finished_at > at
+    action = decide_action(
+        judgement.verdict, in_progress=in_progress, rollout_percent=release.rollout_percent
+    )
+    return Evaluation(
+        judgement.verdict.value,
+        judgement.score,
+        action.action.value,
+        action.reason,
+        at,
+        how,
+        judgement,
+        list(judgement.reasons),
+    )
+
+
+def _no_data(release: Release, reason: str) -> Evaluation:
+    action = decide_action(Verdict.NO_DATA, in_progress=release.finished_at is None)
+    return Evaluation(
+        Verdict.NO_DATA.value,
+        None,
+        action.action.value,
+        action.reason,
+        None,
+        "no_data",
+        None,
+        [reason],
+    )
+
+
+def _windows(series: Sequence[Series], start: datetime, end: datetime) -> list[MetricSamples]:
+    baseline = start - BASELINE
+    return [
+        MetricSamples(
+            key,
+            [v for t, v in samples if baseline <= t < start],
+            [v for t, v in samples if start <= t < end],
+        )
+        for key, _, samples in series
+    ]
+
+
+def _settings_for_series(settings: ReleaseSettings, series: Sequence[Series]) -> ReleaseSettings:
+    """Settings where a labelled series has its base metric's spec and direction."""
+    extra: Mapping[str, Any] = {
+        key: settings.spec_for(name).model_copy(
+            update={"direction": direction_of(name, settings.spec_for(name).direction)}
+        )
+        for key, name, _ in series
+        if key != name and key not in settings.metrics
+    }
+    if not extra:
+        return settings
+    return settings.model_copy(update={"metrics": {**settings.metrics, **extra}})
