@@ -39,6 +39,8 @@ STATUS_BY_EXIT_CODE: dict[int | None, str] = {
     -24: "timeout",
     152: "timeout",
     255: "timeout",
+    -9: "timeout",  # SIGKILL: the hard CPU-time limit, one second after SIGXCPU
+    -11: "killed",  # the tests crashed (mutmut: "segfault")
     None: "not checked",
 }
 DETECTED = ("killed", "timeout")
@@ -73,9 +75,15 @@ def module_name(pattern: str) -> str:
     return name.removesuffix("*") if name.endswith("/*") else name
 
 
+def mutmut_config(root: Path) -> dict[str, list[str]]:
+    config: dict[str, list[str]] = tomllib.loads((root / "pyproject.toml").read_text())["tool"][
+        "mutmut"
+    ]
+    return config
+
+
 def load_modules(root: Path) -> list[Module]:
-    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
-    return [Module(module_name(p), p) for p in config["only_mutate"]]
+    return [Module(module_name(p), p) for p in mutmut_config(root)["only_mutate"]]
 
 
 def collect(root: Path, modules: list[Module]) -> None:
@@ -122,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     modules = load_modules(root)
     collect(root, modules)
     table = render(modules)
+    excluded = mutmut_config(root).get("do_not_mutate", [])
+    if excluded:
+        table += "\n\nNot mutated (`do_not_mutate`): " + ", ".join(excluded)
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     (root / "mutants-report.md").write_text(f"Mutation score, {generated}\n\n{table}\n")
     report = {
