@@ -34,11 +34,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 BODIES = 12
 ALERTS_PER_BODY = 5_000  # the default ingest.max_events_per_delivery
 TINY_ALERTS_PER_BODY = 38_000  # the kind of body: refused at the default cap, kept
-# Peak RSS of the whole server process (Python, FastAPI, SQLAlchemy and the
-# storm): 189-191 MB measured on Python 3.11 (96 MB before the storm); 332 MB
-# before ingest let go of parsed payloads while awaiting the commit. The bound
-# leaves a third of headroom; docs/architecture.md and bench/README.md quote it.
-PEAK_RSS_BOUND_MB = 256
+# Peak RSS of the whole server process (Python, FastAPI, SQLAlchemy, RE2,
+# NumPy and the storm): 229-244 MB measured on Python 3.11 (110 MB at start),
+# 263 MB in CI, where coverage traces the server too; 425 MB when large bodies
+# were parsed all at once in a thread pool, 332 MB when ingest held parsed
+# payloads while awaiting the commit. docs/architecture.md and
+# bench/README.md quote the bound.
+PEAK_RSS_BOUND_MB = 320
 DRAINED_WITHIN = 300.0
 
 
