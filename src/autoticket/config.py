@@ -200,7 +200,18 @@ class RetentionConfig(_Strict):
     dead_letters: Duration = timedelta(days=30)
 
 
+class ServerConfig(_Strict):
+    # Host header values the HTTP server answers (port left out). Anything
+    # else is refused, so a DNS-rebound name cannot reach a loopback server.
+    # `serve` adds the address it binds; "*" allows any host (behind a proxy
+    # that checks it).
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"], min_length=1
+    )
+
+
 class Config(_Strict):
+    server: ServerConfig = ServerConfig()
     ingest: IngestConfig = IngestConfig()
     timers: TimersConfig = TimersConfig()
     tickets: TicketsConfig = TicketsConfig()

@@ -8,11 +8,13 @@ stored, for replay.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from autoticket.api.auth import Principal, as_admin, as_viewer
 from autoticket.api.deps import (
     DbId,
     Offset,
@@ -41,6 +43,7 @@ from autoticket.store.dead_letters import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
+log = logging.getLogger("autoticket.api")
 
 # Header names that carry credentials or session state: never shown.
 _SECRET_HEADER = re.compile(
@@ -90,7 +93,7 @@ def _view(row: Any, redactor: Redactor) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(as_viewer)])
 def get_dead_letters(request: Request, limit: int = 100, offset: Offset = 0) -> dict[str, Any]:
     with read_conn(request) as conn:
         rows = list_dead_letters(conn, max(1, min(limit, 1000)), max(0, offset))
@@ -98,7 +101,7 @@ def get_dead_letters(request: Request, limit: int = 100, offset: Offset = 0) -> 
     return {"items": [_view(r, redactor) for r in rows]}
 
 
-@router.get("/{dead_letter_id}")
+@router.get("/{dead_letter_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, dead_letter_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         row = get_dead_letter(conn, dead_letter_id)
@@ -108,7 +111,12 @@ def get_one(request: Request, dead_letter_id: DbId) -> dict[str, Any]:
 
 
 @router.post("/{dead_letter_id}/replay")
-def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[str, Any]:
+def replay(
+    request: Request,
+    dead_letter_id: DbId,
+    principal: Annotated[Principal, Depends(as_admin)],
+    force: bool = False,
+) -> dict[str, Any]:
     """Parse the kept payload again (after a fix or a config change) and feed it in.
 
     Once a replay was accepted, another one is refused (409 `already_replayed`)
@@ -152,4 +160,10 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
     if error is not None:
         raise error
     runtime.worker.wake()
-    return {"accepted": len(events), "ids": [e.id for e in events], "delivery_id": delivery.id}
+    log.info("dead letter %s replayed by %s as %s", dead_letter_id, principal.name, delivery.id)
+    return {
+        "accepted": len(events),
+        "ids": [e.id for e in events],
+        "delivery_id": delivery.id,
+        "replayed_by": principal.name,
+    }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from autoticket.api.auth import Principal, as_responder, as_viewer
 from autoticket.api.deps import DbId, Offset, read_conn, runtime_of, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.explain import incident_detail, incident_summary
@@ -19,14 +20,14 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 
 class ActionBody(BaseModel):
-    by: str = Field(default="api", max_length=128)
+    """Who acts is the token's owner; a `by` field, once free text, is ignored."""
 
 
 class LabelBody(ActionBody):
     label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(as_viewer)])
 def get_incidents(
     request: Request,
     status: Literal["active", "open", "acknowledged", "resolved"] | None = None,
@@ -39,7 +40,7 @@ def get_incidents(
     return {"items": [incident_summary(r) for r in rows], "total": total}
 
 
-@router.get("/{incident_id}")
+@router.get("/{incident_id}", dependencies=[Depends(as_viewer)])
 def get_incident(request: Request, incident_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         detail = incident_detail(conn, incident_id)
@@ -53,10 +54,11 @@ def act(
     request: Request,
     incident_id: DbId,
     action: Literal["ack", "resolve", "label"],
+    principal: Annotated[Principal, Depends(as_responder)],
     body: LabelBody | ActionBody | None = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
-    who = body.by if body else "api"
+    who = principal.name
     now = runtime.clock.now()
     try:
         with write_conn(request) as conn:

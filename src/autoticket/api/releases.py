@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from autoticket.api.auth import as_viewer
 from autoticket.api.deps import DbId, read_conn, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.api.ingest import _check_token, _is_json, _read_capped
@@ -79,7 +80,7 @@ async def post_release(request: Request) -> JSONResponse:
     )
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(as_viewer)])
 def get_releases(
     request: Request,
     service: Name = None,
@@ -93,7 +94,7 @@ def get_releases(
     return {"items": [release_view(r) for r in rows], "total": total}
 
 
-@router.get("/{release_id}")
+@router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         row = get_release(conn, release_id)

@@ -27,6 +27,7 @@ from autoticket.store.types import UTCDateTime
 
 __all__ = [
     "alerts",
+    "api_tokens",
     "dead_letters",
     "decisions",
     "events",
@@ -283,4 +284,18 @@ releases = Table(
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("service", "environment", "version"),
     Index("ix_releases_timeline", "service", "environment", "started_at"),
+)
+
+
+# People's API tokens (store/tokens.py): only a hash of each secret is kept.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Column("last_used_at", TS),
 )
