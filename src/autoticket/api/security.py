@@ -13,7 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["SECURITY_HEADERS", "SecurityMiddleware", "host_name"]
 
-# No scripts at all, nothing from elsewhere, never framed.
+# No scripts at all, nothing from elsewhere, never framed. Referrer-Policy is
+# same-origin, not no-referrer: under no-referrer browsers send `Origin: null`
+# on form posts, and the UI's Origin check would refuse its own forms.
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -22,7 +24,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
 ]
 
 
