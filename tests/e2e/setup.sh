@@ -38,4 +38,4 @@ fi
 prometheus-alertmanager --version 2>&1 | head -n1
 amtool --version 2>&1 | head -n1
 prometheus --version 2>&1 | head -n1
-/usr/bin/chromium --version 2>&1 | head -n1
+/usr/bin/chromium --version 2>/dev/null | head -n1
