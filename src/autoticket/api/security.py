@@ -28,6 +28,9 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+MAX_SEEN_HOSTS = 64
+
+
 def host_name(host: str) -> str:
     """`Example.com:8080` → `example.com`, `[::1]:80` → `::1`: the name, without the port."""
     host = host.strip().lower()
@@ -48,6 +51,15 @@ class SecurityMiddleware:
         names = {host_name(h) for h in allowed_hosts}
         self.any_host = "*" in names
         self.allowed = frozenset(names)
+        # Raw Host values already found allowed: the usual request skips parsing.
+        self.seen_allowed: set[bytes] = set()
+
+    def _allows(self, host: bytes) -> bool:
+        if host_name(host.decode("latin-1")) not in self.allowed:
+            return False
+        if len(self.seen_allowed) < MAX_SEEN_HOSTS:
+            self.seen_allowed.add(host)
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +71,7 @@ class SecurityMiddleware:
                 if name == b"host":
                     host = value
                     break
-            if host_name(host.decode("latin-1")) not in self.allowed:
+            if host not in self.seen_allowed and not self._allows(host):
                 await self._refuse(host.decode("latin-1"), send)
                 return
 
