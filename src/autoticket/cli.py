@@ -69,9 +69,11 @@ def serve(
     sock = _listen(host, port)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, start_worker=worker)
-    _check_exposure(runtime, host, insecure)
+    note = _check_exposure(runtime, host, insecure)
     where = f"http://{_url_host(host)}:{bound_port(sock)}/"
     err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
+    if note:
+        err.print(note, markup=False, soft_wrap=True)
     app_ = create_app(runtime, extra_hosts=[host])
     server = uvicorn.Server(uvicorn.Config(app_, log_level="warning"))
     server.run(sockets=[sock])
@@ -88,8 +90,11 @@ def _listen(host: str, port: int) -> socket.socket:
         raise typer.Exit(2) from None
 
 
-def _check_exposure(runtime: object, host: str, insecure: bool) -> None:
-    """Without any API token the service is open to whoever reaches it: loopback only."""
+def _check_exposure(runtime: object, host: str, insecure: bool) -> str | None:
+    """Without any API token the service is open to whoever reaches it: loopback only.
+
+    Exits (2) on another address unless `insecure`; returns what to tell the
+    operator once serving, if anything."""
     from autoticket.service.listen import is_loopback
     from autoticket.store import read_only
     from autoticket.store.tokens import active_token_count
@@ -97,16 +102,13 @@ def _check_exposure(runtime: object, host: str, insecure: bool) -> None:
     with read_only(runtime.engine) as conn:  # type: ignore[attr-defined]
         tokens = active_token_count(conn)
     if tokens:
-        return
+        return None
     if is_loopback(host):
-        err.print(
+        return (
             "no API tokens exist: serving on loopback only, anonymous users may read, "
             "acknowledge and resolve (dead-letter replay needs an admin token); "
-            "create one with `autoticket token create`",
-            markup=False,
-            soft_wrap=True,
+            "create one with `autoticket token create`"
         )
-        return
     if not insecure:
         err.print(
             f"refusing to serve {host} without authentication: no API token exists. "
@@ -124,6 +126,7 @@ def _check_exposure(runtime: object, host: str, insecure: bool) -> None:
         markup=False,
         soft_wrap=True,
     )
+    return None
 
 
 def _url_host(host: str) -> str:

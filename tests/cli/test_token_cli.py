@@ -108,16 +108,25 @@ def test_serve_refuses_a_public_address_without_tokens_unless_insecure(
     engine = make_engine(f"sqlite:///{tmp_path / 't.db'}")
     migrate(engine)
     runtime = _Runtime(engine)
-    _check_exposure(runtime, "127.0.0.1", insecure=False)
-    assert "serving on loopback only" in capsys.readouterr().err
+    note = _check_exposure(runtime, "127.0.0.1", insecure=False)
+    assert note is not None and "serving on loopback only" in note
     with pytest.raises(typer.Exit) as refused:
         _check_exposure(runtime, "0.0.0.0", insecure=False)
     assert refused.value.exit_code == 2
     assert "refusing to serve 0.0.0.0 without authentication" in capsys.readouterr().err
-    _check_exposure(runtime, "0.0.0.0", insecure=True)
+    assert _check_exposure(runtime, "0.0.0.0", insecure=True) is None
     assert "WARNING: --insecure" in capsys.readouterr().err
     with engine.begin() as conn:
         create_token(conn, "ops", "admin", datetime.now(UTC))
-    _check_exposure(runtime, "0.0.0.0", insecure=False)
+    assert _check_exposure(runtime, "0.0.0.0", insecure=False) is None
+    assert _check_exposure(runtime, "127.0.0.1", insecure=False) is None
     assert capsys.readouterr().err == ""
     engine.dispose()
+
+
+def test_serve_on_all_addresses_without_a_token_exits_before_serving(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    code, out, err = _run("serve", "--host", "0.0.0.0", "--port", "0", "--database-url", url)
+    assert code == 2
+    assert "refusing to serve 0.0.0.0 without authentication" in err
+    assert "serving on" not in err + out
