@@ -112,6 +112,8 @@ class ServiceEntry(_Strict):
     tier: Annotated[str | None, BeforeValidator(_text)] = None
     runbook: str | None = None
     repo: str | None = None
+    # Services this one calls: their releases are suspects of its incidents.
+    depends_on: list[Name] = Field(default_factory=list)
 
 
 class TeamEntry(_Strict):

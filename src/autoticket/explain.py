@@ -6,12 +6,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from autoticket.config import Config
 from autoticket.model import Severity
+from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of
 from autoticket.store.incidents import alerts_of, get_incident, timeline_count, timeline_of
+from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
-__all__ = ["incident_detail", "incident_summary"]
+__all__ = ["incident_detail", "incident_summary", "suspect_releases"]
 
 
 def incident_summary(row: Any) -> dict[str, Any]:
@@ -36,13 +39,38 @@ def incident_summary(row: Any) -> dict[str, Any]:
     }
 
 
-def incident_detail(conn: Connection, incident_id: int) -> dict[str, Any] | None:
+def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect]:
+    """The releases most likely to have caused the incident in `row`, best first.
+
+    Its services are those of its alerts (`service`, else `job` label); the
+    candidates are their releases and their dependencies' in its environment
+    (releases/suspects.py says how they are ranked).
+    """
+    services = {
+        name
+        for alert in alerts_of(conn, row.id)
+        if (name := alert.labels.get("service") or alert.labels.get("job"))
+    }
+    depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
+    related = related_services(services, depends_on)
+    environment = (row.group_labels or {}).get("environment", "default")
+    candidates = releases_started_between(
+        conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
+    )
+    return rank_suspects(candidates, related, row.opened_at)
+
+
+def incident_detail(
+    conn: Connection, incident_id: int, config: Config | None = None
+) -> dict[str, Any] | None:
     row = get_incident(conn, incident_id)
     if row is None:
         return None
     events = events_of(conn, incident_id)
     ticket = ticket_of_incident(conn, incident_id)
     detail = incident_summary(row)
+    if config is not None:
+        detail["suspect_releases"] = [s.to_dict() for s in suspect_releases(conn, config, row)]
     detail["alerts"] = [
         {
             "fingerprint": a.fingerprint,

@@ -24,6 +24,7 @@ __all__ = [
     "Incident",
     "IncidentChange",
     "IncidentStatus",
+    "MetricSample",
     "Release",
     "Severity",
     "TicketAction",
@@ -335,6 +336,22 @@ class TicketUpdateState:
     seen: set[str] = field(default_factory=set)
     pending: list[str] = field(default_factory=list)
     pending_body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One pushed SLI sample: `name` of `service` in `environment` at `t` was `v`.
+
+    `labels` are the sample's other labels (a latency quantile, a canary or
+    baseline marker); with the name, service and environment they name the series.
+    """
+
+    name: str
+    service: str
+    environment: str
+    t: datetime
+    v: float
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from conftest import am_alert, am_payload, token_headers
 NEEDS = {
     ("POST", "/api/v1/ingest/{source}"): "ingest",
     ("POST", "/api/v1/releases"): "ingest",
+    ("POST", "/api/v1/metrics"): "ingest",
     ("GET", "/api/v1/releases"): "viewer",
     ("GET", "/api/v1/releases/{release_id}"): "viewer",
     ("GET", "/api/v1/incidents"): "viewer",
@@ -46,6 +47,16 @@ RELEASE = {
     "environment": "prod",
     "version": "1.2.3",
     "started_at": "2026-11-20T09:00:00Z",
+}
+SAMPLES = {
+    "samples": [
+        {
+            "name": "error_ratio",
+            "labels": {"service": "checkout"},
+            "t": "2026-11-20T09:00:00Z",
+            "v": 0.1,
+        }
+    ]
 }
 
 
@@ -88,6 +99,8 @@ def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -
         body = am_payload(am_alert())
     elif path == "/api/v1/releases":
         body = RELEASE
+    elif path == "/api/v1/metrics":
+        body = SAMPLES
     elif path.endswith("/label"):
         body = {"label": "useful"}
     return client.request(method, path, json=body, headers=headers).status_code

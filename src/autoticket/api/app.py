@@ -8,7 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autoticket import __version__
-from autoticket.api import dead_letters, health, incidents, ingest, releases, tickets
+from autoticket.api import (
+    dead_letters,
+    health,
+    incidents,
+    ingest,
+    releases,
+    samples,
+    tickets,
+)
 from autoticket.api.errors import install_error_handlers
 from autoticket.api.security import SecurityMiddleware
 from autoticket.service.runtime import Runtime
@@ -41,7 +49,7 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
     allowed = [*runtime.config.server.allowed_hosts, *extra_hosts]
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed)
     install_error_handlers(app)
-    for module in (ingest, incidents, tickets, releases, dead_letters, health):
+    for module in (ingest, incidents, tickets, releases, samples, dead_letters, health):
         app.include_router(module.router)
     try:
         from autoticket.web.views import mount_web

@@ -43,7 +43,7 @@ def get_incidents(
 @router.get("/{incident_id}", dependencies=[Depends(as_viewer)])
 def get_incident(request: Request, incident_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
-        detail = incident_detail(conn, incident_id)
+        detail = incident_detail(conn, incident_id, runtime_of(request).config)
     if detail is None:
         raise ApiError(404, "not_found", f"no incident {incident_id}", "incident_id")
     return detail

@@ -7,6 +7,7 @@ from typing import Any
 
 from autoticket.errors import PayloadError
 from autoticket.releases.events import parse_release
+from autoticket.releases.samples import parse_samples
 from autoticket.replay.stream import RELEASE_SOURCES, LineError, read_lines
 from autoticket.sources import parse_delivery
 from autoticket.sources.base import decode_json
@@ -27,6 +28,8 @@ def check_stream(lines: Iterator[bytes]) -> dict[str, Any]:
         try:
             if d.source == "release":
                 parse_release(decode_json(d.body), source="replay")
+            elif d.source == "metrics":
+                parse_samples(decode_json(d.body))
             elif d.source not in RELEASE_SOURCES:
                 events += len(parse_delivery(d))
         except PayloadError as exc:

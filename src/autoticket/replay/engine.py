@@ -19,15 +19,19 @@ from sqlalchemy import Connection, Engine, select
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
+from autoticket.explain import suspect_releases
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.events import parse_release
-from autoticket.replay.stream import RELEASE_SOURCES, LineError, ReplayLine, read_lines
+from autoticket.releases.samples import parse_samples
+from autoticket.replay.stream import LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
+from autoticket.store.incidents import get_incident
+from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import save_release
 from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
@@ -91,8 +95,10 @@ def replay(
             if error is not None:
                 errors.append({"line_id": delivery.id, "error": error})
             continue
-        if delivery.source in RELEASE_SOURCES:
-            skipped[delivery.source] = skipped.get(delivery.source, 0) + 1
+        if delivery.source == "metrics":
+            error = _record_samples(engine, delivery)
+            if error is not None:
+                errors.append({"line_id": delivery.id, "error": error})
             continue
         if len(delivery.body) > config.ingest.max_body_bytes:
             # Live ingest answers 413 and processes nothing: so does replay.
@@ -111,7 +117,7 @@ def replay(
     flush()
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
-        result.output = _output(conn, order, errors, skipped, result)
+        result.output = _output(conn, config, order, errors, skipped, result)
         result.output["releases"] = _releases(conn, release_lines)
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
@@ -131,6 +137,17 @@ def _record_release(
     with engine.begin() as conn:
         release_id, _ = save_release(conn, release, delivery.received_at)
     release_lines.setdefault(release_id, delivery.id)
+    return None
+
+
+def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
+    """Store a `source: "metrics"` line's samples, each at its own `t`; the error, if any."""
+    try:
+        samples = parse_samples(decode_json(delivery.body))
+    except PayloadError as exc:
+        return f"{exc.field}: {exc.reason}"
+    with engine.begin() as conn:
+        add_samples(conn, samples, delivery.received_at)
     return None
 
 
@@ -176,6 +193,7 @@ def _run_timers(engine_round: Round, until: datetime | None) -> None:
 
 def _output(
     conn: Connection,
+    config: Config,
     order: dict[str, int],
     errors: list[dict[str, str]],
     skipped: dict[str, int],
@@ -187,6 +205,8 @@ def _output(
     ):
         lines_of.setdefault(incident_id, set()).add(delivery_id)
     out_tickets = []
+    # Streams without releases (most backtests) skip the suspect lookups.
+    any_release = conn.execute(select(releases.c.id).limit(1)).first() is not None
     statuses: dict[str, int] = {}
     for t in conn.execute(select(tickets).order_by(tickets.c.id)):
         statuses[t.status] = statuses.get(t.status, 0) + 1
@@ -204,7 +224,7 @@ def _output(
                 "line_ids": sorted(
                     lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
                 ),
-                "suspect_releases": [],
+                "suspect_releases": _suspects(conn, config, t.incident_id) if any_release else [],
             }
         )
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
@@ -224,6 +244,17 @@ def _output(
             "skipped_lines": dict(sorted(skipped.items())),
         },
     }
+
+
+def _suspects(conn: Connection, config: Config, incident_id: int) -> list[dict[str, Any]]:
+    row = get_incident(conn, incident_id)
+    if row is None:
+        return []
+    keys = ("service", "environment", "version", "reason")
+    return [
+        {k: v for k, v in s.to_dict().items() if k in keys}
+        for s in suspect_releases(conn, config, row)
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -11,7 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from autoticket.model import Release
 from autoticket.store.tables import releases
 
-__all__ = ["get_release", "list_releases", "release_from_row", "save_release"]
+__all__ = [
+    "get_release",
+    "list_releases",
+    "release_from_row",
+    "releases_started_between",
+    "save_release",
+]
 
 # Fields a later event of the same release sets when it carries them.
 _UPDATABLE = ("finished_at", "rollout_percent", "commit", "deployer")
@@ -111,3 +117,26 @@ def list_releases(
         .limit(limit)
     )
     return list(conn.execute(query)), int(total)
+
+
+def releases_started_between(
+    conn: Connection,
+    services: list[str],
+    environment: str,
+    start: datetime,
+    end: datetime,
+) -> list[Release]:
+    """Releases of `services` in `environment` with start <= started_at <= end."""
+    if not services:
+        return []
+    query = (
+        select(releases)
+        .where(
+            releases.c.service.in_(sorted(set(services))),
+            releases.c.environment == environment,
+            releases.c.started_at >= start,
+            releases.c.started_at <= end,
+        )
+        .order_by(releases.c.started_at, releases.c.id)
+    )
+    return [release_from_row(row) for row in conn.execute(query)]

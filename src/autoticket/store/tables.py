@@ -34,6 +34,7 @@ __all__ = [
     "inbox",
     "incidents",
     "metadata",
+    "metric_samples",
     "outbox",
     "releases",
     "ticket_refs",
@@ -284,6 +285,24 @@ releases = Table(
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("service", "environment", "version"),
     Index("ix_releases_timeline", "service", "environment", "started_at"),
+)
+
+# Pushed SLI samples for the release judge (releases/samples.py). `series` is
+# a digest of the name and every label, so a retried push stores nothing twice.
+metric_samples = Table(
+    "metric_samples",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("series", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("service", String(128), nullable=False),
+    Column("environment", String(128), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("t", TS, nullable=False),
+    Column("v", Float, nullable=False),
+    Column("received_at", TS, nullable=False),
+    UniqueConstraint("series", "t"),
+    Index("ix_metric_samples_lookup", "service", "environment", "name", "t"),
 )
 
 

@@ -201,7 +201,7 @@ def _incident_page(request: Request, raw_id: str, error: str | None = None) -> R
     detail = None
     if incident_id is not None:
         with read_conn(request) as conn:
-            detail = incident_detail(conn, incident_id)
+            detail = incident_detail(conn, incident_id, runtime_of(request).config)
     if detail is None:
         return _error(request, 404, "Incident not found", f"There is no incident {raw_id}.")
     return _render(

@@ -1,7 +1,7 @@
 """api_tokens: people's API tokens (hashed), with a role each
 
-Revision ID: 0008_api_tokens
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import autoticket.store.types
 
-revision = "0008_api_tokens"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

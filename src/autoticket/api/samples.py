@@ -1,0 +1,47 @@
+"""`POST /api/v1/metrics`: pushed SLI samples for the release judge.
+
+Like releases, samples come from machines and take the ingest credential.
+A push is stored at once; a retried push stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from autoticket.api.deps import write_conn
+from autoticket.api.errors import ApiError
+from autoticket.api.ingest import _check_token, _is_json, _read_capped
+from autoticket.errors import PayloadError
+from autoticket.releases.samples import parse_samples
+from autoticket.sources.base import decode_json
+from autoticket.store.metric_samples import add_samples
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/metrics", tags=["releases"])
+
+
+@router.post("", status_code=202)
+async def post_samples(request: Request) -> JSONResponse:
+    _check_token(request)
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {content_type or '(none)'!r} is not JSON; send application/json",
+            "content-type",
+        )
+    runtime = request.app.state.runtime
+    body = await _read_capped(request, runtime.config.ingest.max_body_bytes)
+    try:
+        samples = parse_samples(decode_json(body))
+    except PayloadError as exc:
+        code = {400: "malformed_json", 413: "too_many_samples"}.get(exc.status, "invalid_samples")
+        raise ApiError(
+            exc.status, code, f"{exc.field}: {exc.reason}", exc.field, reason=exc.reason
+        ) from None
+    with write_conn(request) as conn:
+        add_samples(conn, samples, runtime.clock.now())
+    return JSONResponse({"accepted": len(samples)}, status_code=202)
