@@ -54,8 +54,10 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Autoti
         server.proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Any]:
+    """Per test: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and later tests call asyncio.run()."""
     if shutil.which(CHROMIUM) is None:
         unavailable(f"{CHROMIUM} is not installed (tests/e2e/setup.sh installs it)")
     try:

@@ -24,7 +24,13 @@ from autoticket.api.deps import runtime_of
 from autoticket.api.errors import ApiError
 from autoticket.service.runtime import Runtime
 from autoticket.store import read_only
-from autoticket.store.tokens import ROLES, active_token_count, find_token, touch_token
+from autoticket.store.tokens import (
+    ROLES,
+    active_token_count,
+    find_token,
+    needs_touch,
+    touch_token,
+)
 
 __all__ = [
     "ANONYMOUS",
@@ -84,12 +90,18 @@ def _bearer(request: Request) -> str | None:
 
 
 def principal_from_secret(runtime: Runtime, secret: str, via: Via) -> Principal | None:
-    """The owner of an active token with this secret, recording its use; None if none."""
-    with runtime.engine.begin() as conn:
+    """The owner of an active token with this secret, recording its use; None if none.
+
+    The lookup is a read; only a due `last_used_at` takes a write transaction
+    (on SQLite every write transaction queues on the one write lock)."""
+    with read_only(runtime.engine) as conn:
         token = find_token(conn, secret)
-        if token is None:
-            return None
-        touch_token(conn, token, runtime.clock.now())
+    if token is None:
+        return None
+    now = runtime.clock.now()
+    if needs_touch(token, now):
+        with runtime.engine.begin() as conn:
+            touch_token(conn, token, now)
     return Principal(token.name, token.role, via, secret)
 
 

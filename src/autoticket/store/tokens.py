@@ -28,6 +28,7 @@ __all__ = [
     "find_token",
     "hash_token",
     "list_tokens",
+    "needs_touch",
     "revoke_token",
     "touch_token",
 ]
@@ -84,8 +85,13 @@ def find_token(conn: Connection, secret: str) -> StoredToken | None:
     return None if row is None else _stored(row)
 
 
+def needs_touch(token: StoredToken, now: datetime) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY
+
+
 def touch_token(conn: Connection, token: StoredToken, now: datetime) -> None:
-    if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
+    """Record a use, at most once a minute per token."""
+    if needs_touch(token, now):
         conn.execute(update(api_tokens).where(api_tokens.c.id == token.id).values(last_used_at=now))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -89,7 +89,7 @@ async def logout(request: Request) -> Response:
 def install_login(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, exc: LoginRequired) -> Response:
-        target = f"{_root(request)}/login?next={exc.next_path}"
+        target = f"{_root(request)}/login?next={quote(exc.next_path)}"
         return RedirectResponse(target, status_code=303)
 
     app.include_router(router)

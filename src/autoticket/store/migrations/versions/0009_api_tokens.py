@@ -27,9 +27,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", autoticket.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", autoticket.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "last_used_at", autoticket.store.types.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("last_used_at", autoticket.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
