@@ -124,6 +124,16 @@ def t0() -> datetime:
     return datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
 
 
+def token_headers(engine: Engine, name: str = "admin", role: str = "admin") -> dict[str, str]:
+    """A new API token for `name` with `role`, as request headers. Creating one
+    ends the anonymous mode: from then on every read needs a token too."""
+    from autoticket.store.tokens import create_token
+
+    with engine.begin() as conn:
+        _, secret = create_token(conn, name, role, datetime.now(UTC))
+    return {"authorization": f"Bearer {secret}"}
+
+
 def am_alert(
     alertname: str = "HighErrorRate",
     status: str = "firing",

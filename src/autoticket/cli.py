@@ -68,6 +68,12 @@ def serve(
         bool, typer.Option("--worker/--no-worker", help="also run the worker in this process")
     ] = True,
     migrate: MigrateOpt = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="serve a non-loopback address although no API token exists"
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
@@ -81,11 +87,14 @@ def serve(
     sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate, start_worker=worker)
+    note = _check_exposure(runtime, host, insecure)
     where = f"http://{_url_host(host)}:{bound_port(sock)}/"
     err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
+    if note:
+        err.print(note, markup=False, soft_wrap=True)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(runtime),
+            create_app(runtime, extra_hosts=[host]),
             log_level="warning",
             # h11, with a deadline on headers: its limits hold whatever else is installed.
             http=with_header_deadline(limits.header_timeout.total_seconds()),
@@ -107,6 +116,45 @@ def _listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
     except ListenError as exc:
         err.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _check_exposure(runtime: object, host: str, insecure: bool) -> str | None:
+    """Without any API token the service is open to whoever reaches it: loopback only.
+
+    Exits (2) on another address unless `insecure`; returns what to tell the
+    operator once serving, if anything."""
+    from autoticket.service.listen import is_loopback
+    from autoticket.store import read_only
+    from autoticket.store.tokens import active_token_count
+
+    with read_only(runtime.engine) as conn:  # type: ignore[attr-defined]
+        tokens = active_token_count(conn)
+    if tokens:
+        return None
+    if is_loopback(host):
+        return (
+            "no API tokens exist: serving on loopback only, anonymous users may read, "
+            "acknowledge and resolve (dead-letter replay needs an admin token); "
+            "create one with `autoticket token create`"
+        )
+    if not insecure:
+        err.print(
+            f"refusing to serve {host} without authentication: no API token exists. "
+            "Create one (`autoticket token create --name NAME --role admin`), bind "
+            "127.0.0.1, or pass --insecure",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    err.print(
+        f"WARNING: --insecure: serving {host} with no API token; anyone who reaches it "
+        "may read, acknowledge and resolve",
+        style="yellow",
+        markup=False,
+        soft_wrap=True,
+    )
+    return None
 
 
 def _url_host(host: str) -> str:
@@ -354,6 +402,10 @@ def bench(
         raise typer.Exit(2) from None
     run_bench(output, quick=quick)
 
+
+from autoticket.token_cli import token_app  # noqa: E402  (registers `autoticket token`)
+
+app.add_typer(token_app, name="token")
 
 if __name__ == "__main__":
     app()

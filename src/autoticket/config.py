@@ -238,6 +238,13 @@ class ServerConfig(_Strict):
     # A connection must complete its request line and headers within this long
     # of opening (or of its last response): else 408 and closed.
     header_timeout: PositiveDuration = timedelta(seconds=10)
+    # Host header values the HTTP server answers (port left out). Anything
+    # else is refused, so a DNS-rebound name cannot reach a loopback server.
+    # `serve` adds the address it binds; "*" allows any host (behind a proxy
+    # that checks it).
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"], min_length=1
+    )
 
 
 class RetentionConfig(_Strict):

@@ -27,6 +27,7 @@ from autoticket.service.runtime import Runtime
 from autoticket.sources import parse_delivery
 from autoticket.store.dead_letters import add_dead_letters, get_dead_letter
 from autoticket.store.tables import inbox
+from conftest import token_headers
 
 ALNUM = string.ascii_letters + string.digits
 GHP = "gh" + "p_" + "".join(ALNUM[(i * 17 + i * i + 7) % len(ALNUM)] for i in range(36))
@@ -42,7 +43,10 @@ def runtime(engine: Engine) -> Runtime:
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as c:
+        c.headers.update(token_headers(runtime.engine))  # replay needs an admin token
         yield c
 
 

@@ -16,14 +16,17 @@ from autoticket.config import load_config, parse_config_text
 from autoticket.service.runtime import Runtime
 from autoticket.store.dead_letters import get_dead_letter
 from autoticket.store.tables import inbox
-from conftest import am_alert, am_payload
+from conftest import am_alert, am_payload, token_headers
 
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
     config = parse_config_text("ingest: {max_body_bytes: 2048}\n")
     runtime = Runtime(config, engine, start_worker=False)
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as c:
+        c.headers.update(token_headers(runtime.engine))  # replay needs an admin token
         c.runtime = runtime  # type: ignore[attr-defined]
         yield c
 
@@ -426,7 +429,7 @@ def test_too_many_events_in_one_delivery_are_refused_and_kept(engine: Engine) ->
     becomes one enormous batch, and kept as a dead letter for replay."""
     config = parse_config_text("ingest: {max_events_per_delivery: 3}\n")
     runtime = Runtime(config, engine, start_worker=False)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
         alerts = [am_alert(alertname=f"A{i}") for i in range(4)]
         r = client.post("/api/v1/ingest/alertmanager", json=am_payload(*alerts))
         assert r.status_code == 413, r.text

@@ -49,7 +49,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     runtime = Runtime.from_url(
         parse_config_text("ingest: {max_body_bytes: 4096}"), f"sqlite:///{path}", start_worker=False
     )
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as c:
         yield c
 
 

@@ -17,6 +17,7 @@ from autoticket.service.committer import GroupCommitter
 from autoticket.service.runtime import Runtime
 from autoticket.store import inbox as inbox_store
 from autoticket.store.tables import dead_letters, inbox
+from conftest import token_headers
 
 MAX_ID = 2**63 - 1
 TOO_LARGE = ["99999999999999999999", str(MAX_ID + 1)]
@@ -25,7 +26,10 @@ TOO_LARGE = ["99999999999999999999", str(MAX_ID + 1)]
 @pytest.fixture
 def client(engine: Engine) -> Iterator[TestClient]:
     runtime = Runtime(load_config(None), engine, start_worker=False)
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as c:
+        c.headers.update(token_headers(runtime.engine))  # replay needs an admin token
         yield c
 
 

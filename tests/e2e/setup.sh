@@ -7,6 +7,8 @@ need=()
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# The UI's browser test drives it through Playwright (never a downloaded browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -36,3 +38,4 @@ fi
 prometheus-alertmanager --version 2>&1 | head -n1
 amtool --version 2>&1 | head -n1
 prometheus --version 2>&1 | head -n1
+/usr/bin/chromium --version 2>/dev/null | head -n1

@@ -124,7 +124,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     runtime = Runtime.from_url(
         load_config(None), f"sqlite:///{tmp_path}/r.db", start_worker=False, clock=FixedClock(T0)
     )
-    with TestClient(create_app(runtime)) as test_client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as test_client:
         yield test_client
 
 

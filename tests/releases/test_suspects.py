@@ -137,7 +137,7 @@ def test_the_incident_api_and_page_show_suspects(tmp_path: Path) -> None:
         start_worker=False,
         clock=FixedClock(OPENED),
     )
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
         release = {
             "service": "checkout",
             "environment": "prod",

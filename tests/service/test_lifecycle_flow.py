@@ -50,7 +50,7 @@ def runtime(engine: Engine, config: Config, clock: FixedClock) -> Iterator[Runti
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as c:
+    with TestClient(create_app(runtime), base_url="http://localhost") as c:
         yield c
 
 
@@ -111,7 +111,7 @@ def test_new_alert_and_severity_change_update_the_ticket(
 
 async def _post_concurrently(app: object, payload: dict, n: int) -> list[int]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
         responses = await asyncio.gather(
             *(c.post("/api/v1/ingest/alertmanager", json=payload) for _ in range(n))
         )
@@ -273,7 +273,7 @@ def test_ack_and_manual_resolve(client: TestClient, runtime: Runtime) -> None:
     assert r.json()["status"] == "resolved"
     runtime.worker.drain()
     assert _tickets(client)[0]["status"] == "resolved"
-    assert client.post("/api/v1/incidents/999/ack").status_code == 404
+    assert client.post("/api/v1/incidents/999/ack", json={}).status_code == 404
 
 
 def test_a_lagging_ha_peer_does_not_undo_a_resolution(

@@ -133,7 +133,7 @@ def runtime(engine: Engine, config: Config, clock: FixedClock) -> Iterator[Runti
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as c:
+    with TestClient(create_app(runtime), base_url="http://localhost") as c:
         yield c
 
 

@@ -43,7 +43,7 @@ def test_idle_rounds_take_no_write_transaction_and_due_work_still_runs(
     clock = FixedClock(t0)
     runtime = Runtime(config, engine, clock=clock, start_worker=False)
     try:
-        with TestClient(create_app(runtime)) as client:
+        with TestClient(create_app(runtime), base_url="http://localhost") as client:
             assert client.post(INGEST, json=am_payload(am_alert())).status_code == 202
             runtime.worker.drain()
             runtime.worker.run_once()  # the retention purge of the first round is done

@@ -117,7 +117,7 @@ routes:
     ]
     clock = FixedClock(t0)
     runtime = Runtime(config, engine, clock=clock)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
         assert client.post(INGEST, json=am_payload(am_alert())).status_code == 202
         wait_for(lambda: (row := hook_row(engine)) is not None and row.attempts == 1, "500")
         clock.set(t0 + timedelta(seconds=1))  # the backoff after the first attempt
@@ -182,7 +182,7 @@ def test_a_slow_sink_holds_up_neither_ingest_nor_the_builtin_tickets(
         with engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(tickets)).scalar_one())
 
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
         assert client.post(INGEST, json=am_payload(am_alert(alertname="First"))).status_code == 202
         assert slow.busy.wait(60), "the slow sink was never called"
         for i in range(1, count):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,12 +18,16 @@ from autoticket.api import (
     tickets,
 )
 from autoticket.api.errors import install_error_handlers
+from autoticket.api.security import SecurityMiddleware
 from autoticket.service.runtime import Runtime
 
 __all__ = ["create_app"]
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
+    """The app; it answers the config's `server.allowed_hosts` and `extra_hosts`
+    (`serve` passes the address it binds)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.start()
@@ -42,6 +46,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    allowed = [*runtime.config.server.allowed_hosts, *extra_hosts]
+    app.add_middleware(SecurityMiddleware, allowed_hosts=allowed)
     install_error_handlers(app)
     for module in (ingest, incidents, tickets, releases, samples, dead_letters, health):
         app.include_router(module.router)

@@ -12,11 +12,13 @@ sent whole); `GET /{id}` shows the whole body, redacted.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from autoticket.api.auth import Principal, as_admin, as_viewer
 from autoticket.api.deps import (
     MAX_DB_INT,
     DbId,
@@ -48,6 +50,7 @@ from autoticket.store.dead_letters import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
+log = logging.getLogger("autoticket.api")
 
 # The list's preview of a body: its first PREVIEW_CHARS characters. Redaction
 # runs over the first _HEAD_BYTES, so a secret that starts inside the preview
@@ -171,7 +174,7 @@ def _decode_head(head: bytes, whole: bool) -> str | None:
         return head[: exc.start].decode("utf-8")
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(as_viewer)])
 def get_dead_letters(
     request: Request,
     limit: int = 100,
@@ -189,7 +192,7 @@ def get_dead_letters(
     return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
 
 
-@router.get("/{dead_letter_id}")
+@router.get("/{dead_letter_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, dead_letter_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         row = get_dead_letter(conn, dead_letter_id)
@@ -199,7 +202,12 @@ def get_one(request: Request, dead_letter_id: DbId) -> dict[str, Any]:
 
 
 @router.post("/{dead_letter_id}/replay")
-def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[str, Any]:
+def replay(
+    request: Request,
+    dead_letter_id: DbId,
+    principal: Annotated[Principal, Depends(as_admin)],
+    force: bool = False,
+) -> dict[str, Any]:
     """Parse the kept payload again (after a fix or a config change) and feed it in.
 
     Once a replay was accepted, another one is refused (409 `already_replayed`)
@@ -244,4 +252,10 @@ def replay(request: Request, dead_letter_id: DbId, force: bool = False) -> dict[
     if error is not None:
         raise error
     runtime.worker.wake()
-    return {"accepted": len(events), "ids": [e.id for e in events], "delivery_id": delivery.id}
+    log.info("dead letter %s replayed by %s as %s", dead_letter_id, principal.name, delivery.id)
+    return {
+        "accepted": len(events),
+        "ids": [e.id for e in events],
+        "delivery_id": delivery.id,
+        "replayed_by": principal.name,
+    }

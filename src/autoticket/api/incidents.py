@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from autoticket.api.auth import Principal, as_responder, as_viewer
 from autoticket.api.deps import MAX_DB_INT, DbId, Offset, read_conn, runtime_of, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.explain import incident_detail, incident_summary
@@ -20,7 +21,9 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 
 class ActionBody(BaseModel):
-    by: str = Field(default="api", max_length=128)
+    """Who acts is the token's owner; a `by` field, once free text, is ignored."""
+
+    by: str | None = Field(default=None, max_length=128)
     # Checked by `_label` with a message that says what is wrong, not by a pattern.
     label: str | None = None
 
@@ -51,7 +54,7 @@ def _label(body: ActionBody | None) -> str:
     return label
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(as_viewer)])
 def get_incidents(
     request: Request,
     status: Literal["active", "open", "acknowledged", "resolved", "all"] | None = None,
@@ -67,7 +70,7 @@ def get_incidents(
     return {"items": [incident_summary(r) for r in rows], "total": total}
 
 
-@router.get("/{incident_id}")
+@router.get("/{incident_id}", dependencies=[Depends(as_viewer)])
 def get_incident(
     request: Request,
     incident_id: DbId,
@@ -89,10 +92,11 @@ def act(
     request: Request,
     incident_id: DbId,
     action: Literal["ack", "resolve", "label"],
+    principal: Annotated[Principal, Depends(as_responder)],
     body: ActionBody | None = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
-    who = body.by if body else "api"
+    who = principal.name
     now = runtime.clock.now()
     try:
         with write_conn(request) as conn:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from autoticket.api.auth import as_viewer
 from autoticket.api.deps import DbId, read_conn, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.api.ingest import _check_token, _is_json, _read_body
@@ -81,7 +82,7 @@ async def post_release(request: Request) -> JSONResponse:
     )
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(as_viewer)])
 def get_releases(
     request: Request,
     service: Name = None,
@@ -95,7 +96,7 @@ def get_releases(
     return {"items": [release_view(r) for r in rows], "total": total}
 
 
-@router.get("/{release_id}")
+@router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
     """The release with the judge's verdict as of now (`decided_at` null: still observed)."""
     runtime = request.app.state.runtime

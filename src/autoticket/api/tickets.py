@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from autoticket.api.auth import as_viewer
 from autoticket.api.deps import DbId, Offset, read_conn
 from autoticket.api.errors import ApiError
 from autoticket.model import Severity
@@ -13,7 +14,7 @@ from autoticket.store.tickets import get_ticket, list_tickets
 
 __all__ = ["router", "ticket_view"]
 
-router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], dependencies=[Depends(as_viewer)])
 
 
 def ticket_view(row: Any) -> dict[str, Any]:

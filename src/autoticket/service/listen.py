@@ -9,9 +9,10 @@ and lets `--port 0` pick a free port whose number is then printed.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
-__all__ = ["ListenError", "bound_port", "listen"]
+__all__ = ["ListenError", "bound_port", "is_loopback", "listen"]
 
 
 class ListenError(Exception):
@@ -41,3 +42,13 @@ def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 def bound_port(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names only this machine: `localhost` or a loopback address."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -27,6 +27,7 @@ from autoticket.store.types import UTCDateTime
 
 __all__ = [
     "alerts",
+    "api_tokens",
     "dead_letters",
     "decisions",
     "events",
@@ -304,4 +305,18 @@ metric_samples = Table(
     Column("received_at", TS, nullable=False),
     UniqueConstraint("series", "t"),
     Index("ix_metric_samples_lookup", "service", "environment", "name", "t"),
+)
+
+
+# People's API tokens (store/tokens.py): only a hash of each secret is kept.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Column("last_used_at", TS),
 )

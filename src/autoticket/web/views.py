@@ -11,10 +11,10 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,6 +27,7 @@ from autoticket.lifecycle.manual import IncidentNotFound, acknowledge, resolve_n
 from autoticket.store.dead_letters import count_dead_letters
 from autoticket.store.incidents import list_incidents
 from autoticket.store.tickets import list_tickets
+from autoticket.web.session import csrf_of, csrf_ok, same_origin, signed_in
 from autoticket.web.ticket_text import body_lines
 
 __all__ = ["age", "compact_json", "mount_web", "router"]
@@ -36,7 +37,7 @@ STATUSES = ("active", "open", "acknowledged", "resolved", "all")
 PAGE_SIZE = 100
 MAX_FORM_BYTES = 4096
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(signed_in)])
 
 
 def age(then: datetime | str | None, now: datetime) -> str:
@@ -83,7 +84,13 @@ def _root(request: Request) -> str:
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    base = {"root": _root(request), "now": runtime_of(request).clock.now()}
+    principal = getattr(request.state, "principal", None)
+    base = {
+        "root": _root(request),
+        "now": runtime_of(request).clock.now(),
+        "me": principal,
+        "csrf": csrf_of(principal),
+    }
     return templates.TemplateResponse(request, name, base | context, status_code=status)
 
 
@@ -222,16 +229,27 @@ async def incident_action(request: Request, incident_id: str, action: str) -> Re
     number = _incident_id(incident_id)
     if action not in ("ack", "resolve") or number is None:
         return _error(request, 404, "Not found", "No such incident action.")
-    if not _same_origin(request):
+    principal = request.state.principal
+    if not same_origin(request, required=principal.via == "session"):
         return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
+    if not principal.may("responder"):
+        return _error(
+            request,
+            403,
+            "Forbidden",
+            f"{principal.name} is a {principal.role}; acting needs a responder.",
+        )
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             return _error(request, 413, "Too large", "This form takes a name, nothing more.")
     form = parse_qs(body.decode("utf-8", "replace"))
-    who = (form.get("by") or [""])[0].strip()[:128] or "web"
-    return await run_in_threadpool(_act, request, number, action, who)
+    if not csrf_ok(principal, form):
+        return _error(
+            request, 403, "Forbidden", "The form is stale; reload the page and try again."
+        )
+    return await run_in_threadpool(_act, request, number, action, principal.name)
 
 
 def _act(request: Request, number: int, action: str, who: str) -> Response:
@@ -249,14 +267,6 @@ def _act(request: Request, number: int, action: str, who: str) -> Response:
     return RedirectResponse(f"{root}/incidents/{number}", status_code=303)
 
 
-def _same_origin(request: Request) -> bool:
-    """Browsers send Origin on form posts; refuse ones made from another site."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
-
-
 def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
     kinds: dict[str, int] = {}
     fields: list[str] = []
@@ -268,5 +278,8 @@ def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def mount_web(app: FastAPI) -> None:
+    from autoticket.web.login import install_login
+
+    install_login(app)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
