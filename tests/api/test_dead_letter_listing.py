@@ -35,7 +35,9 @@ def runtime(engine: Engine) -> Runtime:
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(runtime), base_url="http://localhost", raise_server_exceptions=False
+    ) as c:
         yield c
 
 

@@ -36,7 +36,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     runtime = Runtime.from_url(
         load_config(None), f"sqlite:///{tmp_path}/t.db", start_worker=False, clock=clock
     )
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
         yield Api(client, runtime, clock)
 
 

@@ -51,7 +51,7 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408_that_closes(
     async def scenario() -> httpx.Response:
         stop = anyio.Event()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             try:
                 return await client.post(path, content=_trickle(stop), headers=JSON)
             finally:
@@ -86,7 +86,9 @@ def _parse_spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 @pytest.fixture
 def small_threshold_client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(_runtime(engine, parse_in_thread_bytes=2048))) as client:
+    with TestClient(
+        create_app(_runtime(engine, parse_in_thread_bytes=2048)), base_url="http://localhost"
+    ) as client:
         yield client
 
 

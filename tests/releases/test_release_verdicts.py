@@ -138,7 +138,7 @@ def test_the_release_api_shows_the_verdict_as_of_now(tmp_path: Path) -> None:
         start_worker=False,
         clock=clock,
     )
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
         for line in _stream(3.0):
             record = orjson.loads(line)
             path = "/api/v1/releases" if record["source"] == "release" else "/api/v1/metrics"

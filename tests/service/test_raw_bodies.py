@@ -41,7 +41,7 @@ def mode(request: pytest.FixtureRequest) -> Literal["keep", "redact"]:
 def client(engine: Engine, config: Config, t0: datetime, mode: str) -> Iterator[TestClient]:
     runtime = _runtime(engine, config, t0, mode)
     try:
-        with TestClient(create_app(runtime)) as c:
+        with TestClient(create_app(runtime), base_url="http://localhost") as c:
             yield c
     finally:
         runtime.stop()
