@@ -239,3 +239,20 @@ async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: 
         ).inc()
     error.extra["dead_letter_id"] = dead_id
     return error
+
+
+async def read_machine_json(request: Request, limit: int) -> bytes:
+    """The body of a machine's JSON event (a release, pushed samples): the ingest
+    token checked, JSON required (a cross-site form cannot send it), read under
+    the ingest body deadline and `limit`."""
+    _check_token(request)
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {content_type or '(none)'!r} is not JSON; send application/json",
+            "content-type",
+        )
+    timeout = request.app.state.runtime.config.ingest.body_timeout.total_seconds()
+    return await _read_body(request, limit, timeout)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from autoticket.api.auth import as_viewer
 from autoticket.api.deps import DbId, read_conn, write_conn
 from autoticket.api.errors import ApiError
-from autoticket.api.ingest import _check_token, _is_json, _read_body
+from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
 from autoticket.explain import release_evaluation, release_summary
 from autoticket.releases.events import MAX_NAME, parse_release
@@ -52,18 +52,8 @@ def release_view(row: Any) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def post_release(request: Request) -> JSONResponse:
     """Record a release; the same (service, environment, version) updates it (200)."""
-    _check_token(request)
-    content_type = request.headers.get("content-type", "")
-    if not _is_json(content_type):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"content type {content_type or '(none)'!r} is not JSON; send application/json",
-            "content-type",
-        )
+    body = await read_machine_json(request, MAX_RELEASE_BYTES)
     runtime = request.app.state.runtime
-    timeout = runtime.config.ingest.body_timeout.total_seconds()
-    body = await _read_body(request, MAX_RELEASE_BYTES, timeout)
     try:
         release = parse_release(decode_json(body))
     except PayloadError as exc:

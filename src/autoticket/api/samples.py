@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import write_conn
 from autoticket.api.errors import ApiError
-from autoticket.api.ingest import _check_token, _is_json, _off_loop_if_large, _read_body
+from autoticket.api.ingest import _off_loop_if_large, read_machine_json
 from autoticket.errors import PayloadError
 from autoticket.model import MetricSample
 from autoticket.releases.samples import parse_samples
@@ -25,18 +25,9 @@ router = APIRouter(prefix="/api/v1/metrics", tags=["releases"])
 
 @router.post("", status_code=202)
 async def post_samples(request: Request) -> JSONResponse:
-    _check_token(request)
-    content_type = request.headers.get("content-type", "")
-    if not _is_json(content_type):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"content type {content_type or '(none)'!r} is not JSON; send application/json",
-            "content-type",
-        )
     runtime = request.app.state.runtime
     ingest = runtime.config.ingest
-    body = await _read_body(request, ingest.max_body_bytes, ingest.body_timeout.total_seconds())
+    body = await read_machine_json(request, ingest.max_body_bytes)
     try:
         samples = await _off_loop_if_large(
             len(body), ingest.parse_in_thread_bytes, _parse_samples, body

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.actions import Actions
 from autoticket.model import Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.locks import lock_keys
-from autoticket.store.tables import incidents
+from autoticket.store.locks import lock_incident_keys
 
 __all__ = ["AutoResolve"]
 
@@ -36,10 +35,7 @@ class AutoResolve:
     ) -> int:
         """Resolve the incidents of `due` still waiting for it; return how many."""
         ids = sorted({int(t.subject) for t in due if t.subject.isdigit()})
-        keys = conn.execute(
-            select(incidents.c.correlation_key).where(incidents.c.id.in_(ids))
-        ).scalars()
-        lock_keys(conn, sorted(set(keys)))
+        lock_incident_keys(conn, ids)
         resolved = 0
         for timer in due:
             if not timer.subject.isdigit():

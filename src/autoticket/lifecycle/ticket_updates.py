@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.actions import Actions
 from autoticket.model import IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.locks import lock_keys
-from autoticket.store.tables import incidents
+from autoticket.store.locks import lock_incident_keys
 from autoticket.store.ticket_updates import load_update_states, save_update_states
 
 __all__ = ["TicketUpdates"]
@@ -37,10 +36,7 @@ class TicketUpdates:
     ) -> int:
         """Send the folded updates of `due`; return how many were sent."""
         ids = sorted({int(t.subject) for t in due if t.subject.isdigit()})
-        keys = conn.execute(
-            select(incidents.c.correlation_key).where(incidents.c.id.in_(ids))
-        ).scalars()
-        lock_keys(conn, sorted(set(keys)))
+        lock_incident_keys(conn, ids)
         held = load_update_states(conn, ids)
         sent = 0
         for timer in due:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
-__all__ = ["LOCK_NAMESPACE", "SLOTS", "lock_keys", "slot_of"]
+from autoticket.store.tables import incidents
+
+__all__ = ["LOCK_NAMESPACE", "SLOTS", "lock_incident_keys", "lock_keys", "slot_of"]
 
 SLOTS = 1024
 # The first half of the two-int advisory lock key: keeps our locks apart from
@@ -46,3 +48,14 @@ def lock_keys(conn: Connection, keys: Iterable[str]) -> bool:
     if slots:
         conn.execute(_LOCK, {"ns": LOCK_NAMESPACE, "slots": slots})
     return bool(slots)
+
+
+def lock_incident_keys(conn: Connection, incident_ids: Iterable[int]) -> None:
+    """Lock the correlation keys of these incidents, as a batch touching them would.
+
+    Timer kinds take it before they re-read their incidents, so a worker's
+    batch and a firing never change one incident at the same time.
+    """
+    ids = sorted(set(incident_ids))
+    query = select(incidents.c.correlation_key).where(incidents.c.id.in_(ids))
+    lock_keys(conn, sorted(set(conn.execute(query).scalars())))
