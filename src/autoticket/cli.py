@@ -28,6 +28,10 @@ ConfigOpt = Annotated[
 ]
 
 
+# The demo fills its store with example incidents: a file of its own, so
+# `make demo` never mixes them into the database `make run` serves.
+DEMO_DATABASE_URL = "sqlite:///autoticket-demo.db"
+
 def _config(path: Path | None, secrets: bool = True) -> object:
     settings = Settings.from_env()
     try:
@@ -353,13 +357,20 @@ def migrate_schema(
 def demo(
     config: ConfigOpt = None,
     port: PortOpt = 8080,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="the demo's own store: never the one `make run` / `serve` use "
+            "($AUTOTICKET_DATABASE_URL or sqlite:///autoticket.db)"
+        ),
+    ] = DEMO_DATABASE_URL,
 ) -> None:
     """Start the server and feed it the bundled example stream so the UI has content."""
     from autoticket.demo import run_demo
 
     cfg = _config(config)
     sock = _listen("127.0.0.1", port)
-    runtime = _runtime(cfg, Settings.from_env().database_url)
+    runtime = _runtime(cfg, database_url)
     run_demo(cfg, sock, runtime)  # type: ignore[arg-type]
 
 
