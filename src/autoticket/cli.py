@@ -20,7 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
+# Log lines stay whole when stderr is a file or pipe: no wrapping at 80 columns.
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None,

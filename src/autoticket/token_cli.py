@@ -14,7 +14,8 @@ from autoticket.config import Settings
 __all__ = ["token_app"]
 
 token_app = typer.Typer(help="Create, list and revoke API tokens of people.", no_args_is_help=True)
-err = Console(stderr=True)
+# Log lines stay whole when stderr is a file or pipe: no wrapping at 80 columns.
+err = Console(stderr=True, soft_wrap=True)
 
 DatabaseOpt = Annotated[
     str | None,
