@@ -76,8 +76,8 @@ def evaluate(
     if now >= start + WINDOW:
         judgement = judge(_windows(series, start, start + WINDOW), keyed)
         return _decided(release, judgement, start + WINDOW, "window_end")
-    so_far = judge(_windows(series, start, now), keyed)
     call = judge_early(_windows(series, start, now), keyed, elapsed=now - start)
+    so_far = call.judgement  # the judgement so far: judge_early made it already
     action = action_while_rolling(call, release.rollout_percent)
     return Evaluation(
         so_far.verdict.value,
