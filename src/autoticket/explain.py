@@ -19,7 +19,7 @@ from autoticket.store.incidents import (
     timeline_count,
     timeline_of,
 )
-from autoticket.store.metric_samples import series_between
+from autoticket.store.metric_samples import fleet_between, series_between
 from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
@@ -85,15 +85,16 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
 def release_evaluation(
     conn: Connection, config: Config, release: Release, now: datetime
 ) -> Evaluation:
-    """The judge's verdict on `release` from the samples stored, as known at `now`."""
-    series = series_between(
-        conn,
-        release.service,
-        release.environment,
-        release.started_at - BASELINE,
-        release.started_at + WINDOW,
-    )
-    return evaluate(release, series, config.releases, now)
+    """The judge's verdict on `release` from the samples stored, as known at `now`.
+
+    The same metrics of the environment's other services in the same windows
+    are the fleet control (releases/control.py).
+    """
+    start, end = release.started_at - BASELINE, release.started_at + WINDOW
+    series = series_between(conn, release.service, release.environment, start, end)
+    keys = [key for key, _, _ in series]
+    fleet = fleet_between(conn, release.environment, keys, release.service, start, end)
+    return evaluate(release, series, config.releases, now, fleet)
 
 
 def release_summary(evaluation: Evaluation) -> dict[str, Any]:

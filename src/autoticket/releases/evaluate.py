@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autoticket.model import Release
+from autoticket.releases.control import Control, FleetIndex, fleet_index
 from autoticket.releases.directions import direction_of
 from autoticket.releases.early import EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
@@ -54,29 +55,36 @@ class Evaluation:
         return [m.to_dict() for m in self.judgement.metrics] if self.judgement else []
 
 
+# Per series key, the samples of that key of every other service of the
+# environment (the fleet control, releases/control.py).
+Fleet = Mapping[str, Sequence[Sequence[tuple[datetime, float]]]]
+
+
 def evaluate(
     release: Release,
     series: Sequence[Series],
     settings: ReleaseSettings,
     now: datetime,
+    fleet: Fleet | None = None,
 ) -> Evaluation:
     """The release's verdict as known at `now` (for replay: the end of the stream)."""
     start = release.started_at
     keyed = _settings_for_series(settings, series)
     if not series:
         return _no_data(release, "no samples of the release's service and environment")
+    indexes = _fleet_indexes(series, fleet or {}, start)
     end = min(now, start + WINDOW)
     at = start + STEP
     while at <= end:
-        call = judge_early(_windows(series, start, at), keyed, elapsed=at - start)
+        call = judge_early(_windows(series, indexes, start, at), keyed, elapsed=at - start)
         if call.decision is not EarlyDecision.WAIT:
             how = "early_fail" if call.decision is EarlyDecision.FAIL else "early_pass"
             return _decided(release, call.judgement, at, how)
         at += STEP
     if now >= start + WINDOW:
-        judgement = judge(_windows(series, start, start + WINDOW), keyed)
+        judgement = judge(_windows(series, indexes, start, start + WINDOW), keyed)
         return _decided(release, judgement, start + WINDOW, "window_end")
-    call = judge_early(_windows(series, start, now), keyed, elapsed=now - start)
+    call = judge_early(_windows(series, indexes, start, now), keyed, elapsed=now - start)
     so_far = call.judgement  # the judgement so far: judge_early made it already
     action = action_while_rolling(call, release.rollout_percent)
     return Evaluation(
@@ -122,16 +130,31 @@ def _no_data(release: Release, reason: str) -> Evaluation:
     )
 
 
-def _windows(series: Sequence[Series], start: datetime, end: datetime) -> list[MetricSamples]:
+def _fleet_indexes(
+    series: Sequence[Series], fleet: Fleet, start: datetime
+) -> dict[str, FleetIndex]:
+    indexes = {}
+    for key, _, _ in series:
+        if (others := fleet.get(key)) and (index := fleet_index(others, start - BASELINE, start)):
+            indexes[key] = index
+    return indexes
+
+
+def _windows(
+    series: Sequence[Series], indexes: Mapping[str, FleetIndex], start: datetime, end: datetime
+) -> list[MetricSamples]:
     baseline = start - BASELINE
-    return [
-        MetricSamples(
-            key,
-            [v for t, v in samples if baseline <= t < start],
-            [v for t, v in samples if start <= t < end],
-        )
-        for key, _, samples in series
-    ]
+    windows = []
+    for key, _, samples in series:
+        before = [(t, v) for t, v in samples if baseline <= t < start]
+        after = [(t, v) for t, v in samples if start <= t < end]
+        control = None
+        if (index := indexes.get(key)) is not None:
+            control = Control(
+                index.services, [index.at(t) for t, _ in before], [index.at(t) for t, _ in after]
+            )
+        windows.append(MetricSamples(key, [v for _, v in before], [v for _, v in after], control))
+    return windows
 
 
 def _settings_for_series(settings: ReleaseSettings, series: Sequence[Series]) -> ReleaseSettings:
