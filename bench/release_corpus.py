@@ -60,6 +60,7 @@ RELEASES_YAML = """releases:
     http_latency_seconds: {critical: true, allowed_increase: 1.1}
     http_success_ratio: {critical: true, allowed_decrease: 0.95}
     http_throughput: {critical: true, allowed_decrease: 0.9}
+  early: {pass_margin: 0.2}
 """
 DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
 

@@ -25,6 +25,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.release_corpus import (
@@ -44,6 +45,7 @@ __all__ = [
     "Call",
     "baseline_calls",
     "judge_calls",
+    "run_release_bench",
     "score_calls",
     "score_seed",
     "score_seeds",
@@ -281,3 +283,33 @@ def _ratio(num: int, den: int) -> float | None:
 
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def run_release_bench(seeds: Sequence[int], output: Path) -> dict[str, Any]:
+    """Score the seeds, print one line per seed and judge, write the JSON to `output`."""
+    results = score_seeds(seeds)
+    for run in results["per_seed"]:
+        for who in ("judge", "baseline"):
+            print(f"seed {run['seed']} {who:8} {_line(run[who])}")
+    for who, pooled in results["overall"].items():
+        print(f"all      {who:8} {_line(pooled)}")
+    output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return results
+
+
+def _line(s: dict[str, Any]) -> str:
+    delay = s["delay_minutes"]
+    top1 = s.get("suspect_top1", s.get("suspects", {}).get("top1"))
+    parts = [
+        f"precision {_fmt(s['precision'])}",
+        f"recall {_fmt(s['recall'])}",
+        f"tp {s['tp']} fp {s['fp']} tn {s['tn']} fn {s['fn']}",
+        f"delay p50/p90/max {delay['p50']}/{delay['p90']}/{delay['max']} min",
+    ]
+    if top1 is not None:
+        parts.append(f"suspect top-1 {_fmt(top1)}")
+    return ", ".join(parts)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

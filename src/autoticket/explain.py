@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,12 +24,17 @@ from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
 __all__ = [
+    "VerdictCache",
     "incident_detail",
     "incident_summary",
     "release_evaluation",
     "release_summary",
     "suspect_releases",
 ]
+
+
+# A release judged "to the end": every sample there is.
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def incident_summary(row: Any) -> dict[str, Any]:
@@ -54,7 +59,9 @@ def incident_summary(row: Any) -> dict[str, Any]:
     }
 
 
-def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect]:
+def suspect_releases(
+    conn: Connection, config: Config, row: Any, cache: VerdictCache | None = None
+) -> list[Suspect]:
     """The releases most likely to have caused the incident in `row`, best first.
 
     Its services are those of its alerts (`service`, else `job` label); the
@@ -73,13 +80,49 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
         conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
     )
     # The judge's view of each candidate as it stood when the incident opened.
+    cache = cache if cache is not None else VerdictCache()
     verdicts = {
         r.id: verdict
         for r in candidates
         if r.id is not None
-        and (verdict := release_evaluation(conn, config, r, row.opened_at).verdict) != "no_data"
+        and (verdict := cache.as_of(conn, config, r, row.opened_at).verdict) != "no_data"
     }
     return rank_suspects(candidates, related, row.opened_at, verdicts)
+
+
+class VerdictCache:
+    """Each release judged once per run (a replay, a request), not once per incident.
+
+    A release decided by `now` has the verdict it was decided with, so the
+    final evaluation serves every incident after its decision; only an
+    incident that opened while the release was still observed needs the
+    verdict so far, judged then.
+    """
+
+    def __init__(self) -> None:
+        self._final: dict[int, Evaluation] = {}
+        self.judged = 0  # evaluations run (for tests: the cache saves work)
+
+    def final(self, conn: Connection, config: Config, release: Release) -> Evaluation:
+        key = release.id if release.id is not None else -1
+        if key < 0 or key not in self._final:
+            self.judged += 1
+            evaluation = release_evaluation(conn, config, release, _END_OF_TIME)
+            if key < 0:
+                return evaluation
+            self._final[key] = evaluation
+        return self._final[key]
+
+    def as_of(
+        self, conn: Connection, config: Config, release: Release, now: datetime
+    ) -> Evaluation:
+        final = self.final(conn, config, release)
+        if final.decided_at is not None and final.decided_at <= now:
+            return final
+        if final.how == "no_data":
+            return final
+        self.judged += 1
+        return release_evaluation(conn, config, release, now)
 
 
 def release_evaluation(
