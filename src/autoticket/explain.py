@@ -131,12 +131,20 @@ def release_evaluation(
     """The judge's verdict on `release` from the samples stored, as known at `now`.
 
     The same metrics of the environment's other services in the same windows
-    are the fleet control (releases/control.py).
+    are the fleet control (releases/control.py), less the services that
+    depend on this one.
     """
     start, end = release.started_at - BASELINE, release.started_at + WINDOW
     series = series_between(conn, release.service, release.environment, start, end)
     keys = [key for key, _, _ in series]
-    fleet = fleet_between(conn, release.environment, keys, release.service, start, end)
+    # Services that depend on the released one move with it: they are no control.
+    dependants = {
+        name
+        for name, entry in config.catalog.services.items()
+        if release.service in entry.depends_on
+    }
+    exclude = {release.service} | dependants
+    fleet = fleet_between(conn, release.environment, keys, exclude, start, end)
     return evaluate(release, series, config.releases, now, fleet)
 
 

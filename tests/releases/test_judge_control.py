@@ -3,6 +3,8 @@
 The worked samples of test_judge.py carry over: before [8..12] (mean 10),
 RISE [13..17] (mean 15): exact 98% interval [2, 8], ratio 1.5.
 
+Every value is divided by the fleet index at its time.
+
 - The whole fleet doubled (index 1 before, 2 after) and so did the service,
   after = 2 x BEFORE = [16..24]: relative to the fleet it is BEFORE again,
   ratio exactly 1, and it passes where the raw samples fail (x2).
@@ -66,11 +68,11 @@ def test_a_move_the_whole_fleet_shared_passes_relative_to_it() -> None:
     result = judge_metric(MetricSamples(NAME, BEFORE, after, DOUBLED), ReleaseSettings())
     assert result.classification is Classification.PASS
     assert result.ratio == 1.0
-    assert result.control is not None and result.control.used
+    assert result.control is not None and result.control.used and result.control.moved
     assert result.control.fleet_ratio == 2.0
     assert result.control.test is not None
     assert (result.control.test.low, result.control.test.high) == (1.0, 1.0)
-    assert "moved x2 in the same windows" in result.reason
+    assert "judged relative to the fleet (4 other services), which moved x2" in result.reason
     evidence = result.to_dict()["control"]
     assert evidence["kind"] == "fleet" and evidence["services"] == 4 and evidence["used"]
 
@@ -86,17 +88,27 @@ def test_the_release_s_own_part_is_judged_when_it_moved_more_than_the_fleet() ->
     assert verdict.verdict is Verdict.FAIL
 
 
-def test_a_steady_fleet_leaves_the_raw_samples_and_says_so() -> None:
-    steady = Control(4, [1.0, 0.9, 1.1, 1.0, 1.0], [1.0, 1.1, 0.9, 1.0, 1.0])
+def test_a_steady_fleet_changes_nothing_and_the_evidence_says_it_held() -> None:
+    """Index 1 on both sides: every value over 1 is itself; all index differences are 0."""
+    steady = Control(4, [1.0] * 5, [1.0] * 5)
     before, after, use = against_control(
         MetricSamples(NAME, BEFORE, RISE, steady), ReleaseSettings()
     )
     assert (list(before), list(after)) == (BEFORE, RISE)
-    assert use is not None and not use.used
+    assert use is not None and use.used and not use.moved
     assert use.fleet_ratio == 1.0
-    assert "held steady" in use.reason
+    assert "which held steady (x1, 98% interval [+0, +0])" in use.reason
     result = judge_metric(MetricSamples(NAME, BEFORE, RISE, steady), ReleaseSettings())
     assert result.ratio == 1.5 and result.classification is Classification.HIGH
+    assert result.test is not None and (result.test.low, result.test.high) == (2.0, 8.0)
+
+
+def test_a_wobbling_fleet_is_divided_out_sample_by_sample() -> None:
+    """Index [1, 0.5, 2, 1, 1] before, [1, 1, 1, 1, 0.5] after: 9/0.5, 10/2 and 17/0.5."""
+    wobble = Control(4, [1.0, 0.5, 2.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 0.5])
+    before, after, _ = against_control(MetricSamples(NAME, BEFORE, RISE, wobble), ReleaseSettings())
+    assert list(before) == [8.0, 18.0, 5.0, 11.0, 12.0]
+    assert list(after) == [13.0, 14.0, 15.0, 16.0, 34.0]
 
 
 def test_a_fleet_with_too_few_samples_is_not_used() -> None:
@@ -139,6 +151,7 @@ def test_evaluate_does_not_fail_a_release_for_a_fleet_wide_dip() -> None:
     assert alone.verdict == "fail"
     controlled = evaluate(release, mine, settings, T + timedelta(hours=1), fleet)
     assert controlled.verdict == "pass"
-    assert any("judged against the fleet" in r for r in controlled.reasons)
+    assert any("which moved x" in r for r in controlled.reasons)
     metric = controlled.metrics()[0]
-    assert metric["control"]["used"] and metric["control"]["services"] == 4
+    assert metric["control"]["used"] and metric["control"]["moved"]
+    assert metric["control"]["services"] == 4

@@ -266,9 +266,7 @@ def test_form_bodies_are_capped_and_ids_must_be_ascii_digits(tmp_path: Path) -> 
         assert client.get("/docs").status_code == 404  # no CDN-backed pages
 
 
-def test_long_lists_are_paged_most_urgent_first(
-    app: App, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_long_lists_are_paged_most_urgent_first(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("autoticket.web.views.PAGE_SIZE", 2)
     for k in range(5):
         app.send(am_payload(am_alert(alertname=f"Paged{k}", service=f"svc-{k}")))

@@ -8,16 +8,17 @@ samples over its own mean before the release, averaged per `bucket` (a
 minute), then the median over the services. The index is about 1 before
 the release and follows whatever the fleet went through after it.
 
-The judge (releases/judge.py) first asks whether the fleet itself moved:
-the same Mann-Whitney / Hodges-Lehmann comparison on the index before vs
-after. If it did, the release's samples are judged *relative to the fleet*,
-each divided by the index at its time (a difference in differences on the
-log scale: what is left is the release's own change); if it did not, the
-raw samples are judged and the evidence says the fleet was steady. Fewer than
-`MIN_SERVICES` other services with data is no control at all.
+The judge (releases/judge.py) judges the release's samples *relative to
+the fleet*: each divided by the index at its time (a difference in
+differences on the log scale: what is left is the release's own change).
+It also runs the same Mann-Whitney / Hodges-Lehmann comparison on the index
+itself, so the evidence says whether the fleet moved and how far. Fewer
+than `MIN_SERVICES` other services with data is no control at all.
 
 The median keeps one other service's own trouble (its release, its
-incident) from moving the index.
+incident) from moving the index. Services that depend on the released one
+(catalog `depends_on`) are left out of its fleet by whoever reads it
+(explain.py): they are expected to move with it, and would hide its effect.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class ControlUse:
     """What the control said and whether the metric was judged relative to it."""
 
     services: int
-    used: bool
+    used: bool  # judged relative to the fleet
+    moved: bool  # the fleet's own before/after interval excludes 0
     fleet_ratio: float  # mean index after / mean index before
     test: ShiftTest | None
     reason: str
@@ -75,6 +77,7 @@ class ControlUse:
             "kind": "fleet",
             "services": self.services,
             "used": self.used,
+            "moved": self.moved,
             "fleet_ratio": self.fleet_ratio if math.isfinite(self.fleet_ratio) else None,
             "test": None if self.test is None else self.test.to_dict(),
             "reason": self.reason,

@@ -95,7 +95,7 @@ def judge_metric(samples: MetricSamples, settings: ReleaseSettings) -> MetricRes
     test = compare(before.values, after.values, settings.confidence)
     ratio = effect_ratio(sides["before"].mean, sides["after"].mean)
     classification, reason, beyond = classify(direction, spec, test, ratio)
-    if control is not None and control.used:
+    if control is not None and control.moved:
         reason = f"{reason}; {control.reason}"
     return MetricResult(
         samples.name, direction, spec, classification, reason, test=test, ratio=ratio,
@@ -108,10 +108,13 @@ def against_control(
 ) -> tuple[Sequence[float], Sequence[float], ControlUse | None]:
     """The values to judge, and what the fleet control said about them.
 
-    The fleet index is compared before vs after like any metric. When its
-    interval excludes 0 the fleet moved, and each value is divided by the
-    index at its time (a value without an index becomes NaN: dropped and
-    counted); otherwise the raw values are judged.
+    With a control, each value is divided by the fleet index at its time (a
+    value without an index becomes NaN: dropped and counted), whether or not
+    the fleet moved: what is left is the service's own change. Judging
+    relative only once the fleet's own move is significant would let a
+    service's early samples of a fleet-wide dip fail it before the fleet's
+    move is. The fleet index is also compared before vs after like any
+    metric, so the evidence says whether the fleet moved, and how far.
     """
     control = samples.control
     if control is None:
@@ -121,23 +124,19 @@ def against_control(
     fleet = f"the fleet ({control.services} other services)"
     if min(len(index_before), len(index_after)) < settings.min_samples:
         reason = f"{fleet} has too few samples in these windows: judged on its own samples"
-        return (
-            samples.before,
-            samples.after,
-            ControlUse(control.services, False, math.nan, None, reason),
-        )
+        use = ControlUse(control.services, False, False, math.nan, None, reason)
+        return samples.before, samples.after, use
     test = compare(index_before, index_after, settings.confidence)
     ratio = effect_ratio(fmean(index_before), fmean(index_after))
     interval = f"{test.confidence:.0%} interval {_bounds(test)}"
-    if test.low > 0.0 or test.high < 0.0:
-        reason = (
-            f"{fleet} moved x{ratio:.4g} in the same windows ({interval}): judged relative to it"
-        )
-        before = _relative(samples.before, control.before)
-        after = _relative(samples.after, control.after)
-        return before, after, ControlUse(control.services, True, ratio, test, reason)
-    reason = f"{fleet} held steady (x{ratio:.4g}, {interval} contains 0): judged on its own samples"
-    return samples.before, samples.after, ControlUse(control.services, False, ratio, test, reason)
+    moved = test.low > 0.0 or test.high < 0.0
+    if moved:
+        reason = f"judged relative to {fleet}, which moved x{ratio:.4g} ({interval})"
+    else:
+        reason = f"judged relative to {fleet}, which held steady (x{ratio:.4g}, {interval})"
+    before = _relative(samples.before, control.before)
+    after = _relative(samples.after, control.after)
+    return before, after, ControlUse(control.services, True, moved, ratio, test, reason)
 
 
 def _relative(values: Sequence[float], index: Sequence[float]) -> list[float]:

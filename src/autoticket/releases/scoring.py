@@ -91,7 +91,7 @@ def _group_score(metrics: Sequence[MetricResult]) -> float | None:
 
 
 def _metric_reasons(results: Sequence[MetricResult]) -> list[str]:
-    """The failures, the critical metrics that could not be judged, the fleet controls used."""
+    """The failures, the critical metrics that could not be judged, the fleets that moved."""
     reasons = [f"{m.name} {m.classification.value}: {m.reason}" for m in results if m.failed]
     reasons += [
         f"critical metric {m.name} has no data: {m.reason}"
@@ -99,9 +99,9 @@ def _metric_reasons(results: Sequence[MetricResult]) -> list[str]:
         if m.spec.critical and m.classification is Classification.NO_DATA
     ]
     reasons += [
-        f"{m.name} judged against the fleet: {m.control.reason}"
+        f"{m.name} {m.control.reason}"
         for m in results
-        if m.control is not None and m.control.used and not m.failed
+        if m.control is not None and m.control.moved and not m.failed
     ]
     return reasons
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -94,11 +94,11 @@ def fleet_between(
     conn: Connection,
     environment: str,
     keys: Sequence[str],
-    exclude_service: str,
+    exclude: Collection[str],
     start: datetime,
     end: datetime,
 ) -> dict[str, list[list[tuple[datetime, float]]]]:
-    """The other services' samples of the series `keys` in [start, end): the fleet control.
+    """Other services' samples of the series `keys` in [start, end): the fleet control.
 
     key -> one [(t, v), ...] per other service with samples, by service name.
     """
@@ -110,7 +110,7 @@ def fleet_between(
         select(c.name, c.service, c.labels, c.t, c.v)
         .where(
             c.environment == environment,
-            c.service != exclude_service,
+            c.service.not_in(sorted(exclude)),
             c.name.in_(names),
             c.t >= start,
             c.t < end,
