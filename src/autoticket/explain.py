@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.model import Release, Severity
+from autoticket.releases.control import dependants_of
 from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of
@@ -138,12 +139,8 @@ def release_evaluation(
     series = series_between(conn, release.service, release.environment, start, end)
     keys = [key for key, _, _ in series]
     # Services that depend on the released one move with it: they are no control.
-    dependants = {
-        name
-        for name, entry in config.catalog.services.items()
-        if release.service in entry.depends_on
-    }
-    exclude = {release.service} | dependants
+    depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
+    exclude = {release.service} | dependants_of(release.service, depends_on)
     fleet = fleet_between(conn, release.environment, keys, exclude, start, end)
     return evaluate(release, series, config.releases, now, fleet)
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autoticket.model import Release
-from autoticket.releases.control import MIN_SERVICES, Control, fleet_index
+from autoticket.releases.control import MIN_SERVICES, Control, dependants_of, fleet_index
 from autoticket.releases.evaluate import evaluate
 from autoticket.releases.judge import MetricSamples, against_control, judge, judge_metric
 from autoticket.releases.results import Classification, Verdict
@@ -155,3 +155,9 @@ def test_evaluate_does_not_fail_a_release_for_a_fleet_wide_dip() -> None:
     metric = controlled.metrics()[0]
     assert metric["control"]["used"] and metric["control"]["moved"]
     assert metric["control"]["services"] == 4
+
+
+def test_services_that_depend_on_the_released_one_are_no_control_for_it() -> None:
+    depends_on = {"web": ["api", "auth"], "mobile": ["api"], "api": ["db"]}
+    assert dependants_of("api", depends_on) == {"web", "mobile"}
+    assert dependants_of("search", depends_on) == set()

@@ -24,14 +24,14 @@ incident) from moving the index. Services that depend on the released one
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import fmean, median
 
 from autoticket.releases.stats import ShiftTest
 
-__all__ = ["MIN_SERVICES", "Control", "ControlUse", "FleetIndex", "fleet_index"]
+__all__ = ["MIN_SERVICES", "Control", "ControlUse", "FleetIndex", "dependants_of", "fleet_index"]
 
 MIN_SERVICES = 3
 BUCKET = timedelta(minutes=1)
@@ -111,6 +111,11 @@ def fleet_index(
         if len(values) >= MIN_SERVICES:
             by_bucket[b] = float(median(values))
     return FleetIndex(len(per_service), by_bucket, bucket)
+
+
+def dependants_of(service: str, depends_on: Mapping[str, Iterable[str]]) -> set[str]:
+    """The services that depend on `service` (catalog `depends_on`): no control for it."""
+    return {name for name, deps in depends_on.items() if service in set(deps)}
 
 
 def _floor(t: datetime, bucket: timedelta) -> datetime:
