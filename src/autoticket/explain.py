@@ -142,7 +142,7 @@ def release_evaluation(
     depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
     exclude = {release.service} | dependants_of(release.service, depends_on)
     fleet = fleet_between(conn, release.environment, keys, exclude, start, end)
-    return evaluate(release, series, config.releases, now, fleet)
+    return evaluate(release, series, config.releases, now, fleet=fleet)
 
 
 def release_summary(evaluation: Evaluation) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def test_evaluate_does_not_fail_a_release_for_a_fleet_wide_dip() -> None:
     settings = ReleaseSettings()
     alone = evaluate(release, mine, settings, T + timedelta(hours=1))
     assert alone.verdict == "fail"
-    controlled = evaluate(release, mine, settings, T + timedelta(hours=1), fleet)
+    controlled = evaluate(release, mine, settings, T + timedelta(hours=1), fleet=fleet)
     assert controlled.verdict == "pass"
     assert any("which moved x" in r for r in controlled.reasons)
     metric = controlled.metrics()[0]

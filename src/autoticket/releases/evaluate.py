@@ -65,9 +65,14 @@ def evaluate(
     series: Sequence[Series],
     settings: ReleaseSettings,
     now: datetime,
+    *,
     fleet: Fleet | None = None,
 ) -> Evaluation:
-    """The release's verdict as known at `now` (for replay: the end of the stream)."""
+    """The release's verdict as known at `now` (for replay: the end of the stream).
+
+    `fleet`: the same series of the environment's other services, the control
+    that tells a release's effect from the fleet's (releases/control.py).
+    """
     start = release.started_at
     keyed = _settings_for_series(settings, series)
     if not series:
