@@ -277,8 +277,8 @@ def _emit(corpus: Corpus, case: _Case, levels: dict, rng: random.Random, day: in
                 case.name, case.scenario, service, version, _iso(start), metric, size, label
             )
         )
-    effects = list(case.effects)
-    effects += [_release_effect(s, start, m, size) for s, start, m, size in releases if m]
+    effects = list(case.effects)  # written on day 0, like case.releases
+    effects += [_release_effect(s, start, m, size) for s, start, m, size in case.releases if m]
     first = min(r[1] for r in releases)
     last = max(r[1] for r in releases)
     gaps = [(s, a + shift, b + shift) for s, a, b in case.gaps]
@@ -335,8 +335,6 @@ def _emit(corpus: Corpus, case: _Case, levels: dict, rng: random.Random, day: in
 
 def _shifted(effect: Effect, shift: timedelta) -> Effect:
     """Case effects are written on day 0; the samples are on the case's day."""
-    if getattr(effect, "on_case_day", False):
-        return effect
     return lambda service, metric, t: effect(service, metric, t - shift)
 
 
@@ -352,7 +350,6 @@ def _release_effect(service: str, start: datetime, metric: str, size: float) -> 
         ramp = min(1.0, (t - start) / timedelta(minutes=2))
         return 1.0 + (factor - 1.0) * ramp
 
-    effect.on_case_day = True  # type: ignore[attr-defined]
     return effect
 
 
