@@ -10,6 +10,7 @@ start-up (and in `check-config`), not a failure later.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -17,13 +18,19 @@ from autoticket.config import Config, ConfigError, ConfigProblem, load_config, p
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError, compile_route
 from autoticket.regex import RegexError, compile_config_regex
+from autoticket.releases.prometheus import missing_secrets
 from autoticket.sinks import check_sinks
 
 __all__ = ["config_problems", "load_checked", "parse_checked"]
 
 
 def config_problems(config: Config, env: Mapping[str, str] | None = None) -> list[ConfigProblem]:
-    return [*_route_problems(config), *_redaction_problems(config), *check_sinks(config, env)]
+    return [
+        *_route_problems(config),
+        *_redaction_problems(config),
+        *check_sinks(config, env),
+        *_prometheus_problems(config, env),
+    ]
 
 
 def load_checked(path: str | Path | None = None, secrets: bool = True) -> Config:
@@ -89,3 +96,15 @@ def _redaction_problems(config: Config) -> list[ConfigProblem]:
         loc = ("retention", "raw_bodies")
         problems.append(config.problem(loc, "redact needs redaction.enabled: true"))
     return problems
+
+
+def _prometheus_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:
+    """The variables releases.prometheus names for its credentials must be set."""
+    settings = config.releases.prometheus
+    if settings is None:
+        return []
+    missing = missing_secrets(settings, os.environ if env is None else env)
+    return [
+        config.problem(("releases", "prometheus", *where.split(".", 1)), message)
+        for where, message in missing
+    ]

@@ -88,14 +88,22 @@ def get_releases(
 
 @router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
-    """The release with the judge's verdict as of now (`decided_at` null: still observed)."""
+    """The release with the judge's verdict as of now (`decided_at` null: still observed).
+
+    Configured SLIs are read from Prometheus (releases.prometheus) while the
+    request waits; every other metric from the pushed samples.
+    """
     runtime = request.app.state.runtime
     with read_conn(request) as conn:
         row = get_release(conn, release_id)
         if row is None:
             raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
         evaluation = release_evaluation(
-            conn, runtime.config, release_from_row(row), runtime.clock.now()
+            conn,
+            runtime.config,
+            release_from_row(row),
+            runtime.clock.now(),
+            live=runtime.release_reader,
         )
     return release_view(row) | release_summary(evaluation)
 

@@ -154,7 +154,7 @@ class PrometheusReader:
         except httpx.TimeoutException:
             raise PrometheusError(f"no answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:
-            reason = f"cannot reach Prometheus ({type(exc).__name__}: {exc})"
+            reason = f"unreachable ({type(exc).__name__}: {exc})"
             raise PrometheusError(reason) from None
         return parse_matrix(response.status_code, response.content)
 
