@@ -12,7 +12,8 @@ Values are strings (`"0.25"`, `"NaN"`, `"+Inf"`): NaN and infinities are
 kept, and the judge drops and counts them. A failure (timeout, connection,
 HTTP 4xx/5xx with `errorType`/`error`, JSON that is not such an answer, no
 series at all) never raises: the SLI is `no_data` with the reason, and the
-reason is logged once, until the query works again.
+reason is logged once per SLI, service and environment, until the query
+works again.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class PrometheusReader:
         self._headers = _headers(settings, env or {})
         self._owns_client = client is None
         self._client = client or httpx.Client(follow_redirects=False)
-        self._failing: dict[str, str] = {}  # SLI name -> the reason last logged
+        # (SLI, service, environment) whose query fails: logged when it starts failing.
+        self._failing: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     @property
@@ -125,9 +127,9 @@ class PrometheusReader:
                     raise PrometheusError(f"no series for {service}/{environment}")
             except PrometheusError as exc:
                 missing[sli.name] = f"Prometheus: {exc}"
-                self._note_failure(sli.name, query, str(exc))
+                self._note_failure((sli.name, service, environment), query, str(exc))
                 continue
-            self._note_success(sli.name)
+            self._note_success((sli.name, service, environment))
             series.extend(_keyed(sli.name, found, start, end))
         return Reading(series, missing)
 
@@ -158,18 +160,21 @@ class PrometheusReader:
             raise PrometheusError(reason) from None
         return parse_matrix(response.status_code, response.content)
 
-    def _note_failure(self, name: str, query: str, reason: str) -> None:
+    def _note_failure(self, key: tuple[str, str, str], query: str, reason: str) -> None:
         with self._lock:
-            if self._failing.get(name) == reason:
+            if key in self._failing:
                 return
-            self._failing[name] = reason
-        log.warning("release SLI %s: Prometheus query failed: %s (query: %s)", name, reason, query)
+            self._failing.add(key)
+        log.warning(
+            "release SLI %s of %s/%s: Prometheus query failed: %s (query: %s)", *key, reason, query
+        )
 
-    def _note_success(self, name: str) -> None:
+    def _note_success(self, key: tuple[str, str, str]) -> None:
         with self._lock:
-            failed = self._failing.pop(name, None)
-        if failed is not None:
-            log.info("release SLI %s: Prometheus query works again", name)
+            if key not in self._failing:
+                return
+            self._failing.discard(key)
+        log.info("release SLI %s of %s/%s: Prometheus query works again", *key)
 
 
 def parse_matrix(status: int, body: bytes) -> list[tuple[dict[str, str], Points]]:
