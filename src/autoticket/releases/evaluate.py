@@ -56,6 +56,7 @@ def evaluate(
     series: Sequence[Series],
     settings: ReleaseSettings,
     now: datetime,
+    *,
     missing: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """The release's verdict as known at `now` (for replay: the end of the stream).
@@ -69,8 +70,12 @@ def evaluate(
     if not series and not missing:
         return _no_data(release, "no samples of the release's service and environment")
 
+    unread = [
+        MetricSamples(name, [], [], missing=why) for name, why in sorted((missing or {}).items())
+    ]
+
     def windows(end: datetime) -> list[MetricSamples]:
-        return _windows(series, start, end, settings.baseline, missing or {})
+        return _windows(series, start, end, settings.baseline) + unread
 
     end = min(now, start + window)
     at = start + settings.step
@@ -109,7 +114,7 @@ def evaluate_with(
         start - settings.baseline,
         min(now, start + settings.window),
     )
-    return evaluate(release, reading.series, settings, now, reading.missing)
+    return evaluate(release, reading.series, settings, now, missing=reading.missing)
 
 
 def _decided(release: Release, judgement: Judgement, at: datetime, how: str) -> Evaluation:
@@ -144,22 +149,17 @@ def _no_data(release: Release, reason: str) -> Evaluation:
 
 
 def _windows(
-    series: Sequence[Series],
-    start: datetime,
-    end: datetime,
-    baseline: timedelta,
-    missing: Mapping[str, str],
+    series: Sequence[Series], start: datetime, end: datetime, before: timedelta
 ) -> list[MetricSamples]:
-    since = start - baseline
-    read = [
+    baseline = start - before
+    return [
         MetricSamples(
             key,
-            [v for t, v in samples if since <= t < start],
+            [v for t, v in samples if baseline <= t < start],
             [v for t, v in samples if start <= t < end],
         )
         for key, _, samples in series
     ]
-    return read + [MetricSamples(name, [], [], why) for name, why in sorted(missing.items())]
 
 
 def _settings_for_series(settings: ReleaseSettings, series: Sequence[Series]) -> ReleaseSettings:
