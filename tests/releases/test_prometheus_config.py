@@ -152,3 +152,14 @@ def test_the_release_api_judges_configured_slis_from_prometheus(
         True,
     )
     assert metric["before"]["count"] == 20 and metric["ratio"] > 4
+
+
+def test_the_prometheus_example_in_the_docs_is_valid() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "releases.md").read_text()
+    (block,) = [b.split("```")[0] for b in text.split("```yaml")[1:] if "slis:\n    -" in b]
+    config = parse_config_text("routes: [{name: all}]\n" + block)
+    assert config_problems(config, env={"PROM_TOKEN": "t", "PROM_API_KEY": "k"}) == []
+    releases = config.releases
+    assert [s.name for s in releases.slis] == ["http_error_ratio", "http_latency_seconds"]
+    query = releases.slis[0].template.render({"service": "checkout", "environment": "prod"})
+    assert 'service="checkout",env="prod",code=~"5.."' in query
