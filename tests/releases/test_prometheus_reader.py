@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from autoticket.model import Release
-from autoticket.releases.evaluate import evaluate_with
+from autoticket.releases.evaluate import evaluate_with, prefetch
 from autoticket.releases.prometheus import PrometheusError, PrometheusReader, parse_matrix
 from autoticket.releases.readers import CombinedReader, PushedReader
 from autoticket.releases.settings import PrometheusSettings, ReleaseSettings, SliSpec
@@ -242,3 +242,47 @@ def test_a_failed_sli_is_no_data_in_the_verdict_and_pushed_metrics_still_count()
     assert by_name["checkout_error_ratio"]["reason"] == "Prometheus: HTTP 503: down"
     assert by_name["checkout_latency_seconds"]["classification"] == "pass"
     assert evaluation.verdict == "pass"
+
+
+def test_once_prometheus_does_not_answer_the_other_slis_are_not_sent() -> None:
+    sent: list[str] = []
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        sent.append(parse_qs(request.content.decode())["query"][0])
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    second = SliSpec(name="checkout_latency_seconds", query='max(lat{service="{service}"})')
+    client = httpx.Client(transport=httpx.MockTransport(refused))
+    reader = PrometheusReader(SETTINGS, [SLI, second], client)
+    missing = reader.read("checkout", "prod", START, START + timedelta(minutes=5)).missing
+    assert len(sent) == 1
+    assert missing["checkout_error_ratio"] == (
+        "Prometheus: unreachable (ConnectError: Connection refused)"
+    )
+    assert missing["checkout_latency_seconds"] == (
+        "Prometheus: unreachable (ConnectError: Connection refused)"
+        " (not queried: an earlier query got no answer)"
+    )
+
+
+def test_a_prefetched_reading_is_judged_like_a_live_one() -> None:
+    """What the API does: query Prometheus first, then judge inside a transaction."""
+    release = Release(service="checkout", environment="prod", version="v1", started_at=START)
+    seen: list[tuple[float, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        form = parse_qs(request.content.decode())
+        seen.append((float(form["start"][0]), float(form["end"][0])))
+        points = [[_ts(m), str(0.01 if m < 0 else 0.04 + m * 1e-4)] for m in range(-30, 30)]
+        return httpx.Response(200, json=_matrix(({}, points)))
+
+    live = _reader(handler)
+    settings = ReleaseSettings(prometheus=SETTINGS, slis=[SLI])
+    now = START + timedelta(minutes=12)
+    fetched = prefetch(live, release, settings, now)
+    assert seen == [((START - timedelta(minutes=30)).timestamp(), now.timestamp())]
+    assert fetched.names == {"checkout_error_ratio"}
+    direct = evaluate_with(CombinedReader([live]), release, settings, now)
+    later = evaluate_with(fetched, release, settings, now)
+    assert (later.verdict, later.how, later.decided_at) == ("fail", "early_fail", direct.decided_at)
+    assert later.metrics() == direct.metrics()

@@ -25,11 +25,21 @@ from autoticket.releases.directions import direction_of
 from autoticket.releases.early import EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.policy import action_while_rolling, decide_action
-from autoticket.releases.readers import MetricReader, Series
+from autoticket.releases.readers import LiveReader, MetricReader, Prefetched, Series
 from autoticket.releases.results import Judgement, Verdict
 from autoticket.releases.settings import ReleaseSettings
 
-__all__ = ["BASELINE", "STEP", "WINDOW", "Evaluation", "Series", "evaluate", "evaluate_with"]
+__all__ = [
+    "BASELINE",
+    "STEP",
+    "WINDOW",
+    "Evaluation",
+    "Series",
+    "evaluate",
+    "evaluate_with",
+    "prefetch",
+    "read_range",
+]
 
 BASELINE = ReleaseSettings.model_fields["baseline"].default
 WINDOW = ReleaseSettings.model_fields["window"].default
@@ -103,18 +113,28 @@ def evaluate(
     )
 
 
+def read_range(
+    release: Release, settings: ReleaseSettings, now: datetime
+) -> tuple[datetime, datetime]:
+    """The time range whose samples the verdict as of `now` rests on."""
+    start = release.started_at
+    return start - settings.baseline, min(now, start + settings.window)
+
+
 def evaluate_with(
     reader: MetricReader, release: Release, settings: ReleaseSettings, now: datetime
 ) -> Evaluation:
     """`evaluate` on what `reader` returns for the release's windows."""
-    start = release.started_at
-    reading = reader.read(
-        release.service,
-        release.environment,
-        start - settings.baseline,
-        min(now, start + settings.window),
-    )
+    reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
     return evaluate(release, reading.series, settings, now, missing=reading.missing)
+
+
+def prefetch(
+    reader: LiveReader, release: Release, settings: ReleaseSettings, now: datetime
+) -> Prefetched:
+    """Read the live metrics now, to judge on them later (inside a transaction)."""
+    reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
+    return Prefetched(reading, reader.names)
 
 
 def _decided(release: Release, judgement: Judgement, at: datetime, how: str) -> Evaluation:

@@ -49,7 +49,15 @@ Points = list[tuple[datetime, float]]
 
 
 class PrometheusError(Exception):
-    """A query that gave no usable answer; the message is the no_data reason."""
+    """A query that gave no usable answer; the message is the no_data reason.
+
+    `unreachable`: no answer at all (timeout, connection): the next query
+    would fare no better, so the read's other SLIs are not sent.
+    """
+
+    def __init__(self, reason: str, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable
 
 
 def missing_secrets(settings: PrometheusSettings, env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -119,7 +127,11 @@ class PrometheusReader:
         if end <= start:
             return Reading(series, missing)
         values = {"service": service, "environment": environment}
+        down: str | None = None  # the reason, once Prometheus did not answer
         for sli in self.slis:
+            if down is not None:
+                missing[sli.name] = down
+                continue
             query = sli.template.render(values)
             try:
                 found = self.query_range(query, start, end)
@@ -128,6 +140,8 @@ class PrometheusReader:
             except PrometheusError as exc:
                 missing[sli.name] = f"Prometheus: {exc}"
                 self._note_failure((sli.name, service, environment), query, str(exc))
+                if exc.unreachable:
+                    down = missing[sli.name] + " (not queried: an earlier query got no answer)"
                 continue
             self._note_success((sli.name, service, environment))
             series.extend(_keyed(sli.name, found, start, end))
@@ -154,10 +168,10 @@ class PrometheusReader:
                 timeout=timeout,
             )
         except httpx.TimeoutException:
-            raise PrometheusError(f"no answer within {timeout:g}s") from None
+            raise PrometheusError(f"no answer within {timeout:g}s", unreachable=True) from None
         except httpx.HTTPError as exc:
             reason = f"unreachable ({type(exc).__name__}: {exc})"
-            raise PrometheusError(reason) from None
+            raise PrometheusError(reason, unreachable=True) from None
         return parse_matrix(response.status_code, response.content)
 
     def _note_failure(self, key: tuple[str, str, str], query: str, reason: str) -> None:

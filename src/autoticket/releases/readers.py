@@ -13,7 +13,8 @@ and the metrics that could not be read with the reason (each becomes
   queries over the Prometheus HTTP API.
 
 `CombinedReader` puts them together: each SLI from Prometheus, every other
-metric from the pushed samples.
+metric from the pushed samples. `Prefetched` serves a reading made before a
+database transaction was opened (so none is held open on a slow query).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["CombinedReader", "LiveReader", "MetricReader", "PushedReader", "Reading", "Series"]
+__all__ = [
+    "CombinedReader",
+    "LiveReader",
+    "MetricReader",
+    "Prefetched",
+    "PushedReader",
+    "Reading",
+    "Series",
+]
 
 # A metric's series: its key (the name, plus its other labels when it has
 # some, e.g. `latency_seconds{quantile=0.99}`), its base name, and its
@@ -79,3 +88,18 @@ class CombinedReader:
             series.extend(reading.series)
             missing.update(reading.missing)
         return Reading(series, missing)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """A live reading made earlier (outside a database transaction), served as a reader.
+
+    A Prometheus query can take seconds; whoever judges inside a transaction
+    reads first, then judges on this, so no connection is held while waiting.
+    """
+
+    reading: Reading
+    names: frozenset[str]
+
+    def read(self, service: str, environment: str, start: datetime, end: datetime) -> Reading:
+        return self.reading
