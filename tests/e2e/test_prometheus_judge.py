@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ import pytest
 import yaml
 
 from autoticket.config import bundled_config_path
+from autoticket.releases.prometheus import PrometheusReader
+from autoticket.releases.settings import PrometheusSettings, SliSpec
 
 from .conftest import (
     HOST,
@@ -285,3 +288,27 @@ def test_the_judge_logged_the_failing_query_once(
     # Polled many times for two releases: one line per service, not one per poll.
     failed = [line for line in log.splitlines() if "release SLI broken_ratio" in line]
     assert len(failed) == 3, failed  # checkout, search, ghost
+
+
+def test_the_reader_asks_for_a_coarser_step_the_real_server_accepts(
+    sli_prometheus: Prometheus, released: dict[str, int]
+) -> None:
+    """Three days at 1s would be 259,200 points, past Prometheus's limit: the
+    reader asks for 25.92s steps, as a plain number the server parses."""
+    sli = SliSpec(
+        name="http_error_ratio",
+        query=f'max({METRIC}{{service="{{service}}",environment="{{environment}}"}})',
+    )
+    settings = PrometheusSettings(url=sli_prometheus.url, step=timedelta(seconds=1))
+    reader = PrometheusReader(settings, [sli])
+    try:
+        end = datetime.now(UTC)
+        reading = reader.read("search", "prod", end - timedelta(days=3), end)
+    finally:
+        reader.close()
+    assert reading.missing == {}
+    ((key, _, points),) = reading.series
+    assert key == "http_error_ratio"
+    assert points and all(LOW * 0.9 < v < LOW * 1.1 for _, v in points)
+    gaps = {round((b[0] - a[0]).total_seconds(), 2) for a, b in pairwise(points)}
+    assert gaps <= {25.92}

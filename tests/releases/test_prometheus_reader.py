@@ -65,8 +65,8 @@ def test_the_request_is_a_query_range_with_the_filled_query_and_window() -> None
         "query": 'sum(rate(errors{service="checkout",env="prod"}[1m]))',
         "start": f"{(START - timedelta(minutes=30)).timestamp():.3f}",
         "end": f"{START.timestamp():.3f}",
-        "step": "15s",
-        "timeout": "10s",
+        "step": "15",
+        "timeout": "10",
     }
     # Only [start, end): the point at +1m is past the end asked for.
     assert reading.series == [
@@ -108,7 +108,7 @@ def test_a_very_long_range_asks_for_a_coarser_step() -> None:
         return httpx.Response(200, json=_matrix(({}, [[_ts(0), "1"]])))
 
     _reader(handler).read("s", "e", START, START + timedelta(days=7))
-    assert steps == ["60.48s"]  # 7 days / 10,000 points, above the 15s asked for
+    assert steps == ["60.48"]  # 7 days / 10,000 points, above the 15s asked for
 
 
 @pytest.mark.parametrize(

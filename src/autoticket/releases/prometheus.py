@@ -86,7 +86,8 @@ def _unix(at: datetime) -> str:
 
 
 def _seconds(delta: timedelta) -> str:
-    return f"{delta.total_seconds():g}s"
+    """Seconds as a plain number: Prometheus reads `60.48`, but refuses `60.48s`."""
+    return f"{delta.total_seconds():.3f}".rstrip("0").rstrip(".")
 
 
 class PrometheusReader:
