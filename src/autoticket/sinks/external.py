@@ -41,6 +41,7 @@ log = logging.getLogger("autoticket.sinks")
 LEASE_MARGIN = timedelta(seconds=5)  # per item, for the two short transactions around a call
 
 
+
 def retry_delay(item: OutboxItem, result: SinkResult) -> timedelta | None:
     """When to try again, or None to park the action."""
     if result.outcome != "retry" or item.attempts + 1 >= MAX_ATTEMPTS:
