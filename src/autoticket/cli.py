@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 
 from autoticket.checks import ConfigReport, check_config_file
-from autoticket.config import ConfigError, Settings
+from autoticket.config import Config, ConfigError, Settings, format_duration, parse_duration
 
 app = typer.Typer(
     help="autoticket: alerts in, accountable tickets out.",
@@ -34,7 +35,7 @@ ConfigOpt = Annotated[
 DEMO_DATABASE_URL = "sqlite:///autoticket-demo.db"
 
 
-def _config(path: Path | None, secrets: bool = True) -> object:
+def _config(path: Path | None, secrets: bool = True) -> Config:
     """The checked config; its warnings printed, its errors printed and exit 2."""
     report = check_config_file(path or Settings.from_env().config_path, secrets=secrets)
     _print_warnings(report)
@@ -53,6 +54,61 @@ def _print_warnings(report: ConfigReport) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+def _duration_option(value: str) -> timedelta:
+    """A timer flag's value, read like the config's durations (30s, 5m, 1h30m, 7d)."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _timer_option(key: str) -> object:
+    return typer.Option(
+        parser=_duration_option,
+        metavar="DURATION",
+        help=f"override {key} of the config (e.g. 30s, 5m), for quick trials",
+        show_default=False,
+    )
+
+
+ResolveAfterOpt = Annotated[timedelta | None, _timer_option("timers.resolve_after")]
+ReopenWithinOpt = Annotated[timedelta | None, _timer_option("timers.reopen_within")]
+UpdateIntervalOpt = Annotated[timedelta | None, _timer_option("tickets.update_interval")]
+
+
+def _with_timers(
+    config: Config,
+    resolve_after: timedelta | None,
+    reopen_within: timedelta | None,
+    update_interval: timedelta | None,
+) -> tuple[Config, str]:
+    """The config with the timer flags applied, and how to say so in the start-up line.
+
+    The text lists the three timers as they will run, marking those a flag set;
+    empty when no flag was given (the config's values are in the file)."""
+    timers = {
+        k: v
+        for k, v in (("resolve_after", resolve_after), ("reopen_within", reopen_within))
+        if v is not None
+    }
+    tickets = {"update_interval": update_interval} if update_interval is not None else {}
+    if not timers and not tickets:
+        return config, ""
+    config = config.model_copy(
+        update={
+            "timers": config.timers.model_copy(update=timers),
+            "tickets": config.tickets.model_copy(update=tickets),
+        }
+    )
+    shown = [
+        ("resolve_after", config.timers.resolve_after, "resolve_after" in timers),
+        ("reopen_within", config.timers.reopen_within, "reopen_within" in timers),
+        ("update_interval", config.tickets.update_interval, bool(tickets)),
+    ]
+    parts = [f"{k} {format_duration(v)}{' (flag)' if flagged else ''}" for k, v, flagged in shown]
+    return config, "timers: " + ", ".join(parts)
 
 
 PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="port to listen on (0: any free)")]
@@ -92,6 +148,9 @@ def serve(
             "--insecure", help="serve a non-loopback address although no API token exists"
         ),
     ] = False,
+    resolve_after: ResolveAfterOpt = None,
+    reopen_within: ReopenWithinOpt = None,
+    update_interval: UpdateIntervalOpt = None,
 ) -> None:
     """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
@@ -100,14 +159,15 @@ def serve(
     from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
 
-    cfg = _config(config)
-    limits = cfg.server  # type: ignore[attr-defined]
+    cfg, timers = _with_timers(_config(config), resolve_after, reopen_within, update_interval)
+    limits = cfg.server
     sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate, start_worker=worker)
     note = _check_exposure(runtime, host, insecure)
     where = f"http://{_url_host(host)}:{bound_port(sock)}/"
-    err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
+    extra = f"; {timers}" if timers else ""
+    err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)}{extra})")
     if note:
         err.print(note, markup=False, soft_wrap=True)
     server = uvicorn.Server(
@@ -311,16 +371,19 @@ def worker(
     config: ConfigOpt = None,
     database_url: DatabaseOpt = None,
     migrate: MigrateOpt = None,
+    resolve_after: ResolveAfterOpt = None,
+    reopen_within: ReopenWithinOpt = None,
+    update_interval: UpdateIntervalOpt = None,
 ) -> None:
     """Run only the worker (inbox -> tickets -> external sinks), next to API processes
     sharing the database."""
 
-    cfg = _config(config)
+    cfg, timers = _with_timers(_config(config), resolve_after, reopen_within, update_interval)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate)
     runtime.worker.start()
     runtime.external.start()  # the lanes of external sinks run where the workers run
-    err.print("worker running; Ctrl-C to stop")
+    err.print(f"worker running{f' ({timers})' if timers else ''}; Ctrl-C to stop")
     try:
         while runtime.worker.alive:
             time.sleep(1)

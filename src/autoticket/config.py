@@ -51,6 +51,7 @@ __all__ = [
     "TeamEntry",
     "TimersConfig",
     "bundled_config_path",
+    "format_duration",
     "load_config",
     "parse_duration",
     "read_config_text",
@@ -76,6 +77,19 @@ def parse_duration(value: Any) -> timedelta:
     except OverflowError:
         raise ValueError(f"duration {value!r} is too large") from None
     raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m, 7d)")
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest `parse_duration` text of a whole number of seconds: 90s -> 1m30s."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
