@@ -28,7 +28,7 @@ from autoticket.store.dead_letters import count_dead_letters
 from autoticket.store.incidents import list_incidents
 from autoticket.store.tickets import list_tickets
 from autoticket.web.session import csrf_of, csrf_ok, same_origin, signed_in
-from autoticket.web.ticket_text import body_lines
+from autoticket.web.ticket_text import annotation_items, body_lines
 
 __all__ = ["age", "compact_json", "mount_web", "router"]
 
@@ -72,7 +72,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(age=age, when=when, json=compact_json, body_lines=body_lines)
+    env.filters.update(
+        age=age, when=when, json=compact_json, body_lines=body_lines, annotations=annotation_items
+    )
     return env
 
 
