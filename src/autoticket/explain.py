@@ -12,7 +12,7 @@ from autoticket.model import Release, Severity
 from autoticket.releases.evaluate import Evaluation, evaluate_with
 from autoticket.releases.readers import CombinedReader, LiveReader, PushedReader, Series
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
-from autoticket.store.events import decisions_of, events_of
+from autoticket.store.events import decisions_of, events_of, latest_annotations
 from autoticket.store.incidents import (
     alerts_count,
     alerts_of,
@@ -135,6 +135,8 @@ def incident_detail(
     detail = incident_summary(row)
     if config is not None:
         detail["suspect_releases"] = [s.to_dict() for s in suspect_releases(conn, config, row)]
+    alerts = alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+    annotations = latest_annotations(conn, incident_id, [a.fingerprint for a in alerts])
     detail["alerts"] = [
         {
             "fingerprint": a.fingerprint,
@@ -146,8 +148,10 @@ def incident_detail(
             "count": a.count,
             "flap_count": a.flap_count,
             "labels": a.labels,
+            # of the alert's latest event (summary, description, runbook_url...), redacted
+            "annotations": annotations.get(a.fingerprint, {}),
         }
-        for a in alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+        for a in alerts
     ]
     detail["alerts_total"] = alerts_count(conn, incident_id)
     detail["timeline"] = [
