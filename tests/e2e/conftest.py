@@ -13,6 +13,10 @@ One session starts:
   to every autoticket server, so the same real payloads exercise both
   databases at no extra wall time.
 
+- for the release judge (test_prometheus_judge.py), a Prometheus scraping a
+  test exporter every second (`start_scraping_prometheus`) and an
+  autoticket server configured to query it.
+
 Everything binds to 127.0.0.1 on free ports and runs from a temporary
 directory. Processes are stopped by PID. A failing test gets the tail of each
 process log attached to its report. Missing software skips the tests, or
