@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +11,10 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.model import Release, Severity
 from autoticket.releases.control import dependants_of
-from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
+from autoticket.releases.evaluate import Evaluation, Fleet, evaluate_with, read_range
+from autoticket.releases.readers import CombinedReader, LiveReader, PushedReader, Series
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
-from autoticket.store.events import decisions_of, events_of
+from autoticket.store.events import decisions_of, events_of, latest_annotations
 from autoticket.store.incidents import (
     alerts_count,
     alerts_of,
@@ -127,22 +129,35 @@ class VerdictCache:
 
 
 def release_evaluation(
-    conn: Connection, config: Config, release: Release, now: datetime
+    conn: Connection,
+    config: Config,
+    release: Release,
+    now: datetime,
+    live: LiveReader | None = None,
 ) -> Evaluation:
-    """The judge's verdict on `release` from the samples stored, as known at `now`.
+    """The judge's verdict on `release`, as known at `now`.
 
-    The same metrics of the environment's other services in the same windows
-    are the fleet control (releases/control.py), less the services that
-    depend on this one.
+    Metrics come from the samples stored; with `live` (the Prometheus reader
+    of the configured SLIs) each SLI comes from it instead. Replay never
+    passes one: its verdicts rest on the replayed samples alone. The same
+    series of the environment's other services, as stored, are the fleet
+    control (releases/control.py), less the services that depend on this one.
     """
-    start, end = release.started_at - BASELINE, release.started_at + WINDOW
-    series = series_between(conn, release.service, release.environment, start, end)
-    keys = [key for key, _, _ in series]
-    # Services that depend on the released one move with it: they are no control.
-    depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
-    exclude = {release.service} | dependants_of(release.service, depends_on)
-    fleet = fleet_between(conn, release.environment, keys, exclude, start, end)
-    return evaluate(release, series, config.releases, now, fleet=fleet)
+
+    def stored(service: str, environment: str, start: datetime, end: datetime) -> list[Series]:
+        return list(series_between(conn, service, environment, start, end))
+
+    def fleet(keys: Sequence[str]) -> Fleet:
+        start, end = read_range(release, config.releases, now)
+        # Services that depend on the released one move with it: they are no control.
+        depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
+        exclude = {release.service} | dependants_of(release.service, depends_on)
+        return fleet_between(conn, release.environment, keys, exclude, start, end)
+
+    if live is None:
+        return evaluate_with(PushedReader(stored), release, config.releases, now, fleet)
+    reader = CombinedReader([live, PushedReader(stored, live.names)])
+    return evaluate_with(reader, release, config.releases, now, fleet)
 
 
 def release_summary(evaluation: Evaluation) -> dict[str, Any]:
@@ -174,6 +189,8 @@ def incident_detail(
     detail = incident_summary(row)
     if config is not None:
         detail["suspect_releases"] = [s.to_dict() for s in suspect_releases(conn, config, row)]
+    alerts = alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+    annotations = latest_annotations(conn, incident_id, [a.fingerprint for a in alerts])
     detail["alerts"] = [
         {
             "fingerprint": a.fingerprint,
@@ -185,8 +202,10 @@ def incident_detail(
             "count": a.count,
             "flap_count": a.flap_count,
             "labels": a.labels,
+            # of the alert's latest event (summary, description, runbook_url...), redacted
+            "annotations": annotations.get(a.fingerprint, {}),
         }
-        for a in alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+        for a in alerts
     ]
     detail["alerts_total"] = alerts_count(conn, incident_id)
     detail["timeline"] = [

@@ -96,7 +96,7 @@ def test_overview_lists_open_incidents_and_tickets(app: App) -> None:
     assert re.search(r'<td class="num" title="opened [^"]+">2h</td>', incidents)
     tickets = page.split("Active tickets")[1]
     assert "Checkout is failing 7.2% of requests" in tickets
-    assert 'href="/api/v1/dead-letters"' in page
+    assert 'href="/dead-letters"' in page
 
 
 def test_overview_status_filter(app: App) -> None:

@@ -1,8 +1,9 @@
 """A release's verdict from its samples: judged early, judged repeatedly, on sample time.
 
 The judge compares each metric's samples after the release started with the
-`BASELINE` before it. While the release is observed (`WINDOW` after its
-start), the call is re-made at each step (`STEP`) as samples arrive:
+`baseline` before it. While the release is observed (`window` after its
+start), the call is re-made at each `step` as samples arrive (all three are
+`releases:` settings; `BASELINE`, `WINDOW` and `STEP` are their defaults):
 `judge_early` may fail it as soon as the evidence is decisive and may pass
 it only after its minimum window; otherwise the final verdict is made at
 the window's end. Until then the verdict so far is reported as pending.
@@ -14,7 +15,7 @@ verdict a replay of the same samples would.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,19 +26,25 @@ from autoticket.releases.directions import direction_of
 from autoticket.releases.early import EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.policy import action_while_rolling, decide_action
+from autoticket.releases.readers import LiveReader, MetricReader, Prefetched, Series
 from autoticket.releases.results import Judgement, Verdict
 from autoticket.releases.settings import ReleaseSettings
 
-__all__ = ["BASELINE", "STEP", "WINDOW", "Evaluation", "Series", "evaluate"]
+__all__ = [
+    "BASELINE",
+    "STEP",
+    "WINDOW",
+    "Evaluation",
+    "Series",
+    "evaluate",
+    "evaluate_with",
+    "prefetch",
+    "read_range",
+]
 
-BASELINE = timedelta(minutes=30)
-WINDOW = timedelta(minutes=30)
-STEP = timedelta(minutes=1)
-
-# A metric's series: its key (the name, plus its other labels when it has
-# some, e.g. `latency_seconds{quantile=0.99}`), its base name, and its
-# samples as (t, v), in time order.
-Series = tuple[str, str, Sequence[tuple[datetime, float]]]
+BASELINE = ReleaseSettings.model_fields["baseline"].default
+WINDOW = ReleaseSettings.model_fields["window"].default
+STEP = ReleaseSettings.model_fields["step"].default
 
 
 @dataclass(slots=True)
@@ -66,30 +73,42 @@ def evaluate(
     settings: ReleaseSettings,
     now: datetime,
     *,
+    missing: Mapping[str, str] | None = None,
     fleet: Fleet | None = None,
 ) -> Evaluation:
     """The release's verdict as known at `now` (for replay: the end of the stream).
 
+    `missing` names metrics that could not be read (a failed Prometheus
+    query) with the reason: each is judged `no_data` with that reason.
     `fleet`: the same series of the environment's other services, the control
     that tells a release's effect from the fleet's (releases/control.py).
     """
     start = release.started_at
+    window = settings.window
     keyed = _settings_for_series(settings, series)
-    if not series:
+    if not series and not missing:
         return _no_data(release, "no samples of the release's service and environment")
-    indexes = _fleet_indexes(series, fleet or {}, start)
-    end = min(now, start + WINDOW)
-    at = start + STEP
+    indexes = _fleet_indexes(series, fleet or {}, start, settings.baseline)
+
+    unread = [
+        MetricSamples(name, [], [], missing=why) for name, why in sorted((missing or {}).items())
+    ]
+
+    def windows(end: datetime) -> list[MetricSamples]:
+        return _windows(series, indexes, start, end, settings.baseline) + unread
+
+    end = min(now, start + window)
+    at = start + settings.step
     while at <= end:
-        call = judge_early(_windows(series, indexes, start, at), keyed, elapsed=at - start)
+        call = judge_early(windows(at), keyed, elapsed=at - start)
         if call.decision is not EarlyDecision.WAIT:
             how = "early_fail" if call.decision is EarlyDecision.FAIL else "early_pass"
             return _decided(release, call.judgement, at, how)
-        at += STEP
-    if now >= start + WINDOW:
-        judgement = judge(_windows(series, indexes, start, start + WINDOW), keyed)
-        return _decided(release, judgement, start + WINDOW, "window_end")
-    call = judge_early(_windows(series, indexes, start, now), keyed, elapsed=now - start)
+        at += settings.step
+    if now >= start + window:
+        judgement = judge(windows(start + window), keyed)
+        return _decided(release, judgement, start + window, "window_end")
+    call = judge_early(windows(now), keyed, elapsed=now - start)
     so_far = call.judgement  # the judgement so far: judge_early made it already
     action = action_while_rolling(call, release.rollout_percent)
     return Evaluation(
@@ -102,6 +121,39 @@ def evaluate(
         so_far,
         [call.reason],
     )
+
+
+def read_range(
+    release: Release, settings: ReleaseSettings, now: datetime
+) -> tuple[datetime, datetime]:
+    """The time range whose samples the verdict as of `now` rests on."""
+    start = release.started_at
+    return start - settings.baseline, min(now, start + settings.window)
+
+
+def evaluate_with(
+    reader: MetricReader,
+    release: Release,
+    settings: ReleaseSettings,
+    now: datetime,
+    fleet: Callable[[Sequence[str]], Fleet] | None = None,
+) -> Evaluation:
+    """`evaluate` on what `reader` returns for the release's windows.
+
+    `fleet`, given the keys of the series read, returns the fleet control's
+    series for them (the other services' samples in the same range).
+    """
+    reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
+    control = fleet([key for key, _, _ in reading.series]) if fleet is not None else None
+    return evaluate(release, reading.series, settings, now, missing=reading.missing, fleet=control)
+
+
+def prefetch(
+    reader: LiveReader, release: Release, settings: ReleaseSettings, now: datetime
+) -> Prefetched:
+    """Read the live metrics now, to judge on them later (inside a transaction)."""
+    reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
+    return Prefetched(reading, reader.names)
 
 
 def _decided(release: Release, judgement: Judgement, at: datetime, how: str) -> Evaluation:
@@ -136,29 +188,35 @@ def _no_data(release: Release, reason: str) -> Evaluation:
 
 
 def _fleet_indexes(
-    series: Sequence[Series], fleet: Fleet, start: datetime
+    series: Sequence[Series], fleet: Fleet, start: datetime, before: timedelta
 ) -> dict[str, FleetIndex]:
     indexes = {}
     for key, _, _ in series:
-        if (others := fleet.get(key)) and (index := fleet_index(others, start - BASELINE, start)):
+        if (others := fleet.get(key)) and (index := fleet_index(others, start - before, start)):
             indexes[key] = index
     return indexes
 
 
 def _windows(
-    series: Sequence[Series], indexes: Mapping[str, FleetIndex], start: datetime, end: datetime
+    series: Sequence[Series],
+    indexes: Mapping[str, FleetIndex],
+    start: datetime,
+    end: datetime,
+    before: timedelta,
 ) -> list[MetricSamples]:
-    baseline = start - BASELINE
+    baseline = start - before
     windows = []
     for key, _, samples in series:
-        before = [(t, v) for t, v in samples if baseline <= t < start]
+        seen = [(t, v) for t, v in samples if baseline <= t < start]
         after = [(t, v) for t, v in samples if start <= t < end]
         control = None
         if (index := indexes.get(key)) is not None:
             control = Control(
-                index.services, [index.at(t) for t, _ in before], [index.at(t) for t, _ in after]
+                index.services, [index.at(t) for t, _ in seen], [index.at(t) for t, _ in after]
             )
-        windows.append(MetricSamples(key, [v for _, v in before], [v for _, v in after], control))
+        windows.append(
+            MetricSamples(key, [v for _, v in seen], [v for _, v in after], control=control)
+        )
     return windows
 
 

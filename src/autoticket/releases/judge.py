@@ -50,14 +50,16 @@ class MetricSamples:
     """One metric's values in the window before the release and the one after.
 
     `control`, when given, is the fleet index at the time of each value
-    (releases/control.py): if the fleet itself moved, the values are judged
-    relative to it.
+    (releases/control.py): the values are judged relative to it.
+    `missing`: why the metric could not be read at all (a failed query); it
+    is then `no_data` with that reason.
     """
 
     name: str
     before: Sequence[float]
     after: Sequence[float]
     control: Control | None = None
+    missing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,8 @@ def judge_metric(samples: MetricSamples, settings: ReleaseSettings) -> MetricRes
     def no_data(reason: str, **sides: SideStats) -> MetricResult:
         return MetricResult(samples.name, direction, spec, Classification.NO_DATA, reason, **sides)
 
+    if samples.missing is not None:
+        return no_data(samples.missing)
     if problem := validate(samples.before, samples.after):
         return no_data(problem)
     raw_before, raw_after, control = against_control(samples, settings)
