@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from bench.release_corpus import MIN_SIZE, ReleaseTruth, build_corpus
+from bench.release_corpus import MIN_SIZE, ReleaseTruth, build_corpus, corpus_config_yaml
 from bench.release_score import Call, baseline_calls, score_calls, score_seed
 from typer.testing import CliRunner
 
 from autoticket.cli import app
+from autoticket.config import parse_config_text
+from autoticket.replay import replay
 
 SMALL = ("regress-http_success_ratio-200", "harmless-0", "fleet-dip", "incident-dependency")
 T = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -129,3 +131,14 @@ def test_the_command_writes_the_scores(tmp_path: Path, seed: int, monkeypatch) -
     assert written["seeds"] == [seed]
     assert written["overall"]["judge"]["tn"] == 1
     assert "judge" in result.output and "baseline" in result.output
+
+
+def test_the_corpus_replays_the_same_at_every_batch_size() -> None:
+    """The fleet control reads other services' samples: still the same output at any batch size."""
+    corpus = build_corpus(2, ("fleet-dip", "incident-dependency"))
+    config = parse_config_text(corpus_config_yaml())
+    outputs = [replay(iter(corpus.lines), config, batch_size=size).output for size in (1, 50)]
+    assert outputs[0]["releases"] and outputs[0]["tickets"]
+    assert json.dumps(outputs[0], sort_keys=True, default=str) == json.dumps(
+        outputs[1], sort_keys=True, default=str
+    )
