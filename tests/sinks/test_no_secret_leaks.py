@@ -29,6 +29,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "secret_env": "LEAK_SECRET",
         "token_env": "LEAK_TOKEN",
     },
+    "jira": {
+        "url": "https://jira.example",
+        "project": "OPS",
+        "email": "bot@example.com",
+        "token_env": "LEAK_TOKEN",
+    },
 }
 ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
 
