@@ -238,5 +238,6 @@ def test_through_the_lane_a_planted_secret_never_reaches_jira(engine: Engine, t0
     )
     assert rows == [("open", "done", "OPS-1")]
     assert len(fake.tickets) == 1
+    assert "[REDACTED:" in fake.tickets["OPS-1"]["summary"], "the summary got there, redacted"
     assert all(PLANTED not in r.content.decode() for r in fake.requests)
     assert all(PLANTED not in str(r.url) for r in fake.requests)

@@ -35,6 +35,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "email": "bot@example.com",
         "token_env": "LEAK_TOKEN",
     },
+    "servicenow": {
+        "url": "https://example.service-now.com",
+        "user": "autoticket",
+        "password_env": "LEAK_SECRET",
+    },
 }
 ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
 
