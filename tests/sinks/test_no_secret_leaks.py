@@ -40,6 +40,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "user": "autoticket",
         "password_env": "LEAK_SECRET",
     },
+    "github": {"repo": "acme/ops", "token_env": "LEAK_TOKEN"},
 }
 ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
 

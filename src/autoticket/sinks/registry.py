@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autoticket.sinks.base import Sink
 from autoticket.sinks.builtin import BuiltinSink
+from autoticket.sinks.github import GitHubSink
 from autoticket.sinks.jira import JiraSink
 from autoticket.sinks.servicenow import ServiceNowSink
 from autoticket.sinks.webhook import WebhookSink
@@ -11,5 +12,5 @@ from autoticket.sinks.webhook import WebhookSink
 __all__ = ["SINK_TYPES"]
 
 SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
-    cls.type: cls for cls in (BuiltinSink, WebhookSink, JiraSink, ServiceNowSink)
+    cls.type: cls for cls in (BuiltinSink, WebhookSink, JiraSink, ServiceNowSink, GitHubSink)
 }
