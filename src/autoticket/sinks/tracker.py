@@ -56,8 +56,10 @@ class Ticket:
 
 
 def correlation_key(item: OutboxItem) -> str:
-    """The key that ties a remote ticket to its incident: `autoticket-<incident id>`."""
-    return f"autoticket-{item.incident_id}"
+    """The key that ties a remote ticket to its incident: `autoticket-<incident id>`
+    (the payload's `remote_tag` when the engine put one there)."""
+    tag = item.payload.get("remote_tag")
+    return tag if isinstance(tag, str) and tag else f"autoticket-{item.incident_id}"
 
 
 def ticket_text(item: OutboxItem) -> str:
