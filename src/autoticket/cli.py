@@ -33,6 +33,7 @@ ConfigOpt = Annotated[
 # `make demo` never mixes them into the database `make run` serves.
 DEMO_DATABASE_URL = "sqlite:///autoticket-demo.db"
 
+
 def _config(path: Path | None, secrets: bool = True) -> object:
     settings = Settings.from_env()
     try:
@@ -245,7 +246,7 @@ def replay(
     started = time.perf_counter()
     with file.open("rb") as fh:
         if dry_run:
-            summary = check_stream(iter(fh))
+            summary = check_stream(iter(fh), cfg)
             text = orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode()
             if output:
                 output.write_text(text + "\n")

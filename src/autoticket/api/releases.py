@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from autoticket.api.auth import as_viewer
 from autoticket.api.deps import DbId, read_conn, write_conn
@@ -19,11 +20,12 @@ from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
 from autoticket.explain import release_evaluation, release_summary
+from autoticket.model import Release
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
 from autoticket.store.releases import get_release, list_releases, release_from_row, save_release
 
-__all__ = ["release_view", "router"]
+__all__ = ["record_release", "release_response", "release_view", "router"]
 
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
@@ -65,11 +67,20 @@ async def post_release(request: Request) -> JSONResponse:
             reason=exc.reason,
         ) from None
     with write_conn(request) as conn:
-        release_id, created = save_release(conn, release, runtime.clock.now())
-        row = get_release(conn, release_id)
-    return JSONResponse(
-        _jsonable(release_view(row)) | {"created": created}, status_code=201 if created else 200
-    )
+        row, created = record_release(conn, release, runtime.clock.now())
+    return release_response(row, created)
+
+
+def record_release(conn: Connection, release: Release, now: datetime) -> tuple[Any, bool]:
+    """Store a release event (every HTTP path that receives one comes here): (row, created)."""
+    release_id, created = save_release(conn, release, now)
+    return get_release(conn, release_id), created
+
+
+def release_response(row: Any, created: bool, **extra: Any) -> JSONResponse:
+    """201 with the release when it is new, 200 when the event updated it."""
+    body = _jsonable(release_view(row)) | {"created": created} | extra
+    return JSONResponse(body, status_code=201 if created else 200)
 
 
 @router.get("", dependencies=[Depends(as_viewer)])

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autoticket.releases.directions import Direction, direction_of
+from autoticket.releases.hook_settings import ReleaseSources
 
 __all__ = ["DEFAULT_GROUP", "EarlySettings", "MetricSpec", "ReleaseSettings", "ScoreThresholds"]
 
@@ -111,6 +112,7 @@ class ReleaseSettings(_Strict):
     min_samples: int = Field(default=5, ge=1)  # per side; fewer is no_data
     iqr_factor: float = Field(default=3.0, gt=0.0)  # outlier fences: Q1 - f*IQR, Q3 + f*IQR
     early: EarlySettings = Field(default_factory=EarlySettings)
+    sources: ReleaseSources = Field(default_factory=ReleaseSources)  # deploy webhooks
 
     def spec_for(self, name: str) -> MetricSpec:
         return self.metrics.get(name) or MetricSpec()
