@@ -30,7 +30,16 @@ from autoticket.store.tickets import list_tickets
 from autoticket.web.session import csrf_of, csrf_ok, same_origin, signed_in
 from autoticket.web.ticket_text import body_lines
 
-__all__ = ["age", "compact_json", "mount_web", "router"]
+__all__ = [
+    "age",
+    "bad_request",
+    "compact_json",
+    "error_page",
+    "mount_web",
+    "page_number",
+    "render",
+    "router",
+]
 
 _HERE = Path(__file__).parent
 STATUSES = ("active", "open", "acknowledged", "resolved", "all")
@@ -277,9 +286,21 @@ def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
     return {"kinds": kinds, "fields": fields}
 
 
+# For the pages of other modules (web/release_pages.py): the same frame and errors.
+render = _render
+error_page = _error
+page_number = _page
+
+
+def bad_request(request: Request, message: str) -> Response:
+    return _error(request, 400, "Bad query", message)
+
+
 def mount_web(app: FastAPI) -> None:
     from autoticket.web.login import install_login
+    from autoticket.web.release_pages import router as release_router
 
     install_login(app)
     app.include_router(router)
+    app.include_router(release_router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
