@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from autoticket.api.app import create_app
 from autoticket.api.deploy_hooks import signature_of
@@ -52,9 +52,12 @@ def _client(tmp_path: Path, config: Config) -> Iterator[tuple[TestClient, Runtim
 
 
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, Runtime]]:
+def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, Runtime]]:
+    """On SQLite and PostgreSQL."""
     monkeypatch.delenv("AUTOTICKET_INGEST_TOKEN", raising=False)
-    yield from _client(tmp_path, _config())
+    runtime = Runtime(_config(), engine, start_worker=False, clock=FixedClock(T0))
+    with TestClient(create_app(runtime), base_url="http://localhost") as test_client:
+        yield test_client, runtime
 
 
 @pytest.fixture
