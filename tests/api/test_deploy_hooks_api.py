@@ -178,6 +178,9 @@ def test_bad_deliveries_are_dead_letters_named_by_field(
         ("github-deployment", "deployment_status.state"),
     ]
     assert letters[2]["headers"]["x-github-event"] == "deployment_status"
+    metrics = http.get("/metrics").text
+    assert 'autoticket_dead_letters_total{source="argocd",stage="ingest"} 2.0' in metrics
+    assert 'autoticket_deliveries_total{code="422",source="github-deployment"} 1.0' in metrics
     admin = token_headers(runtime.engine)
     still = http.post(f"/api/v1/dead-letters/{letters[2]['id']}/replay", headers=admin)
     assert still.status_code == 422  # still failing: the payload itself is wrong

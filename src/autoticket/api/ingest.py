@@ -20,6 +20,7 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
+from autoticket.releases.hooks import HOOKS
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 
@@ -38,6 +39,9 @@ router = APIRouter(tags=["ingest"])
 log = logging.getLogger("autoticket.api")
 
 _JSON_TYPES = ("application/json", "text/json")
+# Sources the dead-letter counter names (anything else is "unknown": a label per URL
+# typo would grow the metric without bound).
+_LABELLED = frozenset(known_sources()) | frozenset(HOOKS)
 _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for")
 
 
@@ -244,7 +248,7 @@ async def keep_refused(
         dead_id = None
     else:
         runtime.telemetry.dead_letters.labels(
-            delivery.source if delivery.source in known_sources() else "unknown", "ingest"
+            delivery.source if delivery.source in _LABELLED else "unknown", "ingest"
         ).inc()
     error.extra["dead_letter_id"] = dead_id
     return error
