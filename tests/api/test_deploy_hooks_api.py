@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from autoticket.api.app import create_app
@@ -251,3 +253,47 @@ def test_replay_takes_hook_lines_through_the_same_parser() -> None:
     checked = check_stream(iter(lines), config)
     assert checked["errors"] == out["errors"]
     assert checked["lines_by_source"] == {"github-deployment": 3, "argocd": 2}
+
+
+@pytest.fixture
+def sqlite_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TestClient, Runtime]]:
+    monkeypatch.delenv("AUTOTICKET_INGEST_TOKEN", raising=False)
+    yield from _client(tmp_path, _config())
+
+
+_REAL = [orjson.dumps(github_status()), orjson.dumps(argocd())]
+_bodies = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=16),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from([GITHUB, ARGOCD]),
+    body=st.binary(max_size=200)
+    | _bodies.map(orjson.dumps)
+    | st.sampled_from(_REAL).flatmap(
+        lambda b: st.sampled_from([b, b.replace(b"2026", b"20x6"), b.replace(b'"', b"'", 1)])
+    ),
+    event=st.sampled_from(["deployment_status", "deployment", "ping", "push"]),
+)
+def test_whatever_arrives_the_answer_is_a_release_or_a_4xx_naming_the_field(
+    sqlite_client: tuple[TestClient, Runtime], path: str, body: bytes, event: str
+) -> None:
+    http, _ = sqlite_client
+    response = http.post(
+        path, content=body, headers={"content-type": "application/json", "x-github-event": event}
+    )
+    assert response.status_code in (200, 201, 400, 422), response.text
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert error["field"] and error["message"]
+        assert error["dead_letter_id"] is not None  # kept for replay
