@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 __all__ = ["HEIGHT", "WIDTH", "Plot", "before_after"]
 
-WIDTH, HEIGHT = 360, 130
+WIDTH, HEIGHT = 300, 120
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52, 8, 8, 20
 
 
@@ -37,7 +37,7 @@ class Plot:
     decided_x: float | None = None  # when the verdict was reached, if inside the plot
     medians: dict[str, Line] = field(default_factory=dict)  # "before" / "after"
     y_ticks: list[tuple[float, str]] = field(default_factory=list)  # (pixel y, label)
-    x_ticks: list[tuple[float, str]] = field(default_factory=list)  # (pixel x, label)
+    x_ticks: list[tuple[float, str, str]] = field(default_factory=list)  # (x, label, anchor)
     frame: Line = field(default_factory=lambda: Line(0, 0, 0, 0))  # the plotting area
 
 
@@ -87,9 +87,9 @@ def before_after(
             plot.medians[side] = Line(left, median, right, median)
     plot.y_ticks = [(y(v), _number(v)) for v in (low + pad, high - pad)]
     plot.x_ticks = [
-        (x0, _minutes(since - start)),
-        (plot.release_x, "0"),
-        (x1, _minutes(until - start)),
+        (x0, _minutes(since - start), "start"),
+        (plot.release_x, "0", "middle"),
+        (x1, _minutes(until - start), "end"),
     ]
     return plot
 
