@@ -61,7 +61,7 @@ async def github_deployment(request: Request) -> JSONResponse:
 
 @router.post("/api/v1/ingest/argocd", status_code=201)
 async def argocd(request: Request) -> JSONResponse:
-    """An Argo CD notification rendered by the template of docs/releases.md."""
+    """An Argo CD notification rendered by the template of docs/sources/deploy-webhooks.md."""
     return await _receive(request, "argocd")
 
 

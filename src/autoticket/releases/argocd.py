@@ -1,7 +1,7 @@
 """Argo CD notifications as releases.
 
 Argo CD's webhook service sends whatever body its template renders, so this
-adapter reads the body of the template docs/releases.md ("Argo CD") gives:
+adapter reads the body of the template docs/sources/deploy-webhooks.md gives:
 one Application's sync as flat fields. Go's `<no value>` (a field the
 Application does not have yet, such as `finishedAt` while it syncs) counts as
 absent. The operation phase is kept in the `deploy_state` flag; a finished

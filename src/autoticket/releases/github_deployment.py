@@ -1,6 +1,6 @@
 """GitHub `deployment_status` (and `deployment`) webhooks as releases.
 
-docs/releases.md ("Deploy webhooks") documents the mapping: the repository
+docs/sources/deploy-webhooks.md documents the mapping: the repository
 names the service, `deployment.environment` the environment, the ref (when
 it is a version tag) or the commit the version; a status's state is kept in
 the release's `deploy_state` flag, and a final one (success, failure, error)

@@ -105,6 +105,7 @@ class EarlySettings(_Strict):
 
 
 class ReleaseSettings(_Strict):
+    sources: ReleaseSources = Field(default_factory=ReleaseSources)  # deploy webhooks
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     groups: dict[str, Weight] = Field(default_factory=dict)  # group -> weight, default 1
     thresholds: ScoreThresholds = Field(default_factory=ScoreThresholds)
@@ -112,7 +113,6 @@ class ReleaseSettings(_Strict):
     min_samples: int = Field(default=5, ge=1)  # per side; fewer is no_data
     iqr_factor: float = Field(default=3.0, gt=0.0)  # outlier fences: Q1 - f*IQR, Q3 + f*IQR
     early: EarlySettings = Field(default_factory=EarlySettings)
-    sources: ReleaseSources = Field(default_factory=ReleaseSources)  # deploy webhooks
 
     def spec_for(self, name: str) -> MetricSpec:
         return self.metrics.get(name) or MetricSpec()
