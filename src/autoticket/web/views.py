@@ -151,6 +151,16 @@ def _bad_query(request: Request) -> Response:
     )
 
 
+# For the pages of other modules (web/release_pages.py): the same frame and errors.
+render = _render
+error_page = _error
+page_number = _page
+
+
+def bad_request(request: Request, message: str) -> Response:
+    return _error(request, 400, "Bad query", message)
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> Response:
     status, page = _status(request, "active"), _page(request)
@@ -286,21 +296,11 @@ def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
     return {"kinds": kinds, "fields": fields}
 
 
-# For the pages of other modules (web/release_pages.py): the same frame and errors.
-render = _render
-error_page = _error
-page_number = _page
-
-
-def bad_request(request: Request, message: str) -> Response:
-    return _error(request, 400, "Bad query", message)
-
-
 def mount_web(app: FastAPI) -> None:
     from autoticket.web.login import install_login
     from autoticket.web.release_pages import router as release_router
 
     install_login(app)
-    app.include_router(router)
     app.include_router(release_router)
+    app.include_router(router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
