@@ -10,7 +10,6 @@ start-up (and in `check-config`), not a failure later.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -24,21 +23,7 @@ __all__ = ["config_problems", "load_checked", "parse_checked"]
 
 
 def config_problems(config: Config, env: Mapping[str, str] | None = None) -> list[ConfigProblem]:
-    return [
-        *_route_problems(config),
-        *_redaction_problems(config),
-        *check_sinks(config, env),
-        *_hook_problems(config, env),
-    ]
-
-
-def _hook_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:
-    """The GitHub webhook's secret variable must be set: else every delivery is refused."""
-    name = config.releases.sources.github_deployment.secret_env
-    if name is None or (os.environ if env is None else env).get(name):
-        return []
-    loc = ("releases", "sources", "github_deployment", "secret_env")
-    return [config.problem(loc, f"environment variable {name} is not set (the webhook's secret)")]
+    return [*_route_problems(config), *_redaction_problems(config), *check_sinks(config, env)]
 
 
 def load_checked(path: str | Path | None = None, secrets: bool = True) -> Config:

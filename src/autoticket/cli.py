@@ -33,7 +33,6 @@ ConfigOpt = Annotated[
 # `make demo` never mixes them into the database `make run` serves.
 DEMO_DATABASE_URL = "sqlite:///autoticket-demo.db"
 
-
 def _config(path: Path | None, secrets: bool = True) -> object:
     settings = Settings.from_env()
     try:

@@ -270,15 +270,3 @@ def test_arbitrary_json_never_crashes_either_parser(body: Any) -> None:
     for source in ("github-deployment", "argocd"):
         _holds(lambda b, s=source: release_of_hook(s, b, {}, config), body)
 
-
-def test_an_unset_webhook_secret_is_a_config_problem_with_its_line() -> None:
-    from autoticket.checks import config_problems
-    from autoticket.config import parse_config_text
-
-    text = "releases:\n  sources:\n    github_deployment:\n      secret_env: HOOK_SECRET_X\n"
-    config = parse_config_text(text, "c.yaml")
-    [problem] = config_problems(config, {})
-    assert problem.path == "releases.sources.github_deployment.secret_env"
-    assert problem.line == 4
-    assert "HOOK_SECRET_X is not set" in problem.message
-    assert config_problems(config, {"HOOK_SECRET_X": "s3cret"}) == []
