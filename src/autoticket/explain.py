@@ -11,7 +11,7 @@ from autoticket.config import Config
 from autoticket.model import Release, Severity
 from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
-from autoticket.store.events import decisions_of, events_of
+from autoticket.store.events import decisions_of, events_of, latest_annotations
 from autoticket.store.incidents import (
     alerts_count,
     alerts_of,
@@ -125,6 +125,8 @@ def incident_detail(
     detail = incident_summary(row)
     if config is not None:
         detail["suspect_releases"] = [s.to_dict() for s in suspect_releases(conn, config, row)]
+    alerts = alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+    annotations = latest_annotations(conn, incident_id, [a.fingerprint for a in alerts])
     detail["alerts"] = [
         {
             "fingerprint": a.fingerprint,
@@ -136,8 +138,10 @@ def incident_detail(
             "count": a.count,
             "flap_count": a.flap_count,
             "labels": a.labels,
+            # of the alert's latest event (summary, description, runbook_url...), redacted
+            "annotations": annotations.get(a.fingerprint, {}),
         }
-        for a in alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+        for a in alerts
     ]
     detail["alerts_total"] = alerts_count(conn, incident_id)
     detail["timeline"] = [
