@@ -13,6 +13,7 @@ one run. Every command loads its config through `check_config_file` or
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from autoticket.config_meaning import meaning_problems
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError, compile_route, parse_matchers
 from autoticket.regex import RegexError, compile_config_regex
+from autoticket.releases.prometheus import missing_secrets
 from autoticket.sinks import check_sinks
 
 __all__ = [
@@ -137,6 +139,8 @@ def _code_problems(
         problems += _redaction_problems(config)
     if "sinks" not in failed:
         problems += check_sinks(config, env)
+    if "releases" not in failed:
+        problems += _prometheus_problems(config, env)
     return problems
 
 
@@ -181,3 +185,15 @@ def _redaction_problems(config: Config) -> list[ConfigProblem]:
         loc = ("retention", "raw_bodies")
         problems.append(config.problem(loc, "redact needs redaction.enabled: true"))
     return problems
+
+
+def _prometheus_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:
+    """The variables releases.prometheus names for its credentials must be set."""
+    settings = config.releases.prometheus
+    if settings is None:
+        return []
+    missing = missing_secrets(settings, os.environ if env is None else env)
+    return [
+        config.problem(("releases", "prometheus", *where.split(".", 1)), message)
+        for where, message in missing
+    ]

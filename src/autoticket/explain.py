@@ -9,7 +9,8 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.model import Release, Severity
-from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
+from autoticket.releases.evaluate import Evaluation, evaluate_with
+from autoticket.releases.readers import CombinedReader, LiveReader, PushedReader, Series
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of, latest_annotations
 from autoticket.store.incidents import (
@@ -83,17 +84,26 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
 
 
 def release_evaluation(
-    conn: Connection, config: Config, release: Release, now: datetime
+    conn: Connection,
+    config: Config,
+    release: Release,
+    now: datetime,
+    live: LiveReader | None = None,
 ) -> Evaluation:
-    """The judge's verdict on `release` from the samples stored, as known at `now`."""
-    series = series_between(
-        conn,
-        release.service,
-        release.environment,
-        release.started_at - BASELINE,
-        release.started_at + WINDOW,
-    )
-    return evaluate(release, series, config.releases, now)
+    """The judge's verdict on `release`, as known at `now`.
+
+    Metrics come from the samples stored; with `live` (the Prometheus reader
+    of the configured SLIs) each SLI comes from it instead. Replay never
+    passes one: its verdicts rest on the replayed samples alone.
+    """
+
+    def stored(service: str, environment: str, start: datetime, end: datetime) -> list[Series]:
+        return list(series_between(conn, service, environment, start, end))
+
+    if live is None:
+        return evaluate_with(PushedReader(stored), release, config.releases, now)
+    reader = CombinedReader([live, PushedReader(stored, live.names)])
+    return evaluate_with(reader, release, config.releases, now)
 
 
 def release_summary(evaluation: Evaluation) -> dict[str, Any]:

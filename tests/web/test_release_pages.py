@@ -218,3 +218,38 @@ def test_an_incident_links_its_suspect_release_and_the_release_names_the_inciden
     suspects = release_page.split("<h2>Suspect for</h2>")[1].split("</section>")[0]
     assert f'href="/incidents/{incident["id"]}"' in suspects
     assert "started 12 min before the incident opened" in suspects
+
+
+class _FakePrometheus:
+    """A live reader serving one SLI, as the Prometheus reader would."""
+
+    names = frozenset({"checkout_http_latency_seconds"})
+
+    def read(self, service: str, environment: str, start: datetime, end: datetime) -> Any:
+        from autoticket.releases.readers import Reading
+
+        points = [
+            (START + timedelta(minutes=m, seconds=15), 0.3 + (m % 5) * 0.001)
+            for m in range(-30, 30)
+            if start <= START + timedelta(minutes=m, seconds=15) < end
+        ]
+        return Reading([("checkout_http_latency_seconds", "checkout_http_latency_seconds", points)])
+
+
+def test_a_live_sli_is_judged_and_plotted_as_the_api_does(
+    client: tuple[TestClient, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, runtime = client
+    release_id = _release(http)
+    _samples(http, "checkout_error_ratio", 0.01, 0.01)
+    _samples(http, "checkout_http_latency_seconds", 9.0, 9.0)  # pushed, but the SLI is live
+    monkeypatch.setattr(runtime, "release_reader", _FakePrometheus())
+    api = http.get(f"/api/v1/releases/{release_id}").json()
+    page = _html(http.get(f"/releases/{release_id}"))
+    live = next(m for m in api["metrics"] if m["name"] == "checkout_http_latency_seconds")
+    assert live["before"]["count"] == 30  # read from the live reader, not the pushed 9.0s
+    row = page.split("<code>checkout_http_latency_seconds</code>")[1].split("</tr>")[0]
+    assert f"{live['before']['count']} / {live['after']['count']}" in row
+    svg = row.split("<svg")[1].split("</svg>")[0]
+    assert svg.count('<circle class="before"') == 30
+    assert "0.3" in svg and ">9<" not in svg  # the axis shows the live values

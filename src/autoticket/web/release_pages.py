@@ -18,7 +18,7 @@ from autoticket.api.deps import read_conn, runtime_of
 from autoticket.api.releases import release_view
 from autoticket.config import Config
 from autoticket.explain import release_evaluation, release_summary, suspect_releases
-from autoticket.releases.evaluate import BASELINE, WINDOW
+from autoticket.releases.evaluate import prefetch
 from autoticket.releases.events import MAX_NAME
 from autoticket.releases.suspects import LOOKBACK
 from autoticket.store.incidents import incidents_opened_between
@@ -104,27 +104,33 @@ def _release_id(raw: str) -> int | None:
 
 @router.get("/releases/{release_id}", response_class=HTMLResponse)
 def release_page(request: Request, release_id: str) -> Response:
+    """The verdict as `GET /api/v1/releases/{id}` gives it, with the samples behind it."""
     number = _release_id(release_id)
     runtime = runtime_of(request)
     now = runtime.clock.now()
     with read_conn(request) as conn:
         row = get_release(conn, number) if number is not None else None
-        if row is None:
-            return error_page(
-                request, 404, "Release not found", f"There is no release {release_id}."
-            )
-        release = release_from_row(row)
-        summary = release_summary(release_evaluation(conn, runtime.config, release, now))
-        start = release.started_at
-        series = series_between(
-            conn, release.service, release.environment, start - BASELINE, start + WINDOW
-        )
+    if row is None:
+        return error_page(request, 404, "Release not found", f"There is no release {release_id}.")
+    release = release_from_row(row)
+    settings = runtime.config.releases
+    live = None
+    if runtime.release_reader is not None:  # Prometheus, before a connection is taken
+        live = prefetch(runtime.release_reader, release, settings, now)
+    start = release.started_at
+    since, until = start - settings.baseline, start + settings.window
+    with read_conn(request) as conn:
+        summary = release_summary(release_evaluation(conn, runtime.config, release, now, live))
+        series = [
+            s
+            for s in series_between(conn, release.service, release.environment, since, until)
+            if live is None or s[1] not in live.names
+        ]
         suspect_of = _suspect_of(conn, runtime.config, release.id, start)
+    if live is not None:
+        series += live.reading.series
     decided = summary["decided_at"]
-    plots = {
-        key: before_after(samples, start, start - BASELINE, start + WINDOW, decided)
-        for key, _, samples in series
-    }
+    plots = {key: before_after(samples, start, since, until, decided) for key, _, samples in series}
     metrics = [m | {"plot": plots.get(str(m["name"]))} for m in summary["metrics"]]
     return render(
         request,
