@@ -270,3 +270,13 @@ def test_arbitrary_json_never_crashes_either_parser(body: Any) -> None:
     for source in ("github-deployment", "argocd"):
         _holds(lambda b, s=source: release_of_hook(s, b, {}, config), body)
 
+
+def test_an_unset_webhook_secret_is_a_config_error_with_its_line() -> None:
+    from autoticket.checks import check_config_text
+
+    text = "releases:\n  sources:\n    github_deployment:\n      secret_env: HOOK_SECRET_X\n"
+    [problem] = check_config_text(text, "c.yaml", env={}).errors
+    assert problem.path == "releases.sources.github_deployment.secret_env"
+    assert problem.line == 4
+    assert "HOOK_SECRET_X is not set" in problem.message
+    assert check_config_text(text, "c.yaml", env={"HOOK_SECRET_X": "s3cret"}).errors == []
