@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from autoticket.api.deps import read_conn, runtime_of
 from autoticket.store import inbox as inbox_store
+from autoticket.store.outage import is_unavailable, reason_of
 
 __all__ = ["router"]
 
@@ -29,7 +30,11 @@ def readyz(request: Request) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
+        if is_unavailable(exc):
+            runtime.db_health.failed(exc, "readyz")
+            checks["database"] = f"unavailable: {reason_of(exc)}"
+        else:
+            checks["database"] = f"error: {type(exc).__name__}"
     if runtime.start_worker:
         checks["worker"] = "ok" if runtime.worker.alive else "not running"
         if runtime.worker.last_error:

@@ -20,6 +20,7 @@ from autoticket.sinks.build import build_sinks, external_sinks, transactional_si
 from autoticket.sinks.external import ExternalDispatcher
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import make_engine, migrate
+from autoticket.store.outage import DatabaseHealth
 from autoticket.store.schema import check_schema
 from autoticket.telemetry import Telemetry
 
@@ -43,6 +44,10 @@ class Runtime:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.telemetry = Telemetry()
+        # One record of whether the database is reachable, for the API, the worker and
+        # the sink lanes: an outage is logged once, not once per request and round.
+        self.db_health = DatabaseHealth()
+        self.db_health.watch(engine)
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         if sinks is None:
             sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
@@ -53,9 +58,12 @@ class Runtime:
             self.clock,
             on_outcome=self._attempted,
             after=list(self.dispatcher.sinks),
+            health=self.db_health,
         )
         self.round = Round(engine, config, self.pipeline, self.dispatcher, self.telemetry)
-        self.worker = Worker(engine, config, self.round, self.clock, batch_size=batch_size)
+        self.worker = Worker(
+            engine, config, self.round, self.clock, batch_size=batch_size, health=self.db_health
+        )
         self.committer = GroupCommitter(engine, on_commit=self.worker.wake)
         self.start_worker = start_worker
         self.started = False

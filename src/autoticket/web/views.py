@@ -281,5 +281,6 @@ def mount_web(app: FastAPI) -> None:
     from autoticket.web.login import install_login
 
     install_login(app)
+    app.state.html_error = _error  # the API's error handlers answer UI pages in HTML
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
