@@ -33,6 +33,7 @@ ConfigOpt = Annotated[
 # `make demo` never mixes them into the database `make run` serves.
 DEMO_DATABASE_URL = "sqlite:///autoticket-demo.db"
 
+
 def _config(path: Path | None, secrets: bool = True) -> object:
     settings = Settings.from_env()
     try:
@@ -79,6 +80,14 @@ def serve(
             "--insecure", help="serve a non-loopback address although no API token exists"
         ),
     ] = False,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="a log line per request; default: the config's server.access_log (on)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
@@ -86,8 +95,13 @@ def serve(
     from autoticket.api.app import create_app
     from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
+    from autoticket.service.logs import configure_logging
 
+    configure_logging()
     cfg = _config(config)
+    if access_log is not None:
+        server_cfg = cfg.server.model_copy(update={"access_log": access_log})  # type: ignore[attr-defined]
+        cfg = cfg.model_copy(update={"server": server_cfg})  # type: ignore[attr-defined]
     limits = cfg.server  # type: ignore[attr-defined]
     sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
@@ -101,6 +115,7 @@ def serve(
         uvicorn.Config(
             create_app(runtime, extra_hosts=[host]),
             log_level="warning",
+            access_log=False,  # ours is one line per request, with who made it
             # h11, with a deadline on headers: its limits hold whatever else is installed.
             http=with_header_deadline(limits.header_timeout.total_seconds()),
             timeout_keep_alive=max(1, round(limits.keep_alive_timeout.total_seconds())),
@@ -281,6 +296,9 @@ def worker(
     """Run only the worker (inbox -> tickets -> external sinks), next to API processes
     sharing the database."""
 
+    from autoticket.service.logs import configure_logging
+
+    configure_logging()
     cfg = _config(config)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate)
@@ -368,7 +386,9 @@ def demo(
 ) -> None:
     """Start the server and feed it the bundled example stream so the UI has content."""
     from autoticket.demo import run_demo
+    from autoticket.service.logs import configure_logging
 
+    configure_logging()
     cfg = _config(config)
     sock = _listen("127.0.0.1", port)
     runtime = _runtime(cfg, database_url)

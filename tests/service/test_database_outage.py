@@ -107,7 +107,16 @@ def _wait_for(check: Callable[[], bool], what: str, limit: float = 60.0) -> None
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name.startswith("autoticket")]
+    """Everything autoticket logged but the access log (one line per request, always)."""
+    return [
+        r
+        for r in caplog.records
+        if r.name.startswith("autoticket") and r.name != "autoticket.access"
+    ]
+
+
+def _access(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "autoticket.access"]
 
 
 def _alert(name: str, fingerprint: str) -> dict[str, object]:
@@ -184,6 +193,9 @@ def _outage_checks(
     assert len(down) == 1, [r.getMessage() for r in during]
     assert down[0].levelno == logging.ERROR
     assert len(during) == 1, [r.getMessage() for r in during]
+    access = _access(caplog)
+    assert len(access) == refused + 1  # and /readyz
+    assert all(" 503 " in line for line in access), access
 
     restore()
     caplog.clear()

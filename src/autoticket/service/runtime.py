@@ -15,6 +15,7 @@ from autoticket.engine.round import Round
 from autoticket.pipeline.runner import Pipeline, build_pipeline
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.worker import Worker
+from autoticket.sinks.action_log import log_action
 from autoticket.sinks.base import OutboxItem, Sink, SinkResult, TransactionalSink
 from autoticket.sinks.build import build_sinks, external_sinks, transactional_sinks
 from autoticket.sinks.external import ExternalDispatcher
@@ -51,7 +52,9 @@ class Runtime:
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         if sinks is None:
             sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
-        self.dispatcher = Dispatcher(transactional_sinks(sinks), on_applied=self._applied)
+        self.dispatcher = Dispatcher(
+            transactional_sinks(sinks), on_applied=self._applied, on_committed=self._committed
+        )
         self.external = ExternalDispatcher(
             engine,
             external_sinks(sinks),
@@ -106,6 +109,11 @@ class Runtime:
         self.telemetry.sink_attempts.labels(item.sink, result.outcome).inc()
         if result.outcome == "ok":
             self.telemetry.tickets.labels(item.sink, item.action).inc()
+            log_action(item, result)  # external sinks: called once the outcome is recorded
+
+    def _committed(self, applied: list[tuple[OutboxItem, SinkResult]]) -> None:
+        for item, result in applied:  # transactional sinks: once their transaction committed
+            log_action(item, result)
 
     def _applied(self, item: OutboxItem, now: datetime) -> None:
         # The round that applied a built-in action usually enqueued its external ones.
