@@ -17,7 +17,22 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Ours, so a second call does not add a second one."""
+    """Ours, so a second call does not add a second one. Without a stream of its
+    own it writes to `sys.stderr` as it is at each record, not as it was when
+    configured (a test runner swaps it per command)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._own = stream
+        super().__init__(stream)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return self._own if self._own is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        if value is not sys.stderr:
+            self._own = value
 
 
 def configure_logging(level: str | None = None, stream: TextIO | None = None) -> None:
@@ -28,6 +43,6 @@ def configure_logging(level: str | None = None, stream: TextIO | None = None) ->
     logger.setLevel(getattr(logging, name, logging.INFO))
     if any(isinstance(h, _Handler) for h in logger.handlers):
         return
-    handler = _Handler(stream or sys.stderr)
+    handler = _Handler(stream)
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
