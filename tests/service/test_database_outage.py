@@ -180,6 +180,9 @@ def _outage_checks(
     assert lost.json()["error"]["code"] == "storage_unavailable"
     assert lost.headers["retry-after"] == "5"
     refused += 1
+    scrape = client.get("/metrics")
+    assert scrape.status_code == 200
+    assert "autoticket_database_available 0.0" in scrape.text
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["ready"] is False
@@ -194,8 +197,8 @@ def _outage_checks(
     assert down[0].levelno == logging.ERROR
     assert len(during) == 1, [r.getMessage() for r in during]
     access = _access(caplog)
-    assert len(access) == refused + 1  # and /readyz
-    assert all(" 503 " in line for line in access), access
+    assert len(access) == refused + 2  # and /metrics, /readyz
+    assert sum(" 503 " in line for line in access) == refused + 1, access
 
     restore()
     caplog.clear()
@@ -205,6 +208,7 @@ def _outage_checks(
     assert back[0].startswith("database available again after ")
     assert back[0].endswith(f", {refused} requests refused")
     assert client.get("/readyz").json()["checks"]["database"] == "ok"
+    assert "autoticket_database_available 1.0" in client.get("/metrics").text
     again = client.post("/api/v1/ingest/alertmanager", json=am_payload(_alert("During", "d" * 16)))
     assert again.status_code == 202, again.text
     if not runtime.start_worker:

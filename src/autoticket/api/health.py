@@ -45,7 +45,16 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
+    """The process's metrics, during a database outage too (then without a fresh
+    inbox count): a failed scrape would say the service is down, not its database."""
     runtime = runtime_of(request)
-    with read_conn(request) as conn:
-        runtime.telemetry.inbox_pending.set(inbox_store.pending_count(conn))
-    return Response(runtime.telemetry.render(), media_type=CONTENT_TYPE_LATEST)
+    telemetry = runtime.telemetry
+    try:
+        with read_conn(request) as conn:
+            telemetry.inbox_pending.set(inbox_store.pending_count(conn))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        runtime.db_health.failed(exc, "metrics")
+    telemetry.database_available.set(0 if runtime.db_health.down else 1)
+    return Response(telemetry.render(), media_type=CONTENT_TYPE_LATEST)
