@@ -15,6 +15,7 @@ from autoticket.service.logs import configure_logging
 def restored() -> Iterator[logging.Logger]:
     logger = logging.getLogger("autoticket")
     handlers, level = list(logger.handlers), logger.level
+    logger.handlers[:] = []  # a command run in-process earlier may have configured it
     yield logger
     logger.handlers[:] = handlers
     logger.setLevel(level)
