@@ -158,6 +158,8 @@ def _outage_checks(
     r = client.post("/api/v1/ingest/alertmanager", json=am_payload(_alert("Before", "b" * 16)))
     assert r.status_code == 202, r.text
     _wait_for(lambda: len(_incidents(client)) == 1, "the first incident")
+    # and for its ticket's log line, written once the dispatch committed
+    _wait_for(lambda: any(r.name == "autoticket.tickets" for r in caplog.records), "the ticket")
 
     caplog.clear()
     cut()
