@@ -531,6 +531,28 @@ def bench(
     run_bench(output, quick=quick)
 
 
+@app.command("bench-releases")
+def bench_releases(
+    seeds: Annotated[str, typer.Option(help="comma-separated corpus seeds")] = "1,2,3",
+    output: Annotated[Path, typer.Option(help="write JSON results here")] = Path(
+        "bench/release_results.json"
+    ),
+) -> None:
+    """Score the release judge on the seeded corpus, beside a fixed-threshold baseline."""
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        err.print(f"[red]--seeds: expected comma-separated integers, got {seeds!r}[/red]")
+        raise typer.Exit(2) from None
+    sys.path.insert(0, str(Path.cwd()))  # bench/ lives in the repository, not the package
+    try:
+        from bench.release_score import run_release_bench
+    except ImportError:
+        err.print("[red]bench/ is not importable: run from the repository root[/red]")
+        raise typer.Exit(2) from None
+    run_release_bench(seed_list, output)
+
+
 from autoticket.token_cli import token_app  # noqa: E402  (registers `autoticket token`)
 
 app.add_typer(token_app, name="token")

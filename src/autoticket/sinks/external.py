@@ -94,6 +94,7 @@ class Lane:
             token, rows = claims.claim(
                 conn, self.sink.name, now, self.lease, self.batch, self.after
             )
+            refs = claims.known_refs(conn, self.sink.name, {row.incident_id for row in rows})
         held: set[int] = set()  # incidents with an action waiting for a retry
         giving_back: list[int] = []
         calls = 0
@@ -102,9 +103,12 @@ class Lane:
                 giving_back.append(row.id)
                 continue
             item = item_of(row)
+            item.remote_ref = refs.get(item.incident_id)
             result = self._call(item)
             calls += 1
             recorded = self._record(item, token, result)
+            if recorded and result.outcome == "ok" and result.external_ref:
+                refs[item.incident_id] = result.external_ref
             if recorded and result.outcome == "retry" and retry_delay(item, result) is not None:
                 held.add(item.incident_id)
         if giving_back:
