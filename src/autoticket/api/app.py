@@ -18,6 +18,7 @@ from autoticket.api import (
     samples,
     tickets,
 )
+from autoticket.api.access_log import AccessLogMiddleware
 from autoticket.api.errors import install_error_handlers
 from autoticket.api.security import SecurityMiddleware
 from autoticket.service.runtime import Runtime
@@ -49,6 +50,8 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
     app.state.runtime = runtime
     allowed = [*runtime.config.server.allowed_hosts, *extra_hosts]
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed)
+    if runtime.config.server.access_log:  # added last: outermost, so it times everything
+        app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
     # deploy_hooks before ingest: its paths are more specific than /ingest/{source}.
     for module in (

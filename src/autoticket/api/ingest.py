@@ -23,6 +23,7 @@ from autoticket.pipeline.redact_body import as_stored
 from autoticket.releases.hooks import HOOKS
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
+from autoticket.store.outage import is_unavailable, reason_of
 
 __all__ = [
     "check_ingest_token",
@@ -201,10 +202,12 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         try:
             await runtime.committer.append(delivery, len(ids))
         except Exception as exc:  # any storage failure: the sender must retry, not lose it
+            if is_unavailable(exc):
+                runtime.db_health.failed(exc, "ingest", refused=True)
             raise ApiError(
                 503,
                 "storage_unavailable",
-                f"the delivery could not be stored ({type(exc).__name__}); retry later",
+                f"the delivery could not be stored ({reason_of(exc)}); retry later",
                 "body",
             ) from exc
     except ApiError as exc:
@@ -238,13 +241,16 @@ async def keep_refused(
     dead_id: int | None
     try:
         dead_id = await runtime.committer.dead_letter(dead, error.status)
-    except Exception:
-        log.exception(
-            "could not store the dead letter of delivery %s (%s %s)",
-            delivery.id,
-            error.status,
-            error.code,
-        )
+    except Exception as exc:
+        if is_unavailable(exc):
+            runtime.db_health.failed(exc, "ingest")
+        else:
+            log.exception(
+                "could not store the dead letter of delivery %s (%s %s)",
+                delivery.id,
+                error.status,
+                error.code,
+            )
         dead_id = None
     else:
         runtime.telemetry.dead_letters.labels(

@@ -304,6 +304,7 @@ def mount_web(app: FastAPI) -> None:
     from autoticket.web.release_pages import router as release_router
 
     install_login(app)
+    app.state.html_error = _error  # the API's error handlers answer UI pages in HTML
     app.include_router(release_router)
     app.include_router(router)
     app.include_router(dead_letters_router)
