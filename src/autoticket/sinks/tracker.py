@@ -26,6 +26,7 @@ from autoticket.sinks.base import OutboxItem, Sink, SinkResult
 from autoticket.sinks.http import send
 
 __all__ = [
+    "Change",
     "Halt",
     "Remote",
     "Ticket",
@@ -47,6 +48,18 @@ class Halt(Exception):
     def __init__(self, result: SinkResult) -> None:
         super().__init__(result.reason)
         self.result = result
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A person's change to a remote ticket, as two-way sync reports it: `kind` is
+    closed | reopened | reassigned | acknowledged, `detail` e.g. the resolution."""
+
+    remote_ref: str
+    kind: str
+    by: str = ""
+    at: datetime | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

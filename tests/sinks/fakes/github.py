@@ -11,7 +11,10 @@ with `Retry-After` (secondary), 429 with `Retry-After`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import json
 import re
 import time
 from typing import Any
@@ -38,13 +41,47 @@ class FakeGitHub(FakeService):
         self.token, self.repo, self.prefix, self.html = token, repo, prefix, html
         self.tickets: dict[str, dict[str, Any]] = {}
         self.issues_enabled = True
+        self.webhook_secret = "gh-webhook-secret"
+        self.events: list[tuple[dict[str, str], bytes]] = []
         self.rate_limit_style = "cycle"
         self.reset_in = 30
         self._styles = itertools.cycle(["primary", "secondary", "retry-after"])
 
-    # -- what a person does on GitHub -------------------------------------
-    def human_close(self, ref: str, resolution: str = "not_planned") -> None:
+    # -- what a person does on GitHub (each also queues its `issues` webhook) --
+    def human_close(self, ref: str, resolution: str = "not_planned", by: str = "octocat") -> None:
         self.tickets[ref].update(state="closed", state_reason=resolution)
+        self._event("closed", ref, by)
+
+    def human_reopen(self, ref: str, by: str = "octocat") -> None:
+        self.tickets[ref].update(state="open", state_reason="reopened")
+        self._event("reopened", ref, by)
+
+    def human_assign(self, ref: str, login: str, by: str = "octocat") -> None:
+        self._event("assigned", ref, by, assignee={"login": login, "type": "User"})
+
+    def _event(self, action: str, ref: str, by: str, **extra: Any) -> None:
+        """The `issues` webhook GitHub sends, signed with `webhook_secret`."""
+        issue = self._public(self.tickets[ref]) | {
+            "closed_at": "2026-01-05T11:00:00Z" if action == "closed" else None,
+            "updated_at": "2026-01-05T11:00:00Z",
+        }
+        body = json.dumps(
+            {
+                "action": action,
+                "issue": issue,
+                "repository": {"full_name": self.repo},
+                "sender": {"login": by, "type": "User"},
+                **extra,
+            }
+        ).encode()
+        mac = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "X-GitHub-Event": "issues",
+            "X-GitHub-Delivery": f"delivery-{len(self.events) + 1}",
+            "X-Hub-Signature-256": f"sha256={mac}",
+            "Content-Type": "application/json",
+        }
+        self.events.append((headers, body))
 
     def add_pull_request(self, labels: list[str], body: str) -> None:
         number = str(len(self.tickets) + 1)

@@ -11,6 +11,7 @@ The workflow: "To Do" → "In Progress" → "Done" (transition "Done", resolutio
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
@@ -55,16 +56,50 @@ class FakeJira(FakeService):
         self.projects = set(projects)
         self.base_url = base_url
         self.tickets: dict[str, dict[str, Any]] = {}
+        self.events: list[bytes] = []
         self._ids = 10000
 
-    # -- what a person does in Jira --------------------------------------
-    def human_close(self, ref: str, resolution: str = "Won't Do") -> None:
+    # -- what a person does in Jira (each also queues its webhook body) ----
+    def human_close(self, ref: str, resolution: str = "Won't Do", by: str = "Ann") -> None:
         issue = self.tickets[ref]
+        before = issue["status"]
         issue["status"], issue["resolution"] = "Done", resolution
+        self._event(issue, by, [("status", before, "Done"), ("resolution", None, resolution)])
 
-    def human_reopen(self, ref: str) -> None:
+    def human_reopen(self, ref: str, by: str = "Ann") -> None:
         issue = self.tickets[ref]
+        before, resolution = issue["status"], issue["resolution"]
         issue["status"], issue["resolution"] = "To Do", None
+        self._event(issue, by, [("status", before, "To Do"), ("resolution", resolution, None)])
+
+    def human_start(self, ref: str, by: str = "Ann") -> None:
+        issue = self.tickets[ref]
+        before, issue["status"] = issue["status"], "In Progress"
+        self._event(issue, by, [("status", before, "In Progress")])
+
+    def human_assign(self, ref: str, assignee: str, by: str = "Ann") -> None:
+        issue = self.tickets[ref]
+        before, issue["assignee"] = issue.get("assignee"), assignee
+        self._event(issue, by, [("assignee", before, assignee)])
+
+    def _event(self, issue: dict[str, Any], by: str, items: list[tuple[str, Any, Any]]) -> None:
+        """The `jira:issue_updated` webhook body Jira posts for a person's change."""
+        fields = self._issue_json(issue)["fields"] | {"labels": issue["labels"]}
+        body = {
+            "timestamp": 1767610800000,
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic",
+            "user": {"accountId": f"id-{by.lower()}", "displayName": by},
+            "issue": {"id": issue["id"], "key": issue["key"], "fields": fields},
+            "changelog": {
+                "id": str(len(self.events) + 1),
+                "items": [
+                    {"field": f, "fieldtype": "jira", "fromString": a, "toString": b}
+                    for f, a, b in items
+                ],
+            },
+        }
+        self.events.append(json.dumps(body).encode())
 
     # -- the API -----------------------------------------------------------
     def error(self, status: int, message: str) -> httpx.Response:
