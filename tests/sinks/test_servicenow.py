@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -210,3 +210,35 @@ def test_through_the_lane_a_planted_secret_never_reaches_servicenow(
     assert "[REDACTED:" in fake.tickets[rows[0][2]]["short_description"]
     assert all(PLANTED not in r.content.decode() for r in fake.requests)
     assert all(PLANTED not in str(r.url) for r in fake.requests)
+
+
+def test_polling_reports_a_person_s_changes_but_not_autoticket_s() -> None:
+    sink, fake = make()
+    ref = opened(sink)
+    assert sink.changes_since(None) == []  # autoticket's own create: remembered only
+    since = datetime(2026, 1, 5, 10, 0, 1, tzinfo=UTC)
+    assert (
+        fake.requests[-1]
+        .url.params["sysparm_query"]
+        .startswith("correlation_idSTARTSWITHautoticket-")
+    )
+    fake.human_assign(ref, "bob")
+    fake.human_close(ref, "Closed/Resolved by Caller")
+    got = sink.changes_since(since)
+    assert "sys_updated_on>2026-01-05 10:00:01" in fake.requests[-1].url.params["sysparm_query"]
+    assert [(c.remote_ref, c.kind, c.by, c.detail) for c in got] == [
+        (ref, "closed", "ann", "Closed/Resolved by Caller"),
+        (ref, "reassigned", "ann", "bob"),
+    ]
+    assert got[0].at == datetime(2026, 1, 5, 10, 0, 3, tzinfo=UTC)
+    fake.human_reopen(ref)
+    assert [c.kind for c in sink.changes_since(since)] == ["reopened"]
+    assert sink.apply(item("resolve", ref)).outcome == "ok"
+    assert sink.changes_since(since) == []  # autoticket's own resolve
+
+
+def test_a_failed_poll_raises_with_the_reason_only() -> None:
+    sink, fake = make()
+    fake.fail_next("503")
+    with pytest.raises(RuntimeError, match=r"^poll: HTTP 503 Service Unavailable$"):
+        sink.changes_since(None)

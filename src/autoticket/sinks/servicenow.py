@@ -12,13 +12,15 @@ closed or cancelled the record, or resolved it with a close code of their own.
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from autoticket.sinks.base import OutboxItem, SinkResult
 from autoticket.sinks.tracker import (
+    Change,
     Halt,
     Remote,
     Ticket,
@@ -34,6 +36,10 @@ from autoticket.sinks.tracker import (
 __all__ = ["ServiceNowSettings", "ServiceNowSink"]
 
 RESOLVED, CLOSED, CANCELED = "6", "7", "8"
+IN_PROGRESS = "2"
+STATE_NAMES = {RESOLVED: "resolved", CLOSED: "closed", CANCELED: "canceled"}
+POLL_FIELDS = "sys_id,state,close_code,assigned_to,sys_updated_on,sys_updated_by"
+POLL_LIMIT = 100
 SHORT_DESCRIPTION_MAX = 160
 
 OWN_FIELDS = frozenset(
@@ -87,9 +93,30 @@ class ServiceNowSettings(BaseModel):
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    state: str
+    assigned_to: str
+
+    @property
+    def closed(self) -> bool:
+        return self.state in STATE_NAMES
+
+
+def _glide_time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 class ServiceNowSink(TrackerSink):
     type: ClassVar[str] = "servicenow"
     Settings: ClassVar[type[BaseModel]] = ServiceNowSettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen: dict[str, Seen] = {}  # what polling saw last, per sys_id
 
     @property
     def conf(self) -> ServiceNowSettings:
@@ -198,3 +225,49 @@ class ServiceNowSink(TrackerSink):
         body = {"state": str(self.conf.reopen_state), "work_notes": update_text(item)}
         self._patch(ticket, body, "reopen")
         return ""
+
+    # -- two-way sync: ServiceNow has no webhook of its own, so the sink polls ----
+
+    def changes_since(self, since: datetime | None) -> list[Change]:
+        """A person's changes to autoticket's records updated after `since` (UTC; the
+        integration user's time zone must be UTC): closed / canceled / resolved with
+        their close code, reopened, in progress, reassigned. Changes by `user`
+        (autoticket itself) are only remembered, so a later one is seen as a change."""
+        query = "correlation_idSTARTSWITHautoticket-"
+        if since is not None:
+            query += f"^sys_updated_on>{since.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+        params = {
+            "sysparm_query": query + "^ORDERBYsys_updated_on",
+            "sysparm_fields": POLL_FIELDS,
+            "sysparm_limit": str(POLL_LIMIT),
+        }
+        try:
+            data = self.remote.json("GET", self.path, "poll", params=params)
+        except Halt as halt:
+            raise RuntimeError(halt.result.reason) from None
+        changes: list[Change] = []
+        for record in field(data, "result") or []:
+            if isinstance(record, dict) and isinstance(record.get("sys_id"), str):
+                changes.extend(self._compare(record))
+        return changes
+
+    def _compare(self, record: dict[str, Any]) -> list[Change]:
+        ref = record["sys_id"]
+        now = Seen(str(record.get("state")), str(record.get("assigned_to") or ""))
+        before = self._seen.get(ref)
+        self._seen[ref] = now
+        by = str(record.get("sys_updated_by") or "")
+        if self.conf.user is not None and by == self.conf.user:
+            return []
+        at = _glide_time(record.get("sys_updated_on"))
+        changes: list[Change] = []
+        if now.closed and (before is None or not before.closed):
+            detail = str(record.get("close_code") or STATE_NAMES[now.state])
+            changes.append(Change(ref, "closed", by, at, detail))
+        elif not now.closed and before is not None and before.closed:
+            changes.append(Change(ref, "reopened", by, at))
+        elif now.state == IN_PROGRESS and before is not None and before.state != IN_PROGRESS:
+            changes.append(Change(ref, "acknowledged", by, at))
+        if now.assigned_to and (before is None or before.assigned_to != now.assigned_to):
+            changes.append(Change(ref, "reassigned", by, at, now.assigned_to))
+        return changes

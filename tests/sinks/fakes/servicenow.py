@@ -17,6 +17,13 @@ import httpx
 
 from fakes.base import FakeService, json_of
 
+CONDITION = re.compile(r"([a-z_]+)(STARTSWITH|>=|>|=)(.*)")
+OPS = {
+    "=": lambda have, want: have == want,
+    ">": lambda have, want: have > want,
+    ">=": lambda have, want: have >= want,
+    "STARTSWITH": lambda have, want: have.startswith(want),
+}
 PRIORITY = {(1, 1): "1", (1, 2): "2", (2, 1): "2", (2, 2): "3", (1, 3): "3", (3, 1): "3"}
 
 
@@ -37,16 +44,31 @@ class FakeServiceNow(FakeService):
         else:
             self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.tables = set(tables)
+        self.user = user if token is None else "oauth.user"
+        self.clock = 0
         self.tickets: dict[str, dict[str, Any]] = {}
         self._count = 10000
 
     # -- what a person does in ServiceNow --------------------------------
-    def human_close(self, ref: str, resolution: str = "Closed/Resolved by Caller") -> None:
+    def human_close(
+        self, ref: str, resolution: str = "Closed/Resolved by Caller", by: str = "ann"
+    ) -> None:
         """Closed (state 7) with `resolution` as the close code."""
-        self.tickets[ref].update(state="7", close_code=resolution)
+        self._touch(self.tickets[ref], by, state="7", close_code=resolution)
 
-    def human_resolve(self, ref: str, close_code: str) -> None:
-        self.tickets[ref].update(state="6", close_code=close_code)
+    def human_resolve(self, ref: str, close_code: str, by: str = "ann") -> None:
+        self._touch(self.tickets[ref], by, state="6", close_code=close_code)
+
+    def human_reopen(self, ref: str, by: str = "ann") -> None:
+        self._touch(self.tickets[ref], by, state="2", close_code="")
+
+    def human_assign(self, ref: str, assignee: str, by: str = "ann") -> None:
+        self._touch(self.tickets[ref], by, assigned_to=assignee)
+
+    def _touch(self, record: dict[str, Any], by: str, **values: str) -> None:
+        self.clock += 1
+        stamp = f"2026-01-05 10:{self.clock // 60:02d}:{self.clock % 60:02d}"
+        record.update(values, sys_updated_by=by, sys_updated_on=stamp)
 
     # -- the API -----------------------------------------------------------
     def error(self, status: int, message: str, detail: str | None = None) -> httpx.Response:
@@ -100,8 +122,11 @@ class FakeServiceNow(FakeService):
         conditions = [c for c in query.split("^") if c and not c.startswith("ORDERBY")]
         found = [r for r in self.tickets.values() if r["table"] == table]
         for condition in conditions:
-            name, _, value = condition.partition("=")
-            found = [r for r in found if str(r.get(name, "")) == value]
+            match = CONDITION.fullmatch(condition)
+            if match is None:
+                return self.error(400, f"Invalid query: {condition}")
+            name, op, value = match.groups()
+            found = [r for r in found if OPS[op](str(r.get(name, "")), value)]
         limit = int(params.get("sysparm_limit", "10000"))
         return httpx.Response(200, json={"result": [self._json(r, params) for r in found[:limit]]})
 
@@ -119,6 +144,7 @@ class FakeServiceNow(FakeService):
             "impact": "3",
             "close_code": "",
             "close_notes": "",
+            "assigned_to": "",
             "work_notes": [],
         }
         self._apply(record, body)
@@ -141,5 +167,6 @@ class FakeServiceNow(FakeService):
                     record["work_notes"].append(str(value))
             else:
                 record[name] = str(value)
+        self._touch(record, self.user)
         key = (int(record["impact"]), int(record["urgency"]))
         record["priority"] = PRIORITY.get(key, "4" if sum(key) == 5 else "5")
