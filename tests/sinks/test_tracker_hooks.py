@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
@@ -104,3 +106,26 @@ def test_jira_skips_its_own_changes_other_projects_and_bad_bodies() -> None:
         jira_changes(b"{", "OPS")
     with pytest.raises(ValueError, match=r"issue\.key"):
         jira_changes(b'{"webhookEvent": "jira:issue_updated"}', "OPS")
+
+
+def test_the_sinks_read_their_own_webhooks() -> None:
+    fake, ref = github()
+    fake.human_close(ref, by="autoticket-bot")
+    fake.human_close(ref, "completed", by="octocat")
+    settings = "{type: github, repo: acme/ops, token_env: T, self_user: autoticket-bot}"
+    sink = build_sinks(config_with("gh", settings), httpx.Client(), env={"T": "t"})["gh"]
+    got = [c for h, b in fake.events for c in sink.changes_from_webhook(h, b, fake.webhook_secret)]
+    assert [(c.kind, c.by, c.detail) for c in got] == [("closed", "octocat", "completed")]
+
+    jfake, key = jira()
+    jfake.human_close(key)
+    settings = (
+        "{type: jira, url: 'https://j.example', project: OPS, email: bot@example.com, token_env: T}"
+    )
+    jsink = build_sinks(config_with("j", settings), httpx.Client(), env={"T": "t"})["j"]
+    body = jfake.events[0]
+    assert [c.kind for c in jsink.changes_from_webhook({}, body)] == ["closed"]
+    signed = {"X-Hub-Signature": "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()}
+    assert [c.kind for c in jsink.changes_from_webhook(signed, body, "k")] == ["closed"]
+    with pytest.raises(ValueError, match="does not match"):
+        jsink.changes_from_webhook(signed, body, "other")

@@ -16,6 +16,7 @@ secondary rate limit without either after a minute. Any other 403 parks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from autoticket.sinks.base import OutboxItem, SinkResult
 from autoticket.sinks.http import MAX_RETRY_AFTER, parse_retry_after
 from autoticket.sinks.tracker import (
+    Change,
     Halt,
     Remote,
     Ticket,
@@ -37,6 +39,7 @@ from autoticket.sinks.tracker import (
     ticket_text,
     update_text,
 )
+from autoticket.sinks.tracker_hooks import github_changes
 
 __all__ = ["GitHubSettings", "GitHubSink", "rate_limit"]
 
@@ -61,6 +64,9 @@ class GitHubSettings(BaseModel):
     keep_closed_reasons: list[str] = Field(
         default_factory=lambda: ["not_planned", "duplicate"],
         description="state_reason values a person chose that an automatic reopen respects",
+    )
+    self_user: str | None = Field(
+        default=None, description="the token's login: its changes are not a person's"
     )
     timeout: Timeout = timedelta(seconds=10)
 
@@ -191,3 +197,9 @@ class GitHubSink(TrackerSink):
             return f"left closed: closed as {reason} by a person"
         self._set(ticket, "open", "reopened", "reopen")
         return ""
+
+    def changes_from_webhook(
+        self, headers: Mapping[str, str], body: bytes, secret: str
+    ) -> list[Change]:
+        """A person's changes in an `issues` webhook of this repository (signature checked)."""
+        return github_changes(headers, body, secret, self.conf.repo, self.conf.self_user)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 from autoticket.sinks.base import OutboxItem, SinkResult
 from autoticket.sinks.jira_text import adf, wiki
 from autoticket.sinks.tracker import (
+    Change,
     Halt,
     Remote,
     Ticket,
@@ -32,6 +34,7 @@ from autoticket.sinks.tracker import (
     ticket_text,
     update_text,
 )
+from autoticket.sinks.tracker_hooks import jira_changes, verify_hub_signature
 
 __all__ = ["JiraSettings", "JiraSink"]
 
@@ -55,6 +58,9 @@ class JiraSettings(BaseModel):
     keep_closed_resolutions: list[str] = Field(
         default_factory=lambda: ["Won't Do", "Won't Fix"],
         description="resolutions a human chose that an automatic reopen respects",
+    )
+    self_user: str | None = Field(
+        default=None, description="autoticket's account (Cloud accountId, DC user name)"
     )
     timeout: Timeout = timedelta(seconds=10)
 
@@ -187,3 +193,13 @@ class JiraSink(TrackerSink):
             return f"left closed: resolved as {resolution!r} by a person"
         self._transition(ticket, self.conf.reopen_transition, status)
         return ""
+
+    def changes_from_webhook(
+        self, headers: Mapping[str, str], body: bytes, secret: str | None = None
+    ) -> list[Change]:
+        """A person's changes in a `jira:issue_updated` webhook of this project. With a
+        secret (Jira Cloud webhooks can have one) its `X-Hub-Signature` must match."""
+        if secret is not None:
+            lower = {k.lower(): v for k, v in headers.items()}
+            verify_hub_signature(secret, body, lower.get("x-hub-signature"))
+        return jira_changes(body, self.conf.project, self.conf.self_user)
