@@ -40,6 +40,14 @@ class FakeService:
     def handle(self, request: httpx.Request) -> httpx.Response:
         raise NotImplementedError
 
+    # Uniform views for tests over every fake (chaos): "open" or "closed", and the
+    # text of the comments (work notes) in the order they were written.
+    def state_of(self, ref: str) -> str:
+        raise NotImplementedError
+
+    def comments_of(self, ref: str) -> list[str]:
+        raise NotImplementedError
+
     def error(self, status: int, message: str) -> httpx.Response:
         raise NotImplementedError
 

@@ -87,6 +87,12 @@ class FakeGitHub(FakeService):
         number = str(len(self.tickets) + 1)
         self.tickets[number] = self._issue(number, "PR", body, labels) | {"pull_request": {}}
 
+    def state_of(self, ref: str) -> str:
+        return str(self.tickets[ref]["state"])
+
+    def comments_of(self, ref: str) -> list[str]:
+        return list(self.tickets[ref]["comments"])
+
     # -- the API -----------------------------------------------------------
     def error(self, status: int, message: str) -> httpx.Response:
         body = {

@@ -101,6 +101,12 @@ class FakeJira(FakeService):
         }
         self.events.append(json.dumps(body).encode())
 
+    def state_of(self, ref: str) -> str:
+        return "closed" if self.tickets[ref]["status"] == "Done" else "open"
+
+    def comments_of(self, ref: str) -> list[str]:
+        return [c if isinstance(c, str) else _text(c) for c in self.tickets[ref]["comments"]]
+
     # -- the API -----------------------------------------------------------
     def error(self, status: int, message: str) -> httpx.Response:
         return httpx.Response(status, json={"errorMessages": [message], "errors": {}})
@@ -227,3 +233,13 @@ def _is_adf(value: Any) -> bool:
 
 def _invalid(errors: dict[str, str]) -> httpx.Response:
     return httpx.Response(400, json={"errorMessages": [], "errors": errors})
+
+
+def _text(document: Any) -> str:
+    """The text of an ADF node and its children."""
+    if isinstance(document, dict):
+        own = document.get("text", "") if document.get("type") == "text" else ""
+        return str(own) + _text(document.get("content", []))
+    if isinstance(document, list):
+        return "".join(_text(node) for node in document)
+    return ""

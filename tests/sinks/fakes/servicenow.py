@@ -70,6 +70,12 @@ class FakeServiceNow(FakeService):
         stamp = f"2026-01-05 10:{self.clock // 60:02d}:{self.clock % 60:02d}"
         record.update(values, sys_updated_by=by, sys_updated_on=stamp)
 
+    def state_of(self, ref: str) -> str:
+        return "closed" if self.tickets[ref]["state"] in ("6", "7", "8") else "open"
+
+    def comments_of(self, ref: str) -> list[str]:
+        return list(self.tickets[ref]["work_notes"])
+
     # -- the API -----------------------------------------------------------
     def error(self, status: int, message: str, detail: str | None = None) -> httpx.Response:
         body = {"error": {"message": message, "detail": detail}, "status": "failure"}
