@@ -30,8 +30,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "token_env": "LEAK_TOKEN",
     },
     "pagerduty": {"routing_key_env": "LEAK_SECRET"},
+    "slack": {"url_env": "LEAK_URL"},
 }
-ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
+ENV = {
+    "LEAK_SECRET": SECRET,
+    "LEAK_TOKEN": SECRET + "-token",
+    "LEAK_URL": f"https://hooks.example/services/{SECRET}",
+}
 
 
 def _echo(status: int) -> Callable[[httpx.Request], httpx.Response]:

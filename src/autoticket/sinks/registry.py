@@ -5,10 +5,11 @@ from __future__ import annotations
 from autoticket.sinks.base import Sink
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.sinks.pagerduty import PagerDutySink
+from autoticket.sinks.slack import SlackSink
 from autoticket.sinks.webhook import WebhookSink
 
 __all__ = ["SINK_TYPES"]
 
 SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
-    cls.type: cls for cls in (BuiltinSink, WebhookSink, PagerDutySink)
+    cls.type: cls for cls in (BuiltinSink, WebhookSink, PagerDutySink, SlackSink)
 }
