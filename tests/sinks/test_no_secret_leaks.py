@@ -31,6 +31,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
     "pagerduty": {"routing_key_env": "LEAK_SECRET"},
     "slack": {"url_env": "LEAK_URL"},
+    # No SMTP server listens there: every remote is a refused connection.
+    "email": {
+        "host": "127.0.0.1",
+        "port": 9,
+        "from": "a@example.com",
+        "to": ["b@example.com"],
+        "username": "u",
+        "password_env": "LEAK_SECRET",
+    },
 }
 ENV = {
     "LEAK_SECRET": SECRET,
