@@ -258,3 +258,62 @@ def test_a_planted_secret_never_reaches_pagerduty(
     sent = b"".join(r.content for r in fake.requests)
     assert b"checkout errors" in sent, "the alert did arrive"
     assert PLANTED.encode() not in sent
+
+
+def test_a_crash_after_pagerduty_took_the_open_leaves_one_alert_through_the_lane(
+    engine: Engine, t0: datetime
+) -> None:
+    """The lease runs out with the row unrecorded; the next claim sends it again."""
+    fake = FakePagerDuty()
+    action = TicketAction(7, "open", f"incident:{REF}:v1:open", ["pd"], payload())
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, [action], t0)
+    clock = FixedClock(t0)
+    lane = Lane(engine, make_sink(fake), clock)
+
+    class Crashed(Exception):
+        pass
+
+    def crash(*args: Any, **kwargs: Any) -> bool:
+        raise Crashed  # the process dies before recording PagerDuty's 202
+
+    lane._record = crash  # type: ignore[method-assign]
+    with pytest.raises(Crashed):
+        lane.run_once()
+    assert fake.tickets[DEDUP]["alerts"] == 1
+    lane = Lane(engine, make_sink(fake), clock)
+    clock.set(t0 + lane.lease + timedelta(seconds=1))
+    assert lane.run_once() == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(outbox)).one()
+    assert (row.status, row.external_ref) == ("done", DEDUP)
+    assert (fake.tickets[DEDUP]["alerts"], len(fake.tickets[DEDUP]["events"])) == (1, 2)
+
+
+def test_with_30_percent_failures_each_incident_ends_as_one_alert_in_its_state(
+    engine: Engine, t0: datetime
+) -> None:
+    fake = FakePagerDuty(fail_rate=0.3, seed=7)
+    refs = [f"{i:020x}" for i in range(1, 6)]
+    plan = [("open", 1), ("update", 2), ("resolve", 3)]
+    actions = [
+        TicketAction(n, action, f"incident:{ref}:v{v}:{action}", ["pd"], payload())
+        for n, ref in enumerate(refs, start=1)
+        for action, v in plan
+    ]
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, actions, t0)
+    clock = FixedClock(t0)
+    lane = Lane(engine, make_sink(fake), clock)
+    for _ in range(40):
+        lane.run_once()
+        clock.set(clock.now() + timedelta(minutes=11))  # past the longest backoff
+    with engine.connect() as conn:
+        statuses = {r.status for r in conn.execute(select(outbox))}
+    assert statuses == {"done"}
+    assert fake.failures.injected, "failures were injected"
+    assert sorted(fake.tickets) == sorted(f"autoticket-{ref}" for ref in refs)
+    for alert in fake.tickets.values():
+        assert (alert["state"], alert["alerts"]) == ("resolved", 1)
+        actions_seen = [e["event_action"] for e in alert["events"]]
+        assert actions_seen[-1] == "resolve" and "resolve" not in actions_seen[:-1]
