@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from fakes.pipeline import PLANTED, deliver
+from fakes.smtp import PASSWORD, Inbox, free_port, start
 from sqlalchemy import Engine, select
 
 from autoticket.clock import FixedClock
@@ -31,68 +24,12 @@ from autoticket.store.tables import outbox
 
 REF = "3f2a9c0d1e2b3c4d5e6f"
 ROOT = f"<autoticket-{REF}@autoticket.example>"
-PASSWORD = "smtp-pa55word"
-
-
-@dataclass
-class Inbox:
-    """What the SMTP server received, and the replies it is told to give."""
-
-    messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    data_replies: deque[str] = field(default_factory=deque)
-    refuse: dict[str, str] = field(default_factory=dict)  # recipient -> reply
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_replies:
-            return self.data_replies.popleft()
-        raw = envelope.content.replace(b"\r\n", b"\n")
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-    def authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.password == PASSWORD.encode()
-        if ok:
-            self.logins.append(data.login.decode())
-        return AuthResult(success=ok, handled=False)
-
-    def reset(self) -> None:
-        self.messages.clear()
-        self.data_replies.clear()
-        self.refuse.clear()
-        self.logins.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=inbox.authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
+    controller, port = start(inbox)
     yield inbox, port
     controller.stop()
 
