@@ -60,3 +60,43 @@ def test_a_masked_fingerprint_of_exactly_the_column_width_is_kept() -> None:
     expected = "generic:" + "x" * 27 + " password=" + marker("password")
     assert len(expected) == 64
     assert ev.fingerprint == expected
+
+
+def _custom(name: str, regex: str) -> Redactor:
+    return Redactor(RedactionConfig(patterns=[RedactionPattern(name=name, regex=regex)]))
+
+
+def test_a_match_that_is_only_a_marker_is_left_as_it_is() -> None:
+    """Idempotence: what an earlier pass masked is not masked again."""
+    assert _custom("v", r"v=(?P<secret>\S+)").redact("v=[REDACTED:x]") == ("v=[REDACTED:x]", {})
+
+
+def test_a_match_that_starts_with_a_marker_and_goes_on_is_masked_whole() -> None:
+    """The marker plus more text: masked whole, so the rest does not leak."""
+    r = _custom("v", r"v=(?P<secret>\S+)")
+    assert r.redact("v=[REDACTED:x]tail") == (f"v={marker('v')}", {"v": 1})
+    assert r.redact("v=ab[REDACTED:x]") == (f"v={marker('v')}", {"v": 1})
+
+
+def test_markers_before_the_match_are_skipped_not_looked_at_again() -> None:
+    text = "[REDACTED:a] [REDACTED:b] v=[REDACTED:c]tail"
+    masked = f"[REDACTED:a] [REDACTED:b] v={marker('v')}"
+    assert _custom("v", r"v=(?P<secret>\S+)").redact(text) == (masked, {"v": 1})
+
+
+def test_a_secret_right_before_a_marker_is_masked() -> None:
+    """A marker that starts where the secret ends does not overlap it."""
+    r = _custom("tok", r"tok:(?P<secret>[a-z]+)")
+    assert r.redact("tok:abc[REDACTED:x]") == (f"tok:{marker('tok')}[REDACTED:x]", {"tok": 1})
+
+
+def test_a_match_that_would_cut_a_marker_in_two_is_left_alone() -> None:
+    assert _custom("d", r"D:x\]abc").redact("[REDACTED:x]abc") == ("[REDACTED:x]abc", {})
+
+
+def test_a_blank_secret_is_masked_like_any_other_when_markers_are_elsewhere() -> None:
+    """Only a secret made of markers (and blanks) is skipped; markers elsewhere
+    in the text change nothing for a match that does not touch them."""
+    r = _custom("pad", r"pad\((?P<secret> +)\)")
+    assert r.redact("pad(   )") == (f"pad({marker('pad')})", {"pad": 1})
+    assert r.redact("[REDACTED:x] pad(   )") == (f"[REDACTED:x] pad({marker('pad')})", {"pad": 1})
