@@ -100,3 +100,17 @@ def test_a_blank_secret_is_masked_like_any_other_when_markers_are_elsewhere() ->
     r = _custom("pad", r"pad\((?P<secret> +)\)")
     assert r.redact("pad(   )") == (f"pad({marker('pad')})", {"pad": 1})
     assert r.redact("[REDACTED:x] pad(   )") == (f"[REDACTED:x] pad({marker('pad')})", {"pad": 1})
+
+
+def test_a_match_over_one_whole_marker_and_half_of_the_next_is_left_alone() -> None:
+    """Every marker the match touches is looked at, the second one too."""
+    r = _custom("v", r"v=(?P<secret>.{12}\[RED)")
+    assert r.redact("v=[REDACTED:a][REDACTED:b]") == ("v=[REDACTED:a][REDACTED:b]", {})
+
+
+def test_two_patterns_of_one_kind_add_up_their_counts() -> None:
+    """`url_signature` is two patterns (a `sig=` and a `?key=`): one count of 2."""
+    text = "https://cdn.example.com/f?sig=abcdefghij12&x=1 https://api.example.com/v1?key=abcdefgh12"
+    masked, counts = Redactor(RedactionConfig()).redact(text)
+    assert counts == {"url_signature": 2}
+    assert masked.count(marker("url_signature")) == 2
