@@ -114,3 +114,22 @@ def test_two_patterns_of_one_kind_add_up_their_counts() -> None:
     masked, counts = Redactor(RedactionConfig()).redact(text)
     assert counts == {"url_signature": 2}
     assert masked.count(marker("url_signature")) == 2
+
+
+# 40 characters mixing upper case, lower case and digits: the shape of an AWS secret key.
+AWS_SHAPED = "Zq8Lm3Np7Rt2Vw6Xy1Bc5Df9Gh4Jk0Mn8Pq3Rs7T"
+
+
+def test_an_aws_shaped_run_is_left_alone_where_nothing_mentions_aws_or_a_key() -> None:
+    """Only the patterns whose keywords are present run: a `token` word does not
+    let the keyword-less AWS secret shape loose on the text."""
+    text = f"deploy token rotated, build {AWS_SHAPED}"
+    assert Redactor(RedactionConfig()).redact(text) == (text, {})
+
+
+def test_a_text_exactly_as_long_as_an_aws_secret_is_still_scanned() -> None:
+    """`min_len` skips only shorter texts: a text of exactly 40 characters can be one."""
+    secret = "Aws" + AWS_SHAPED[3:]  # its own keyword ("aws") inside
+    assert len(secret) == 40
+    masked = marker("aws_secret_access_key")
+    assert Redactor(RedactionConfig()).redact(secret) == (masked, {"aws_secret_access_key": 1})
