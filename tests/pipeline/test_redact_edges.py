@@ -133,3 +133,22 @@ def test_a_text_exactly_as_long_as_an_aws_secret_is_still_scanned() -> None:
     assert len(secret) == 40
     masked = marker("aws_secret_access_key")
     assert Redactor(RedactionConfig()).redact(secret) == (masked, {"aws_secret_access_key": 1})
+
+
+def test_redact_event_says_whether_it_masked_anything() -> None:
+    stage = RedactStage(RedactionConfig())
+    assert stage.redact_event(_event("generic:clean")) is False
+    assert stage.redact_event(_event("generic:password=hunter2")) is True
+
+
+def test_a_link_is_masked_by_its_value_never_by_its_name() -> None:
+    """Link names are not key rules: a `password` link is the reset page's URL."""
+    ev = _event("generic:clean")
+    ev.description = "users cannot reset their password"  # a keyword: no shortcut
+    ev.links = {"password": "https://id.example.com/reset", "token": "https://docs.example.com/t"}
+    RedactStage(RedactionConfig()).redact_event(ev)
+    assert ev.links == {
+        "password": "https://id.example.com/reset",
+        "token": "https://docs.example.com/t",
+    }
+    assert ev.decisions == []
