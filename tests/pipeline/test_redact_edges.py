@@ -137,7 +137,10 @@ def test_a_text_exactly_as_long_as_an_aws_secret_is_still_scanned() -> None:
 
 def test_redact_event_says_whether_it_masked_anything() -> None:
     stage = RedactStage(RedactionConfig())
-    assert stage.redact_event(_event("generic:clean")) is False
+    assert stage.redact_event(_event("generic:clean")) is False  # the shortcut
+    keyword_only = _event("generic:clean")
+    keyword_only.description = "users cannot reset their password"  # scanned, nothing found
+    assert stage.redact_event(keyword_only) is False
     assert stage.redact_event(_event("generic:password=hunter2")) is True
 
 
