@@ -155,3 +155,16 @@ def test_a_link_is_masked_by_its_value_never_by_its_name() -> None:
         "token": "https://docs.example.com/t",
     }
     assert ev.decisions == []
+
+
+def test_a_title_or_description_of_its_own_is_scanned() -> None:
+    """A generic event's title and description are not annotations: the
+    prefilter must look at them too, or a secret there skips the stage."""
+    stage = RedactStage(RedactionConfig())
+    titled = _event("generic:clean")
+    titled.title = "login failed with password=hunter2"
+    described = _event("generic:clean")
+    described.description = "retry with token=abc123"
+    assert stage.redact_event(titled) and stage.redact_event(described)
+    assert titled.title == f"login failed with password={marker('password')}"
+    assert described.description == f"retry with token={marker('token')}"
