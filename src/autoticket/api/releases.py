@@ -19,6 +19,7 @@ from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
 from autoticket.explain import release_evaluation, release_summary
+from autoticket.releases.evaluate import prefetch
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
 from autoticket.store.releases import get_release, list_releases, release_from_row, save_release
@@ -88,15 +89,23 @@ def get_releases(
 
 @router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
-    """The release with the judge's verdict as of now (`decided_at` null: still observed)."""
+    """The release with the judge's verdict as of now (`decided_at` null: still observed).
+
+    Configured SLIs are read from Prometheus (releases.prometheus) while the
+    request waits; every other metric from the pushed samples.
+    """
     runtime = request.app.state.runtime
+    now = runtime.clock.now()
     with read_conn(request) as conn:
         row = get_release(conn, release_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
-        evaluation = release_evaluation(
-            conn, runtime.config, release_from_row(row), runtime.clock.now()
-        )
+    if row is None:
+        raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
+    release = release_from_row(row)
+    live = None
+    if runtime.release_reader is not None:  # queried before a connection is taken
+        live = prefetch(runtime.release_reader, release, runtime.config.releases, now)
+    with read_conn(request) as conn:
+        evaluation = release_evaluation(conn, runtime.config, release, now, live=live)
     return release_view(row) | release_summary(evaluation)
 
 
