@@ -168,3 +168,18 @@ def test_a_title_or_description_of_its_own_is_scanned() -> None:
     assert stage.redact_event(titled) and stage.redact_event(described)
     assert titled.title == f"login failed with password={marker('password')}"
     assert described.description == f"retry with token={marker('token')}"
+
+
+def test_two_custom_patterns_in_one_text_are_both_masked() -> None:
+    """Each custom pattern whose prefilter passes is a candidate, not only the last."""
+    r = Redactor(
+        RedactionConfig(
+            patterns=[
+                RedactionPattern(name="voucher", regex=r"VCH-\d{8}"),
+                RedactionPattern(name="badge", regex=r"BDG-\d{6}"),
+            ]
+        )
+    )
+    masked, counts = r.redact("voucher VCH-12345678 badge BDG-123456")
+    assert masked == f"voucher {marker('voucher')} badge {marker('badge')}"
+    assert counts == {"voucher": 1, "badge": 1}
