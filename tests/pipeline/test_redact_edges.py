@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from autoticket.config import Config, RedactionConfig, RedactionPattern
 from autoticket.model import AlertStatus, Event, EventKind, Severity
 from autoticket.pipeline.base import Batch, Context
-from autoticket.pipeline.redact import Redactor, RedactStage, marker
+from autoticket.pipeline.redact import BUILTIN_KINDS, Redactor, RedactStage, marker
 from autoticket.pipeline.redact_body import redact_headers
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -183,3 +185,10 @@ def test_two_custom_patterns_in_one_text_are_both_masked() -> None:
     masked, counts = r.redact("voucher VCH-12345678 badge BDG-123456")
     assert masked == f"voucher {marker('voucher')} badge {marker('badge')}"
     assert counts == {"voucher": 1, "badge": 1}
+
+
+def test_an_unknown_disabled_kind_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ValueError) as raised:
+        Redactor(RedactionConfig(disable=["jwtt"]))
+    known = ", ".join(sorted(BUILTIN_KINDS))
+    assert str(raised.value) == f"redaction.disable: unknown kind(s) ['jwtt']; known: {known}"
