@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
-from autoticket.explain import release_evaluation, release_summary, suspect_releases
+from autoticket.explain import VerdictCache, release_summary, suspect_releases
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
@@ -36,9 +36,6 @@ from autoticket.store.releases import release_from_row, save_release
 from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
 __all__ = ["ReplayResult", "replay"]
-
-# Replay judges every release to the end: the stream holds all its samples.
-_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -120,8 +117,10 @@ def replay(
     flush()
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
-        result.output = _output(conn, config, order, errors, skipped, result)
-        result.output["releases"] = _releases(conn, config, release_lines)
+        verdicts = VerdictCache()  # each release judged once, for its row and every incident
+        releases_out = _releases(conn, config, release_lines, verdicts)
+        result.output = _output(conn, config, order, errors, skipped, result, verdicts)
+        result.output["releases"] = releases_out
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
     result.output["stats"]["out_of_order_lines"] = out_of_order
@@ -155,7 +154,7 @@ def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
 
 
 def _releases(
-    conn: Connection, config: Config, release_lines: dict[int, str]
+    conn: Connection, config: Config, release_lines: dict[int, str], verdicts: VerdictCache
 ) -> list[dict[str, Any]]:
     """Every release, oldest first, with the judge's final verdict on the stream's samples.
 
@@ -166,7 +165,7 @@ def _releases(
     out = []
     for row in conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id)):
         release = release_from_row(row)
-        summary = release_summary(release_evaluation(conn, config, release, _END_OF_TIME))
+        summary = release_summary(verdicts.final(conn, config, release))
         out.append(
             {
                 "line_id": release_lines.get(row.id),
@@ -208,6 +207,7 @@ def _output(
     errors: list[dict[str, str]],
     skipped: dict[str, int],
     result: ReplayResult,
+    verdicts: VerdictCache,
 ) -> dict[str, Any]:
     lines_of: dict[int, set[str]] = {}
     for incident_id, delivery_id in conn.execute(
@@ -234,7 +234,9 @@ def _output(
                 "line_ids": sorted(
                     lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
                 ),
-                "suspect_releases": _suspects(conn, config, t.incident_id) if any_release else [],
+                "suspect_releases": (
+                    _suspects(conn, config, t.incident_id, verdicts) if any_release else []
+                ),
             }
         )
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
@@ -256,14 +258,16 @@ def _output(
     }
 
 
-def _suspects(conn: Connection, config: Config, incident_id: int) -> list[dict[str, Any]]:
+def _suspects(
+    conn: Connection, config: Config, incident_id: int, verdicts: VerdictCache
+) -> list[dict[str, Any]]:
     row = get_incident(conn, incident_id)
     if row is None:
         return []
     keys = ("service", "environment", "version", "reason")
     return [
         {k: v for k, v in s.to_dict().items() if k in keys}
-        for s in suspect_releases(conn, config, row)
+        for s in suspect_releases(conn, config, row, verdicts)
     ]
 
 
