@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 from fakes.github import FakeGitHub
-from fakes.pipeline import PLANTED, config_with, deliver
+from fakes.lane import config_with, deliver
+from fakes.pipeline import PLANTED, planted_alert
 from sqlalchemy import Engine
 
 from autoticket.sinks import OutboxItem, build_sinks
 from autoticket.sinks.github import GitHubSink
-from conftest import am_alert
 
 TOKEN = "gh-token"
 ENV = {"GH_TOKEN": TOKEN}
@@ -182,8 +182,7 @@ def test_through_the_lane_a_planted_secret_never_reaches_github(
     engine: Engine, t0: datetime
 ) -> None:
     fake = FakeGitHub()
-    alert = am_alert()
-    alert["annotations"] = {"summary": f"key {PLANTED} leaked", "description": f"see {PLANTED}"}
+    alert = planted_alert()
     rows = deliver(engine, t0, config_with("gh", SETTINGS), "gh", fake.transport, ENV, [alert])
     assert rows == [("open", "done", "1")]
     assert "[REDACTED:" in fake.tickets["1"]["title"]

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 from fakes.jira import FakeJira
-from fakes.pipeline import PLANTED, config_with, deliver
+from fakes.lane import config_with, deliver
+from fakes.pipeline import PLANTED, planted_alert
 from sqlalchemy import Engine
 
 from autoticket.config import parse_config_text
 from autoticket.sinks import OutboxItem, build_sinks
 from autoticket.sinks.jira import JiraSink
 from autoticket.sinks.jira_text import adf, adf_text, wiki
-from conftest import am_alert
 
 TOKEN = "jira-token"
 ENV = {"JIRA_TOKEN": TOKEN}
@@ -231,8 +231,7 @@ def test_cloud_needs_an_email() -> None:
 
 def test_through_the_lane_a_planted_secret_never_reaches_jira(engine: Engine, t0: datetime) -> None:
     fake = FakeJira(token=TOKEN)
-    alert = am_alert()
-    alert["annotations"] = {"summary": f"key {PLANTED} leaked", "description": f"see {PLANTED}"}
+    alert = planted_alert()
     rows = deliver(
         engine, t0, config_with("jira", SETTINGS["cloud"]), "jira", fake.transport, ENV, [alert]
     )

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fakes.pipeline import PLANTED, config_with, deliver
+from fakes.lane import config_with, deliver
+from fakes.pipeline import PLANTED, planted_alert
 from fakes.servicenow import FakeServiceNow
 from sqlalchemy import Engine
 
 from autoticket.config import ConfigError
 from autoticket.sinks import OutboxItem, build_sinks
 from autoticket.sinks.servicenow import ServiceNowSink
-from conftest import am_alert
 
 PASSWORD = "sn-password"
 ENV = {"SN_PASSWORD": PASSWORD, "SN_TOKEN": "sn-bearer"}
@@ -202,8 +202,7 @@ def test_through_the_lane_a_planted_secret_never_reaches_servicenow(
     engine: Engine, t0: datetime
 ) -> None:
     fake = FakeServiceNow()
-    alert = am_alert()
-    alert["annotations"] = {"summary": f"key {PLANTED} leaked", "description": f"see {PLANTED}"}
+    alert = planted_alert()
     rows = deliver(engine, t0, config_with("sn", SETTINGS), "sn", fake.transport, ENV, [alert])
     assert [(action, status) for action, status, _ in rows] == [("open", "done")]
     assert rows[0][2] in fake.tickets and len(fake.tickets) == 1

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fakes.github import FakeGitHub
 from fakes.jira import FakeJira
-from fakes.pipeline import config_with
+from fakes.lane import config_with
 
 from autoticket.sinks import OutboxItem, Sink, build_sinks
 from autoticket.sinks.tracker import Change

@@ -1,6 +1,5 @@
-"""In-process fakes of the trackers autoticket's sinks talk to (httpx.MockTransport).
+"""In-process fakes of remote ticket systems, each behind an `httpx.MockTransport`.
 
 Each follows its service's published API — paths, auth, answer shapes and
-error bodies — and can fail on purpose: `fail_next(...)` scripts the next
-answers, `fail_rate` fails that share of calls at random (seeded).
+error bodies — and can fail on purpose (a seeded rate, or a scripted queue).
 """
