@@ -256,6 +256,10 @@ class RetentionConfig(_Strict):
     # Resolved incidents with their alerts, timeline, decisions, ticket and outbox
     # rows; never sooner than timers.reopen_within after the resolution.
     incidents: Duration = timedelta(days=90)
+    # Releases with their verdicts, by start; and pushed metric samples, by
+    # sample time (the judge reads at most an hour around a release).
+    releases: Duration = timedelta(days=180)
+    metric_samples: Duration = timedelta(days=14)
     # keep: inbox and dead-letter bodies exactly as received (replay is exact);
     # redact: stored with secrets masked (docs/redaction.md, "Raw bodies").
     raw_bodies: Literal["keep", "redact"] = "keep"
