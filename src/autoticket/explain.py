@@ -28,6 +28,7 @@ __all__ = [
     "incident_summary",
     "release_evaluation",
     "release_summary",
+    "stored_release_summary",
     "suspect_releases",
 ]
 
@@ -107,6 +108,24 @@ def release_summary(evaluation: Evaluation) -> dict[str, Any]:
         "decided_by": evaluation.how,
         "reasons": evaluation.reasons,
         "metrics": evaluation.metrics(),
+    }
+
+
+def stored_release_summary(row: Any) -> dict[str, Any] | None:
+    """The final decision stored on a release row (lifecycle/release_check.py),
+    in `release_summary`'s shape; None while the release is still observed."""
+    if row.verdict is None:
+        return None
+    evidence = row.evidence or {}
+    return {
+        "verdict": row.verdict,
+        "score": row.score,
+        "action": row.action,
+        "action_reason": evidence.get("action_reason", ""),
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "reasons": list(evidence.get("reasons", [])),
+        "metrics": list(evidence.get("metrics", [])),
     }
 
 

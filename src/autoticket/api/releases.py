@@ -18,7 +18,7 @@ from autoticket.api.deps import DbId, read_conn, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
-from autoticket.explain import release_evaluation, release_summary
+from autoticket.explain import release_evaluation, release_summary, stored_release_summary
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
 from autoticket.store.releases import get_release, list_releases, release_from_row, save_release
@@ -88,16 +88,20 @@ def get_releases(
 
 @router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
-    """The release with the judge's verdict as of now (`decided_at` null: still observed)."""
+    """The release with the judge's verdict: the final one stored by the worker's
+    checks (`judged_at` set), else the verdict so far, judged on read."""
     runtime = request.app.state.runtime
     with read_conn(request) as conn:
         row = get_release(conn, release_id)
         if row is None:
             raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
-        evaluation = release_evaluation(
-            conn, runtime.config, release_from_row(row), runtime.clock.now()
-        )
-    return release_view(row) | release_summary(evaluation)
+        summary = stored_release_summary(row)
+        if summary is None:
+            evaluation = release_evaluation(
+                conn, runtime.config, release_from_row(row), runtime.clock.now()
+            )
+            summary = release_summary(evaluation)
+    return release_view(row) | summary | {"judged_at": row.judged_at}
 
 
 def _jsonable(view: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from sqlalchemy import Connection, Select, Table, delete, exists, select
 
 from autoticket.config import RetentionConfig
 from autoticket.store.forget import delete_incidents
-from autoticket.store.timers import RELEASE_CHECK
 from autoticket.store.tables import (
     alerts,
     dead_letters,
@@ -41,6 +40,7 @@ from autoticket.store.tables import (
     releases,
     timers,
 )
+from autoticket.store.timers import RELEASE_CHECK
 
 __all__ = ["INCIDENT_SHARE", "backlog_left", "purge"]
 

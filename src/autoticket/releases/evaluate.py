@@ -59,14 +59,22 @@ def evaluate(
     series: Sequence[Series],
     settings: ReleaseSettings,
     now: datetime,
+    *,
+    since: datetime | None = None,
 ) -> Evaluation:
-    """The release's verdict as known at `now` (for replay: the end of the stream)."""
+    """The release's verdict as known at `now` (for replay: the end of the stream).
+
+    `since` skips the early calls at steps before it: a caller that judged
+    those steps already, on the same samples, need not judge them again.
+    """
     start = release.started_at
     keyed = _settings_for_series(settings, series)
     if not series:
         return _no_data(release, "no samples of the release's service and environment")
     end = min(now, start + WINDOW)
     at = start + STEP
+    if since is not None and since > at:
+        at += STEP * ((since - at) // STEP)
     while at <= end:
         call = judge_early(_windows(series, start, at), keyed, elapsed=at - start)
         if call.decision is not EarlyDecision.WAIT:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -19,7 +19,12 @@ from sqlalchemy import Connection, Engine, select
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
-from autoticket.explain import release_evaluation, release_summary, suspect_releases
+from autoticket.explain import (
+    release_evaluation,
+    release_summary,
+    stored_release_summary,
+    suspect_releases,
+)
 from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
@@ -37,8 +42,9 @@ from autoticket.store.tables import dead_letters, events, incidents, releases, t
 
 __all__ = ["ReplayResult", "replay"]
 
-# Replay judges every release to the end: the stream holds all its samples.
+# A release the checks never judged (none should be left) is judged to the end.
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass
@@ -93,6 +99,13 @@ def replay(
             continue
         assert isinstance(item, ReplayLine)
         delivery = item.delivery
+        # What the judge sees at a check is what was received before it:
+        # everything due before a release or metrics line happens first.
+        if delivery.source in ("release", "metrics") and _due_before(
+            engine, delivery.received_at
+        ):
+            flush()
+            _run_timers(engine_round, until=delivery.received_at - _TICK)
         if delivery.source == "release":
             error = _record_release(engine, delivery, release_lines)
             if error is not None:
@@ -157,16 +170,19 @@ def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
 def _releases(
     conn: Connection, config: Config, release_lines: dict[int, str]
 ) -> list[dict[str, Any]]:
-    """Every release, oldest first, with the judge's final verdict on the stream's samples.
+    """Every release, oldest first, with the final verdict its checks stored.
 
-    Judged on sample time: `decided_at` is when the evidence sufficed (an
-    early call) or the observation window's end, so detection delay is
-    `decided_at - started_at`, whatever the batch size.
+    The checks ran on the virtual clock as the lines arrived, as they would
+    live (lifecycle/release_check.py); `decided_at` is on sample time, when
+    the evidence sufficed (an early call) or the observation window's end,
+    so detection delay is `decided_at - started_at`, whatever the batch size.
     """
     out = []
     for row in conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id)):
-        release = release_from_row(row)
-        summary = release_summary(release_evaluation(conn, config, release, _END_OF_TIME))
+        summary = stored_release_summary(row)
+        if summary is None:
+            release = release_from_row(row)
+            summary = release_summary(release_evaluation(conn, config, release, _END_OF_TIME))
         out.append(
             {
                 "line_id": release_lines.get(row.id),
@@ -180,6 +196,12 @@ def _releases(
             | {"decided_at": _iso(summary["decided_at"])}
         )
     return out
+
+
+def _due_before(engine: Engine, at: datetime) -> bool:
+    with engine.connect() as conn:
+        due = next_due(conn)
+    return due is not None and due < at
 
 
 def _too_large(delivery: Delivery, config: Config) -> str:
