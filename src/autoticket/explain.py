@@ -234,4 +234,6 @@ def _explain(row: Any, events: list[dict[str, Any]], decisions: list[dict[str, A
             for d in decisions
         ],
         "timers": timers,
+        # The judge's verdicts behind this incident: a failed or held release.
+        "release_verdicts": [d["inputs"] for d in decisions if d["stage"] == "release-judge"],
     }

@@ -26,6 +26,7 @@ from autoticket.explain import (
     suspect_releases,
 )
 from autoticket.lifecycle import next_due
+from autoticket.lifecycle.release_check import SOURCE as JUDGE_SOURCE
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.events import parse_release
@@ -101,9 +102,7 @@ def replay(
         delivery = item.delivery
         # What the judge sees at a check is what was received before it:
         # everything due before a release or metrics line happens first.
-        if delivery.source in ("release", "metrics") and _due_before(
-            engine, delivery.received_at
-        ):
+        if delivery.source in ("release", "metrics") and _due_before(engine, delivery.received_at):
             flush()
             _run_timers(engine_round, until=delivery.received_at - _TICK)
         if delivery.source == "release":
@@ -133,7 +132,7 @@ def replay(
     flush()
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
-        result.output = _output(conn, config, order, errors, skipped, result)
+        result.output = _output(conn, config, order, errors, skipped, result, release_lines)
         result.output["releases"] = _releases(conn, config, release_lines)
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
@@ -230,11 +229,18 @@ def _output(
     errors: list[dict[str, str]],
     skipped: dict[str, int],
     result: ReplayResult,
+    release_lines: dict[int, str],
 ) -> dict[str, Any]:
     lines_of: dict[int, set[str]] = {}
-    for incident_id, delivery_id in conn.execute(
-        select(events.c.incident_id, events.c.delivery_id).where(events.c.incident_id.isnot(None))
+    judged = _judged_lines(conn, release_lines)
+    for incident_id, delivery_id, source, labels in conn.execute(
+        select(events.c.incident_id, events.c.delivery_id, events.c.source, events.c.labels).where(
+            events.c.incident_id.isnot(None)
+        )
     ):
+        if source == JUDGE_SOURCE:  # the judge's event: fed by the release's line
+            key = (labels.get("service"), labels.get("environment"), labels.get("version"))
+            delivery_id = judged.get(key, delivery_id)
         lines_of.setdefault(incident_id, set()).add(delivery_id)
     out_tickets = []
     # Streams without releases (most backtests) skip the suspect lookups.
@@ -254,7 +260,7 @@ def _output(
                 "resolved_at": _iso(t.resolved_at),
                 "reopen_count": t.reopen_count,
                 "line_ids": sorted(
-                    lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
+                    lines_of.get(t.incident_id, set()), key=lambda d: (order.get(d, 1 << 62), d)
                 ),
                 "suspect_releases": _suspects(conn, config, t.incident_id) if any_release else [],
             }
@@ -275,6 +281,20 @@ def _output(
             "errors": len(errors),
             "skipped_lines": dict(sorted(skipped.items())),
         },
+    }
+
+
+def _judged_lines(
+    conn: Connection, release_lines: dict[int, str]
+) -> dict[tuple[str, str, str], str]:
+    """(service, environment, version) -> the line that first sent the release."""
+    if not release_lines:
+        return {}
+    query = select(releases.c.id, releases.c.service, releases.c.environment, releases.c.version)
+    return {
+        (r.service, r.environment, r.version): release_lines[r.id]
+        for r in conn.execute(query)
+        if r.id in release_lines
     }
 
 
