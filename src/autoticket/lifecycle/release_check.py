@@ -31,9 +31,10 @@ from sqlalchemy.exc import IntegrityError
 
 from autoticket.config import Config
 from autoticket.engine.actions import Actions
-from autoticket.model import Decision, Delivery, Release, Timer
+from autoticket.model import Decision, Delivery, Release, TicketAction, Timer
 from autoticket.releases.alert import cleared_alert, release_fingerprint, verdict_alert
 from autoticket.releases.evaluate import BASELINE, STEP, WINDOW, Evaluation, Series, evaluate
+from autoticket.releases.settings import RELEASE_ACTION_SINK
 from autoticket.store import inbox as inbox_store
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
@@ -89,7 +90,7 @@ def _check(
     decision = decision_of(evaluation)
     assert release.id is not None
     store_verdict(conn, release.id, decision, at)
-    _explain_and_alert(conn, release, decision, at, actions)
+    _explain_and_alert(conn, release, decision, at, actions, config)
     return True
 
 
@@ -127,7 +128,12 @@ def release_link(release: Release) -> str:
 
 
 def _explain_and_alert(
-    conn: Connection, release: Release, decision: dict[str, Any], at: datetime, actions: Actions
+    conn: Connection,
+    release: Release,
+    decision: dict[str, Any],
+    at: datetime,
+    actions: Actions,
+    config: Config,
 ) -> None:
     if decision["action"] not in ("pause", "rollback"):
         return
@@ -142,11 +148,53 @@ def _explain_and_alert(
         "decided_at": body["annotations"]["release_decided_at"],
         "reasons": decision["evidence"]["reasons"],
     }
-    for incident_id in sorted({e.incident_id for e in events if e.incident_id is not None}):
+    incident_ids = sorted({e.incident_id for e in events if e.incident_id is not None})
+    for incident_id in incident_ids:
         actions.explain(
             incident_id,
             Decision(SOURCE, decision["verdict"], decision["action"], str(incident_id), inputs),
         )
+    hook = config.releases.action_webhook
+    if hook is not None and decision["action"] in hook.actions:
+        # Rows need an incident; a verdict whose event opened none (a route that
+        # drops it) still calls the CD system, under incident 0.
+        incident_id = incident_ids[0] if incident_ids else 0
+        _enqueue_webhook(release, decision, incident_id, actions)
+
+
+def _enqueue_webhook(
+    release: Release, decision: dict[str, Any], incident_id: int, actions: Actions
+) -> None:
+    """One outbox row per (release, action): the idempotency key says which."""
+    digest = hashlib.sha256(release_fingerprint(release).encode()).hexdigest()[:20]
+    key = f"release:{digest}:{decision['action']}"
+    stored = _jsonable(decision)
+    payload = {
+        "version": "1",
+        "event": "release.action",
+        "release": {
+            "id": release.id,
+            "service": release.service,
+            "environment": release.environment,
+            "version": release.version,
+            "started_at": release.started_at.isoformat(),
+            "finished_at": release.finished_at.isoformat() if release.finished_at else None,
+            "rollout_percent": release.rollout_percent,
+            "commit": release.commit,
+        },
+        "verdict": stored["verdict"],
+        "score": stored["score"],
+        "action": stored["action"],
+        "action_reason": stored["evidence"]["action_reason"],
+        "decided_at": stored["decided_at"],
+        "decided_by": stored["decided_by"],
+        "reasons": stored["evidence"]["reasons"],
+        "metrics": stored["evidence"]["metrics"],
+        "incident_id": incident_id or None,
+        "link": release_link(release),
+    }
+    sinks = [RELEASE_ACTION_SINK]
+    actions.actions.append(TicketAction(incident_id, "release_action", key, sinks, payload))
 
 
 def _supersede(conn: Connection, release: Release, at: datetime, actions: Actions) -> None:

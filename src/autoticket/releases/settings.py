@@ -18,13 +18,22 @@ direction its name suffix implies (`releases/directions.py`).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autoticket.releases.directions import Direction, direction_of
 
-__all__ = ["DEFAULT_GROUP", "EarlySettings", "MetricSpec", "ReleaseSettings", "ScoreThresholds"]
+__all__ = [
+    "DEFAULT_GROUP",
+    "RELEASE_ACTION_SINK",
+    "ActionWebhook",
+    "EarlySettings",
+    "MetricSpec",
+    "ReleaseSettings",
+    "ScoreThresholds",
+]
 
 DEFAULT_GROUP = "default"
 Weight = Annotated[float, Field(ge=0.0)]
@@ -103,6 +112,40 @@ class EarlySettings(_Strict):
         return parse_duration(value)
 
 
+# The sink the action webhook is delivered by (sinks/release_action.py); the
+# config adds it to its sinks when `releases.action_webhook` is set.
+RELEASE_ACTION_SINK = "release-actions"
+
+
+class ActionWebhook(_Strict):
+    """`releases.action_webhook`: a signed POST to a CD system for these actions.
+
+    The HMAC secret is only ever named (`secret_env`), never written here.
+    """
+
+    url: str
+    secret_env: str = Field(min_length=1)
+    actions: list[Literal["pause", "rollback"]] = Field(
+        default_factory=lambda: ["pause", "rollback"], min_length=1
+    )
+    timeout: timedelta = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        from autoticket.config import parse_duration
+
+        return parse_duration(value)
+
+
 class ReleaseSettings(_Strict):
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     groups: dict[str, Weight] = Field(default_factory=dict)  # group -> weight, default 1
@@ -111,6 +154,7 @@ class ReleaseSettings(_Strict):
     min_samples: int = Field(default=5, ge=1)  # per side; fewer is no_data
     iqr_factor: float = Field(default=3.0, gt=0.0)  # outlier fences: Q1 - f*IQR, Q3 + f*IQR
     early: EarlySettings = Field(default_factory=EarlySettings)
+    action_webhook: ActionWebhook | None = None
 
     def spec_for(self, name: str) -> MetricSpec:
         return self.metrics.get(name) or MetricSpec()
