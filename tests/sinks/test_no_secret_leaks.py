@@ -29,6 +29,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "secret_env": "LEAK_SECRET",
         "token_env": "LEAK_TOKEN",
     },
+    "release-action": {"url": "https://cd.example/x", "secret_env": "LEAK_SECRET"},
 }
 ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
 
