@@ -21,7 +21,7 @@ from typing import Any
 
 from autoticket.model import Release
 from autoticket.releases.directions import direction_of
-from autoticket.releases.early import EarlyDecision, judge_early
+from autoticket.releases.early import EarlyCall, EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.policy import action_while_rolling, decide_action
 from autoticket.releases.results import Judgement, Verdict
@@ -75,16 +75,21 @@ def evaluate(
     at = start + STEP
     if since is not None and since > at:
         at += STEP * ((since - at) // STEP)
+    last: tuple[datetime, EarlyCall] | None = None
     while at <= end:
         call = judge_early(_windows(series, start, at), keyed, elapsed=at - start)
         if call.decision is not EarlyDecision.WAIT:
             how = "early_fail" if call.decision is EarlyDecision.FAIL else "early_pass"
             return _decided(release, call.judgement, at, how)
+        last = (at, call)
         at += STEP
     if now >= start + WINDOW:
         judgement = judge(_windows(series, start, start + WINDOW), keyed)
         return _decided(release, judgement, start + WINDOW, "window_end")
-    call = judge_early(_windows(series, start, now), keyed, elapsed=now - start)
+    if last is not None and last[0] == now:  # judged just now, on the same samples
+        call = last[1]
+    else:
+        call = judge_early(_windows(series, start, now), keyed, elapsed=now - start)
     so_far = call.judgement  # the judgement so far: judge_early made it already
     action = action_while_rolling(call, release.rollout_percent)
     return Evaluation(
