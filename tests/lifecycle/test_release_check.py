@@ -189,3 +189,19 @@ def test_a_later_release_resolves_the_failed_ones_alert(engine: Engine, t0: date
     _tick(rnd, t0 + 36 * MINUTE + config.timers.resolve_after)
     with engine.connect() as conn:
         assert conn.execute(select(incidents.c.status)).scalar_one() == "resolved"
+
+
+def test_only_the_previous_release_is_superseded(engine: Engine, t0: datetime) -> None:
+    """v42 fails and v43 supersedes it; v44 finds v43 (which raised nothing) before it."""
+    config = _config()
+    _push(engine, _samples(t0, range(-30, 0), 0.01) + _samples(t0, range(0, 30), 0.05), t0)
+    _release(engine, t0)
+    rnd = _round(engine, config)
+    _tick(rnd, t0 + 30 * MINUTE)
+    _release(engine, t0 + 35 * MINUTE, version="v43")
+    _tick(rnd, t0 + 36 * MINUTE)
+    _release(engine, t0 + 40 * MINUTE, version="v44")
+    _tick(rnd, t0 + 41 * MINUTE)
+    with engine.connect() as conn:
+        sources = [e.delivery_id for e in conn.execute(select(events))]
+    assert len(sources) == 2  # the failure, and its one resolution (by v43)

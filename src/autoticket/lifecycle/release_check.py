@@ -12,8 +12,8 @@ A final verdict whose action is pause or rollback becomes the judge's event
 (releases/alert.py), which the engine runs through the pipeline at once
 (`Actions.feed`): route, owner team, correlate, decide, outbox, like any
 alert, one per release by its fingerprint. The first check of a release
-resolves the alerts of the service's earlier releases in the environment
-(a rollback or a new version supersedes them). Without the engine (no
+resolves the alert of the service's previous release in the environment
+(a rollback or a new version supersedes it), if that one raised one. Without the engine (no
 `feed`), the delivery is queued in the inbox for the worker.
 """
 

@@ -85,22 +85,24 @@ def store_verdict(
     conn.execute(update(releases).where(releases.c.id == release_id).values(values))
 
 
-def alerted_before(
-    conn: Connection, service: str, environment: str, before: datetime
-) -> list[Any]:
-    """Earlier releases of the service and environment whose verdict raised an alert
-    (stored action pause or rollback), oldest first."""
+def alerted_before(conn: Connection, service: str, environment: str, before: datetime) -> list[Any]:
+    """The service's release in the environment just before `before`, when its
+    verdict raised an alert (stored action pause or rollback); else nothing.
+
+    Each release supersedes the one before it, so older ones were resolved by
+    their own successor already.
+    """
     query = (
         select(releases)
         .where(
             releases.c.service == service,
             releases.c.environment == environment,
             releases.c.started_at < before,
-            releases.c.action.in_(("pause", "rollback")),
         )
-        .order_by(releases.c.started_at, releases.c.id)
+        .order_by(releases.c.started_at.desc(), releases.c.id.desc())
+        .limit(1)
     )
-    return list(conn.execute(query))
+    return [row for row in conn.execute(query) if row.action in ("pause", "rollback")]
 
 
 def _row(release: Release) -> dict[str, Any]:
