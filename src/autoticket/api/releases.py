@@ -46,6 +46,13 @@ def release_view(row: Any) -> dict[str, Any]:
         "source": row.source,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        # The judge's final decision (null while the release is still observed).
+        "verdict": row.verdict,
+        "score": row.score,
+        "action": row.action,
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "judged_at": row.judged_at,
     }
 
 
@@ -101,7 +108,7 @@ def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
                 conn, runtime.config, release_from_row(row), runtime.clock.now()
             )
             summary = release_summary(evaluation)
-    return release_view(row) | summary | {"judged_at": row.judged_at}
+    return release_view(row) | summary
 
 
 def _jsonable(view: dict[str, Any]) -> dict[str, Any]:
