@@ -36,6 +36,7 @@ from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
+from autoticket.store import timers as timer_store
 from autoticket.store.incidents import get_incident
 from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import release_from_row, save_release
@@ -198,8 +199,10 @@ def _releases(
 
 
 def _due_before(engine: Engine, at: datetime) -> bool:
+    """Whether a release check (the only timer that reads releases and samples)
+    is due before `at`: only then must the batch be cut before storing the line."""
     with engine.connect() as conn:
-        due = next_due(conn)
+        due = timer_store.next_due(conn, [timer_store.RELEASE_CHECK])
     return due is not None and due < at
 
 
