@@ -1,42 +1,98 @@
-"""A config checked against the code it configures.
+"""A config checked against the code it configures, and for what it means.
 
 `config.py` validates the schema and the names without importing what it
 configures. This module adds what only that code can tell: routes compile
 (matchers, CEL), the redaction settings and patterns are valid, and each
-sink's settings and secrets are there. Every command loads its config
-through `load_checked`, so such a problem is a line-numbered error at
-start-up (and in `check-config`), not a failure later.
+sink's settings and secrets are there; and, through `config_meaning`, what
+the sections mean together (priorities, teams, labels). One pass collects
+every problem, errors and warnings, so `check-config` reports them all in
+one run. Every command loads its config through `check_config_file` or
+`load_checked`, so an error is a line-numbered message at start-up (and in
+`check-config`), not a failure later.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoticket.config import Config, ConfigError, ConfigProblem, load_config, parse_config_text
+from autoticket.config import (
+    Config,
+    ConfigError,
+    ConfigProblem,
+    ParsedConfig,
+    bundled_config_path,
+    read_config_text,
+)
+from autoticket.config_meaning import meaning_problems
 from autoticket.pipeline.redact import Redactor
-from autoticket.policy import PolicyError, compile_route
+from autoticket.policy import PolicyError, compile_route, parse_matchers
 from autoticket.regex import RegexError, compile_config_regex
+from autoticket.releases.prometheus import missing_secrets
 from autoticket.sinks import check_sinks
 
-__all__ = ["config_problems", "load_checked", "parse_checked"]
+__all__ = [
+    "ConfigReport",
+    "check_config_file",
+    "check_config_text",
+    "config_problems",
+    "load_checked",
+    "parse_checked",
+]
+
+
+@dataclass(slots=True)
+class ConfigReport:
+    """Every problem of one config: errors stop a command, warnings are printed."""
+
+    source: str
+    config: Config | None
+    errors: list[ConfigProblem] = field(default_factory=list)
+    warnings: list[ConfigProblem] = field(default_factory=list)
+    regexes: int = 0  # configured regexes compiled (all by RE2)
+
+    def checked(self) -> Config:
+        """The config, or ConfigError listing every error."""
+        if self.errors or self.config is None:
+            raise ConfigError(self.source, self.errors)
+        return self.config
 
 
 def config_problems(config: Config, env: Mapping[str, str] | None = None) -> list[ConfigProblem]:
-    return [*_route_problems(config), *_redaction_problems(config), *check_sinks(config, env)]
+    """The errors of an already parsed config (warnings left out)."""
+    return _code_problems(config, frozenset(), env) + meaning_problems(config)[0]
 
 
-def load_checked(path: str | Path | None = None, secrets: bool = True) -> Config:
-    """`load_config`, then every check; ConfigError lists all problems found.
+def check_config_text(
+    text: str, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> ConfigReport:
+    """Parse `text` and run every check that can run; never raises ConfigError."""
+    return _report(read_config_text(text, source), source, env)
+
+
+def check_config_file(path: str | Path | None = None, secrets: bool = True) -> ConfigReport:
+    """`check_config_text` of the file at `path` (the bundled config when None).
 
     `secrets=False` skips checking that the variables sinks name are set: a
     backtest (replay, simulate) never calls a sink.
     """
-    return _checked(load_config(path), None if secrets else _EveryVariable())
+    target = Path(path) if path else bundled_config_path()
+    try:
+        text = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return ConfigReport(str(target), None, [ConfigProblem("<file>", None, str(exc))])
+    return check_config_text(text, str(target), None if secrets else _EveryVariable())
+
+
+def load_checked(path: str | Path | None = None, secrets: bool = True) -> Config:
+    """The config at `path` after every check; ConfigError lists all errors found."""
+    return check_config_file(path, secrets).checked()
 
 
 def parse_checked(text: str, source: str = "<config>") -> Config:
-    return _checked(parse_config_text(text, source))
+    return check_config_text(text, source).checked()
 
 
 class _EveryVariable(Mapping[str, str]):
@@ -52,11 +108,40 @@ class _EveryVariable(Mapping[str, str]):
         return 0
 
 
-def _checked(config: Config, env: Mapping[str, str] | None = None) -> Config:
-    problems = config_problems(config, env)
-    if problems:
-        raise ConfigError(config.source, problems)
-    return config
+def _report(parsed: ParsedConfig, source: str, env: Mapping[str, str] | None) -> ConfigReport:
+    report = ConfigReport(source, parsed.config, list(parsed.problems))
+    config = parsed.config
+    if config is None:
+        return report
+    report.errors += _code_problems(config, parsed.failed, env)
+    errors, warnings = meaning_problems(config, parsed.failed)
+    report.errors += errors
+    report.warnings += warnings
+    report.regexes = _regex_count(config, parsed.failed)
+    report.errors.sort(key=_by_line)
+    report.warnings.sort(key=_by_line)
+    return report
+
+
+def _by_line(problem: ConfigProblem) -> int:
+    """File order; problems without a line (a missing variable, the file) last."""
+    return problem.line if problem.line is not None else 1 << 30
+
+
+def _code_problems(
+    config: Config, failed: frozenset[str], env: Mapping[str, str] | None
+) -> list[ConfigProblem]:
+    """What only the configured code can tell, for the sections that passed the schema."""
+    problems: list[ConfigProblem] = []
+    if "routes" not in failed:
+        problems += _route_problems(config)
+    if not failed & {"redaction", "retention"}:
+        problems += _redaction_problems(config)
+    if "sinks" not in failed:
+        problems += check_sinks(config, env)
+    if "releases" not in failed:
+        problems += _prometheus_problems(config, env)
+    return problems
 
 
 def _route_problems(config: Config) -> list[ConfigProblem]:
@@ -68,6 +153,17 @@ def _route_problems(config: Config) -> list[ConfigProblem]:
             where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
             problems.append(config.problem(("routes", i, *where), exc.reason))
     return problems
+
+
+def _regex_count(config: Config, failed: frozenset[str]) -> int:
+    """Configured regexes: redaction patterns and `=~`/`!~` matchers (all run by RE2)."""
+    count = 0 if "redaction" in failed else len(config.redaction.patterns)
+    for route in [] if "routes" in failed else config.routes:
+        try:
+            count += sum(m.regex is not None for m in parse_matchers(route.matchers))
+        except PolicyError:
+            continue
+    return count
 
 
 def _redaction_problems(config: Config) -> list[ConfigProblem]:
@@ -89,3 +185,15 @@ def _redaction_problems(config: Config) -> list[ConfigProblem]:
         loc = ("retention", "raw_bodies")
         problems.append(config.problem(loc, "redact needs redaction.enabled: true"))
     return problems
+
+
+def _prometheus_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:
+    """The variables releases.prometheus names for its credentials must be set."""
+    settings = config.releases.prometheus
+    if settings is None:
+        return []
+    missing = missing_secrets(settings, os.environ if env is None else env)
+    return [
+        config.problem(("releases", "prometheus", *where.split(".", 1)), message)
+        for where, message in missing
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +13,8 @@ import orjson
 import typer
 from rich.console import Console
 
-from autoticket.checks import load_checked
-from autoticket.config import ConfigError, Settings
+from autoticket.checks import ConfigReport, check_config_file
+from autoticket.config import Config, ConfigError, Settings, format_duration, parse_duration
 
 app = typer.Typer(
     help="autoticket: alerts in, accountable tickets out.",
@@ -33,13 +34,81 @@ ConfigOpt = Annotated[
 # `make demo` never mixes them into the database `make run` serves.
 DEMO_DATABASE_URL = "sqlite:///autoticket-demo.db"
 
-def _config(path: Path | None, secrets: bool = True) -> object:
-    settings = Settings.from_env()
+
+def _config(path: Path | None, secrets: bool = True) -> Config:
+    """The checked config; its warnings printed, its errors printed and exit 2."""
+    report = check_config_file(path or Settings.from_env().config_path, secrets=secrets)
+    _print_warnings(report)
     try:
-        return load_checked(path or settings.config_path, secrets=secrets)
+        return report.checked()
     except ConfigError as exc:
         err.print(f"config error: {exc}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _print_warnings(report: ConfigReport) -> None:
+    for problem in report.warnings:
+        err.print(
+            f"config warning: {report.source}: {problem}",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _duration_option(value: str) -> timedelta:
+    """A timer flag's value, read like the config's durations (30s, 5m, 1h30m, 7d)."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _timer_option(key: str) -> object:
+    return typer.Option(
+        parser=_duration_option,
+        metavar="DURATION",
+        help=f"override {key} of the config (e.g. 30s, 5m), for quick trials",
+        show_default=False,
+    )
+
+
+ResolveAfterOpt = Annotated[timedelta | None, _timer_option("timers.resolve_after")]
+ReopenWithinOpt = Annotated[timedelta | None, _timer_option("timers.reopen_within")]
+UpdateIntervalOpt = Annotated[timedelta | None, _timer_option("tickets.update_interval")]
+
+
+def _with_timers(
+    config: Config,
+    resolve_after: timedelta | None,
+    reopen_within: timedelta | None,
+    update_interval: timedelta | None,
+) -> tuple[Config, str]:
+    """The config with the timer flags applied, and how to say so in the start-up line.
+
+    The text lists the three timers as they will run, marking those a flag set;
+    empty when no flag was given (the config's values are in the file)."""
+    timers = {
+        k: v
+        for k, v in (("resolve_after", resolve_after), ("reopen_within", reopen_within))
+        if v is not None
+    }
+    tickets = {"update_interval": update_interval} if update_interval is not None else {}
+    if not timers and not tickets:
+        return config, ""
+    config = config.model_copy(
+        update={
+            "timers": config.timers.model_copy(update=timers),
+            "tickets": config.tickets.model_copy(update=tickets),
+        }
+    )
+    shown = [
+        ("resolve_after", config.timers.resolve_after, "resolve_after" in timers),
+        ("reopen_within", config.timers.reopen_within, "reopen_within" in timers),
+        ("update_interval", config.tickets.update_interval, bool(tickets)),
+    ]
+    parts = [f"{k} {format_duration(v)}{' (flag)' if flagged else ''}" for k, v, flagged in shown]
+    return config, "timers: " + ", ".join(parts)
 
 
 PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="port to listen on (0: any free)")]
@@ -79,6 +148,9 @@ def serve(
             "--insecure", help="serve a non-loopback address although no API token exists"
         ),
     ] = False,
+    resolve_after: ResolveAfterOpt = None,
+    reopen_within: ReopenWithinOpt = None,
+    update_interval: UpdateIntervalOpt = None,
 ) -> None:
     """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
@@ -87,14 +159,15 @@ def serve(
     from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
 
-    cfg = _config(config)
-    limits = cfg.server  # type: ignore[attr-defined]
+    cfg, timers = _with_timers(_config(config), resolve_after, reopen_within, update_interval)
+    limits = cfg.server
     sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate, start_worker=worker)
     note = _check_exposure(runtime, host, insecure)
     where = f"http://{_url_host(host)}:{bound_port(sock)}/"
-    err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)})")
+    extra = f"; {timers}" if timers else ""
+    err.print(f"autoticket serving on [bold]{where}[/bold] (database {_safe(url)}{extra})")
     if note:
         err.print(note, markup=False, soft_wrap=True)
     server = uvicorn.Server(
@@ -215,13 +288,34 @@ def _safe(url: str) -> str:
 
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="config YAML to validate")]) -> None:
-    """Validate a config file; print line-numbered problems and exit 2 if any."""
-    try:
-        cfg = load_checked(file)
-    except ConfigError as exc:
-        err.print(str(exc), style="red", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{file}: ok ({len(cfg.routes)} routes, {len(cfg.catalog.services)} services)")
+    """Validate a config file: every error and warning in one run, line-numbered.
+
+    Exit 2 with any error, 0 with only warnings (printed)."""
+    report = check_config_file(file)
+    if report.errors:
+        err.print(_report_text(report), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2)
+    cfg = report.checked()
+    if report.warnings:
+        err.print(_report_text(report), style="yellow", markup=False, soft_wrap=True)
+    warned = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+    typer.echo(
+        f"{file}: ok ({len(cfg.routes)} routes, {len(cfg.catalog.services)} services{warned}); "
+        f"{report.regexes} regex(es) compiled by RE2, which runs in linear time: "
+        "no pattern can backtrack catastrophically"
+    )
+
+
+def _report_text(report: ConfigReport) -> str:
+    """Errors and warnings in file order, one per line; a warning says so after its path."""
+    found = [(p, "") for p in report.errors] + [(p, "warning: ") for p in report.warnings]
+    found.sort(key=lambda item: item[0].line if item[0].line is not None else 1 << 30)
+    lines = [
+        f"  {'line ' + str(p.line) + ': ' if p.line else ''}{p.path}: {tag}{p.message}"
+        for p, tag in found
+    ]
+    head = f"{report.source}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    return "\n".join([head, *lines])
 
 
 @app.command()
@@ -277,16 +371,19 @@ def worker(
     config: ConfigOpt = None,
     database_url: DatabaseOpt = None,
     migrate: MigrateOpt = None,
+    resolve_after: ResolveAfterOpt = None,
+    reopen_within: ReopenWithinOpt = None,
+    update_interval: UpdateIntervalOpt = None,
 ) -> None:
     """Run only the worker (inbox -> tickets -> external sinks), next to API processes
     sharing the database."""
 
-    cfg = _config(config)
+    cfg, timers = _with_timers(_config(config), resolve_after, reopen_within, update_interval)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate)
     runtime.worker.start()
     runtime.external.start()  # the lanes of external sinks run where the workers run
-    err.print("worker running; Ctrl-C to stop")
+    err.print(f"worker running{f' ({timers})' if timers else ''}; Ctrl-C to stop")
     try:
         while runtime.worker.alive:
             time.sleep(1)

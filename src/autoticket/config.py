@@ -40,6 +40,7 @@ __all__ = [
     "ConfigProblem",
     "Duration",
     "IngestConfig",
+    "ParsedConfig",
     "RedactionConfig",
     "RetentionConfig",
     "RouteConfig",
@@ -50,8 +51,10 @@ __all__ = [
     "TeamEntry",
     "TimersConfig",
     "bundled_config_path",
+    "format_duration",
     "load_config",
     "parse_duration",
+    "read_config_text",
 ]
 
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -74,6 +77,19 @@ def parse_duration(value: Any) -> timedelta:
     except OverflowError:
         raise ValueError(f"duration {value!r} is too large") from None
     raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m, 7d)")
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest `parse_duration` text of a whole number of seconds: 90s -> 1m30s."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -389,42 +405,84 @@ def _nearest_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
     return None
 
 
+@dataclass(slots=True)
+class ParsedConfig:
+    """What one reading of a config file found: every problem, and a config to check further.
+
+    When the schema fails, `config` is built from the top-level sections that
+    are valid (the failed ones, listed in `failed`, take their defaults), so
+    the checks that read only valid sections still run and a user sees every
+    problem in one run; a check that reads a failed section is skipped.
+    `config` is None when nothing could be read (YAML syntax, empty file).
+    """
+
+    config: Config | None
+    problems: list[ConfigProblem]
+    failed: frozenset[str] = frozenset()
+
+
 def parse_config_text(text: str, source: str = "<config>") -> Config:
+    """The config in `text`; ConfigError with every problem the schema and names show."""
+    parsed = read_config_text(text, source)
+    if parsed.problems or parsed.config is None:
+        raise ConfigError(source, parsed.problems)
+    return parsed.config
+
+
+def read_config_text(text: str, source: str = "<config>") -> ParsedConfig:
+    """Parse and validate without raising: YAML, the schema, then the names (`_check_names`)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ConfigError(source, [ConfigProblem("<yaml>", line, str(exc))]) from exc
+        return ParsedConfig(None, [ConfigProblem("<yaml>", line, str(exc))])
     if data is None:
-        data = {}
+        return ParsedConfig(None, [ConfigProblem("<file>", None, _EMPTY)])
     if not isinstance(data, dict):
-        raise ConfigError(source, [ConfigProblem("<root>", 1, "the config must be a mapping")])
+        return ParsedConfig(None, [ConfigProblem("<root>", 1, "the config must be a mapping")])
     index: dict[tuple[Any, ...], int] = {}
-    duplicates: list[ConfigProblem] = []
+    problems: list[ConfigProblem] = []
     if node is not None:
-        _line_index(node, (), index, duplicates)
-    if duplicates:
-        raise ConfigError(source, duplicates)
+        _line_index(node, (), index, problems)
+    failed: set[str] = set()
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            ConfigProblem(
-                ".".join(str(p) for p in err["loc"]) or "<root>",
-                _nearest_line(index, tuple(err["loc"])),
-                err["msg"],
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            problems.append(
+                ConfigProblem(
+                    ".".join(str(p) for p in loc) or "<root>",
+                    _nearest_line(index, loc),
+                    err["msg"],
+                )
             )
-            for err in exc.errors()
-        ]
-        raise ConfigError(source, problems) from exc
+            failed.add(str(loc[0]) if loc else "<root>")
+        config = _valid_sections(data, failed)
+        if config is None:
+            return ParsedConfig(None, problems, frozenset(failed))
     for spec in config.sinks.values():
         spec._source = source
     config._source = source
     config._lines = index
-    _check_semantics(config, index, source)
-    return config
+    problems += _check_names(config, index, frozenset(failed))
+    return ParsedConfig(config, problems, frozenset(failed))
+
+
+_EMPTY = (
+    "the file is empty (no settings); write at least one section, e.g. routes:, or "
+    "leave --config out to run with the bundled example config"
+)
+
+
+def _valid_sections(data: dict[str, Any], failed: set[str]) -> Config | None:
+    """A config of the sections that passed the schema; the failed ones at their defaults."""
+    try:
+        return Config.model_validate({k: v for k, v in data.items() if k not in failed})
+    except ValidationError:
+        return None
 
 
 def _sink_problems(config: Config, index: dict[tuple[Any, ...], int]) -> list[ConfigProblem]:
@@ -445,14 +503,19 @@ def _sink_problems(config: Config, index: dict[tuple[Any, ...], int]) -> list[Co
     return problems
 
 
-def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: str) -> None:
+def _check_names(
+    config: Config, index: dict[tuple[Any, ...], int], failed: frozenset[str]
+) -> list[ConfigProblem]:
     """What the schema alone cannot say: unique route names, known sink names.
 
     What only the configured code can check (matchers, CEL, redaction
-    patterns, each sink's settings) is checked by `autoticket.checks`, which
-    imports that code; this module does not.
+    patterns, each sink's settings) and what the config means (priorities,
+    teams, labels) is checked by `autoticket.checks`, which imports that
+    code; this module does not. Sections that failed the schema are skipped.
     """
     problems: list[ConfigProblem] = _sink_problems(config, index)
+    if failed & {"routes", "sinks"}:
+        return problems
     seen: set[str] = set()
     for i, route in enumerate(config.routes):
         if route.name in seen:
@@ -475,8 +538,7 @@ def _check_semantics(config: Config, index: dict[tuple[Any, ...], int], source: 
                         f"unknown sink {sink!r}; the sinks: map has {', '.join(sorted(known))}",
                     )
                 )
-    if problems:
-        raise ConfigError(source, problems)
+    return problems
 
 
 def bundled_config_path() -> Path:

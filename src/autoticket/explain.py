@@ -9,9 +9,10 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.model import Release, Severity
-from autoticket.releases.evaluate import BASELINE, WINDOW, Evaluation, evaluate
+from autoticket.releases.evaluate import Evaluation, evaluate_with
+from autoticket.releases.readers import CombinedReader, LiveReader, PushedReader, Series
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
-from autoticket.store.events import decisions_of, events_of
+from autoticket.store.events import decisions_of, events_of, latest_annotations
 from autoticket.store.incidents import (
     alerts_count,
     alerts_of,
@@ -84,17 +85,26 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
 
 
 def release_evaluation(
-    conn: Connection, config: Config, release: Release, now: datetime
+    conn: Connection,
+    config: Config,
+    release: Release,
+    now: datetime,
+    live: LiveReader | None = None,
 ) -> Evaluation:
-    """The judge's verdict on `release` from the samples stored, as known at `now`."""
-    series = series_between(
-        conn,
-        release.service,
-        release.environment,
-        release.started_at - BASELINE,
-        release.started_at + WINDOW,
-    )
-    return evaluate(release, series, config.releases, now)
+    """The judge's verdict on `release`, as known at `now`.
+
+    Metrics come from the samples stored; with `live` (the Prometheus reader
+    of the configured SLIs) each SLI comes from it instead. Replay never
+    passes one: its verdicts rest on the replayed samples alone.
+    """
+
+    def stored(service: str, environment: str, start: datetime, end: datetime) -> list[Series]:
+        return list(series_between(conn, service, environment, start, end))
+
+    if live is None:
+        return evaluate_with(PushedReader(stored), release, config.releases, now)
+    reader = CombinedReader([live, PushedReader(stored, live.names)])
+    return evaluate_with(reader, release, config.releases, now)
 
 
 def release_summary(evaluation: Evaluation) -> dict[str, Any]:
@@ -144,6 +154,8 @@ def incident_detail(
     detail = incident_summary(row)
     if config is not None:
         detail["suspect_releases"] = [s.to_dict() for s in suspect_releases(conn, config, row)]
+    alerts = alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+    annotations = latest_annotations(conn, incident_id, [a.fingerprint for a in alerts])
     detail["alerts"] = [
         {
             "fingerprint": a.fingerprint,
@@ -155,8 +167,10 @@ def incident_detail(
             "count": a.count,
             "flap_count": a.flap_count,
             "labels": a.labels,
+            # of the alert's latest event (summary, description, runbook_url...), redacted
+            "annotations": annotations.get(a.fingerprint, {}),
         }
-        for a in alerts_of(conn, incident_id, alerts_limit, alerts_offset)
+        for a in alerts
     ]
     detail["alerts_total"] = alerts_count(conn, incident_id)
     detail["timeline"] = [

@@ -13,6 +13,10 @@ One session starts:
   to every autoticket server, so the same real payloads exercise both
   databases at no extra wall time.
 
+- for the release judge (test_prometheus_judge.py), a Prometheus scraping a
+  test exporter every second (`start_scraping_prometheus`) and an
+  autoticket server configured to query it.
+
 Everything binds to 127.0.0.1 on free ports and runs from a temporary
 directory. Processes are stopped by PID. A failing test gets the tail of each
 process log attached to its report. Missing software skips the tests, or
@@ -533,3 +537,35 @@ def prometheus_factory(
 
     yield start
     stop_all([p.proc for p in started])
+
+
+def start_scraping_prometheus(e2e_dir: Path, name: str, targets: list[str]) -> Prometheus:
+    """Start Prometheus scraping `targets` (host:port) every second, with its own storage."""
+    binary = require_binary(PROMETHEUS_BIN)
+    directory = e2e_dir / name
+    (directory / "data").mkdir(parents=True)
+    config = directory / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                "scrape_configs": [{"job_name": name, "static_configs": [{"targets": targets}]}],
+            },
+            sort_keys=False,
+        )
+    )
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    proc = start_process(
+        name,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address={HOST}:{port}",
+            f"--web.external-url={url}",
+        ],
+        e2e_dir,
+    )
+    wait_ready(proc, f"{url}/-/ready")
+    return Prometheus(url, proc)

@@ -205,3 +205,25 @@ def test_only_the_previous_release_is_superseded(engine: Engine, t0: datetime) -
     with engine.connect() as conn:
         sources = [e.delivery_id for e in conn.execute(select(events))]
     assert len(sources) == 2  # the failure, and its one resolution (by v43)
+
+
+def test_with_prometheus_slis_releases_are_judged_on_read_only(
+    engine: Engine, t0: datetime
+) -> None:
+    """The checks cannot read Prometheus inside the round: they store nothing
+    that would hide the verdict the API reads from Prometheus."""
+    config = parse_config_text(
+        CONFIG
+        + """
+releases:
+  prometheus: {url: "http://127.0.0.1:9"}
+  slis: [{name: http_error_ratio, query: 'sum(x{service="{service}"})'}]
+"""
+    )
+    _push(engine, _samples(t0, range(-30, 0), 0.01) + _samples(t0, range(0, 30), 0.05), t0)
+    rid = _release(engine, t0)
+    _tick(_round(engine, config), t0 + 60 * MINUTE)
+    with engine.connect() as conn:
+        assert get_release(conn, rid).verdict is None
+        assert list(conn.execute(select(timers.c.id))) == []
+        assert list(conn.execute(select(incidents.c.id))) == []

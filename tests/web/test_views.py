@@ -96,7 +96,7 @@ def test_overview_lists_open_incidents_and_tickets(app: App) -> None:
     assert re.search(r'<td class="num" title="opened [^"]+">2h</td>', incidents)
     tickets = page.split("Active tickets")[1]
     assert "Checkout is failing 7.2% of requests" in tickets
-    assert 'href="/api/v1/dead-letters"' in page
+    assert 'href="/dead-letters"' in page
 
 
 def test_overview_status_filter(app: App) -> None:
@@ -266,9 +266,7 @@ def test_form_bodies_are_capped_and_ids_must_be_ascii_digits(tmp_path: Path) -> 
         assert client.get("/docs").status_code == 404  # no CDN-backed pages
 
 
-def test_long_lists_are_paged_most_urgent_first(
-    app: App, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_long_lists_are_paged_most_urgent_first(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("autoticket.web.views.PAGE_SIZE", 2)
     for k in range(5):
         app.send(am_payload(am_alert(alertname=f"Paged{k}", service=f"svc-{k}")))

@@ -47,7 +47,7 @@ from autoticket.store.dead_letters import (
     replay_delivery_id,
 )
 
-__all__ = ["router"]
+__all__ = ["dead_letter_summaries", "replay_dead_letter", "router"]
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
 log = logging.getLogger("autoticket.api")
@@ -174,6 +174,18 @@ def _decode_head(head: bytes, whole: bool) -> str | None:
         return head[: exc.start].decode("utf-8")
 
 
+def dead_letter_summaries(
+    request: Request, limit: int, offset: int = 0, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    """A page of list items, newest first, redacted (the API's list and the UI's page)."""
+    with read_conn(request) as conn:
+        rows = list_dead_letters(
+            conn, limit, max(0, offset), before_id=before_id, head_bytes=_HEAD_BYTES
+        )
+    redactor = redactor_of(request)
+    return [_summary(r, redactor) for r in rows]
+
+
 @router.get("", dependencies=[Depends(as_viewer)])
 def get_dead_letters(
     request: Request,
@@ -183,12 +195,7 @@ def get_dead_letters(
 ) -> dict[str, Any]:
     """Newest first, PREVIEW_CHARS of each body; page on with `before_id=next_before_id`."""
     limit = max(1, min(limit, MAX_PAGE))
-    with read_conn(request) as conn:
-        rows = list_dead_letters(
-            conn, limit, max(0, offset), before_id=before_id, head_bytes=_HEAD_BYTES
-        )
-    redactor = redactor_of(request)
-    items = [_summary(r, redactor) for r in rows]
+    items = dead_letter_summaries(request, limit, offset, before_id)
     return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -211,9 +218,19 @@ def replay(
     """Parse the kept payload again (after a fix or a config change) and feed it in.
 
     Once a replay was accepted, another one is refused (409 `already_replayed`)
-    unless `force=true`: its events would go in twice. The row is locked for
-    the whole replay, so concurrent replays of one dead letter take turns and
-    the replay number (hence the delivery id) comes from what the lock read.
+    unless `force=true`: its events would go in twice.
+    """
+    return replay_dead_letter(request, dead_letter_id, principal.name, force)
+
+
+def replay_dead_letter(
+    request: Request, dead_letter_id: int, who: str, force: bool = False
+) -> dict[str, Any]:
+    """The replay itself, for the API and the UI's button; ApiError says why not.
+
+    The row is locked for the whole replay, so concurrent replays of one dead
+    letter take turns and the replay number (hence the delivery id) comes from
+    what the lock read. The caller has checked that `who` is an admin.
     """
     runtime = runtime_of(request)
     now = runtime.clock.now()
@@ -252,10 +269,10 @@ def replay(
     if error is not None:
         raise error
     runtime.worker.wake()
-    log.info("dead letter %s replayed by %s as %s", dead_letter_id, principal.name, delivery.id)
+    log.info("dead letter %s replayed by %s as %s", dead_letter_id, who, delivery.id)
     return {
         "accepted": len(events),
         "ids": [e.id for e in events],
         "delivery_id": delivery.id,
-        "replayed_by": principal.name,
+        "replayed_by": who,
     }

@@ -19,6 +19,7 @@ from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
 from autoticket.explain import release_evaluation, release_summary, stored_release_summary
+from autoticket.releases.evaluate import prefetch
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
 from autoticket.store.releases import get_release, list_releases, release_from_row, save_release
@@ -96,19 +97,28 @@ def get_releases(
 @router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
     """The release with the judge's verdict: the final one stored by the worker's
-    checks (`judged_at` set), else the verdict so far, judged on read."""
+    checks (`judged_at` set), else the verdict so far, judged on read.
+
+    For a release still observed, configured SLIs are read from Prometheus
+    (releases.prometheus) while the request waits; every other metric from
+    the pushed samples.
+    """
     runtime = request.app.state.runtime
+    now = runtime.clock.now()
     with read_conn(request) as conn:
         row = get_release(conn, release_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
-        summary = stored_release_summary(row)
-        if summary is None:
-            evaluation = release_evaluation(
-                conn, runtime.config, release_from_row(row), runtime.clock.now()
-            )
-            summary = release_summary(evaluation)
-    return release_view(row) | summary
+    if row is None:
+        raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
+    summary = stored_release_summary(row)
+    if summary is not None:
+        return release_view(row) | summary
+    release = release_from_row(row)
+    live = None
+    if runtime.release_reader is not None:  # queried before a connection is taken
+        live = prefetch(runtime.release_reader, release, runtime.config.releases, now)
+    with read_conn(request) as conn:
+        evaluation = release_evaluation(conn, runtime.config, release, now, live=live)
+    return release_view(row) | release_summary(evaluation)
 
 
 def _jsonable(view: dict[str, Any]) -> dict[str, Any]:

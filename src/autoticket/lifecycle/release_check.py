@@ -2,7 +2,7 @@
 
 Saving a release sets its timer at its start (store/releases.py); each
 firing judges it on the samples stored by then, as of the timer's due time
-(releases/evaluate.py), and either moves the timer one `STEP` on or, once
+(releases/evaluate.py), and either moves the timer one `releases.step` on or, once
 the verdict is final (an early fail or pass, or the window's end), stores
 the decision on the release row and stops. The verdict is made on sample
 time; a check only skips the steps it judged before when no sample before
@@ -33,7 +33,7 @@ from autoticket.config import Config
 from autoticket.engine.actions import Actions
 from autoticket.model import Decision, Delivery, Release, TicketAction, Timer
 from autoticket.releases.alert import cleared_alert, release_fingerprint, verdict_alert
-from autoticket.releases.evaluate import BASELINE, STEP, WINDOW, Evaluation, Series, evaluate
+from autoticket.releases.evaluate import Evaluation, Series, evaluate
 from autoticket.releases.settings import RELEASE_ACTION_SINK
 from autoticket.store import inbox as inbox_store
 from autoticket.store import timers as timer_store
@@ -58,6 +58,11 @@ class ReleaseCheck:
         config: Config,
     ) -> int:
         """Judge each release of `due`; return how many reached their final verdict."""
+        if config.releases.slis:
+            # SLIs read from Prometheus would be judged here without their data
+            # (no call out belongs inside the round's transaction): such a
+            # release is judged on read (GET /api/v1/releases/{id}) instead.
+            return 0
         final = 0
         for timer in due:
             row = get_release(conn, int(timer.subject)) if timer.subject.isdigit() else None
@@ -74,18 +79,23 @@ class ReleaseCheck:
 def _check(
     conn: Connection, release: Release, timer: Timer, actions: Actions, config: Config
 ) -> bool:
-    at, start = timer.due_at, release.started_at
+    at, start, settings = timer.due_at, release.started_at, config.releases
     series = series_between(
-        conn, release.service, release.environment, start - BASELINE, start + WINDOW
+        conn,
+        release.service,
+        release.environment,
+        start - settings.baseline,
+        start + settings.window,
     )
     checked = timer.payload.get("checked")
     since = None
     if checked is not None and timer.payload.get("seen") == _count_before(series, checked):
-        since = datetime.fromisoformat(checked) + STEP
-    evaluation = evaluate(release, series, config.releases, at, since=since)
-    if evaluation.decided_at is None and at < start + WINDOW:
+        since = datetime.fromisoformat(checked) + settings.step
+    evaluation = evaluate(release, series, settings, at, since=since)
+    if evaluation.decided_at is None and at < start + settings.window:
         payload = {"checked": at.isoformat(), "seen": _count_before(series, at.isoformat())}
-        timer_store.schedule(conn, [Timer(timer.kind, timer.subject, at + STEP, payload)], at)
+        step = Timer(timer.kind, timer.subject, at + settings.step, payload)
+        timer_store.schedule(conn, [step], at)
         return False
     decision = decision_of(evaluation)
     assert release.id is not None

@@ -1,8 +1,9 @@
 """A release's verdict from its samples: judged early, judged repeatedly, on sample time.
 
 The judge compares each metric's samples after the release started with the
-`BASELINE` before it. While the release is observed (`WINDOW` after its
-start), the call is re-made at each step (`STEP`) as samples arrive:
+`baseline` before it. While the release is observed (`window` after its
+start), the call is re-made at each `step` as samples arrive (all three are
+`releases:` settings; `BASELINE`, `WINDOW` and `STEP` are their defaults):
 `judge_early` may fail it as soon as the evidence is decisive and may pass
 it only after its minimum window; otherwise the final verdict is made at
 the window's end. Until then the verdict so far is reported as pending.
@@ -24,19 +25,25 @@ from autoticket.releases.directions import direction_of
 from autoticket.releases.early import EarlyCall, EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.policy import action_while_rolling, decide_action
+from autoticket.releases.readers import LiveReader, MetricReader, Prefetched, Series
 from autoticket.releases.results import Judgement, Verdict
 from autoticket.releases.settings import ReleaseSettings
 
-__all__ = ["BASELINE", "STEP", "WINDOW", "Evaluation", "Series", "evaluate"]
+__all__ = [
+    "BASELINE",
+    "STEP",
+    "WINDOW",
+    "Evaluation",
+    "Series",
+    "evaluate",
+    "evaluate_with",
+    "prefetch",
+    "read_range",
+]
 
-BASELINE = timedelta(minutes=30)
-WINDOW = timedelta(minutes=30)
-STEP = timedelta(minutes=1)
-
-# A metric's series: its key (the name, plus its other labels when it has
-# some, e.g. `latency_seconds{quantile=0.99}`), its base name, and its
-# samples as (t, v), in time order.
-Series = tuple[str, str, Sequence[tuple[datetime, float]]]
+BASELINE = ReleaseSettings.model_fields["baseline"].default
+WINDOW = ReleaseSettings.model_fields["window"].default
+STEP = ReleaseSettings.model_fields["step"].default
 
 
 @dataclass(slots=True)
@@ -60,36 +67,48 @@ def evaluate(
     settings: ReleaseSettings,
     now: datetime,
     *,
+    missing: Mapping[str, str] | None = None,
     since: datetime | None = None,
 ) -> Evaluation:
     """The release's verdict as known at `now` (for replay: the end of the stream).
 
+    `missing` names metrics that could not be read (a failed Prometheus
+    query) with the reason: each is judged `no_data` with that reason.
     `since` skips the early calls at steps before it: a caller that judged
     those steps already, on the same samples, need not judge them again.
     """
     start = release.started_at
+    window = settings.window
     keyed = _settings_for_series(settings, series)
-    if not series:
+    if not series and not missing:
         return _no_data(release, "no samples of the release's service and environment")
-    end = min(now, start + WINDOW)
-    at = start + STEP
+
+    unread = [
+        MetricSamples(name, [], [], missing=why) for name, why in sorted((missing or {}).items())
+    ]
+
+    def windows(end: datetime) -> list[MetricSamples]:
+        return _windows(series, start, end, settings.baseline) + unread
+
+    end = min(now, start + window)
+    at = start + settings.step
     if since is not None and since > at:
-        at += STEP * ((since - at) // STEP)
+        at += settings.step * ((since - at) // settings.step)
     last: tuple[datetime, EarlyCall] | None = None
     while at <= end:
-        call = judge_early(_windows(series, start, at), keyed, elapsed=at - start)
+        call = judge_early(windows(at), keyed, elapsed=at - start)
         if call.decision is not EarlyDecision.WAIT:
             how = "early_fail" if call.decision is EarlyDecision.FAIL else "early_pass"
             return _decided(release, call.judgement, at, how)
         last = (at, call)
-        at += STEP
-    if now >= start + WINDOW:
-        judgement = judge(_windows(series, start, start + WINDOW), keyed)
-        return _decided(release, judgement, start + WINDOW, "window_end")
+        at += settings.step
+    if now >= start + window:
+        judgement = judge(windows(start + window), keyed)
+        return _decided(release, judgement, start + window, "window_end")
     if last is not None and last[0] == now:  # judged just now, on the same samples
         call = last[1]
     else:
-        call = judge_early(_windows(series, start, now), keyed, elapsed=now - start)
+        call = judge_early(windows(now), keyed, elapsed=now - start)
     so_far = call.judgement  # the judgement so far: judge_early made it already
     action = action_while_rolling(call, release.rollout_percent)
     return Evaluation(
@@ -102,6 +121,30 @@ def evaluate(
         so_far,
         [call.reason],
     )
+
+
+def read_range(
+    release: Release, settings: ReleaseSettings, now: datetime
+) -> tuple[datetime, datetime]:
+    """The time range whose samples the verdict as of `now` rests on."""
+    start = release.started_at
+    return start - settings.baseline, min(now, start + settings.window)
+
+
+def evaluate_with(
+    reader: MetricReader, release: Release, settings: ReleaseSettings, now: datetime
+) -> Evaluation:
+    """`evaluate` on what `reader` returns for the release's windows."""
+    reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
+    return evaluate(release, reading.series, settings, now, missing=reading.missing)
+
+
+def prefetch(
+    reader: LiveReader, release: Release, settings: ReleaseSettings, now: datetime
+) -> Prefetched:
+    """Read the live metrics now, to judge on them later (inside a transaction)."""
+    reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
+    return Prefetched(reading, reader.names)
 
 
 def _decided(release: Release, judgement: Judgement, at: datetime, how: str) -> Evaluation:
@@ -135,8 +178,10 @@ def _no_data(release: Release, reason: str) -> Evaluation:
     )
 
 
-def _windows(series: Sequence[Series], start: datetime, end: datetime) -> list[MetricSamples]:
-    baseline = start - BASELINE
+def _windows(
+    series: Sequence[Series], start: datetime, end: datetime, before: timedelta
+) -> list[MetricSamples]:
+    baseline = start - before
     return [
         MetricSamples(
             key,

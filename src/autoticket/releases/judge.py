@@ -45,11 +45,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class MetricSamples:
-    """One metric's values in the window before the release and the one after."""
+    """One metric's values in the window before the release and the one after.
+
+    `missing`: why the metric could not be read at all (a failed query); it
+    is then `no_data` with that reason.
+    """
 
     name: str
     before: Sequence[float]
     after: Sequence[float]
+    missing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ def judge_metric(samples: MetricSamples, settings: ReleaseSettings) -> MetricRes
     def no_data(reason: str, **sides: SideStats) -> MetricResult:
         return MetricResult(samples.name, direction, spec, Classification.NO_DATA, reason, **sides)
 
+    if samples.missing is not None:
+        return no_data(samples.missing)
     if problem := validate(samples.before, samples.after):
         return no_data(problem)
     before = transform(samples.before, spec.remove_outliers, settings.iqr_factor)

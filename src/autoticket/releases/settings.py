@@ -7,6 +7,14 @@ releases:
     queue_depth: {direction: higher_is_worse, group: saturation}
   groups: {saturation: 0.5}
   thresholds: {pass: 95, marginal: 75}
+  baseline: 30m        # samples this long before the release are "before"
+  window: 30m          # the release is observed this long, then judged
+  step: 1m             # re-judged this often while observed
+  prometheus: {url: "http://prometheus:9090", timeout: 10s, step: 15s}
+  slis:
+    - name: checkout_error_ratio
+      query: sum(rate(errors_total{service="{service}",env="{environment}"}[1m]))
+      critical: true
 ```
 
 Effect sizes are ratios of means, after / before: `allowed_increase: 1.1`
@@ -21,9 +29,18 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from autoticket.releases.directions import Direction, direction_of
+from autoticket.releases.promql import QueryTemplate, TemplateError
 
 __all__ = [
     "DEFAULT_GROUP",
@@ -31,8 +48,10 @@ __all__ = [
     "ActionWebhook",
     "EarlySettings",
     "MetricSpec",
+    "PrometheusSettings",
     "ReleaseSettings",
     "ScoreThresholds",
+    "SliSpec",
 ]
 
 DEFAULT_GROUP = "default"
@@ -93,6 +112,25 @@ class ScoreThresholds(_Strict):
         return self
 
 
+def _duration(value: Any) -> timedelta:
+    """`90`, `90s`, `10m`, `1h30m` as everywhere in the config.
+
+    Imported here, not at the top, so that config.py can embed these settings.
+    """
+    from autoticket.config import parse_duration
+
+    return parse_duration(value)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+
+
 class EarlySettings(_Strict):
     """When a verdict may be given before the observation window ends (releases/early.py)."""
 
@@ -102,14 +140,57 @@ class EarlySettings(_Strict):
 
     @field_validator("min_window", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        """`90`, `90s`, `10m`, `1h30m` as everywhere in the config.
+    def _min_window(cls, value: Any) -> timedelta:
+        return _duration(value)
 
-        Imported here, not at the top, so that config.py can embed these settings.
-        """
-        from autoticket.config import parse_duration
 
-        return parse_duration(value)
+class PrometheusSettings(_Strict):
+    """Where live SLI values come from: a Prometheus-compatible HTTP API.
+
+    Secrets stay out of the config: `bearer_token_env` and `headers_env` name
+    environment variables, read when the reader is built.
+    """
+
+    url: str = Field(min_length=1)  # the base URL; /api/v1/query_range is appended
+    timeout: PositiveDuration = timedelta(seconds=10)  # per query
+    step: PositiveDuration = timedelta(seconds=15)  # resolution of query_range
+    headers: dict[str, str] = Field(default_factory=dict)  # e.g. X-Scope-OrgID
+    headers_env: dict[str, str] = Field(default_factory=dict)  # header -> env var
+    bearer_token_env: str | None = Field(default=None, min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            example = "http://prometheus:9090"
+            raise ValueError(f"expected an http(s) URL such as {example}, got {value!r}")
+        return value.rstrip("/")
+
+
+class SliSpec(MetricSpec):
+    """An SLI read from Prometheus: its name, its query template and how it is judged."""
+
+    name: str = Field(min_length=1, max_length=200)
+    query: str = Field(min_length=1)
+
+    @field_validator("query")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            QueryTemplate.parse(value)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def template(self) -> QueryTemplate:
+        return QueryTemplate.parse(self.query)
+
+    @property
+    def spec(self) -> MetricSpec:
+        """The judging part, without the name and query."""
+        return MetricSpec(**self.model_dump(include=set(MetricSpec.model_fields)))
 
 
 # The sink the action webhook is delivered by (sinks/release_action.py); the
@@ -128,7 +209,7 @@ class ActionWebhook(_Strict):
     actions: list[Literal["pause", "rollback"]] = Field(
         default_factory=lambda: ["pause", "rollback"], min_length=1
     )
-    timeout: timedelta = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(seconds=10)
 
     @field_validator("url")
     @classmethod
@@ -137,13 +218,6 @@ class ActionWebhook(_Strict):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        from autoticket.config import parse_duration
-
-        return parse_duration(value)
 
 
 class ReleaseSettings(_Strict):
@@ -154,10 +228,37 @@ class ReleaseSettings(_Strict):
     min_samples: int = Field(default=5, ge=1)  # per side; fewer is no_data
     iqr_factor: float = Field(default=3.0, gt=0.0)  # outlier fences: Q1 - f*IQR, Q3 + f*IQR
     early: EarlySettings = Field(default_factory=EarlySettings)
+    # A signed POST to a CD system on pause or rollback (sinks/release_action.py).
     action_webhook: ActionWebhook | None = None
+    # Observation windows (releases/evaluate.py): before the release, after it,
+    # and how often the call is re-made while it is observed.
+    baseline: PositiveDuration = timedelta(minutes=30)
+    window: PositiveDuration = timedelta(minutes=30)
+    step: PositiveDuration = timedelta(minutes=1)
+    # Live SLIs from Prometheus; every other metric comes from pushed samples.
+    prometheus: PrometheusSettings | None = None
+    slis: list[SliSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _slis_are_read_somewhere(self) -> Self:
+        if self.slis and self.prometheus is None:
+            raise ValueError("slis are read from Prometheus: set releases.prometheus.url")
+        names = [sli.name for sli in self.slis]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"SLI names must be unique: {', '.join(twice)}")
+        if both := sorted(set(names) & set(self.metrics)):
+            raise ValueError(
+                f"{', '.join(both)}: configure a metric under slis or metrics, not both"
+            )
+        return self
 
     def spec_for(self, name: str) -> MetricSpec:
-        return self.metrics.get(name) or MetricSpec()
+        if name in self.metrics:
+            return self.metrics[name]
+        for sli in self.slis:
+            if sli.name == name:
+                return sli.spec
+        return MetricSpec()
 
     def group_weight(self, group: str) -> float:
         return self.groups.get(group, 1.0)

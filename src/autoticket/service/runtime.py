@@ -3,6 +3,7 @@ and a lane per external sink."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from autoticket.clock import Clock, SystemClock
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.pipeline.runner import Pipeline, build_pipeline
+from autoticket.releases.prometheus import PrometheusReader
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.worker import Worker
 from autoticket.sinks.base import OutboxItem, Sink, SinkResult, TransactionalSink
@@ -54,6 +56,8 @@ class Runtime:
             on_outcome=self._attempted,
             after=list(self.dispatcher.sinks),
         )
+        # Live release SLIs (releases.prometheus); None: pushed samples only.
+        self.release_reader = _release_reader(config, http_client)
         self.round = Round(engine, config, self.pipeline, self.dispatcher, self.telemetry)
         self.worker = Worker(engine, config, self.round, self.clock, batch_size=batch_size)
         self.committer = GroupCommitter(engine, on_commit=self.worker.wake)
@@ -107,3 +111,11 @@ class Runtime:
             first = datetime.fromisoformat(str(item.payload["first_received_at"]))
             latency = (self.clock.now() - first).total_seconds()
             self.telemetry.event_to_ticket.observe(max(0.0, latency))
+
+
+def _release_reader(config: Config, client: httpx.Client | None) -> PrometheusReader | None:
+    settings = config.releases.prometheus
+    if settings is None:
+        return None
+    # Unset variables were refused when the config was checked (checks.py).
+    return PrometheusReader(settings, config.releases.slis, client, os.environ)

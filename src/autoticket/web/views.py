@@ -28,7 +28,7 @@ from autoticket.store.dead_letters import count_dead_letters
 from autoticket.store.incidents import list_incidents
 from autoticket.store.tickets import list_tickets
 from autoticket.web.session import csrf_of, csrf_ok, same_origin, signed_in
-from autoticket.web.ticket_text import body_lines
+from autoticket.web.ticket_text import annotation_items, body_lines
 
 __all__ = ["age", "compact_json", "mount_web", "router"]
 
@@ -72,7 +72,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(age=age, when=when, json=compact_json, body_lines=body_lines)
+    env.filters.update(
+        age=age, when=when, json=compact_json, body_lines=body_lines, annotations=annotation_items
+    )
     return env
 
 
@@ -113,13 +115,13 @@ def _page(request: Request) -> int | None:
     return int(raw)
 
 
-def _pager(path: str, status: str, page: int, shown: int, total: int) -> dict[str, Any]:
+def _pager(path: str, status: str | None, page: int, shown: int, total: int) -> dict[str, Any]:
     """Where the shown rows sit in the whole list, and links to the pages around it."""
     last = max(1, -(-total // PAGE_SIZE))
     first_row = (page - 1) * PAGE_SIZE + 1 if shown else 0
 
     def link(number: int) -> str:
-        return f"{path}?status={status}&page={number}"
+        return f"{path}?status={status}&page={number}" if status else f"{path}?page={number}"
 
     return {
         "page": page,
@@ -278,8 +280,10 @@ def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def mount_web(app: FastAPI) -> None:
+    from autoticket.web.dead_letters import router as dead_letters_router
     from autoticket.web.login import install_login
 
     install_login(app)
     app.include_router(router)
+    app.include_router(dead_letters_router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
