@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.model import Release, Severity
-from autoticket.releases.evaluate import Evaluation, evaluate_with
+from autoticket.releases.control import dependants_of
+from autoticket.releases.evaluate import Evaluation, Fleet, evaluate_with, read_range
 from autoticket.releases.readers import CombinedReader, LiveReader, PushedReader, Series
 from autoticket.releases.suspects import LOOKBACK, Suspect, rank_suspects, related_services
 from autoticket.store.events import decisions_of, events_of, latest_annotations
@@ -20,11 +22,12 @@ from autoticket.store.incidents import (
     timeline_count,
     timeline_of,
 )
-from autoticket.store.metric_samples import series_between
+from autoticket.store.metric_samples import fleet_between, series_between
 from autoticket.store.releases import releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
 __all__ = [
+    "VerdictCache",
     "incident_detail",
     "incident_summary",
     "release_evaluation",
@@ -32,6 +35,10 @@ __all__ = [
     "stored_release_summary",
     "suspect_releases",
 ]
+
+
+# A release judged "to the end": every sample there is.
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def incident_summary(row: Any) -> dict[str, Any]:
@@ -56,7 +63,9 @@ def incident_summary(row: Any) -> dict[str, Any]:
     }
 
 
-def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect]:
+def suspect_releases(
+    conn: Connection, config: Config, row: Any, cache: VerdictCache | None = None
+) -> list[Suspect]:
     """The releases most likely to have caused the incident in `row`, best first.
 
     Its services are those of its alerts (`service`, else `job` label); the
@@ -75,13 +84,49 @@ def suspect_releases(conn: Connection, config: Config, row: Any) -> list[Suspect
         conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
     )
     # The judge's view of each candidate as it stood when the incident opened.
+    cache = cache if cache is not None else VerdictCache()
     verdicts = {
         r.id: verdict
         for r in candidates
         if r.id is not None
-        and (verdict := release_evaluation(conn, config, r, row.opened_at).verdict) != "no_data"
+        and (verdict := cache.as_of(conn, config, r, row.opened_at).verdict) != "no_data"
     }
     return rank_suspects(candidates, related, row.opened_at, verdicts)
+
+
+class VerdictCache:
+    """Each release judged once per run (a replay, a request), not once per incident.
+
+    A release decided by `now` has the verdict it was decided with, so the
+    final evaluation serves every incident after its decision; only an
+    incident that opened while the release was still observed needs the
+    verdict so far, judged then.
+    """
+
+    def __init__(self) -> None:
+        self._final: dict[int, Evaluation] = {}
+        self.judged = 0  # evaluations run (for tests: the cache saves work)
+
+    def final(self, conn: Connection, config: Config, release: Release) -> Evaluation:
+        key = release.id if release.id is not None else -1
+        if key < 0 or key not in self._final:
+            self.judged += 1
+            evaluation = release_evaluation(conn, config, release, _END_OF_TIME)
+            if key < 0:
+                return evaluation
+            self._final[key] = evaluation
+        return self._final[key]
+
+    def as_of(
+        self, conn: Connection, config: Config, release: Release, now: datetime
+    ) -> Evaluation:
+        final = self.final(conn, config, release)
+        if final.decided_at is not None and final.decided_at <= now:
+            return final
+        if final.how == "no_data":
+            return final
+        self.judged += 1
+        return release_evaluation(conn, config, release, now)
 
 
 def release_evaluation(
@@ -95,16 +140,25 @@ def release_evaluation(
 
     Metrics come from the samples stored; with `live` (the Prometheus reader
     of the configured SLIs) each SLI comes from it instead. Replay never
-    passes one: its verdicts rest on the replayed samples alone.
+    passes one: its verdicts rest on the replayed samples alone. The same
+    series of the environment's other services, as stored, are the fleet
+    control (releases/control.py), less the services that depend on this one.
     """
 
     def stored(service: str, environment: str, start: datetime, end: datetime) -> list[Series]:
         return list(series_between(conn, service, environment, start, end))
 
+    def fleet(keys: Sequence[str]) -> Fleet:
+        start, end = read_range(release, config.releases, now)
+        # Services that depend on the released one move with it: they are no control.
+        depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
+        exclude = {release.service} | dependants_of(release.service, depends_on)
+        return fleet_between(conn, release.environment, keys, exclude, start, end)
+
     if live is None:
-        return evaluate_with(PushedReader(stored), release, config.releases, now)
+        return evaluate_with(PushedReader(stored), release, config.releases, now, fleet)
     reader = CombinedReader([live, PushedReader(stored, live.names)])
-    return evaluate_with(reader, release, config.releases, now)
+    return evaluate_with(reader, release, config.releases, now, fleet)
 
 
 def release_summary(evaluation: Evaluation) -> dict[str, Any]:

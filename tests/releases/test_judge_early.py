@@ -89,3 +89,14 @@ def test_a_pass_waits_for_enough_samples_after_the_release() -> None:
 def test_no_data_waits() -> None:
     call = judge_early([MetricSamples("m", [], [])], _settings(), elapsed=LONG_AGO)
     assert (call.decision, call.reason) == (EarlyDecision.WAIT, "no_data so far")
+
+
+def test_a_pass_margin_holds_a_pass_whose_interval_reaches_past_it() -> None:
+    """STEADY's differences run -6..6; its 98% interval reaches +4, 40% of the mean 10."""
+    test = judge(STEADY).metrics[0].test
+    assert test is not None and test.high == 4.0
+    held = judge_early(STEADY, _settings(pass_margin=0.39), elapsed=LONG_AGO)
+    assert held.decision is EarlyDecision.WAIT
+    assert "may still be worse by 4, more than the 39% margin (3.9)" in held.reason
+    passed = judge_early(STEADY, _settings(pass_margin=0.4), elapsed=LONG_AGO)
+    assert passed.decision is EarlyDecision.PASS

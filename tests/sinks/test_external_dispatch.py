@@ -323,3 +323,46 @@ def test_two_lanes_of_one_sink_never_send_an_action_twice(engine: Engine, t0: da
     sent = sinks[0].keys + sinks[1].keys
     assert sorted(sent) == sorted(f"{i}-open:shared" for i in range(1, 41))
     assert {row.status for row in _all(engine).values()} == {"done"}
+
+
+class TrackerSink(Sink):
+    """Opens a remote ticket `R<incident>-<n>`; records the ref each action was handed."""
+
+    type = "tracker"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, Sink.Settings(), httpx.Client())
+        self.seen: list[tuple[str, str | None]] = []
+        self.created = 0
+
+    def apply(self, item: OutboxItem) -> SinkResult:
+        self.seen.append((item.idempotency_key, item.remote_ref))
+        if item.action == "open":
+            self.created += 1
+            return SinkResult("ok", external_ref=f"R{item.incident_id}-{self.created}")
+        return SinkResult("ok")  # an update names no new ref: the open's stays
+
+
+def test_each_action_is_handed_the_remote_ref_its_incidents_open_recorded(
+    engine: Engine, t0: datetime
+) -> None:
+    steps = [(1, "open"), (2, "open"), (1, "update"), (1, "resolve")]
+    actions = [TicketAction(i, a, f"{i}-{a}", ["tracker"], {}) for i, a in steps]
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, actions, t0)
+    sink = TrackerSink("tracker")
+    lane = Lane(engine, sink, FixedClock(t0), batch=3)
+    while lane.run_once():
+        pass
+    # The first batch hands refs on within itself; the second reads them from the store.
+    assert sink.seen == [
+        ("1-open:tracker", None),
+        ("2-open:tracker", None),
+        ("1-update:tracker", "R1-1"),
+        ("1-resolve:tracker", "R1-1"),
+    ]
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, [TicketAction(2, "update", "2-update", ["tracker"], {})], t0)
+        assert claims.known_refs(conn, "tracker", [1, 2, 3]) == {1: "R1-1", 2: "R2-2"}
+    lane.run_once()
+    assert sink.seen[-1] == ("2-update:tracker", "R2-2")

@@ -17,6 +17,7 @@ from autoticket.api import (
     samples,
     tickets,
 )
+from autoticket.api.access_log import AccessLogMiddleware
 from autoticket.api.errors import install_error_handlers
 from autoticket.api.security import SecurityMiddleware
 from autoticket.service.runtime import Runtime
@@ -48,6 +49,8 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
     app.state.runtime = runtime
     allowed = [*runtime.config.server.allowed_hosts, *extra_hosts]
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed)
+    if runtime.config.server.access_log:  # added last: outermost, so it times everything
+        app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
     for module in (ingest, incidents, tickets, releases, samples, dead_letters, health):
         app.include_router(module.router)

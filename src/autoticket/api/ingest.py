@@ -22,6 +22,7 @@ from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
+from autoticket.store.outage import is_unavailable, reason_of
 
 __all__ = ["router"]
 
@@ -190,10 +191,12 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         try:
             await runtime.committer.append(delivery, len(ids))
         except Exception as exc:  # any storage failure: the sender must retry, not lose it
+            if is_unavailable(exc):
+                runtime.db_health.failed(exc, "ingest", refused=True)
             raise ApiError(
                 503,
                 "storage_unavailable",
-                f"the delivery could not be stored ({type(exc).__name__}); retry later",
+                f"the delivery could not be stored ({reason_of(exc)}); retry later",
                 "body",
             ) from exc
     except ApiError as exc:
@@ -225,13 +228,16 @@ async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: 
     dead_id: int | None
     try:
         dead_id = await runtime.committer.dead_letter(dead, error.status)
-    except Exception:
-        log.exception(
-            "could not store the dead letter of delivery %s (%s %s)",
-            delivery.id,
-            error.status,
-            error.code,
-        )
+    except Exception as exc:
+        if is_unavailable(exc):
+            runtime.db_health.failed(exc, "ingest")
+        else:
+            log.exception(
+                "could not store the dead letter of delivery %s (%s %s)",
+                delivery.id,
+                error.status,
+                error.code,
+            )
         dead_id = None
     else:
         runtime.telemetry.dead_letters.labels(

@@ -33,12 +33,13 @@ from autoticket.config import Config
 from autoticket.engine.actions import Actions
 from autoticket.model import Decision, Delivery, Release, TicketAction, Timer
 from autoticket.releases.alert import cleared_alert, release_fingerprint, verdict_alert
-from autoticket.releases.evaluate import Evaluation, Series, evaluate
+from autoticket.releases.control import dependants_of
+from autoticket.releases.evaluate import Evaluation, Fleet, Series, evaluate, read_range
 from autoticket.releases.settings import RELEASE_ACTION_SINK
 from autoticket.store import inbox as inbox_store
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.metric_samples import series_between
+from autoticket.store.metric_samples import fleet_between, series_between
 from autoticket.store.releases import alerted_before, get_release, release_from_row, store_verdict
 
 __all__ = ["SOURCE", "ReleaseCheck", "decision_of", "release_link"]
@@ -87,13 +88,15 @@ def _check(
         start - settings.baseline,
         start + settings.window,
     )
+    fleet = _fleet(conn, release, [key for key, _, _ in series], at, config)
     checked = timer.payload.get("checked")
     since = None
-    if checked is not None and timer.payload.get("seen") == _count_before(series, checked):
+    if checked is not None and timer.payload.get("seen") == _count_before(series, fleet, checked):
         since = datetime.fromisoformat(checked) + settings.step
-    evaluation = evaluate(release, series, settings, at, since=since)
+    evaluation = evaluate(release, series, settings, at, fleet=fleet, since=since)
     if evaluation.decided_at is None and at < start + settings.window:
-        payload = {"checked": at.isoformat(), "seen": _count_before(series, at.isoformat())}
+        seen = _count_before(series, fleet, at.isoformat())
+        payload = {"checked": at.isoformat(), "seen": seen}
         step = Timer(timer.kind, timer.subject, at + settings.step, payload)
         timer_store.schedule(conn, [step], at)
         return False
@@ -237,9 +240,23 @@ def _send(
     return []
 
 
-def _count_before(series: Sequence[Series], until_iso: str) -> int:
+def _fleet(
+    conn: Connection, release: Release, keys: list[str], at: datetime, config: Config
+) -> Fleet:
+    """The fleet control as `explain.release_evaluation` reads it, as of `at`:
+    the same series of the environment's other services, less its dependants."""
+    start, end = read_range(release, config.releases, at)
+    depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
+    exclude = {release.service} | dependants_of(release.service, depends_on)
+    return fleet_between(conn, release.environment, keys, exclude, start, end)
+
+
+def _count_before(series: Sequence[Series], fleet: Fleet, until_iso: str) -> int:
+    """Samples (own and the fleet's) before `until`: unchanged, no step before it changed."""
     until = datetime.fromisoformat(until_iso)
-    return sum(1 for _, _, samples in series for t, _ in samples if t < until)
+    own = sum(1 for _, _, samples in series for t, _ in samples if t < until)
+    others = sum(1 for runs in fleet.values() for run in runs for t, _ in run if t < until)
+    return own + others
 
 
 def _jsonable(decision: dict[str, Any]) -> dict[str, Any]:

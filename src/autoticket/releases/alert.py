@@ -19,6 +19,7 @@ from autoticket.model import Release
 __all__ = [
     "ALERTNAME",
     "SEVERITY_OF_ACTION",
+    "TITLE_PREFIX",
     "cleared_alert",
     "metric_evidence",
     "release_fingerprint",
@@ -28,6 +29,7 @@ __all__ = [
 ALERTNAME = "ReleaseRegression"
 # The actions that need a person, and the severity of their alert.
 SEVERITY_OF_ACTION = {"rollback": "critical", "pause": "warning"}
+TITLE_PREFIX = "Release regression: "  # every title of the judge's event
 MAX_METRICS = 20  # evidence lines in one alert; the API has them all
 
 
@@ -64,7 +66,7 @@ def verdict_alert(release: Release, decision: dict[str, Any], link: str) -> dict
     for i, line in enumerate(lines[:MAX_METRICS]):
         annotations[f"release_metric_{i + 1:02d}"] = line
     return {
-        "title": f"Release regression: {where} {verdict}, {action}",
+        "title": f"{TITLE_PREFIX}{where} {verdict}, {action}",
         "severity": SEVERITY_OF_ACTION.get(action, "warning"),
         "status": "firing",
         "labels": _labels(release),
@@ -79,7 +81,7 @@ def cleared_alert(release: Release, by: Release) -> dict[str, Any]:
     """The release's alert resolved: `by` (a later release) supersedes it."""
     where = f"{release.service} {release.version} ({release.environment})"
     return {
-        "title": f"Release regression: {where} superseded by {by.version}",
+        "title": f"{TITLE_PREFIX}{where} superseded by {by.version}",
         "status": "resolved",
         "labels": _labels(release),
         "annotations": {"summary": f"superseded by release {by.version} at {by.started_at}"},

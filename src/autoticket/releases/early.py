@@ -10,7 +10,9 @@ early call is held to more than the final verdict:
   ratio, turned into a shift as (ratio - 1) * |mean before|;
 - pass only when the judge says `pass`, `early.min_window` has passed since
   the release started, and every metric with data has at least
-  `early.min_samples` samples after it;
+  `early.min_samples` samples after it (and, with `early.pass_margin`, an
+  interval that rules out a worsening past that share of its mean before:
+  a regression not yet significant is not waved through);
 - otherwise wait: the judgement so far is kept, with what is missing.
 """
 
@@ -25,7 +27,14 @@ from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.results import Classification, Judgement, MetricResult, Verdict
 from autoticket.releases.settings import EarlySettings, ReleaseSettings
 
-__all__ = ["EarlyCall", "EarlyDecision", "is_decisive", "judge_early", "missing_for_pass"]
+__all__ = [
+    "EarlyCall",
+    "EarlyDecision",
+    "is_decisive",
+    "judge_early",
+    "missing_for_pass",
+    "worse_bound",
+]
 
 
 class EarlyDecision(StrEnum):
@@ -94,4 +103,24 @@ def missing_for_pass(judgement: Judgement, early: EarlySettings, elapsed: timede
         if m.after is not None and m.after.count < early.min_samples:
             count = m.after.count
             missing.append(f"{m.name} has {count} of {early.min_samples} samples after")
+        elif early.pass_margin is not None and (worse := worse_bound(m)) is not None:
+            margin = early.pass_margin * abs(m.before.mean) if m.before else 0.0
+            if worse > margin:
+                missing.append(
+                    f"{m.name} may still be worse by {worse:.4g}, more than the "
+                    f"{early.pass_margin:.0%} margin ({margin:.4g})"
+                )
     return missing
+
+
+def worse_bound(result: MetricResult) -> float | None:
+    """How far the interval reaches the worse way (as a positive shift), or None."""
+    test = result.test
+    if test is None:
+        return None
+    reaches = []
+    if result.direction.watches_increase:
+        reaches.append(test.high)
+    if result.direction.watches_decrease:
+        reaches.append(-test.low)
+    return max(reaches)

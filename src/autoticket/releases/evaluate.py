@@ -15,12 +15,13 @@ verdict a replay of the same samples would.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from autoticket.model import Release
+from autoticket.releases.control import Control, FleetIndex, fleet_index
 from autoticket.releases.directions import direction_of
 from autoticket.releases.early import EarlyCall, EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
@@ -61,6 +62,11 @@ class Evaluation:
         return [m.to_dict() for m in self.judgement.metrics] if self.judgement else []
 
 
+# Per series key, the samples of that key of every other service of the
+# environment (the fleet control, releases/control.py).
+Fleet = Mapping[str, Sequence[Sequence[tuple[datetime, float]]]]
+
+
 def evaluate(
     release: Release,
     series: Sequence[Series],
@@ -68,12 +74,15 @@ def evaluate(
     now: datetime,
     *,
     missing: Mapping[str, str] | None = None,
+    fleet: Fleet | None = None,
     since: datetime | None = None,
 ) -> Evaluation:
     """The release's verdict as known at `now` (for replay: the end of the stream).
 
     `missing` names metrics that could not be read (a failed Prometheus
     query) with the reason: each is judged `no_data` with that reason.
+    `fleet`: the same series of the environment's other services, the control
+    that tells a release's effect from the fleet's (releases/control.py).
     `since` skips the early calls at steps before it: a caller that judged
     those steps already, on the same samples, need not judge them again.
     """
@@ -82,13 +91,14 @@ def evaluate(
     keyed = _settings_for_series(settings, series)
     if not series and not missing:
         return _no_data(release, "no samples of the release's service and environment")
+    indexes = _fleet_indexes(series, fleet or {}, start, settings.baseline)
 
     unread = [
         MetricSamples(name, [], [], missing=why) for name, why in sorted((missing or {}).items())
     ]
 
     def windows(end: datetime) -> list[MetricSamples]:
-        return _windows(series, start, end, settings.baseline) + unread
+        return _windows(series, indexes, start, end, settings.baseline) + unread
 
     end = min(now, start + window)
     at = start + settings.step
@@ -132,11 +142,20 @@ def read_range(
 
 
 def evaluate_with(
-    reader: MetricReader, release: Release, settings: ReleaseSettings, now: datetime
+    reader: MetricReader,
+    release: Release,
+    settings: ReleaseSettings,
+    now: datetime,
+    fleet: Callable[[Sequence[str]], Fleet] | None = None,
 ) -> Evaluation:
-    """`evaluate` on what `reader` returns for the release's windows."""
+    """`evaluate` on what `reader` returns for the release's windows.
+
+    `fleet`, given the keys of the series read, returns the fleet control's
+    series for them (the other services' samples in the same range).
+    """
     reading = reader.read(release.service, release.environment, *read_range(release, settings, now))
-    return evaluate(release, reading.series, settings, now, missing=reading.missing)
+    control = fleet([key for key, _, _ in reading.series]) if fleet is not None else None
+    return evaluate(release, reading.series, settings, now, missing=reading.missing, fleet=control)
 
 
 def prefetch(
@@ -178,18 +197,37 @@ def _no_data(release: Release, reason: str) -> Evaluation:
     )
 
 
+def _fleet_indexes(
+    series: Sequence[Series], fleet: Fleet, start: datetime, before: timedelta
+) -> dict[str, FleetIndex]:
+    indexes = {}
+    for key, _, _ in series:
+        if (others := fleet.get(key)) and (index := fleet_index(others, start - before, start)):
+            indexes[key] = index
+    return indexes
+
+
 def _windows(
-    series: Sequence[Series], start: datetime, end: datetime, before: timedelta
+    series: Sequence[Series],
+    indexes: Mapping[str, FleetIndex],
+    start: datetime,
+    end: datetime,
+    before: timedelta,
 ) -> list[MetricSamples]:
     baseline = start - before
-    return [
-        MetricSamples(
-            key,
-            [v for t, v in samples if baseline <= t < start],
-            [v for t, v in samples if start <= t < end],
+    windows = []
+    for key, _, samples in series:
+        seen = [(t, v) for t, v in samples if baseline <= t < start]
+        after = [(t, v) for t, v in samples if start <= t < end]
+        control = None
+        if (index := indexes.get(key)) is not None:
+            control = Control(
+                index.services, [index.at(t) for t, _ in seen], [index.at(t) for t, _ in after]
+            )
+        windows.append(
+            MetricSamples(key, [v for _, v in seen], [v for _, v in after], control=control)
         )
-        for key, _, samples in series
-    ]
+    return windows
 
 
 def _settings_for_series(settings: ReleaseSettings, series: Sequence[Series]) -> ReleaseSettings:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean, median, quantiles
 
+from autoticket.releases.control import Control, ControlUse
 from autoticket.releases.directions import Direction
 from autoticket.releases.results import Classification, Judgement, MetricResult, SideStats
 from autoticket.releases.scoring import score
@@ -32,6 +33,7 @@ from autoticket.releases.stats import ShiftTest, compare
 __all__ = [
     "Cleaned",
     "MetricSamples",
+    "against_control",
     "classify",
     "describe",
     "effect_ratio",
@@ -47,6 +49,8 @@ __all__ = [
 class MetricSamples:
     """One metric's values in the window before the release and the one after.
 
+    `control`, when given, is the fleet index at the time of each value
+    (releases/control.py): the values are judged relative to it.
     `missing`: why the metric could not be read at all (a failed query); it
     is then `no_data` with that reason.
     """
@@ -54,6 +58,7 @@ class MetricSamples:
     name: str
     before: Sequence[float]
     after: Sequence[float]
+    control: Control | None = None
     missing: str | None = None
 
 
@@ -81,8 +86,9 @@ def judge_metric(samples: MetricSamples, settings: ReleaseSettings) -> MetricRes
         return no_data(samples.missing)
     if problem := validate(samples.before, samples.after):
         return no_data(problem)
-    before = transform(samples.before, spec.remove_outliers, settings.iqr_factor)
-    after = transform(samples.after, spec.remove_outliers, settings.iqr_factor)
+    raw_before, raw_after, control = against_control(samples, settings)
+    before = transform(raw_before, spec.remove_outliers, settings.iqr_factor)
+    after = transform(raw_after, spec.remove_outliers, settings.iqr_factor)
     sides = {"before": describe(before), "after": describe(after)}
     for side, cleaned in (("before", before), ("after", after)):
         if len(cleaned.values) < settings.min_samples:
@@ -93,10 +99,54 @@ def judge_metric(samples: MetricSamples, settings: ReleaseSettings) -> MetricRes
     test = compare(before.values, after.values, settings.confidence)
     ratio = effect_ratio(sides["before"].mean, sides["after"].mean)
     classification, reason, beyond = classify(direction, spec, test, ratio)
+    if control is not None and control.moved:
+        reason = f"{reason}; {control.reason}"
     return MetricResult(
         samples.name, direction, spec, classification, reason, test=test, ratio=ratio,
-        beyond_critical=beyond, **sides,
+        beyond_critical=beyond, control=control, **sides,
     )  # fmt: skip
+
+
+def against_control(
+    samples: MetricSamples, settings: ReleaseSettings
+) -> tuple[Sequence[float], Sequence[float], ControlUse | None]:
+    """The values to judge, and what the fleet control said about them.
+
+    With a control, each value is divided by the fleet index at its time (a
+    value without an index becomes NaN: dropped and counted), whether or not
+    the fleet moved: what is left is the service's own change. Judging
+    relative only once the fleet's own move is significant would let a
+    service's early samples of a fleet-wide dip fail it before the fleet's
+    move is. The fleet index is also compared before vs after like any
+    metric, so the evidence says whether the fleet moved, and how far.
+    """
+    control = samples.control
+    if control is None:
+        return samples.before, samples.after, None
+    index_before = [i for i in control.before if math.isfinite(i)]
+    index_after = [i for i in control.after if math.isfinite(i)]
+    fleet = f"the fleet ({control.services} other services)"
+    if min(len(index_before), len(index_after)) < settings.min_samples:
+        reason = f"{fleet} has too few samples in these windows: judged on its own samples"
+        use = ControlUse(control.services, False, False, math.nan, None, reason)
+        return samples.before, samples.after, use
+    test = compare(index_before, index_after, settings.confidence)
+    ratio = effect_ratio(fmean(index_before), fmean(index_after))
+    interval = f"{test.confidence:.0%} interval {_bounds(test)}"
+    moved = test.low > 0.0 or test.high < 0.0
+    if moved:
+        reason = f"judged relative to {fleet}, which moved x{ratio:.4g} ({interval})"
+    else:
+        reason = f"judged relative to {fleet}, which held steady (x{ratio:.4g}, {interval})"
+    before = _relative(samples.before, control.before)
+    after = _relative(samples.after, control.after)
+    return before, after, ControlUse(control.services, True, moved, ratio, test, reason)
+
+
+def _relative(values: Sequence[float], index: Sequence[float]) -> list[float]:
+    """Each value over the index at its time; NaN where there is no index."""
+    pairs = zip(values, index, strict=True)  # one index value per sample, or ValueError
+    return [v / i if math.isfinite(i) and i > 0.0 else math.nan for v, i in pairs]
 
 
 def validate(before: Sequence[float], after: Sequence[float]) -> str | None:

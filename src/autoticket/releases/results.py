@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from autoticket.releases.control import ControlUse
 from autoticket.releases.directions import Direction
 from autoticket.releases.settings import MetricSpec
 from autoticket.releases.stats import ShiftTest
@@ -65,6 +66,7 @@ class MetricResult:
     ratio: float | None = None  # effect size: mean after / mean before
     test: ShiftTest | None = None
     beyond_critical: bool = False  # failed at or past the critical ratio
+    control: ControlUse | None = None  # the fleet control, when there was one
 
     @property
     def failed(self) -> bool:
@@ -89,6 +91,7 @@ class MetricResult:
             "before": None if self.before is None else self.before.to_dict(),
             "after": None if self.after is None else self.after.to_dict(),
             "test": None if self.test is None else self.test.to_dict(),
+            "control": None if self.control is None else self.control.to_dict(),
         }
 
 

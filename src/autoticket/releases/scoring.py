@@ -91,12 +91,17 @@ def _group_score(metrics: Sequence[MetricResult]) -> float | None:
 
 
 def _metric_reasons(results: Sequence[MetricResult]) -> list[str]:
-    """The failures, and the critical metrics that could not be judged."""
+    """The failures, the critical metrics that could not be judged, the fleets that moved."""
     reasons = [f"{m.name} {m.classification.value}: {m.reason}" for m in results if m.failed]
     reasons += [
         f"critical metric {m.name} has no data: {m.reason}"
         for m in results
         if m.spec.critical and m.classification is Classification.NO_DATA
+    ]
+    reasons += [
+        f"{m.name} {m.control.reason}"
+        for m in results
+        if m.control is not None and m.control.moved and not m.failed
     ]
     return reasons
 

@@ -137,6 +137,9 @@ class EarlySettings(_Strict):
     alpha: float = Field(default=0.001, gt=0.0, lt=1.0)  # one-sided p-value to fail early
     min_samples: int = Field(default=30, ge=1)  # after-samples per metric before a pass
     min_window: timedelta = timedelta(minutes=10)  # time since the release before a pass
+    # An early pass also needs each metric's interval to rule out a worsening
+    # larger than this share of its mean before (0.2: 20%); None: not asked.
+    pass_margin: float | None = Field(default=None, gt=0.0)
 
     @field_validator("min_window", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -20,7 +20,7 @@ from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
 from autoticket.explain import (
-    release_evaluation,
+    VerdictCache,
     release_summary,
     stored_release_summary,
     suspect_releases,
@@ -44,8 +44,6 @@ from autoticket.store.tables import dead_letters, events, incidents, releases, t
 
 __all__ = ["ReplayResult", "replay"]
 
-# A release the checks never judged (none should be left) is judged to the end.
-_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 
 
@@ -103,7 +101,9 @@ def replay(
         delivery = item.delivery
         # What the judge sees at a check is what was received before it:
         # everything due before a release or metrics line happens first.
-        if delivery.source in ("release", "metrics") and _due_before(engine, delivery.received_at):
+        if delivery.source in ("release", "metrics") and _due_before(
+            engine, delivery.received_at
+        ):
             flush()
             _run_timers(engine_round, until=delivery.received_at - _TICK)
         if delivery.source == "release":
@@ -133,8 +133,12 @@ def replay(
     flush()
     _run_timers(engine_round, until=None)
     with engine.connect() as conn:
-        result.output = _output(conn, config, order, errors, skipped, result, release_lines)
-        result.output["releases"] = _releases(conn, config, release_lines)
+        verdicts = VerdictCache()  # each release judged once, for its row and every incident
+        releases_out = _releases(conn, config, release_lines, verdicts)
+        result.output = _output(
+            conn, config, order, errors, skipped, result, verdicts, release_lines
+        )
+        result.output["releases"] = releases_out
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
     result.output["stats"]["out_of_order_lines"] = out_of_order
@@ -168,7 +172,7 @@ def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
 
 
 def _releases(
-    conn: Connection, config: Config, release_lines: dict[int, str]
+    conn: Connection, config: Config, release_lines: dict[int, str], verdicts: VerdictCache
 ) -> list[dict[str, Any]]:
     """Every release, oldest first, with the final verdict its checks stored.
 
@@ -179,10 +183,11 @@ def _releases(
     """
     out = []
     for row in conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id)):
+        # The decision its checks stored (lifecycle/release_check.py); judged
+        # here only when none was (Prometheus SLIs configured: no checks).
         summary = stored_release_summary(row)
         if summary is None:
-            release = release_from_row(row)
-            summary = release_summary(release_evaluation(conn, config, release, _END_OF_TIME))
+            summary = release_summary(verdicts.final(conn, config, release_from_row(row)))
         out.append(
             {
                 "line_id": release_lines.get(row.id),
@@ -232,6 +237,7 @@ def _output(
     errors: list[dict[str, str]],
     skipped: dict[str, int],
     result: ReplayResult,
+    verdicts: VerdictCache,
     release_lines: dict[int, str],
 ) -> dict[str, Any]:
     lines_of: dict[int, set[str]] = {}
@@ -265,7 +271,9 @@ def _output(
                 "line_ids": sorted(
                     lines_of.get(t.incident_id, set()), key=lambda d: (order.get(d, 1 << 62), d)
                 ),
-                "suspect_releases": _suspects(conn, config, t.incident_id) if any_release else [],
+                "suspect_releases": (
+                    _suspects(conn, config, t.incident_id, verdicts) if any_release else []
+                ),
             }
         )
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
@@ -301,14 +309,16 @@ def _judged_lines(
     }
 
 
-def _suspects(conn: Connection, config: Config, incident_id: int) -> list[dict[str, Any]]:
+def _suspects(
+    conn: Connection, config: Config, incident_id: int, verdicts: VerdictCache
+) -> list[dict[str, Any]]:
     row = get_incident(conn, incident_id)
     if row is None:
         return []
     keys = ("service", "environment", "version", "reason")
     return [
         {k: v for k, v in s.to_dict().items() if k in keys}
-        for s in suspect_releases(conn, config, row)
+        for s in suspect_releases(conn, config, row, verdicts)
     ]
 
 

@@ -35,6 +35,9 @@ class OutboxItem:
     action: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    # The remote ticket an earlier action of this incident created in this sink
+    # (the latest `external_ref` recorded for it), so updates find their ticket.
+    remote_ref: str | None = None
 
 
 @dataclass(slots=True)

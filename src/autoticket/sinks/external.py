@@ -33,13 +33,13 @@ from autoticket.sinks.base import OutboxItem, Sink, SinkResult
 from autoticket.sinks.outbox import MAX_ATTEMPTS, backoff, item_of
 from autoticket.store import claims, read_only
 from autoticket.store import outbox as outbox_store
+from autoticket.store.outage import DatabaseHealth, is_unavailable
 
 __all__ = ["ExternalDispatcher", "Lane"]
 
 log = logging.getLogger("autoticket.sinks")
 
 LEASE_MARGIN = timedelta(seconds=5)  # per item, for the two short transactions around a call
-
 
 
 def retry_delay(item: OutboxItem, result: SinkResult) -> timedelta | None:
@@ -62,10 +62,13 @@ class Lane:
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         idle_seconds: float = 0.5,
         after: Collection[str] = (),
+        health: DatabaseHealth | None = None,
     ) -> None:
         """`after`: the transactional sinks, whose rows of an incident go first (the
-        built-in ticket exists before the remote one refers to it)."""
+        built-in ticket exists before the remote one refers to it); `health`: the
+        process's record of database outages."""
         self.engine = engine
+        self.health = health or DatabaseHealth()
         self.after = tuple(after)
         self.sink = sink
         self.clock = clock
@@ -91,6 +94,7 @@ class Lane:
             token, rows = claims.claim(
                 conn, self.sink.name, now, self.lease, self.batch, self.after
             )
+            refs = claims.known_refs(conn, self.sink.name, {row.incident_id for row in rows})
         held: set[int] = set()  # incidents with an action waiting for a retry
         giving_back: list[int] = []
         calls = 0
@@ -99,9 +103,12 @@ class Lane:
                 giving_back.append(row.id)
                 continue
             item = item_of(row)
+            item.remote_ref = refs.get(item.incident_id)
             result = self._call(item)
             calls += 1
             recorded = self._record(item, token, result)
+            if recorded and result.outcome == "ok" and result.external_ref:
+                refs[item.incident_id] = result.external_ref
             if recorded and result.outcome == "retry" and retry_delay(item, result) is not None:
                 held.add(item.incident_id)
         if giving_back:
@@ -167,7 +174,10 @@ class Lane:
                 calls = self.run_once()
                 self.last_error = None
             except Exception as exc:  # the database; the sink's own errors are caught in _call
-                log.exception("sink %s: lane round failed", self.sink.name)
+                if is_unavailable(exc):
+                    self.health.failed(exc, f"sink {self.sink.name}")
+                else:
+                    log.exception("sink %s: lane round failed", self.sink.name)
                 self.last_error = type(exc).__name__
                 self._stop.wait(1.0)
                 continue
@@ -186,9 +196,10 @@ class ExternalDispatcher:
         clock: Clock,
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         after: Collection[str] = (),
+        health: DatabaseHealth | None = None,
     ) -> None:
         self.lanes = {
-            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after)
+            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after, health=health)
             for name, sink in sinks.items()
         }
 

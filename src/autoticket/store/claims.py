@@ -20,7 +20,7 @@ from autoticket.store.outbox import due
 from autoticket.store.tables import outbox, ticket_refs, tickets
 from autoticket.store.upsert import upsert
 
-__all__ = ["claim", "record_done", "record_retry", "release"]
+__all__ = ["claim", "known_refs", "record_done", "record_retry", "release"]
 
 
 def claim(
@@ -49,6 +49,27 @@ def claim(
             .values(claim_token=token, next_attempt_at=now + lease)
         )
     return token, rows
+
+
+def known_refs(conn: Connection, sink: str, incident_ids: Collection[int]) -> dict[int, str]:
+    """Per incident: the remote reference its latest done action of `sink` recorded."""
+    if not incident_ids:
+        return {}
+    latest = (
+        select(outbox.c.incident_id, func.max(outbox.c.id).label("id"))
+        .where(
+            outbox.c.sink == sink,
+            outbox.c.status == "done",
+            outbox.c.external_ref.is_not(None),
+            outbox.c.incident_id.in_(sorted(incident_ids)),
+        )
+        .group_by(outbox.c.incident_id)
+        .subquery()
+    )
+    query = select(outbox.c.incident_id, outbox.c.external_ref).join(
+        latest, outbox.c.id == latest.c.id
+    )
+    return {incident: ref for incident, ref in conn.execute(query)}
 
 
 def _first_pending_of(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -13,7 +13,7 @@ from autoticket.model import MetricSample
 from autoticket.store.tables import metric_samples
 from autoticket.store.upsert import insert_ignore
 
-__all__ = ["add_samples", "read_samples", "series_between", "series_of"]
+__all__ = ["add_samples", "fleet_between", "read_samples", "series_between", "series_of"]
 
 
 def series_of(sample: MetricSample) -> str:
@@ -85,9 +85,49 @@ def series_between(
     )
     found: dict[str, tuple[str, list[tuple[datetime, float]]]] = {}
     for m in conn.execute(query).mappings():
-        labels = dict(m["labels"])
-        key = m["name"]
-        if labels:
-            key += "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"
+        key = _key(m["name"], dict(m["labels"]))
         found.setdefault(key, (m["name"], []))[1].append((m["t"], m["v"]))
     return [(key, name, samples) for key, (name, samples) in sorted(found.items())]
+
+
+def fleet_between(
+    conn: Connection,
+    environment: str,
+    keys: Sequence[str],
+    exclude: Collection[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, list[list[tuple[datetime, float]]]]:
+    """Other services' samples of the series `keys` in [start, end): the fleet control.
+
+    key -> one [(t, v), ...] per other service with samples, by service name.
+    """
+    if not keys:
+        return {}
+    names = sorted({key.split("{", 1)[0] for key in keys})
+    c = metric_samples.c
+    query = (
+        select(c.name, c.service, c.labels, c.t, c.v)
+        .where(
+            c.environment == environment,
+            c.service.not_in(sorted(exclude)),
+            c.name.in_(names),
+            c.t >= start,
+            c.t < end,
+        )
+        .order_by(c.service, c.name, c.series, c.t)
+    )
+    wanted = set(keys)
+    found: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
+    for m in conn.execute(query).mappings():
+        key = _key(m["name"], dict(m["labels"]))
+        if key in wanted:
+            found.setdefault(key, {}).setdefault(m["service"], []).append((m["t"], m["v"]))
+    return {key: [found[key][s] for s in sorted(found[key])] for key in sorted(found)}
+
+
+def _key(name: str, labels: dict[str, str]) -> str:
+    """The name, with its other labels in braces when it has some."""
+    if not labels:
+        return name
+    return name + "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"

@@ -284,6 +284,7 @@ def mount_web(app: FastAPI) -> None:
     from autoticket.web.login import install_login
 
     install_login(app)
+    app.state.html_error = _error  # the API's error handlers answer UI pages in HTML
     app.include_router(router)
     app.include_router(dead_letters_router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
