@@ -353,7 +353,7 @@ def replay(
     started = time.perf_counter()
     with file.open("rb") as fh:
         if dry_run:
-            summary = check_stream(iter(fh))
+            summary = check_stream(iter(fh), cfg)
             text = orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode()
             if output:
                 output.write_text(text + "\n")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from autoticket import __version__
 from autoticket.api import (
     dead_letters,
+    deploy_hooks,
     health,
     incidents,
     ingest,
@@ -52,7 +53,17 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
     if runtime.config.server.access_log:  # added last: outermost, so it times everything
         app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
-    for module in (ingest, incidents, tickets, releases, samples, dead_letters, health):
+    # deploy_hooks before ingest: its paths are more specific than /ingest/{source}.
+    for module in (
+        deploy_hooks,
+        ingest,
+        incidents,
+        tickets,
+        releases,
+        samples,
+        dead_letters,
+        health,
+    ):
         app.include_router(module.router)
     try:
         from autoticket.web.views import mount_web

@@ -20,11 +20,19 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
+from autoticket.releases.hooks import HOOKS
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
 from autoticket.store.outage import is_unavailable, reason_of
 
-__all__ = ["router"]
+__all__ = [
+    "check_ingest_token",
+    "is_json",
+    "keep_refused",
+    "read_body",
+    "read_machine_json",
+    "router",
+]
 
 T = TypeVar("T")
 
@@ -32,15 +40,18 @@ router = APIRouter(tags=["ingest"])
 log = logging.getLogger("autoticket.api")
 
 _JSON_TYPES = ("application/json", "text/json")
+# Sources the dead-letter counter names (anything else is "unknown": a label per URL
+# typo would grow the metric without bound).
+_LABELLED = frozenset(known_sources()) | frozenset(HOOKS)
 _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for")
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, within `limit` bytes and `timeout` seconds.
 
     A client that sends its body a byte at a time would otherwise hold a
@@ -75,6 +86,18 @@ async def _off_loop_if_large(
 # in its thread's malloc arena (24 x 1 MiB took the process from 200 MB to
 # 425 MB; in turns, in one thread, it stays near 210).
 _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
+
+
+def _new_parser_after_fork() -> None:
+    """A forked child has none of its parent's threads but a copy of the executor
+    that believes its worker exists: a large body would wait forever. The child
+    gets an executor of its own (a pre-forking server; `make mutate`, which forks
+    a process per mutant from one that ran the tests)."""
+    global _PARSER
+    _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
+
+
+os.register_at_fork(after_in_child=_new_parser_after_fork)
 
 
 def _event_ids(delivery: Delivery, max_events: int) -> list[str]:
@@ -113,7 +136,7 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_token(request: Request) -> None:
+def check_ingest_token(request: Request) -> None:
     expected = os.environ.get("AUTOTICKET_INGEST_TOKEN")
     if not expected:
         return
@@ -134,9 +157,9 @@ async def ingest(source: str, request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     telemetry = runtime.telemetry
     try:
-        _check_token(request)
+        check_ingest_token(request)
         ingest_config = runtime.config.ingest
-        body = await _read_body(
+        body = await read_body(
             request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
         )
         delivery = Delivery(
@@ -148,7 +171,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         )
         delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
-            raise await _reject(
+            raise await keep_refused(
                 runtime,
                 delivery,
                 ApiError(
@@ -161,8 +184,8 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "source",
             ) from None
         content_type = request.headers.get("content-type", "")
-        if not _is_json(content_type):
-            raise await _reject(
+        if not is_json(content_type):
+            raise await keep_refused(
                 runtime,
                 delivery,
                 ApiError(
@@ -187,7 +210,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             # Out of the except block: its traceback holds the parsed payload (tens of
             # MB for a storm body), which must not stay alive while the dead letter
             # is written, once per refused request in flight.
-            raise await _reject(runtime, delivery, refused, refused.field or "body") from None
+            raise await keep_refused(runtime, delivery, refused, refused.field or "body") from None
         try:
             await runtime.committer.append(delivery, len(ids))
         except Exception as exc:  # any storage failure: the sender must retry, not lose it
@@ -217,7 +240,9 @@ def _refusal(exc: PayloadError) -> ApiError:
     return ApiError(exc.status, code, f"{exc.field}: {exc.reason}", exc.field, reason=exc.reason)
 
 
-async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: str) -> ApiError:
+async def keep_refused(
+    runtime: Runtime, delivery: Delivery, error: ApiError, field: str
+) -> ApiError:
     """Keep the readable payload as a dead letter and return the error to raise.
 
     Keeping it is best effort: if the dead letter cannot be stored, the sender
@@ -241,7 +266,7 @@ async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: 
         dead_id = None
     else:
         runtime.telemetry.dead_letters.labels(
-            delivery.source if delivery.source in known_sources() else "unknown", "ingest"
+            delivery.source if delivery.source in _LABELLED else "unknown", "ingest"
         ).inc()
     error.extra["dead_letter_id"] = dead_id
     return error
@@ -251,9 +276,9 @@ async def read_machine_json(request: Request, limit: int) -> bytes:
     """The body of a machine's JSON event (a release, pushed samples): the ingest
     token checked, JSON required (a cross-site form cannot send it), read under
     the ingest body deadline and `limit`."""
-    _check_token(request)
+    check_ingest_token(request)
     content_type = request.headers.get("content-type", "")
-    if not _is_json(content_type):
+    if not is_json(content_type):
         raise ApiError(
             415,
             "unsupported_media_type",
@@ -261,4 +286,4 @@ async def read_machine_json(request: Request, limit: int) -> bytes:
             "content-type",
         )
     timeout = request.app.state.runtime.config.ingest.body_timeout.total_seconds()
-    return await _read_body(request, limit, timeout)
+    return await read_body(request, limit, timeout)
