@@ -41,6 +41,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "password_env": "LEAK_SECRET",
     },
     "github": {"repo": "acme/ops", "token_env": "LEAK_TOKEN"},
+    "release-action": {"url": "https://cd.example/x", "secret_env": "LEAK_SECRET"},
     "pagerduty": {"routing_key_env": "LEAK_SECRET"},
     "slack": {"url_env": "LEAK_URL"},
     # No SMTP server listens there: every remote is a refused connection.

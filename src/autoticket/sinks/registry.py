@@ -8,6 +8,7 @@ from autoticket.sinks.email import EmailSink
 from autoticket.sinks.github import GitHubSink
 from autoticket.sinks.jira import JiraSink
 from autoticket.sinks.pagerduty import PagerDutySink
+from autoticket.sinks.release_action import ReleaseActionSink
 from autoticket.sinks.servicenow import ServiceNowSink
 from autoticket.sinks.slack import SlackSink
 from autoticket.sinks.webhook import WebhookSink
@@ -25,5 +26,6 @@ SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
         JiraSink,
         ServiceNowSink,
         GitHubSink,
+        ReleaseActionSink,
     )
 }
