@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from autoticket.api.app import create_app
 from autoticket.config import load_config, parse_config_text
 from autoticket.service.runtime import Runtime
+from autoticket.sources import known_sources
 from autoticket.store.dead_letters import get_dead_letter
 from autoticket.store.tables import inbox
 from conftest import am_alert, am_payload, token_headers
@@ -176,7 +177,9 @@ def _stored_body(client: TestClient, dead_letter_id: int) -> bytes:
 
 def test_unknown_source_lists_the_known_ones(client: TestClient) -> None:
     r = client.post("/api/v1/ingest/nagios", json={})
-    assert r.json()["error"]["known_sources"] == ["alertmanager", "generic"]
+    listed = r.json()["error"]["known_sources"]
+    assert listed == known_sources()
+    assert {"alertmanager", "generic", "prometheus"} <= set(listed)
 
 
 def test_token_required_when_configured(
@@ -529,7 +532,12 @@ def test_only_the_bearer_token_is_accepted(
     assert r.status_code == 401
     error = r.json()["error"]
     assert error["code"] == "unauthorized"
-    assert error["message"] == "missing or wrong ingest token (Authorization: Bearer <token>)"
+    # None: the client's own API token (a wrong ingest token) is what goes out.
+    missing = authorization in ("Bearer ", "s3cret-token", "Token: s3cret-token")
+    assert error["reason"] == ("missing_token" if missing else "wrong_token")
+    assert error["message"].startswith(
+        "missing ingest token for source 'alertmanager'" if missing else "wrong ingest token"
+    )
     r = client.post(
         "/api/v1/ingest/alertmanager",
         json=am_payload(am_alert()),

@@ -1,4 +1,4 @@
-"""POST /api/v1/ingest/{source}: validate, store durably, answer 202."""
+"""POST /api/v1/ingest/{source} and /api/v2/alerts: validate, store durably, answer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
+from autoticket.api.resend import ResendFilter
+from autoticket.api.source_auth import check_source_signature, check_source_token
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
@@ -142,18 +144,56 @@ def check_ingest_token(request: Request) -> None:
 
 @router.post("/api/v1/ingest/{source}", status_code=202)
 async def ingest(source: str, request: Request) -> JSONResponse:
+    return await _ingest(source, request, 202)
+
+
+@router.post("/api/v2/alerts", status_code=200)
+async def prometheus_alerts(request: Request) -> JSONResponse:
+    """What Prometheus posts to an Alertmanager (`alerting.alertmanagers`): a JSON
+    array of alerts, the `prometheus` source. Answers 200 as Alertmanager does;
+    unchanged re-sends are dropped before the inbox (api/resend.py)."""
+    return await _ingest("prometheus", request, 200, resend=_resend_filter(request))
+
+
+def _resend_filter(request: Request) -> ResendFilter:
+    state = request.app.state
+    sieve: ResendFilter | None = getattr(state, "resend_filter", None)
+    if sieve is None:
+        window = state.runtime.config.ingest.unchanged_resend_window
+        sieve = state.resend_filter = ResendFilter(window)
+    return sieve
+
+
+async def _ingest(
+    source: str, request: Request, ok_status: int, resend: ResendFilter | None = None
+) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     telemetry = runtime.telemetry
+    pending: list[tuple[bytes, bytes]] = []
+    dropped = 0
     try:
-        check_ingest_token(request)
+        check_source_token(request, source)
         ingest_config = runtime.config.ingest
         body = await read_body(
             request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
         )
+        check_source_signature(request, source, body)
+        received_at = runtime.clock.now()
+        if resend is not None and is_json(request.headers.get("content-type", "")):
+            sieved = resend.sieve(body, received_at)
+            dropped, pending = sieved.dropped, sieved.pending
+            if sieved.body is None:
+                telemetry.deliveries.labels(source, str(ok_status)).inc()
+                telemetry.events_received.labels(source, "unchanged").inc(dropped)
+                return JSONResponse(
+                    {"accepted": 0, "ids": [], "delivery_id": None, "unchanged": dropped},
+                    status_code=ok_status,
+                )
+            body = sieved.body
         delivery = Delivery(
             id=uuid.uuid4().hex,
             source=source,
-            received_at=runtime.clock.now(),
+            received_at=received_at,
             body=body,
             headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
         )
@@ -215,12 +255,16 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             source if source in known_sources() else "unknown", str(exc.status)
         ).inc()
         return exc.response()
-    telemetry.deliveries.labels(source, "202").inc()
+    if resend is not None:
+        resend.remember(pending, received_at)
+    telemetry.deliveries.labels(source, str(ok_status)).inc()
     telemetry.events_received.labels(source, "accepted").inc(len(ids))
-    return JSONResponse(
-        {"accepted": len(ids), "ids": ids, "delivery_id": delivery.id},
-        status_code=202,
-    )
+    if dropped:
+        telemetry.events_received.labels(source, "unchanged").inc(dropped)
+    answer: dict[str, Any] = {"accepted": len(ids), "ids": ids, "delivery_id": delivery.id}
+    if resend is not None:
+        answer["unchanged"] = dropped
+    return JSONResponse(answer, status_code=ok_status)
 
 
 def _refusal(exc: PayloadError) -> ApiError:

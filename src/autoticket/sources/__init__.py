@@ -19,13 +19,18 @@ from autoticket.sources.base import (
     parse_time,
 )
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
+from autoticket.sources.prometheus import PrometheusSource
+from autoticket.sources.signature import GENERIC_SIGNATURE, HmacScheme, verify_signature
 
 __all__ = [
+    "GENERIC_SIGNATURE",
     "GO_ZERO_TIME",
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
     "GenericSource",
+    "HmacScheme",
+    "PrometheusSource",
     "Source",
     "UnknownSource",
     "decode_json",
@@ -34,9 +39,10 @@ __all__ = [
     "parse_delivery",
     "parse_optional_time",
     "parse_time",
+    "verify_signature",
 ]
 
-_ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource]
+_ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource, PrometheusSource]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
 
@@ -67,11 +73,14 @@ def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Ev
     if cls is None:
         raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
     payload = decode_json(delivery.body)
-    if max_events is not None and isinstance(payload, dict):
-        items = payload.get(cls.events_field)
+    if max_events is not None:
+        if cls.events_field:
+            items = payload.get(cls.events_field) if isinstance(payload, dict) else None
+        else:
+            items = payload
         if isinstance(items, list) and len(items) > max_events:
             raise PayloadError(
-                cls.events_field,
+                cls.events_field or "body",
                 f"too many events: {len(items)} in one delivery (at most {max_events}, "
                 "ingest.max_events_per_delivery); send smaller groups (Alertmanager: "
                 "max_alerts in the webhook config)",
