@@ -82,14 +82,14 @@ CASES = [
         True,
     ),
     (
-        "generic unknown field",
+        "generic nothing usable",
         "generic",
-        b'{"title": "x", "sevrity": "high"}',
+        b'{"tags": ["a"], "count": 3}',
         JSON,
         422,
         "invalid_payload",
-        "sevrity",
-        "",
+        "title",
+        "nothing usable",
         True,
     ),
     ("unknown source", "nagios", b"{}", JSON, 404, "unknown_source", "source", "nagios", True),
@@ -305,12 +305,12 @@ def test_long_source_name_is_kept_as_a_dead_letter(client: TestClient) -> None:
 def test_long_field_path_is_kept_as_a_dead_letter(client: TestClient) -> None:
     """dead_letters.field is 256 characters: a longer field path is clipped, not a 500."""
     key = "k" * 300
-    r = client.post("/api/v1/ingest/generic", json={"title": "x", key: "y"})
+    r = client.post("/api/v1/ingest/generic", json={"title": "x", "labels": {key: 1}})
     assert r.status_code == 422, r.text
     error = r.json()["error"]
-    assert error["field"] == key  # the answer names the whole field
+    assert error["field"] == f"labels.{key}"  # the answer names the whole field
     letter = client.get(f"/api/v1/dead-letters/{error['dead_letter_id']}").json()
-    assert letter["field"] == key[:256]
+    assert letter["field"] == f"labels.{key}"[:256]
 
 
 def test_dead_letter_storage_failure_still_answers_the_4xx(

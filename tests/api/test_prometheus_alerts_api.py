@@ -238,3 +238,40 @@ def test_hmac_scheme_round_trip_in_base64_and_other_algorithms() -> None:
     verify_signature(scheme, b"k", b"body", {"Sentry-Hook-Signature": value})
     with pytest.raises(SignatureError, match="does not match"):
         verify_signature(scheme, b"k", b"body!", {"Sentry-Hook-Signature": value})
+
+
+def test_sources_list_paths_content_types_auth_and_examples(client: TestClient) -> None:
+    items = {i["name"]: i for i in client.get("/api/v1/sources").json()["items"]}
+    assert {"alertmanager", "generic", "prometheus"} <= set(items)
+    prom = items["prometheus"]
+    assert prom["paths"][0] == "/api/v2/alerts"
+    assert prom["content_types"] == ["application/json"]
+    assert prom["auth"] == {"token": False, "token_env": "AUTOTICKET_INGEST_TOKEN", "hmac": None}
+    assert prom["example"][0]["labels"]["alertname"] == "CheckoutHighErrorRate"
+    assert items["generic"]["auth"]["hmac"]["header"] == "X-Autoticket-Signature"
+    assert items["generic"]["auth"]["hmac"]["secret_env"] == "TEST_GENERIC_HMAC"
+    assert items["generic"]["auth"]["token_env"] is None
+    assert items["alertmanager"]["auth"]["token_env"] == "TEST_AM_TOKEN"
+    # Every example is what its own source accepts.
+    for name, item in items.items():
+        r = client.post(item["paths"][-1].replace("{source}", name), json=item["example"])
+        if name in ("generic", "alertmanager"):  # their secrets' variables are not set here
+            assert r.status_code == 503
+            assert r.json()["error"]["code"] == "source_auth_unconfigured"
+        else:
+            assert r.status_code in (200, 202), (name, r.text)
+
+
+def test_check_config_names_unknown_sources_and_unset_secrets() -> None:
+    from autoticket.checks import check_config_text
+
+    text = "sources:\n  prometeus: {token_env: A}\n  generic:\n    hmac: {secret_env: B}\n"
+    report = check_config_text(text, "t.yaml", {"A": "x"})
+    assert [(p.path, p.line) for p in report.errors] == [
+        ("sources.prometeus", 2),
+        ("sources.generic.hmac.secret_env", 4),
+    ]
+    assert "known: " in report.errors[0].message and "prometheus" in report.errors[0].message
+    assert not check_config_text(
+        text.replace("prometeus", "prometheus"), "t", {"A": "x", "B": "y"}
+    ).errors

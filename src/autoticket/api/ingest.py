@@ -142,12 +142,43 @@ def check_ingest_token(request: Request) -> None:
         )
 
 
-@router.post("/api/v1/ingest/{source}", status_code=202)
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# The bodies are read raw (the adapters check them); these schemas document them
+# in /openapi.json, and Schemathesis generates from them.
+_ANY_JSON_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}
+}
+_POSTABLE_ALERTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["labels"],
+                        "properties": {
+                            "labels": _STR_MAP,
+                            "annotations": _STR_MAP,
+                            "startsAt": {"type": "string", "format": "date-time"},
+                            "endsAt": {"type": "string", "format": "date-time"},
+                            "generatorURL": {"type": "string"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/api/v1/ingest/{source}", status_code=202, openapi_extra=_ANY_JSON_BODY)
 async def ingest(source: str, request: Request) -> JSONResponse:
     return await _ingest(source, request, 202)
 
 
-@router.post("/api/v2/alerts", status_code=200)
+@router.post("/api/v2/alerts", status_code=200, openapi_extra=_POSTABLE_ALERTS_BODY)
 async def prometheus_alerts(request: Request) -> JSONResponse:
     """What Prometheus posts to an Alertmanager (`alerting.alertmanagers`): a JSON
     array of alerts, the `prometheus` source. Answers 200 as Alertmanager does;
