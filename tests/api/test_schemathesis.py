@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,8 @@ from autoticket.service.runtime import Runtime
 # testserver: the host Schemathesis's ASGI client sends.
 CONFIG = "server: {allowed_hosts: [testserver, localhost]}\n"
 EXAMPLES_PER_OPERATION = 6
+# A property test (as @given tests are marked automatically): `make mutate` leaves it out.
+pytestmark = pytest.mark.hypothesis
 
 
 def _check(case: Any) -> None:
