@@ -20,11 +20,13 @@ from autoticket.sources.base import (
 )
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.prometheus import PrometheusSource
+from autoticket.sources.release_judge import ReleaseJudgeSource
 from autoticket.sources.signature import GENERIC_SIGNATURE, HmacScheme, verify_signature
 
 __all__ = [
     "GENERIC_SIGNATURE",
     "GO_ZERO_TIME",
+    "INTERNAL_SOURCES",
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
@@ -45,6 +47,8 @@ __all__ = [
 _ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource, PrometheusSource]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
+# Sources the service writes itself: parsed like the others, never served at ingest.
+INTERNAL_SOURCES: dict[str, type[Source]] = {ReleaseJudgeSource.name: ReleaseJudgeSource}
 
 
 def known_sources() -> list[str]:
@@ -69,7 +73,7 @@ def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Ev
     `body` (400) for malformed JSON, more than `max_events` events (413), a
     path into the payload (422) otherwise.
     """
-    cls = SOURCES.get(delivery.source)
+    cls = SOURCES.get(delivery.source) or INTERNAL_SOURCES.get(delivery.source)
     if cls is None:
         raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
     payload = decode_json(delivery.body)
