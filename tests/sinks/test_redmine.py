@@ -278,7 +278,7 @@ def test_a_planted_secret_in_an_alert_never_reaches_redmine(engine: Engine, t0: 
     assert PLANTED.encode() not in sent
 
 
-def test_human_changes_report_what_people_did_not_what_autoticket_did() -> None:
+def test_poll_reports_what_people_did_not_what_autoticket_did() -> None:
     fake = FakeRedmine()
     sink = make_sink(fake)
     ref = sink.apply(item()).external_ref
@@ -286,11 +286,12 @@ def test_human_changes_report_what_people_did_not_what_autoticket_did() -> None:
     since = fake.now
     sink.apply(item("update", version=2, ref=ref))
     fake.human_close(ref, "Rejected")
-    changes = sink.human_changes(since)
-    assert [(c.ref, c.incident_id, c.kind, c.who, c.detail) for c in changes] == [
+    changes = sink.poll(since)
+    assert [(c.remote_ref, c.incident_id, c.kind, c.by, c.detail) for c in changes] == [
         (ref, 7, "closed", "Alice Human", "Rejected")
     ]
-    assert sink.human_changes(fake.now + timedelta(seconds=1)) == []
+    assert changes[0].at == fake.now
+    assert sink.poll(fake.now + timedelta(seconds=1)) == []
 
 
 def test_through_a_real_lane_one_issue_and_the_ref_recorded(engine: Engine, t0: datetime) -> None:

@@ -32,6 +32,7 @@ __all__ = ["HumanChange", "RedmineSettings", "RedmineSink", "correlation_tag"]
 DEFAULT_PRIORITIES = {"P1": "Urgent", "P2": "High", "P3": "Normal", "P4": "Low"}
 SUBJECT_MAX = 255
 REASON_MAX = 300
+FIRST_POLL = timedelta(days=1)
 _TAG = re.compile(r"\[autoticket-(\d+)\]")
 
 
@@ -231,12 +232,14 @@ class RedmineSink(Sink):
 
     # -- two-way sync --------------------------------------------------------------
 
-    def human_changes(self, since: datetime) -> list[HumanChange]:
-        """What people (not this key's user) did to autoticket's issues since `since`.
+    def poll(self, since: datetime | None) -> list[HumanChange]:
+        """What people (not this key's user) did to autoticket's issues since `since`
+        (None, a first poll: the last day).
 
-        Polled: issues updated since then (`updated_on>=`, seconds), then each
+        Issues updated since then (`updated_on>=`, to the second), then each
         one's journal. Raises `Refused` when Redmine cannot be read.
         """
+        since = since if since is not None else datetime.now(UTC) - FIRST_POLL
         names = self.names()
         stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         changes: list[HumanChange] = []
@@ -266,7 +269,7 @@ class RedmineSink(Sink):
                 changes += changes_of(full, incident_id, names.my_id, names.statuses, since)
             offset += len(issues)
             if not issues or offset >= int(page.get("total_count", 0)):
-                return sorted(changes, key=lambda c: (c.at, c.ref))
+                return sorted(changes, key=lambda c: (c.at, int(c.remote_ref)))
 
     # -- HTTP ----------------------------------------------------------------------
 

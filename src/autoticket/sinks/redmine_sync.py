@@ -1,9 +1,12 @@
 """Reading people's changes out of a Redmine issue's journal (two-way sync).
 
 A journal entry by anyone but the sink's own user is a human change: a status
-change to a closed status is `closed` (with the status name as resolution,
-e.g. Rejected), to an open one `reopened`; a new assignee `reassigned`; a note
-alone `commented`.
+change to a closed status is `closed` (with the status name as `detail`, e.g.
+Rejected), to an open one `reopened`; a new assignee `reassigned`.
+
+`HumanChange` has the fields of the `RemoteChange` the sinkcore branch adds
+to `sinks/base.py` (plus the incident id read from the subject tag), so the
+sink's `poll` can hand them over as they are once that is on main.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ __all__ = ["HumanChange", "changes_of"]
 
 @dataclass(frozen=True, slots=True)
 class HumanChange:
-    ref: str  # the Redmine issue id
-    incident_id: int
-    kind: str  # closed | reopened | reassigned | commented
-    who: str
+    remote_ref: str  # the Redmine issue id
+    kind: str  # closed | reopened | reassigned
+    by: str
     at: datetime
-    detail: str  # the status name, the assignee id, or the note's first line
+    detail: str  # the status name, or the new assignee's id
+    incident_id: int
 
 
 def _when(value: str) -> datetime:
@@ -55,8 +58,5 @@ def changes_of(
                 kinds.append(("closed" if closed else "reopened", name))
             elif detail.get("name") == "assigned_to_id":
                 kinds.append(("reassigned", str(detail.get("new_value") or "nobody")))
-        notes = (journal.get("notes") or "").strip()
-        if not kinds and notes:
-            kinds.append(("commented", notes.splitlines()[0][:200]))
-        found += [HumanChange(ref, incident_id, kind, who, at, text) for kind, text in kinds]
+        found += [HumanChange(ref, kind, who, at, text, incident_id) for kind, text in kinds]
     return found
