@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -316,3 +317,18 @@ def test_through_a_real_lane_one_issue_and_the_ref_recorded(engine: Engine, t0: 
     issue = only_issue(fake)
     assert issue["status"] == "Closed"
     assert len(issue["comments"]) == 2
+
+
+def test_the_documented_example_is_valid() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "sinks.md"
+    section = docs.read_text().split("\n## redmine\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    text = example + "routes: [{name: d, sinks: [redmine]}]\n"
+    sink = build_sinks(parse_config_text(text), httpx.Client(), env={"REDMINE_KEY": "k"})
+    assert isinstance(sink["redmine"], RedmineSink)
+    assert sink["redmine"].cfg.priorities == {
+        "P1": "Urgent",
+        "P2": "High",
+        "P3": "Normal",
+        "P4": "Low",
+    }
