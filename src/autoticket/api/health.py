@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from autoticket.api.deps import read_conn, runtime_of
 from autoticket.store import inbox as inbox_store
+from autoticket.store.outage import is_unavailable, reason_of
 
 __all__ = ["router"]
 
@@ -29,7 +30,11 @@ def readyz(request: Request) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
+        if is_unavailable(exc):
+            runtime.db_health.failed(exc, "readyz")
+            checks["database"] = f"unavailable: {reason_of(exc)}"
+        else:
+            checks["database"] = f"error: {type(exc).__name__}"
     if runtime.start_worker:
         checks["worker"] = "ok" if runtime.worker.alive else "not running"
         if runtime.worker.last_error:
@@ -40,7 +45,16 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
+    """The process's metrics, during a database outage too (then without a fresh
+    inbox count): a failed scrape would say the service is down, not its database."""
     runtime = runtime_of(request)
-    with read_conn(request) as conn:
-        runtime.telemetry.inbox_pending.set(inbox_store.pending_count(conn))
-    return Response(runtime.telemetry.render(), media_type=CONTENT_TYPE_LATEST)
+    telemetry = runtime.telemetry
+    try:
+        with read_conn(request) as conn:
+            telemetry.inbox_pending.set(inbox_store.pending_count(conn))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        runtime.db_health.failed(exc, "metrics")
+    telemetry.database_available.set(0 if runtime.db_health.down else 1)
+    return Response(telemetry.render(), media_type=CONTENT_TYPE_LATEST)

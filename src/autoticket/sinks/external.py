@@ -33,6 +33,7 @@ from autoticket.sinks.base import OutboxItem, Sink, SinkResult
 from autoticket.sinks.outbox import MAX_ATTEMPTS, backoff, item_of
 from autoticket.store import claims, read_only
 from autoticket.store import outbox as outbox_store
+from autoticket.store.outage import DatabaseHealth, is_unavailable
 
 __all__ = ["ExternalDispatcher", "Lane"]
 
@@ -61,10 +62,13 @@ class Lane:
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         idle_seconds: float = 0.5,
         after: Collection[str] = (),
+        health: DatabaseHealth | None = None,
     ) -> None:
         """`after`: the transactional sinks, whose rows of an incident go first (the
-        built-in ticket exists before the remote one refers to it)."""
+        built-in ticket exists before the remote one refers to it); `health`: the
+        process's record of database outages."""
         self.engine = engine
+        self.health = health or DatabaseHealth()
         self.after = tuple(after)
         self.sink = sink
         self.clock = clock
@@ -170,7 +174,10 @@ class Lane:
                 calls = self.run_once()
                 self.last_error = None
             except Exception as exc:  # the database; the sink's own errors are caught in _call
-                log.exception("sink %s: lane round failed", self.sink.name)
+                if is_unavailable(exc):
+                    self.health.failed(exc, f"sink {self.sink.name}")
+                else:
+                    log.exception("sink %s: lane round failed", self.sink.name)
                 self.last_error = type(exc).__name__
                 self._stop.wait(1.0)
                 continue
@@ -189,9 +196,10 @@ class ExternalDispatcher:
         clock: Clock,
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         after: Collection[str] = (),
+        health: DatabaseHealth | None = None,
     ) -> None:
         self.lanes = {
-            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after)
+            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after, health=health)
             for name, sink in sinks.items()
         }
 
