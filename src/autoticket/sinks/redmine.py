@@ -57,6 +57,8 @@ class RedmineSettings(BaseModel):
 
 
 def correlation_tag(incident_id: int) -> str:
+    """`[autoticket-<id>]`: the payload's `remote_tag`, in brackets, so a search for
+    `[autoticket-4]` never matches `[autoticket-42]`."""
     return f"[autoticket-{incident_id}]"
 
 
