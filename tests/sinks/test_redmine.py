@@ -100,9 +100,9 @@ def test_update_resolve_reopen_in_order_as_notes_and_statuses() -> None:
     issue = only_issue(fake)
     assert (issue["priority"], issue["description"]) == ("High", "new")
     assert sink.apply(item("resolve", version=3, ref=ref, status="resolved")).outcome == "ok"
-    assert issue["status"] == "Closed"
+    assert (issue["status"], issue["state"]) == ("Closed", "closed")
     assert sink.apply(item("reopen", version=4, ref=ref)).outcome == "ok"
-    assert issue["status"] == "New"
+    assert (issue["status"], issue["state"]) == ("New", "open")
     assert [c.splitlines()[0] for c in issue["comments"]] == [
         "autoticket: incident updated — 3 alerts",
         "autoticket: incident resolved — new incident",

@@ -67,6 +67,7 @@ class FakeRedmine:
         """An issue made directly in Redmine (e.g. by an earlier, crashed attempt)."""
         issue = self._new({"subject": subject, "description": ""}, "Normal")
         issue["status"] = status
+        issue["state"] = "closed" if _closed(status) else "open"
         return str(issue["id"])
 
     # -- the API ---------------------------------------------------------------------
@@ -210,6 +211,7 @@ class FakeRedmine:
             "subject": str(fields["subject"]),
             "description": str(fields.get("description") or ""),
             "status": "New",
+            "state": "open",  # as the other fakes: open | closed (Redmine's is_closed)
             "priority": priority,
             "tracker": "Bug",
             "comments": [],
@@ -237,6 +239,7 @@ class FakeRedmine:
                     }
                 )
                 issue[field] = value
+        issue["state"] = "closed" if _closed(issue["status"]) else "open"
         if notes:
             issue["comments"].append(notes)
         if notes or details:
