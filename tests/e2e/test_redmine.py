@@ -159,9 +159,10 @@ def served(redmine: Redmine, e2e_dir: Path) -> Iterator[Autoticket]:
     directory.mkdir()
     config = write_test_config(directory)
     data = yaml.safe_load(config.read_text())
-    data["sinks"] = {
-        "redmine": {"type": "redmine", "url": redmine.url, "project": PROJECT, "key_env": KEY_ENV}
-    }
+    sink = {"type": "redmine", "url": redmine.url, "project": PROJECT, "key_env": KEY_ENV}
+    if SYNCED:
+        sink["poll_interval"] = "1s"  # the lane's two-way sync
+    data["sinks"] = {"redmine": sink}
     data["routes"] = [
         {"name": "default", "group_by": ["alertname", "service"], "sinks": ["builtin", "redmine"]}
     ]
@@ -268,10 +269,6 @@ def test_200_alerts_20_incidents_make_20_issues_noted_closed_and_reopened(
         lambda: sum(s == "New" for s in statuses(redmine).values()) == INCIDENTS - 1,
         "19 issues reopened",
     )
-    wait_for(
-        lambda: any("fired again" in n for n in notes(redmine.issue(rejected))),
-        "the rejected issue told of the re-fire",
-    )  # fmt: skip
     final = redmine.issues()
     assert len(final) == INCIDENTS, "exactly one issue per incident"
     assert statuses(redmine)[rejected] == "Rejected", "a person's Rejected is left alone"
@@ -280,7 +277,8 @@ def test_200_alerts_20_incidents_make_20_issues_noted_closed_and_reopened(
         kinds = [line.split(" — ")[0] for line in lines]
         resolved = kinds.index("autoticket: incident resolved")
         assert "autoticket: incident updated" in kinds[:resolved], lines
-        assert kinds[-1] == "autoticket: incident fired again", lines
+        if issue["id"] != rejected:  # held back: by the sink, or before it by the lane
+            assert kinds[-1] == "autoticket: incident fired again", lines
     print(f"Redmine e2e: {INCIDENTS} incidents, {INCIDENTS * ALERTS_PER_INCIDENT} alerts, "
           f"{time.monotonic() - started:.1f}s")  # fmt: skip
 

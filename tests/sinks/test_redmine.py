@@ -292,6 +292,8 @@ def test_poll_reports_what_people_did_not_what_autoticket_did() -> None:
         (ref, 7, "closed", "Alice Human", "Rejected")
     ]
     assert changes[0].at == fake.now
+    later_that_second = fake.now + timedelta(microseconds=500_000)  # Redmine counts seconds
+    assert sink.poll(later_that_second) == changes
     assert sink.poll(fake.now + timedelta(seconds=1)) == []
 
 

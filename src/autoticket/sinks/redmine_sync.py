@@ -41,6 +41,7 @@ def changes_of(
 ) -> list[HumanChange]:
     """The human changes in one issue's journal (`include=journals`) at or after `since`."""
     by_id = {sid: (name, closed) for name, (sid, closed) in statuses.items()}
+    since = since.replace(microsecond=0)  # Redmine's times are to the second
     found: list[HumanChange] = []
     for journal in issue.get("journals", []):
         user = journal.get("user") or {}
