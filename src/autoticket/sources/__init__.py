@@ -19,6 +19,7 @@ from autoticket.sources.base import (
     parse_time,
 )
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
+from autoticket.sources.grafana import GrafanaSource
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -26,6 +27,7 @@ __all__ = [
     "SOURCES",
     "AlertmanagerSource",
     "GenericSource",
+    "GrafanaSource",
     "Source",
     "UnknownSource",
     "decode_json",
@@ -36,7 +38,11 @@ __all__ = [
     "parse_time",
 ]
 
-_ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource]
+_ADAPTERS: list[type[Source]] = [
+    AlertmanagerSource,
+    GenericSource,
+    GrafanaSource,
+]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
 
