@@ -20,6 +20,7 @@ from autoticket.sources.base import (
 )
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.grafana import GrafanaSource
+from autoticket.sources.kubernetes import KubernetesSource
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -28,6 +29,7 @@ __all__ = [
     "AlertmanagerSource",
     "GenericSource",
     "GrafanaSource",
+    "KubernetesSource",
     "Source",
     "UnknownSource",
     "decode_json",
@@ -42,6 +44,7 @@ _ADAPTERS: list[type[Source]] = [
     AlertmanagerSource,
     GenericSource,
     GrafanaSource,
+    KubernetesSource,
 ]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
