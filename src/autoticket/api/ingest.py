@@ -51,6 +51,12 @@ def is_json(content_type: str) -> bool:
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _sender_media(source: str, content_type: str) -> bool:
+    """A non-JSON media type this source's sender labels its JSON body with."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in SOURCES[source].extra_content_types
+
+
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, within `limit` bytes and `timeout` seconds.
 
@@ -172,7 +178,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "source",
             ) from None
         content_type = request.headers.get("content-type", "")
-        if not is_json(content_type):
+        if not is_json(content_type) and not _sender_media(source, content_type):
             raise await keep_refused(
                 runtime,
                 delivery,

@@ -18,6 +18,7 @@ from autoticket.sources.base import (
     parse_optional_time,
     parse_time,
 )
+from autoticket.sources.cloudwatch import CloudWatchSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
+    "CloudWatchSource",
     "GenericSource",
     "GrafanaSource",
     "KubernetesSource",
@@ -42,6 +44,7 @@ __all__ = [
 
 _ADAPTERS: list[type[Source]] = [
     AlertmanagerSource,
+    CloudWatchSource,
     GenericSource,
     GrafanaSource,
     KubernetesSource,
