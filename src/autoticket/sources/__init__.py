@@ -22,6 +22,7 @@ from autoticket.sources.cloudwatch import CloudWatchSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
+from autoticket.sources.sentry import SentrySource
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -32,6 +33,7 @@ __all__ = [
     "GenericSource",
     "GrafanaSource",
     "KubernetesSource",
+    "SentrySource",
     "Source",
     "UnknownSource",
     "decode_json",
@@ -48,6 +50,7 @@ _ADAPTERS: list[type[Source]] = [
     GenericSource,
     GrafanaSource,
     KubernetesSource,
+    SentrySource,
 ]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
