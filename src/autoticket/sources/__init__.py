@@ -19,6 +19,7 @@ from autoticket.sources.base import (
     parse_time,
 )
 from autoticket.sources.cloudwatch import CloudWatchSource
+from autoticket.sources.datadog import DatadogSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
@@ -30,6 +31,7 @@ __all__ = [
     "SOURCES",
     "AlertmanagerSource",
     "CloudWatchSource",
+    "DatadogSource",
     "GenericSource",
     "GrafanaSource",
     "KubernetesSource",
@@ -47,6 +49,7 @@ __all__ = [
 _ADAPTERS: list[type[Source]] = [
     AlertmanagerSource,
     CloudWatchSource,
+    DatadogSource,
     GenericSource,
     GrafanaSource,
     KubernetesSource,
