@@ -21,6 +21,7 @@ from autoticket.sources.base import (
 from autoticket.sources.cloudwatch import CloudWatchSource
 from autoticket.sources.datadog import DatadogSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
+from autoticket.sources.github_actions import GitHubActionsSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
 from autoticket.sources.sentry import SentrySource
@@ -33,6 +34,7 @@ __all__ = [
     "CloudWatchSource",
     "DatadogSource",
     "GenericSource",
+    "GitHubActionsSource",
     "GrafanaSource",
     "KubernetesSource",
     "SentrySource",
@@ -51,6 +53,7 @@ _ADAPTERS: list[type[Source]] = [
     CloudWatchSource,
     DatadogSource,
     GenericSource,
+    GitHubActionsSource,
     GrafanaSource,
     KubernetesSource,
     SentrySource,
