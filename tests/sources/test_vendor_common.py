@@ -21,7 +21,17 @@ from vendor_samples import (
 from autoticket.model import Delivery
 from autoticket.sources import parse_delivery
 
-VENDORS = ["cloudwatch", "datadog", "github-actions", "grafana", "kubernetes", "sentry"]
+VENDORS = [
+    "cloudwatch",
+    "datadog",
+    "falco",
+    "github-actions",
+    "grafana",
+    "kubernetes",
+    "sentry",
+    "suricata",
+    "wazuh",
+]
 CASES = [(source, name) for source in VENDORS for name in sample_names(source)]
 
 

@@ -20,11 +20,14 @@ from autoticket.sources.base import (
 )
 from autoticket.sources.cloudwatch import CloudWatchSource
 from autoticket.sources.datadog import DatadogSource
+from autoticket.sources.falco import FalcoSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.github_actions import GitHubActionsSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
 from autoticket.sources.sentry import SentrySource
+from autoticket.sources.suricata import SuricataSource
+from autoticket.sources.wazuh import WazuhSource
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -33,13 +36,16 @@ __all__ = [
     "AlertmanagerSource",
     "CloudWatchSource",
     "DatadogSource",
+    "FalcoSource",
     "GenericSource",
     "GitHubActionsSource",
     "GrafanaSource",
     "KubernetesSource",
     "SentrySource",
     "Source",
+    "SuricataSource",
     "UnknownSource",
+    "WazuhSource",
     "decode_json",
     "get_source",
     "known_sources",
@@ -52,11 +58,14 @@ _ADAPTERS: list[type[Source]] = [
     AlertmanagerSource,
     CloudWatchSource,
     DatadogSource,
+    FalcoSource,
     GenericSource,
     GitHubActionsSource,
     GrafanaSource,
     KubernetesSource,
     SentrySource,
+    SuricataSource,
+    WazuhSource,
 ]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
