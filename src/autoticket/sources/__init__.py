@@ -18,6 +18,7 @@ from autoticket.sources.base import (
     parse_optional_time,
     parse_time,
 )
+from autoticket.sources.cloudevents import CloudEventsSource
 from autoticket.sources.cloudwatch import CloudWatchSource
 from autoticket.sources.datadog import DatadogSource
 from autoticket.sources.falco import FalcoSource
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
+    "CloudEventsSource",
     "CloudWatchSource",
     "DatadogSource",
     "FalcoSource",
@@ -56,6 +58,7 @@ __all__ = [
 
 _ADAPTERS: list[type[Source]] = [
     AlertmanagerSource,
+    CloudEventsSource,
     CloudWatchSource,
     DatadogSource,
     FalcoSource,
