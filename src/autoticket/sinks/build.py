@@ -90,7 +90,12 @@ def build_sinks(
         if found:
             continue
         kind = SINK_TYPES[spec.type]
-        built[name] = kind(name, settings, client, secrets) if issubclass(kind, Sink) else kind()
+        if issubclass(kind, Sink):
+            sink = kind(name, settings, client, secrets)
+            sink.use_config(config)
+            built[name] = sink
+        else:
+            built[name] = kind()
     if problems:
         raise ConfigError(source, problems)
     return built
