@@ -26,6 +26,7 @@ from autoticket.sources.generic import MAX_EVENTS, GenericSource
 from autoticket.sources.github_actions import GitHubActionsSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
+from autoticket.sources.logs import LogsSource
 from autoticket.sources.sentry import SentrySource
 from autoticket.sources.suricata import SuricataSource
 from autoticket.sources.wazuh import WazuhSource
@@ -43,6 +44,7 @@ __all__ = [
     "GitHubActionsSource",
     "GrafanaSource",
     "KubernetesSource",
+    "LogsSource",
     "SentrySource",
     "Source",
     "SuricataSource",
@@ -66,6 +68,7 @@ _ADAPTERS: list[type[Source]] = [
     GitHubActionsSource,
     GrafanaSource,
     KubernetesSource,
+    LogsSource,
     SentrySource,
     SuricataSource,
     WazuhSource,
