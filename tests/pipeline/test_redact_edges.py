@@ -192,3 +192,22 @@ def test_an_unknown_disabled_kind_is_named_with_the_known_ones() -> None:
         Redactor(RedactionConfig(disable=["jwtt"]))
     known = ", ".join(sorted(BUILTIN_KINDS))
     assert str(raised.value) == f"redaction.disable: unknown kind(s) ['jwtt']; known: {known}"
+
+
+def test_a_bare_aws_secret_is_masked_when_another_field_mentions_aws() -> None:
+    """The bare 40-character shape is documented to trigger when the event mentions
+    AWS anywhere: the keyword in the description masks the secret in a label."""
+    ev = _event("generic:clean")
+    ev.description = "rotated the AWS creds after the leak"
+    ev.labels = {"build": AWS_SHAPED, "job": "deploy"}
+    assert RedactStage(RedactionConfig()).redact_event(ev) is True
+    assert ev.labels == {"build": marker("aws_secret_access_key"), "job": "deploy"}
+    assert ev.description == "rotated the AWS creds after the leak"
+
+
+def test_a_bare_aws_shaped_label_stays_where_no_field_mentions_aws_or_a_key() -> None:
+    ev = _event("generic:clean")
+    ev.description = "users cannot reset their password"  # a keyword of other patterns
+    ev.labels = {"build": AWS_SHAPED}
+    RedactStage(RedactionConfig()).redact_event(ev)
+    assert ev.labels == {"build": AWS_SHAPED}

@@ -29,6 +29,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "secret_env": "LEAK_SECRET",
         "token_env": "LEAK_TOKEN",
     },
+    "release-action": {"url": "https://cd.example/x", "secret_env": "LEAK_SECRET"},
     "pagerduty": {"routing_key_env": "LEAK_SECRET"},
     "slack": {"url_env": "LEAK_URL"},
     # No SMTP server listens there: every remote is a refused connection.

@@ -27,12 +27,14 @@ from autoticket.sources.github_actions import GitHubActionsSource
 from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.kubernetes import KubernetesSource
 from autoticket.sources.logs import LogsSource
+from autoticket.sources.release_judge import ReleaseJudgeSource
 from autoticket.sources.sentry import SentrySource
 from autoticket.sources.suricata import SuricataSource
 from autoticket.sources.wazuh import WazuhSource
 
 __all__ = [
     "GO_ZERO_TIME",
+    "INTERNAL_SOURCES",
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
@@ -75,6 +77,8 @@ _ADAPTERS: list[type[Source]] = [
 ]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
+# Sources the service writes itself: parsed like the others, never served at ingest.
+INTERNAL_SOURCES: dict[str, type[Source]] = {ReleaseJudgeSource.name: ReleaseJudgeSource}
 
 
 def known_sources() -> list[str]:
@@ -99,7 +103,7 @@ def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Ev
     `body` (400) for malformed JSON, more than `max_events` events (413), a
     path into the payload (422) otherwise.
     """
-    cls = SOURCES.get(delivery.source)
+    cls = SOURCES.get(delivery.source) or INTERNAL_SOURCES.get(delivery.source)
     if cls is None:
         raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
     payload = decode_json(delivery.body)
