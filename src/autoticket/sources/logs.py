@@ -36,7 +36,8 @@ _LABEL_KEYS = ("service", "environment", "env", "team", "namespace", "logger")
 # Order matters: the wider patterns first, so a UUID is not read as numbers.
 _MASKS = (
     (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "UUID"),
-    (r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", "EMAIL"),
+    # Anchored at a token start and possessive: linear, even on a long run of letters.
+    (r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+", "EMAIL"),
     (r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?", "IP"),
     # Hex ids with a digit are numbers too: a random hex id can be all digits.
     (r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b", "NUM"),
