@@ -177,9 +177,9 @@ def _stored_body(client: TestClient, dead_letter_id: int) -> bytes:
 
 def test_unknown_source_lists_the_known_ones(client: TestClient) -> None:
     r = client.post("/api/v1/ingest/nagios", json={})
-    listed = r.json()["error"]["known_sources"]
-    assert listed == known_sources()
-    assert {"alertmanager", "generic", "prometheus"} <= set(listed)
+    known = r.json()["error"]["known_sources"]
+    assert known == known_sources()
+    assert {"alertmanager", "generic", "grafana", "prometheus"} <= set(known)
 
 
 def test_token_required_when_configured(

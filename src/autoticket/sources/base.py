@@ -52,6 +52,8 @@ class Source(ABC):
     # The payload's list of events, when it has one (for the per-delivery cap);
     # "" when the payload itself is the list.
     events_field: ClassVar[str] = "events"
+    # Media types besides JSON the sender uses for a JSON body (SNS: text/plain).
+    extra_content_types: ClassVar[frozenset[str]] = frozenset()
     # What GET /api/v1/sources shows: accepted content types and one line of help.
     content_types: ClassVar[tuple[str, ...]] = ("application/json",)
     summary: ClassVar[str] = ""
