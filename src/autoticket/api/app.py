@@ -16,6 +16,7 @@ from autoticket.api import (
     ingest,
     releases,
     samples,
+    sources,
     tickets,
 )
 from autoticket.api.access_log import AccessLogMiddleware
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
         tickets,
         releases,
         samples,
+        sources,
         dead_letters,
         health,
     ):

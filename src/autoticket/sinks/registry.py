@@ -8,6 +8,7 @@ from autoticket.sinks.email import EmailSink
 from autoticket.sinks.github import GitHubSink
 from autoticket.sinks.jira import JiraSink
 from autoticket.sinks.pagerduty import PagerDutySink
+from autoticket.sinks.redmine import RedmineSink
 from autoticket.sinks.release_action import ReleaseActionSink
 from autoticket.sinks.servicenow import ServiceNowSink
 from autoticket.sinks.slack import SlackSink
@@ -20,6 +21,7 @@ SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
     for cls in (
         BuiltinSink,
         WebhookSink,
+        RedmineSink,
         PagerDutySink,
         SlackSink,
         EmailSink,
