@@ -60,3 +60,25 @@ def test_the_timeline_is_newest_first_filtered_and_paged(
         assert [r["version"] for r in staging["items"]] == ["v9"]
         too_long = client.get("/api/v1/releases", params={"service": "x" * 200})
         assert too_long.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"service": "check\x00out"},
+        {"environment": "prod\x1b"},
+        {"before": "0001-01-01T00:00:00+01:00"},
+        {"before": "9999-12-31T23:59:59-01:00"},
+    ],
+)
+def test_filters_no_database_can_take_are_a_422_naming_the_field(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    """Found by Schemathesis: PostgreSQL refuses a NUL in a string and a
+    timestamp outside its range, which answered 500."""
+    monkeypatch.delenv("AUTOTICKET_INGEST_TOKEN", raising=False)
+    runtime = Runtime(load_config(None), engine, start_worker=False, clock=FixedClock(T0))
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
+        answer = client.get("/api/v1/releases", params=params)
+    assert answer.status_code == 422, answer.text
+    assert next(iter(params)) in answer.text

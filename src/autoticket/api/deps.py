@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy import Connection
 
 from autoticket.pipeline.redact import Redactor
@@ -16,7 +18,9 @@ from autoticket.store import read_only
 
 __all__ = [
     "MAX_DB_INT",
+    "NO_CONTROL_CHARS",
     "DbId",
+    "Moment",
     "Offset",
     "body_preview",
     "raw_body_redactor",
@@ -32,6 +36,24 @@ __all__ = [
 MAX_DB_INT = 2**63 - 1
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 Offset = Annotated[int, Query(le=MAX_DB_INT)]
+
+# A filter's text: PostgreSQL refuses a NUL in a string (it answered 500), and
+# no name autoticket stores holds a control character.
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _storable(value: datetime) -> datetime:
+    """`value` in UTC, if both databases can hold and compare it (naive = UTC)."""
+    try:
+        utc = value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 9998:
+        raise ValueError("must be a time between 1970 and 9998 (UTC)")
+    return utc
+
+
+Moment = Annotated[datetime, AfterValidator(_storable)]
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from autoticket.api.auth import as_viewer
-from autoticket.api.deps import DbId, Offset, read_conn, write_conn
+from autoticket.api.deps import NO_CONTROL_CHARS, DbId, Moment, Offset, read_conn, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
@@ -31,7 +31,7 @@ __all__ = ["record_release", "release_response", "release_view", "router", "stor
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
 MAX_RELEASE_BYTES = 64 * 1024
-Name = Annotated[str | None, Query(max_length=MAX_NAME)]
+Name = Annotated[str | None, Query(max_length=MAX_NAME, pattern=NO_CONTROL_CHARS)]
 _VERDICT_KEYS = ("verdict", "score", "action", "decided_at")
 
 
@@ -97,7 +97,7 @@ def get_releases(
     request: Request,
     service: Name = None,
     environment: Name = None,
-    before: datetime | None = None,
+    before: Moment | None = None,
     limit: int = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
