@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from autoticket.errors import PayloadError
 from autoticket.model import AlertStatus, Event, EventKind, Severity, fingerprint_of
 from autoticket.sources.base import Source, json_type, optional_str, parse_optional_time
+from autoticket.sources.signature import HmacScheme
 
 __all__ = ["GitHubActionsSource"]
 
@@ -28,6 +29,8 @@ class GitHubActionsSource(Source):
     """`X-GitHub-Event: workflow_run` deliveries (the body alone is enough)."""
 
     name: ClassVar[str] = "github-actions"
+    # GitHub signs with the webhook secret: `sha256=` + hex HMAC-SHA256 of the body.
+    signature: ClassVar[HmacScheme | None] = HmacScheme("X-Hub-Signature-256", prefix="sha256=")
 
     def parse(
         self,

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from autoticket.errors import PayloadError
 from autoticket.model import AlertStatus, Event, EventKind, Severity, fingerprint_of
 from autoticket.sources.base import Source, json_type, optional_str, parse_optional_time
+from autoticket.sources.signature import HmacScheme
 
 __all__ = ["SentrySource"]
 
@@ -27,6 +28,8 @@ class SentrySource(Source):
     """Sentry webhooks (`Sentry-Hook-Resource: event_alert` or `issue`)."""
 
     name: ClassVar[str] = "sentry"
+    # Sentry signs with the integration's client secret: hex HMAC-SHA256 of the body.
+    signature: ClassVar[HmacScheme | None] = HmacScheme("Sentry-Hook-Signature")
 
     def parse(
         self,
