@@ -152,8 +152,9 @@ def _delete_alerts(conn: Connection, cutoff: datetime, limit: int) -> int:
 def _delete_releases(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Releases started before `cutoff`, and any timer still set on them."""
     ids = list(
-        conn.execute(select(releases.c.id).where(releases.c.started_at < cutoff).limit(limit))
-        .scalars()
+        conn.execute(
+            select(releases.c.id).where(releases.c.started_at < cutoff).limit(limit)
+        ).scalars()
     )
     if ids:
         conn.execute(
