@@ -23,7 +23,7 @@ from autoticket.store.incidents import (
     timeline_of,
 )
 from autoticket.store.metric_samples import fleet_between, series_between
-from autoticket.store.releases import releases_started_between
+from autoticket.store.releases import get_release, releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
 __all__ = [
@@ -108,7 +108,13 @@ class VerdictCache:
         self.judged = 0  # evaluations run (for tests: the cache saves work)
 
     def final(self, conn: Connection, config: Config, release: Release) -> Evaluation:
+        """The verdict stored on the release row by its checks when there is one
+        (it may rest on Prometheus SLIs no one can read again here), else judged."""
         key = release.id if release.id is not None else -1
+        if key >= 0 and key not in self._final:
+            row = get_release(conn, key)
+            if row is not None and row.verdict is not None:
+                self._final[key] = _stored_evaluation(row)
         if key < 0 or key not in self._final:
             self.judged += 1
             evaluation = release_evaluation(conn, config, release, _END_OF_TIME)
@@ -127,6 +133,22 @@ class VerdictCache:
             return final
         self.judged += 1
         return release_evaluation(conn, config, release, now)
+
+
+def _stored_evaluation(row: Any) -> Evaluation:
+    """The final decision stored on a release row, as an `Evaluation` (no judgement:
+    the metrics are in the row's evidence)."""
+    evidence = row.evidence or {}
+    return Evaluation(
+        row.verdict,
+        row.score,
+        row.action,
+        evidence.get("action_reason", ""),
+        row.decided_at,
+        row.decided_by,
+        None,
+        list(evidence.get("reasons", [])),
+    )
 
 
 def release_evaluation(
