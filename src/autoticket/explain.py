@@ -72,14 +72,15 @@ def suspect_releases(
     candidates are their releases and their dependencies' in its environment
     (releases/suspects.py says how they are ranked).
     """
+    its_alerts = alerts_of(conn, row.id)
     services = {
         name
-        for alert in alerts_of(conn, row.id)
+        for alert in its_alerts
         if (name := alert.labels.get("service") or alert.labels.get("job"))
     }
     depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
     related = related_services(services, depends_on)
-    environment = (row.group_labels or {}).get("environment", "default")
+    environment = _environment(row, its_alerts)
     candidates = releases_started_between(
         conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
     )
@@ -92,6 +93,18 @@ def suspect_releases(
         and (verdict := cache.as_of(conn, config, r, row.opened_at).verdict) != "no_data"
     }
     return rank_suspects(candidates, related, row.opened_at, verdicts)
+
+
+def _environment(row: Any, its_alerts: Sequence[Any]) -> str:
+    """The incident's environment: its group labels' (correlation puts it there),
+    else its first alert's `environment` or `env` label, as the pipeline reads
+    them (`Event.environment`), else "default"."""
+    if environment := (row.group_labels or {}).get("environment"):
+        return str(environment)
+    for alert in its_alerts:
+        if environment := alert.labels.get("environment") or alert.labels.get("env"):
+            return str(environment)
+    return "default"
 
 
 class VerdictCache:
