@@ -24,6 +24,7 @@ from autoticket.store.tables import outbox
 SECRET = "Sup3rS3cretValue"
 # Settings of each external sink type, naming every secret it can take.
 SETTINGS: dict[str, dict[str, Any]] = {
+    "redmine": {"url": "https://redmine.example", "project": "ops", "key_env": "LEAK_TOKEN"},
     "webhook": {
         "url": "https://hooks.example/x",
         "secret_env": "LEAK_SECRET",

@@ -51,6 +51,18 @@ def is_json(content_type: str) -> bool:
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _kept_header(name: str) -> bool:
+    """Headers stored with a delivery: the few that explain it, and CloudEvents'
+    binary-mode attributes (`ce-*`), which a replay needs to parse it again."""
+    return name in _KEPT_HEADERS or name.startswith("ce-")
+
+
+def _sender_media(source: str, content_type: str) -> bool:
+    """A non-JSON media type this source's sender labels its JSON body with."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in SOURCES[source].extra_content_types
+
+
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, within `limit` bytes and `timeout` seconds.
 
@@ -167,7 +179,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             source=source,
             received_at=runtime.clock.now(),
             body=body,
-            headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
+            headers={k: v for k, v in request.headers.items() if _kept_header(k.lower())},
         )
         delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
@@ -184,7 +196,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "source",
             ) from None
         content_type = request.headers.get("content-type", "")
-        if not is_json(content_type):
+        if not is_json(content_type) and not _sender_media(source, content_type):
             raise await keep_refused(
                 runtime,
                 delivery,

@@ -18,8 +18,19 @@ from autoticket.sources.base import (
     parse_optional_time,
     parse_time,
 )
+from autoticket.sources.cloudevents import CloudEventsSource
+from autoticket.sources.cloudwatch import CloudWatchSource
+from autoticket.sources.datadog import DatadogSource
+from autoticket.sources.falco import FalcoSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
+from autoticket.sources.github_actions import GitHubActionsSource
+from autoticket.sources.grafana import GrafanaSource
+from autoticket.sources.kubernetes import KubernetesSource
+from autoticket.sources.logs import LogsSource
 from autoticket.sources.release_judge import ReleaseJudgeSource
+from autoticket.sources.sentry import SentrySource
+from autoticket.sources.suricata import SuricataSource
+from autoticket.sources.wazuh import WazuhSource
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -27,9 +38,20 @@ __all__ = [
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
+    "CloudEventsSource",
+    "CloudWatchSource",
+    "DatadogSource",
+    "FalcoSource",
     "GenericSource",
+    "GitHubActionsSource",
+    "GrafanaSource",
+    "KubernetesSource",
+    "LogsSource",
+    "SentrySource",
     "Source",
+    "SuricataSource",
     "UnknownSource",
+    "WazuhSource",
     "decode_json",
     "get_source",
     "known_sources",
@@ -38,7 +60,21 @@ __all__ = [
     "parse_time",
 ]
 
-_ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource]
+_ADAPTERS: list[type[Source]] = [
+    AlertmanagerSource,
+    CloudEventsSource,
+    CloudWatchSource,
+    DatadogSource,
+    FalcoSource,
+    GenericSource,
+    GitHubActionsSource,
+    GrafanaSource,
+    KubernetesSource,
+    LogsSource,
+    SentrySource,
+    SuricataSource,
+    WazuhSource,
+]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
 # Sources the service writes itself: parsed like the others, never served at ingest.

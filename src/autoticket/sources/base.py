@@ -50,6 +50,8 @@ class Source(ABC):
     name: ClassVar[str]
     # The payload's list of events, when it has one (for the per-delivery cap).
     events_field: ClassVar[str] = "events"
+    # Media types besides JSON the sender uses for a JSON body (SNS: text/plain).
+    extra_content_types: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def parse(
