@@ -23,7 +23,7 @@ from autoticket.store.incidents import (
     timeline_of,
 )
 from autoticket.store.metric_samples import fleet_between, series_between
-from autoticket.store.releases import releases_started_between
+from autoticket.store.releases import get_release, releases_started_between
 from autoticket.store.tickets import ticket_of_incident
 
 __all__ = [
@@ -72,14 +72,15 @@ def suspect_releases(
     candidates are their releases and their dependencies' in its environment
     (releases/suspects.py says how they are ranked).
     """
+    its_alerts = alerts_of(conn, row.id)
     services = {
         name
-        for alert in alerts_of(conn, row.id)
+        for alert in its_alerts
         if (name := alert.labels.get("service") or alert.labels.get("job"))
     }
     depends_on = {name: entry.depends_on for name, entry in config.catalog.services.items()}
     related = related_services(services, depends_on)
-    environment = (row.group_labels or {}).get("environment", "default")
+    environment = _environment(row, its_alerts)
     candidates = releases_started_between(
         conn, list(related), environment, row.opened_at - LOOKBACK, row.opened_at
     )
@@ -92,6 +93,18 @@ def suspect_releases(
         and (verdict := cache.as_of(conn, config, r, row.opened_at).verdict) != "no_data"
     }
     return rank_suspects(candidates, related, row.opened_at, verdicts)
+
+
+def _environment(row: Any, its_alerts: Sequence[Any]) -> str:
+    """The incident's environment: its group labels' (correlation puts it there),
+    else its first alert's `environment` or `env` label, as the pipeline reads
+    them (`Event.environment`), else "default"."""
+    if environment := (row.group_labels or {}).get("environment"):
+        return str(environment)
+    for alert in its_alerts:
+        if environment := alert.labels.get("environment") or alert.labels.get("env"):
+            return str(environment)
+    return "default"
 
 
 class VerdictCache:
@@ -108,7 +121,13 @@ class VerdictCache:
         self.judged = 0  # evaluations run (for tests: the cache saves work)
 
     def final(self, conn: Connection, config: Config, release: Release) -> Evaluation:
+        """The verdict stored on the release row by its checks when there is one
+        (it may rest on Prometheus SLIs no one can read again here), else judged."""
         key = release.id if release.id is not None else -1
+        if key >= 0 and key not in self._final:
+            row = get_release(conn, key)
+            if row is not None and row.verdict is not None:
+                self._final[key] = _stored_evaluation(row)
         if key < 0 or key not in self._final:
             self.judged += 1
             evaluation = release_evaluation(conn, config, release, _END_OF_TIME)
@@ -127,6 +146,22 @@ class VerdictCache:
             return final
         self.judged += 1
         return release_evaluation(conn, config, release, now)
+
+
+def _stored_evaluation(row: Any) -> Evaluation:
+    """The final decision stored on a release row, as an `Evaluation` (no judgement:
+    the metrics are in the row's evidence)."""
+    evidence = row.evidence or {}
+    return Evaluation(
+        row.verdict,
+        row.score,
+        row.action,
+        evidence.get("action_reason", ""),
+        row.decided_at,
+        row.decided_by,
+        None,
+        list(evidence.get("reasons", [])),
+    )
 
 
 def release_evaluation(

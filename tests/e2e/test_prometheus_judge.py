@@ -263,6 +263,26 @@ def test_a_flat_service_passes_on_the_same_prometheus(
     assert ratio["after"]["count"] >= 8
 
 
+def test_the_worker_stores_the_verdict_and_opens_the_incident(
+    judge_server: Autoticket, released: dict[str, int]
+) -> None:
+    """The checks read the SLIs from Prometheus before each round: the verdict is
+    stored on the release row (the list shows only stored ones) and the
+    regression, seen only in Prometheus, opens the judge's incident."""
+
+    def stored() -> dict[str, Any] | None:
+        items = judge_server.get("/api/v1/releases", service="checkout")["items"]
+        mine = [i for i in items if i["id"] == released["checkout"]]
+        return mine[0] if mine and mine[0]["verdict"] is not None else None
+
+    row = _wait_for(stored, "the checkout verdict stored by the worker", WINDOW_S + 30)
+    assert (row["verdict"], row["action"]) == ("fail", "rollback")
+    [incident] = _wait_for(
+        lambda: judge_server.incidents("ReleaseRegression"), "the judge's incident", 30
+    )
+    assert incident["group_labels"]["service"] == "checkout"
+
+
 def test_prometheus_errors_and_empty_answers_are_no_data_with_the_reason(
     judge_server: Autoticket, released: dict[str, int]
 ) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs
 
+import httpx
 from sqlalchemy import Engine, select, update
 
 from autoticket.config import Config, parse_config_text
@@ -18,6 +20,7 @@ from autoticket.engine.round import Round
 from autoticket.explain import incident_detail
 from autoticket.model import MetricSample, Release
 from autoticket.pipeline.runner import build_pipeline
+from autoticket.releases.prometheus import PrometheusReader
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import get_release, save_release
@@ -207,23 +210,77 @@ def test_only_the_previous_release_is_superseded(engine: Engine, t0: datetime) -
     assert len(sources) == 2  # the failure, and its one resolution (by v43)
 
 
-def test_with_prometheus_slis_releases_are_judged_on_read_only(
+PROMETHEUS = """
+releases:
+  prometheus: {url: "http://prom.test:9090"}
+  slis: [{name: checkout_error_ratio, query: 'sum(x{service="{service}"})', critical: true}]
+"""
+
+
+def _prometheus(t0: datetime, asked: list[tuple[float, float]]) -> PrometheusReader:
+    """A mocked Prometheus whose SLI regresses at `t0` (0.01 before, 0.05 after)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        form = {
+            k: float(v[0]) for k, v in parse_qs(request.content.decode()).items() if k != "query"
+        }
+        asked.append((form["start"], form["end"]))
+        values = []
+        rng = random.Random(7)
+        t = form["start"]
+        while t < form["end"]:
+            level = 0.01 if t < t0.timestamp() else 0.05
+            values.append([t, str(level * (1 + rng.uniform(-0.05, 0.05)))])
+            t += 60
+        result = [{"metric": {}, "values": values}]
+        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return httpx.Response(200, json=body)
+
+    config = parse_config_text(CONFIG + PROMETHEUS)
+    assert config.releases.prometheus is not None
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return PrometheusReader(config.releases.prometheus, config.releases.slis, client)
+
+
+def test_with_prometheus_slis_a_regression_seen_only_there_is_judged_live(
     engine: Engine, t0: datetime
 ) -> None:
-    """The checks cannot read Prometheus inside the round: they store nothing
-    that would hide the verdict the API reads from Prometheus."""
-    config = parse_config_text(
-        CONFIG
-        + """
-releases:
-  prometheus: {url: "http://127.0.0.1:9"}
-  slis: [{name: http_error_ratio, query: 'sum(x{service="{service}"})'}]
-"""
-    )
+    """The round reads Prometheus before its transaction; the check judges the
+    SLI on that reading (the pushed samples of the SLI, flat here, are not used),
+    stores the verdict and opens the incident."""
+    config = parse_config_text(CONFIG + PROMETHEUS)
+    _push(engine, _samples(t0, range(-30, 30), 0.01), t0)  # flat: no regression pushed
+    rid = _release(engine, t0)
+    asked: list[tuple[float, float]] = []
+    rnd = Round(engine, config, build_pipeline(config), Dispatcher(), None, _prometheus(t0, asked))
+    for m in range(0, 15):
+        _tick(rnd, t0 + (m + 1) * MINUTE)
+    with engine.connect() as conn:
+        row = get_release(conn, rid)
+        assert (row.verdict, row.action, row.decided_by) == ("fail", "rollback", "early_fail")
+        [metric] = row.evidence["metrics"]
+        assert (metric["name"], metric["classification"]) == ("checkout_error_ratio", "high")
+        assert list(conn.execute(select(timers.c.kind))) == []
+        [event] = list(conn.execute(select(events)))
+        assert (event.source, event.labels["alertname"]) == ("release-judge", "ReleaseRegression")
+        assert len(list(conn.execute(select(incidents.c.id)))) == 1
+    # One read per round while the release was observed, each as of the round's time.
+    decided_minutes = int((row.decided_at - t0) / MINUTE)
+    assert len(asked) == decided_minutes
+    assert asked[0] == ((t0 - 30 * MINUTE).timestamp(), (t0 + MINUTE).timestamp())
+
+
+def test_without_a_live_reader_slis_are_judged_on_pushed_samples(
+    engine: Engine, t0: datetime
+) -> None:
+    """Replay has no Prometheus: its checks judge the SLI on the pushed samples."""
+    config = parse_config_text(CONFIG + PROMETHEUS)
     _push(engine, _samples(t0, range(-30, 0), 0.01) + _samples(t0, range(0, 30), 0.05), t0)
     rid = _release(engine, t0)
     _tick(_round(engine, config), t0 + 60 * MINUTE)
     with engine.connect() as conn:
-        assert get_release(conn, rid).verdict is None
-        assert list(conn.execute(select(timers.c.id))) == []
-        assert list(conn.execute(select(incidents.c.id))) == []
+        assert (get_release(conn, rid).verdict, get_release(conn, rid).action) == (
+            "fail",
+            "rollback",
+        )
+        assert len(list(conn.execute(select(incidents.c.id)))) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from autoticket.config import Config
 from autoticket.lifecycle import purge
@@ -12,7 +12,7 @@ from autoticket.model import MetricSample, Release, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import save_release
-from autoticket.store.tables import metric_samples, releases, timers
+from autoticket.store.tables import metric_samples, outbox, releases, timers
 
 SECOND = timedelta(seconds=1)
 
@@ -74,3 +74,42 @@ def test_retention_settings_parse_from_yaml() -> None:
     config = parse_config_text("retention: {releases: 30d, metric_samples: 2d}")
     assert config.retention.releases == timedelta(days=30)
     assert config.retention.metric_samples == timedelta(days=2)
+
+
+def test_release_action_rows_of_no_incident_are_purged_once_old_and_settled(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    """Webhook rows under incident 0 (a route dropped the judge's event) have no
+    incident to take them along: purged on their own past `retention.incidents`,
+    unless still pending; rows of a real incident wait for it."""
+    keep = config.retention.incidents
+    rows = [
+        ("kept-young", 0, "done", t0 - keep),
+        ("gone-done", 0, "done", t0 - keep - SECOND),
+        ("gone-failed", 0, "failed", t0 - keep - SECOND),
+        ("kept-pending", 0, "pending", t0 - keep - SECOND),
+        ("kept-incident", 7, "done", t0 - keep - SECOND),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(outbox),
+            [
+                {
+                    "idempotency_key": key,
+                    "incident_id": incident_id,
+                    "sink": "release-actions",
+                    "action": "release_action",
+                    "payload": {},
+                    "status": status,
+                    "attempts": 1,
+                    "created_at": at,
+                    "next_attempt_at": at,
+                }
+                for key, incident_id, status, at in rows
+            ],
+        )
+        removed = purge(conn, t0, config.retention)
+    assert removed["outbox"] == 2
+    with engine.connect() as conn:
+        left = set(conn.execute(select(outbox.c.idempotency_key)).scalars())
+    assert left == {"kept-young", "kept-pending", "kept-incident"}

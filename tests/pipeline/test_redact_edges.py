@@ -112,7 +112,9 @@ def test_a_match_over_one_whole_marker_and_half_of_the_next_is_left_alone() -> N
 
 def test_two_patterns_of_one_kind_add_up_their_counts() -> None:
     """`url_signature` is two patterns (a `sig=` and a `?key=`): one count of 2."""
-    text = "https://cdn.example.com/f?sig=abcdefghij12&x=1 https://api.example.com/v1?key=abcdefgh12"
+    text = (
+        "https://cdn.example.com/f?sig=abcdefghij12&x=1 https://api.example.com/v1?key=abcdefgh12"
+    )
     masked, counts = Redactor(RedactionConfig()).redact(text)
     assert counts == {"url_signature": 2}
     assert masked.count(marker("url_signature")) == 2

@@ -11,7 +11,7 @@ from autoticket.config import parse_config_text
 from autoticket.explain import VerdictCache, release_evaluation
 from autoticket.model import MetricSample, Release
 from autoticket.store.metric_samples import add_samples, fleet_between
-from autoticket.store.releases import release_from_row, save_release
+from autoticket.store.releases import release_from_row, save_release, store_verdict
 from autoticket.store.tables import releases
 
 T = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -87,3 +87,32 @@ def test_a_release_decided_before_an_incident_is_judged_once_for_all(engine: Eng
     # web depends on api: left out of api's fleet, so three services remain.
     metric = final.metrics()[0]
     assert metric["control"]["services"] == 3
+
+
+def test_a_verdict_stored_on_the_release_row_is_used_as_it_is(engine: Engine) -> None:
+    """The checks' stored decision wins (it may rest on Prometheus SLIs the
+    pushed samples lack): here the samples say fail, the row says pass."""
+    release = _world(engine)
+    decided = T + timedelta(minutes=12)
+    decision = {
+        "verdict": "pass",
+        "score": 0.1,
+        "action": "continue",
+        "decided_at": decided,
+        "decided_by": "early_pass",
+        "evidence": {"action_reason": "all clear", "reasons": ["from Prometheus"], "metrics": []},
+    }
+    assert release.id is not None
+    with engine.begin() as conn:
+        store_verdict(conn, release.id, decision, decided)
+    cache = VerdictCache()
+    with engine.connect() as conn:
+        final = cache.final(conn, CONFIG, release)
+        assert (final.verdict, final.action, final.how) == ("pass", "continue", "early_pass")
+        assert (final.decided_at, final.reasons) == (decided, ["from Prometheus"])
+        assert cache.as_of(conn, CONFIG, release, T + timedelta(minutes=30)) is final
+        assert cache.judged == 0
+        # Before its decision, the verdict so far is still judged on the samples.
+        early = cache.as_of(conn, CONFIG, release, T + timedelta(minutes=1))
+        assert early.how == "pending"
+        assert cache.judged == 1

@@ -8,15 +8,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, update
 
 from autoticket.api.app import create_app
 from autoticket.clock import FixedClock
-from autoticket.config import parse_config_text
-from autoticket.model import Release
+from autoticket.config import bundled_config_path, parse_config_text
+from autoticket.engine.round import Round
+from autoticket.explain import suspect_releases
+from autoticket.model import Delivery, Release
+from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.suspects import rank_suspects, related_services
 from autoticket.replay import replay
 from autoticket.service.runtime import Runtime
+from autoticket.sinks.outbox import Dispatcher
+from autoticket.store.releases import save_release
+from autoticket.store.tables import incidents
 
 OPENED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 DEPENDS = {"checkout": ["payments-api", "db"], "payments-api": ["db"]}
@@ -156,3 +164,34 @@ def test_the_incident_api_and_page_show_suspects(tmp_path: Path) -> None:
         page = client.get(f"/incidents/{incident['id']}").text
         section = page.split("<h2>Suspect releases</h2>")[1].split("</section>")[0]
         assert "checkout v42 started 12 min before the incident opened" in section
+
+
+def _bundled_alert(line_id: str, env_label: str) -> Delivery:
+    body = orjson.loads(_alert_line(line_id, 0))["body"]
+    labels = body["alerts"][0]["labels"]
+    labels[env_label] = labels.pop("environment")
+    return Delivery(line_id, "alertmanager", OPENED, orjson.dumps(body))
+
+
+@pytest.mark.parametrize("env_label", ["environment", "env"])
+def test_with_the_bundled_routes_suspects_are_searched_in_the_alerts_environment(
+    engine: Engine, env_label: str
+) -> None:
+    """The bundled routes group by alertname and service only: the environment
+    still comes from the alerts (`environment`, else `env`), also when the
+    incident's group labels lack it, never "default"."""
+    config = parse_config_text(bundled_config_path().read_text())
+    with engine.begin() as conn:
+        save_release(conn, _release("checkout", 12, "v42"), OPENED)
+        save_release(conn, Release("checkout", "default", "d1", OPENED), OPENED)
+    rnd = Round(engine, config, build_pipeline(config), Dispatcher())
+    with engine.begin() as conn:
+        rnd.process(conn, [_bundled_alert("A1", env_label)], OPENED)
+    for group_labels in (None, {"alertname": "Errors", "service": "checkout"}):
+        with engine.begin() as conn:
+            if group_labels is not None:  # an incident whose group labels lack it
+                conn.execute(update(incidents).values(group_labels=group_labels))
+            row = conn.execute(select(incidents)).one()
+            assert row.group_labels.get("environment") == ("prod" if group_labels is None else None)
+            suspects = suspect_releases(conn, config, row)
+        assert [(s.release.environment, s.release.version) for s in suspects] == [("prod", "v42")]

@@ -97,8 +97,7 @@ def test_a_harmless_release_opens_no_ticket() -> None:
 
 def test_replay_records_the_action_webhook_but_never_sends_it() -> None:
     config = parse_config_text(
-        CONFIG
-        + 'releases: {action_webhook: {url: "http://127.0.0.1:9/cd", secret_env: NOT_SET}}\n'
+        CONFIG + 'releases: {action_webhook: {url: "http://127.0.0.1:9/cd", secret_env: NOT_SET}}\n'
     )
     out = replay(iter(_stream(3.0)), config, batch_size=7).output
     assert out["stats"]["external_actions"] == {"release-actions": 1}

@@ -77,6 +77,11 @@ class Actions:
     # pipeline now, in this transaction (engine/feed.py); returns its events.
     # None outside the engine's round: the caller queues the delivery instead.
     feed: Callable[[Delivery], list[Event]] | None = None
+    # Live readings (Prometheus SLIs) of the releases whose checks are due, by
+    # release id, read before this transaction (engine/round.py): a check
+    # judges on its release's, and waits a step when it has none. None (no
+    # live reader, as in replay): checks judge on the pushed samples alone.
+    live: dict[int, Any] | None = None
 
     def ticket(
         self,

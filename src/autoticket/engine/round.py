@@ -20,7 +20,8 @@ from autoticket.engine.actions import Actions, apply_verdict, record
 from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.feed import Feeder
 from autoticket.lifecycle import fire_due, next_due
-from autoticket.model import Decision, Delivery, Event
+from autoticket.lifecycle.release_check import LiveReader, Prefetched, due_releases, read_live
+from autoticket.model import Decision, Delivery, Event, Release
 from autoticket.pipeline.base import Batch, Context
 from autoticket.pipeline.runner import Pipeline
 from autoticket.sinks.outbox import Dispatcher
@@ -78,8 +79,13 @@ class Round:
         pipeline: Pipeline,
         dispatcher: Dispatcher,
         telemetry: Telemetry | None = None,
+        release_reader: LiveReader | None = None,
     ) -> None:
         self.engine = engine
+        # The configured SLIs' reader (Prometheus): read before each timer
+        # transaction for the release checks due (`_prefetch`). None: pushed only.
+        self.release_reader = release_reader
+        self._live: dict[int, Prefetched] = {}
         self.config = config
         self.pipeline = pipeline
         self.dispatcher = dispatcher
@@ -113,11 +119,13 @@ class Round:
             due_at = next_due(conn)
             if due_at is None or due_at > until:
                 return 0
+            checks = self._releases_due(conn, until)
+        self._live = self._prefetch(checks, until)
         with self.engine.begin() as conn:
             oldest = inbox_store.oldest_pending(conn)
             cutoff = min(until, oldest) if oldest is not None else until
             state = SqlCorrelationState(conn)
-            actions = Actions(self.config)
+            actions = Actions(self.config, live=self._live_readings())
             coalescer = Coalescer(conn, self.config) if self.config.tickets.coalesce else None
             feeder = Feeder(conn, self.config, self.pipeline, state, actions, coalescer)
             actions.feed = feeder
@@ -128,6 +136,24 @@ class Round:
             feeder.flush()
             record(conn, actions, cutoff)
             return fired
+
+    def _live_readings(self) -> dict[int, Prefetched] | None:
+        """What the round's release checks judge SLIs on (None: pushed samples only)."""
+        if self.release_reader is None or not self.config.releases.slis:
+            return None
+        return self._live
+
+    def _releases_due(self, conn: Connection, until: datetime) -> list[Release]:
+        """Releases whose checks are due by `until` and need a live reading."""
+        if self.release_reader is None or not self.config.releases.slis:
+            return []
+        return due_releases(conn, until)
+
+    def _prefetch(self, checks: list[Release], until: datetime) -> dict[int, Prefetched]:
+        """Their live readings, read outside any transaction (a query can take seconds)."""
+        if self.release_reader is None:
+            return {}
+        return read_live(self.release_reader, checks, until, self.config)
 
     # -- the pipeline --------------------------------------------------------
     def take_batch(
@@ -154,7 +180,7 @@ class Round:
         state = SqlCorrelationState(conn)
         ctx = Context(now=now, config=self.config, state=state)
         result = self.pipeline.prepare(deliveries, ctx)
-        actions = Actions(self.config)
+        actions = Actions(self.config, live=self._live_readings())
         coalescer = Coalescer(conn, self.config) if self.config.tickets.coalesce else None
         feeder = Feeder(conn, self.config, self.pipeline, state, actions, coalescer)
         actions.feed = feeder

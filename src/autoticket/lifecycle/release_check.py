@@ -34,7 +34,8 @@ from autoticket.engine.actions import Actions
 from autoticket.model import Decision, Delivery, Release, TicketAction, Timer
 from autoticket.releases.alert import cleared_alert, release_fingerprint, verdict_alert
 from autoticket.releases.control import dependants_of
-from autoticket.releases.evaluate import Evaluation, Fleet, Series, evaluate, read_range
+from autoticket.releases.evaluate import Evaluation, Fleet, Series, evaluate, prefetch, read_range
+from autoticket.releases.readers import CombinedReader, LiveReader, Prefetched, PushedReader
 from autoticket.releases.settings import RELEASE_ACTION_SINK
 from autoticket.store import inbox as inbox_store
 from autoticket.store import timers as timer_store
@@ -42,7 +43,16 @@ from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.metric_samples import fleet_between, series_between
 from autoticket.store.releases import alerted_before, get_release, release_from_row, store_verdict
 
-__all__ = ["SOURCE", "ReleaseCheck", "decision_of", "release_link"]
+__all__ = [
+    "SOURCE",
+    "LiveReader",
+    "Prefetched",
+    "ReleaseCheck",
+    "decision_of",
+    "due_releases",
+    "read_live",
+    "release_link",
+]
 
 SOURCE = "release-judge"
 
@@ -59,41 +69,79 @@ class ReleaseCheck:
         config: Config,
     ) -> int:
         """Judge each release of `due`; return how many reached their final verdict."""
-        if config.releases.slis:
-            # SLIs read from Prometheus would be judged here without their data
-            # (no call out belongs inside the round's transaction): such a
-            # release is judged on read (GET /api/v1/releases/{id}) instead.
-            return 0
         final = 0
         for timer in due:
             row = get_release(conn, int(timer.subject)) if timer.subject.isdigit() else None
             if row is None or row.verdict is not None:
                 continue  # purged, or judged for good already
             release = release_from_row(row)
+            live = None
+            if actions.live is not None:
+                live = actions.live.get(row.id)
+                if live is None:
+                    # No Prometheus reading was made for it before this
+                    # transaction (it fell due during a batch): wait a step.
+                    due_at = timer.due_at + config.releases.step
+                    later = Timer(timer.kind, timer.subject, due_at, timer.payload)
+                    timer_store.schedule(conn, [later], timer.due_at)
+                    continue
             if not timer.payload:
                 _supersede(conn, release, timer.due_at, actions)
-            if _check(conn, release, timer, actions, config):
+            if _check(conn, release, timer, actions, config, live):
                 final += 1
         return final
 
 
+def due_releases(conn: Connection, until: datetime) -> list[Release]:
+    """Releases still observed whose checks are due by `until` (a look ahead, no lock)."""
+    found = []
+    for subject in timer_store.due_subjects(conn, until, timer_store.RELEASE_CHECK):
+        row = get_release(conn, int(subject)) if subject.isdigit() else None
+        if row is not None and row.verdict is None:
+            found.append(release_from_row(row))
+    return found
+
+
+def read_live(
+    reader: LiveReader, releases: Sequence[Release], until: datetime, config: Config
+) -> dict[int, Prefetched]:
+    """Each release's live SLI reading as of `until`, by release id, read before
+    the round's transaction: one reading serves every step due by `until`, as
+    the judge cuts each step's windows at the step's own time."""
+    return {
+        release.id: prefetch(reader, release, config.releases, until)
+        for release in releases
+        if release.id is not None
+    }
+
+
 def _check(
-    conn: Connection, release: Release, timer: Timer, actions: Actions, config: Config
+    conn: Connection,
+    release: Release,
+    timer: Timer,
+    actions: Actions,
+    config: Config,
+    live: Prefetched | None = None,
 ) -> bool:
     at, start, settings = timer.due_at, release.started_at, config.releases
-    series = series_between(
-        conn,
-        release.service,
-        release.environment,
-        start - settings.baseline,
-        start + settings.window,
+
+    def stored(service: str, environment: str, begin: datetime, end: datetime) -> list[Series]:
+        return list(series_between(conn, service, environment, begin, end))
+
+    pushed = PushedReader(stored, live.names if live is not None else ())
+    reader = CombinedReader([live, pushed]) if live is not None else pushed
+    reading = reader.read(
+        release.service, release.environment, start - settings.baseline, start + settings.window
     )
+    series = reading.series
     fleet = _fleet(conn, release, [key for key, _, _ in series], at, config)
     checked = timer.payload.get("checked")
     since = None
     if checked is not None and timer.payload.get("seen") == _count_before(series, fleet, checked):
         since = datetime.fromisoformat(checked) + settings.step
-    evaluation = evaluate(release, series, settings, at, fleet=fleet, since=since)
+    evaluation = evaluate(
+        release, series, settings, at, missing=reading.missing, fleet=fleet, since=since
+    )
     if evaluation.decided_at is None and at < start + settings.window:
         seen = _count_before(series, fleet, at.isoformat())
         payload = {"checked": at.isoformat(), "seen": seen}

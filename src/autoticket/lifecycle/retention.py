@@ -11,6 +11,9 @@
   resolution (a firing there must find them to reopen them); an incident with
   an alert seen since, or a ticket action still pending, stays; alerts of no
   incident, after `retention.incidents` without being seen;
+- outbox rows of no incident (incident 0: a release action webhook whose
+  judge's event a route dropped), once sent or given up and created more
+  than `retention.incidents` ago;
 - releases (with their pending re-judging timer) after `retention.releases`
   since they started, and pushed metric samples after
   `retention.metric_samples` by their sample time `t`.
@@ -80,6 +83,7 @@ def purge(
         "dead_letters": _delete(conn, dead_letters, old_letters),
         "decisions": _delete(conn, decisions, _lone_decisions(now - retention.events, limit)),
         "alerts": _delete_alerts(conn, now - retention.incidents, limit),
+        "outbox": _delete(conn, outbox, _lone_outbox(now - retention.incidents, limit)),
         "releases": _delete_releases(conn, now - retention.releases, limit),
         "metric_samples": _delete(
             conn,
@@ -135,6 +139,19 @@ def _lone_decisions(cutoff: datetime, limit: int) -> Select[tuple[object]]:
     )
 
 
+def _lone_outbox(cutoff: datetime, limit: int) -> Select[tuple[object]]:
+    """Outbox rows under incident 0 (no incident to take them along), done or failed."""
+    return (
+        select(outbox.c.id)
+        .where(
+            outbox.c.incident_id == 0,
+            outbox.c.status != "pending",
+            outbox.c.created_at < cutoff,
+        )
+        .limit(limit)
+    )
+
+
 def _delete_alerts(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Alerts of no incident (a resolve never seen firing) not seen since `cutoff`."""
     keys = list(
@@ -152,8 +169,9 @@ def _delete_alerts(conn: Connection, cutoff: datetime, limit: int) -> int:
 def _delete_releases(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Releases started before `cutoff`, and any timer still set on them."""
     ids = list(
-        conn.execute(select(releases.c.id).where(releases.c.started_at < cutoff).limit(limit))
-        .scalars()
+        conn.execute(
+            select(releases.c.id).where(releases.c.started_at < cutoff).limit(limit)
+        ).scalars()
     )
     if ids:
         conn.execute(

@@ -93,6 +93,7 @@ def fleet_index(
     with a mean above 0: its samples are divided by that mean.
     """
     per_service: list[dict[datetime, float]] = []
+    floors: dict[datetime, datetime] = {}  # the services share their sample times
     for points in others:
         baseline = [v for t, v in points if baseline_start <= t < start and math.isfinite(v)]
         if not baseline or (level := fmean(baseline)) <= 0.0:
@@ -100,7 +101,9 @@ def fleet_index(
         buckets: dict[datetime, list[float]] = {}
         for t, v in points:
             if math.isfinite(v):
-                buckets.setdefault(_floor(t, bucket), []).append(v / level)
+                if (floor := floors.get(t)) is None:
+                    floor = floors[t] = _floor(t, bucket)
+                buckets.setdefault(floor, []).append(v / level)
         per_service.append({b: fmean(vs) for b, vs in buckets.items()})
     if len(per_service) < MIN_SERVICES:
         return None

@@ -67,7 +67,14 @@ class Runtime:
         )
         # Live release SLIs (releases.prometheus); None: pushed samples only.
         self.release_reader = _release_reader(config, http_client)
-        self.round = Round(engine, config, self.pipeline, self.dispatcher, self.telemetry)
+        self.round = Round(
+            engine,
+            config,
+            self.pipeline,
+            self.dispatcher,
+            self.telemetry,
+            release_reader=self.release_reader,
+        )
         self.worker = Worker(
             engine, config, self.round, self.clock, batch_size=batch_size, health=self.db_health
         )

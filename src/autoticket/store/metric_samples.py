@@ -107,7 +107,7 @@ def fleet_between(
     names = sorted({key.split("{", 1)[0] for key in keys})
     c = metric_samples.c
     query = (
-        select(c.name, c.service, c.labels, c.t, c.v)
+        select(c.name, c.service, c.series, c.labels, c.t, c.v)
         .where(
             c.environment == environment,
             c.service.not_in(sorted(exclude)),
@@ -119,10 +119,17 @@ def fleet_between(
     )
     wanted = set(keys)
     found: dict[str, dict[str, list[tuple[datetime, float]]]] = {}
-    for m in conn.execute(query).mappings():
-        key = _key(m["name"], dict(m["labels"]))
-        if key in wanted:
-            found.setdefault(key, {}).setdefault(m["service"], []).append((m["t"], m["v"]))
+    # Rows come series by series: the key and its list are found once per series
+    # (the fleet read runs at every release check, over many rows).
+    last: tuple[str, str] | None = None
+    run: list[tuple[datetime, float]] | None = None
+    for name, service, series, labels, t, v in conn.execute(query):
+        if (service, series) != last:
+            last = (service, series)
+            key = _key(name, dict(labels))
+            run = found.setdefault(key, {}).setdefault(service, []) if key in wanted else None
+        if run is not None:
+            run.append((t, v))
     return {key: [found[key][s] for s in sorted(found[key])] for key in sorted(found)}
 
 

@@ -315,6 +315,7 @@ metric_samples = Table(
     Column("received_at", TS, nullable=False),
     UniqueConstraint("series", "t"),
     Index("ix_metric_samples_lookup", "service", "environment", "name", "t"),
+    Index("ix_metric_samples_fleet", "environment", "name", "t"),
 )
 
 

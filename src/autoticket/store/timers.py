@@ -25,6 +25,7 @@ __all__ = [
     "cancel",
     "delete_fired",
     "due",
+    "due_subjects",
     "next_due",
     "pending_of",
     "schedule",
@@ -99,6 +100,17 @@ def due(conn: Connection, until: datetime, kinds: list[str], limit: int = 500) -
         Timer(row.kind, row.subject, row.due_at, row.payload or {}, row.id)
         for row in conn.execute(query, params)
     ]
+
+
+def due_subjects(conn: Connection, until: datetime, kind: str) -> list[str]:
+    """The subjects of `kind`'s timers due by `until`, without locking them (a look ahead)."""
+    query = (
+        select(timers.c.subject)
+        .where(timers.c.due_at <= until, timers.c.kind == kind)
+        .distinct()
+        .order_by(timers.c.subject)
+    )
+    return list(conn.execute(query).scalars())
 
 
 _DELETE_FIRED = delete(timers).where(
