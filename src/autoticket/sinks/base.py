@@ -24,6 +24,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
+from autoticket.sinks.dispatch import DispatchSettings
+
 __all__ = [
     "REMOTE_KINDS",
     "NoSettings",
@@ -112,6 +114,9 @@ class Sink:
 
     type: ClassVar[str]
     Settings: ClassVar[type[BaseModel]] = NoSettings
+    # The dispatcher's settings of this sink (retries, pace, breaker, sync), set by
+    # `build_sinks` from the same config entry; every type gets them.
+    dispatch: DispatchSettings = DispatchSettings()
 
     def __init__(
         self,
