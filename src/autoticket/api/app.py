@@ -15,6 +15,7 @@ from autoticket.api import (
     ingest,
     releases,
     samples,
+    sinks,
     tickets,
 )
 from autoticket.api.errors import install_error_handlers
@@ -49,7 +50,7 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
     allowed = [*runtime.config.server.allowed_hosts, *extra_hosts]
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed)
     install_error_handlers(app)
-    for module in (ingest, incidents, tickets, releases, samples, dead_letters, health):
+    for module in (ingest, incidents, tickets, releases, samples, dead_letters, sinks, health):
         app.include_router(module.router)
     try:
         from autoticket.web.views import mount_web

@@ -8,7 +8,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from autoticket.api.deps import read_conn, runtime_of
+from autoticket.sinks.guard import BREAKER_STATES
 from autoticket.store import inbox as inbox_store
+from autoticket.store import outbox as outbox_store
 
 __all__ = ["router"]
 
@@ -43,4 +45,12 @@ def metrics(request: Request) -> Response:
     runtime = runtime_of(request)
     with read_conn(request) as conn:
         runtime.telemetry.inbox_pending.set(inbox_store.pending_count(conn))
+        counts = outbox_store.counts_by_sink(conn)
+    names = set(counts) | set(runtime.dispatcher.sinks) | set(runtime.external.lanes)
+    for name in sorted(names):
+        for state in ("pending", "parked"):
+            value = counts.get(name, {}).get(state, 0)
+            runtime.telemetry.sink_queue.labels(name, state).set(value)
+    for name, lane in runtime.external.lanes.items():
+        runtime.telemetry.sink_breaker.labels(name).set(BREAKER_STATES[lane.breaker.state])
     return Response(runtime.telemetry.render(), media_type=CONTENT_TYPE_LATEST)

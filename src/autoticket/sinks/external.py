@@ -39,8 +39,11 @@ from autoticket.sinks.base import OutboxItem, RemoteChange, Sink, SinkResult
 from autoticket.sinks.dispatch import jittered_backoff
 from autoticket.sinks.guard import Breaker, TokenBucket
 from autoticket.sinks.outbox import item_of
+from autoticket.sinks.sync import record_changes
 from autoticket.store import claims, read_only
 from autoticket.store import outbox as outbox_store
+from autoticket.store.remote_changes import human_closed
+from autoticket.store.timeline import add_entries, entry
 
 __all__ = ["ExternalDispatcher", "Lane"]
 
@@ -83,7 +86,7 @@ class Lane:
         the sink's `poll` reports (two-way sync)."""
         self.engine = engine
         self.scrub = scrub
-        self.on_remote = on_remote
+        self.on_remote: OnRemote = on_remote or self._record_remote
         settings = sink.dispatch
         self.breaker = Breaker(sink.name, settings.breaker_failures, settings.breaker_cooldown)
         rate = settings.rate
@@ -119,6 +122,8 @@ class Lane:
         with self.engine.begin() as conn:
             token, rows = claims.claim(conn, self.sink.name, now, self.lease, batch, self.after)
             refs = claims.known_refs(conn, self.sink.name, {row.incident_id for row in rows})
+            reopening = {row.incident_id for row in rows if row.action == "reopen"}
+            closed = human_closed(conn, self.sink.name, reopening)
         held: set[int] = set()  # incidents with an action waiting for a retry or parked
         giving_back: list[int] = []
         for row in rows:
@@ -127,6 +132,9 @@ class Lane:
                 continue
             item = item_of(row)
             item.remote_ref = refs.get(item.incident_id)
+            if item.action == "reopen" and item.incident_id in closed:
+                self._skip(item, token, closed[item.incident_id])
+                continue
             if self.scrub is not None:
                 item.payload = self.scrub(item.payload)
             result = self._call(item)
@@ -141,6 +149,23 @@ class Lane:
             with self.engine.begin() as conn:
                 claims.release(conn, giving_back, token, now)
         return calls
+
+    def _skip(self, item: OutboxItem, token: str, why: str) -> None:
+        """A reopen of a ticket a person closed: done without a call, and said so."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            if claims.record_done(conn, item.id, token, now, item.remote_ref, None):
+                message = f"{self.sink.name}: automatic reopen skipped; {why}"
+                data = {"sink": self.sink.name, "key": item.idempotency_key}
+                add_entries(conn, [entry(item.incident_id, now, "reopen_skipped", message, data)])
+        log.info(
+            "sink %s: reopen of incident %d skipped (closed by a person)",
+            self.sink.name,
+            item.incident_id,
+        )
+
+    def _record_remote(self, sink: Sink, changes: list[RemoteChange]) -> None:
+        record_changes(self.engine, sink.name, changes, self.clock.now())
 
     def _may_call(self) -> bool:
         """The breaker is not open and the rate limit has a token."""
@@ -160,7 +185,7 @@ class Lane:
     def _poll(self, now: datetime) -> int:
         """Ask the sink for remote changes every `poll_interval` (two-way sync)."""
         interval = self.sink.dispatch.poll_interval
-        if interval is None or self.on_remote is None:
+        if interval is None:
             return 0
         if self.next_poll_at is not None and now < self.next_poll_at:
             return 0

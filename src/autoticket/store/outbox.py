@@ -20,6 +20,7 @@ __all__ = [
     "mark_done",
     "mark_retry",
     "parked",
+    "parked_one",
     "pending_by_sink",
     "unpark",
 ]
@@ -162,6 +163,14 @@ def parked(conn: Connection, sink: str, limit: int = 100, offset: int = 0) -> li
         .offset(offset)
     )
     return list(conn.execute(query))
+
+
+def parked_one(conn: Connection, sink: str, row_id: int) -> Any | None:
+    """One parked action of `sink`, or None."""
+    query = select(outbox).where(
+        outbox.c.id == row_id, outbox.c.sink == sink, outbox.c.status == "failed"
+    )
+    return conn.execute(query).first()
 
 
 def unpark(conn: Connection, sink: str, row_id: int, now: datetime) -> bool:
