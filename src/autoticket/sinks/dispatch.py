@@ -50,6 +50,9 @@ class DispatchSettings(BaseModel):
 
     max_backoff: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=30)
     max_attempts: int = Field(default=12, ge=1, le=1000)
+    # Rows claimed per round; a claim's lease is (timeout + 5s) x batch, which is also
+    # how long a killed process's claimed rows wait before another takes them.
+    batch: int = Field(default=10, ge=1, le=100)
     rate_limit: Annotated[str | None, AfterValidator(_rate)] = None
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_cooldown: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=30)

@@ -73,7 +73,7 @@ class Lane:
         engine: Engine,
         sink: Sink,
         clock: Clock,
-        batch: int = 10,
+        batch: int | None = None,
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         idle_seconds: float = 0.5,
         after: Collection[str] = (),
@@ -96,7 +96,7 @@ class Lane:
         self.after = tuple(after)
         self.sink = sink
         self.clock = clock
-        self.batch = batch
+        self.batch = batch if batch is not None else sink.dispatch.batch
         self.on_outcome = on_outcome
         self.idle_seconds = idle_seconds
         self._wake = threading.Event()
