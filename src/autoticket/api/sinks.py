@@ -21,7 +21,7 @@ from autoticket.sinks.sync import authentic, record_changes
 from autoticket.store import outbox as outbox_store
 from autoticket.store.timeline import add_entries, entry
 
-__all__ = ["router", "sink_states"]
+__all__ = ["parked_view", "replay_parked", "router", "sink_states"]
 
 router = APIRouter(prefix="/api/v1/sinks", tags=["sinks"])
 
@@ -71,7 +71,7 @@ def get_sinks(request: Request) -> dict[str, Any]:
     return {"sinks": sink_states(runtime_of(request), counts)}
 
 
-def _parked_view(row: Any) -> dict[str, Any]:
+def parked_view(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,
         "incident_id": row.incident_id,
@@ -91,7 +91,7 @@ def get_parked(request: Request, name: str, limit: int = 100, offset: int = 0) -
         raise ApiError(400, "bad_request", "limit must be 1..1000 and offset 0 or more", "limit")
     with read_conn(request) as conn:
         rows = outbox_store.parked(conn, name, limit, offset)
-    return {"sink": name, "parked": [_parked_view(r) for r in rows]}
+    return {"sink": name, "parked": [parked_view(r) for r in rows]}
 
 
 @router.post("/{name}/parked/{action_id}/retry")
@@ -103,6 +103,12 @@ def retry_parked(
 ) -> dict[str, Any]:
     """Put a parked action back in line (attempts counted afresh); its incident's later
     actions of the sink follow it."""
+    return replay_parked(request, name, action_id, principal.name)
+
+
+def replay_parked(request: Request, name: str, action_id: int, who: str) -> dict[str, Any]:
+    """The replay itself, for the API and the UI's button; the caller checked that
+    `who` is an admin. ApiError (404) when there is no such parked action."""
     runtime = runtime_of(request)
     _known(runtime, name)
     now = runtime.clock.now()
@@ -111,8 +117,8 @@ def retry_parked(
         if row is None or not outbox_store.unpark(conn, name, action_id, now):
             message = f"no parked action {action_id} of sink {name!r}"
             raise ApiError(404, "not_found", message, "action_id")
-        text = f"{name}: parked {row.action} replayed by {principal.name}"
-        data = {"sink": name, "key": row.idempotency_key, "by": principal.name}
+        text = f"{name}: parked {row.action} replayed by {who}"
+        data = {"sink": name, "key": row.idempotency_key, "by": who}
         add_entries(conn, [entry(row.incident_id, now, "sink_replayed", text, data)])
     runtime.external.wake()
     return {"id": action_id, "sink": name, "status": "pending"}

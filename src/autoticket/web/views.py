@@ -282,8 +282,10 @@ def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
 def mount_web(app: FastAPI) -> None:
     from autoticket.web.dead_letters import router as dead_letters_router
     from autoticket.web.login import install_login
+    from autoticket.web.sinks import router as sinks_router
 
     install_login(app)
     app.include_router(router)
     app.include_router(dead_letters_router)
+    app.include_router(sinks_router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
