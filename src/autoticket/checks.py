@@ -141,6 +141,7 @@ def _code_problems(
         problems += check_sinks(config, env)
     if "releases" not in failed:
         problems += _prometheus_problems(config, env)
+        problems += _webhook_secret_problems(config, env)
     return problems
 
 
@@ -197,3 +198,12 @@ def _prometheus_problems(config: Config, env: Mapping[str, str] | None) -> list[
         config.problem(("releases", "prometheus", *where.split(".", 1)), message)
         for where, message in missing
     ]
+
+
+def _webhook_secret_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:
+    """The GitHub webhook's secret variable must be set: else every delivery is refused."""
+    name = config.releases.sources.github_deployment.secret_env
+    if name is None or (os.environ if env is None else env).get(name):
+        return []
+    loc = ("releases", "sources", "github_deployment", "secret_env")
+    return [config.problem(loc, f"environment variable {name} is not set (the webhook's secret)")]

@@ -151,6 +151,14 @@ def serve(
     resolve_after: ResolveAfterOpt = None,
     reopen_within: ReopenWithinOpt = None,
     update_interval: UpdateIntervalOpt = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="a log line per request; default: the config's server.access_log (on)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API, the UI and (unless --no-worker) the worker in one process."""
     import uvicorn
@@ -158,8 +166,13 @@ def serve(
     from autoticket.api.app import create_app
     from autoticket.service.http_protocol import with_header_deadline
     from autoticket.service.listen import bound_port
+    from autoticket.service.logs import configure_logging
 
+    configure_logging()
     cfg, timers = _with_timers(_config(config), resolve_after, reopen_within, update_interval)
+    if access_log is not None:
+        server_cfg = cfg.server.model_copy(update={"access_log": access_log})
+        cfg = cfg.model_copy(update={"server": server_cfg})
     limits = cfg.server
     sock = _listen(host, port, limits.backlog)
     url = database_url or Settings.from_env().database_url
@@ -174,6 +187,7 @@ def serve(
         uvicorn.Config(
             create_app(runtime, extra_hosts=[host]),
             log_level="warning",
+            access_log=False,  # ours is one line per request, with who made it
             # h11, with a deadline on headers: its limits hold whatever else is installed.
             http=with_header_deadline(limits.header_timeout.total_seconds()),
             timeout_keep_alive=max(1, round(limits.keep_alive_timeout.total_seconds())),
@@ -339,7 +353,7 @@ def replay(
     started = time.perf_counter()
     with file.open("rb") as fh:
         if dry_run:
-            summary = check_stream(iter(fh))
+            summary = check_stream(iter(fh), cfg)
             text = orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode()
             if output:
                 output.write_text(text + "\n")
@@ -378,6 +392,9 @@ def worker(
     """Run only the worker (inbox -> tickets -> external sinks), next to API processes
     sharing the database."""
 
+    from autoticket.service.logs import configure_logging
+
+    configure_logging()
     cfg, timers = _with_timers(_config(config), resolve_after, reopen_within, update_interval)
     url = database_url or Settings.from_env().database_url
     runtime = _runtime(cfg, url, migrate)
@@ -465,7 +482,9 @@ def demo(
 ) -> None:
     """Start the server and feed it the bundled example stream so the UI has content."""
     from autoticket.demo import run_demo
+    from autoticket.service.logs import configure_logging
 
+    configure_logging()
     cfg = _config(config)
     sock = _listen("127.0.0.1", port)
     runtime = _runtime(cfg, database_url)

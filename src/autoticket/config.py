@@ -261,6 +261,9 @@ class ServerConfig(_Strict):
     allowed_hosts: list[str] = Field(
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"], min_length=1
     )
+    # One log line per request (autoticket.access); off for benchmarks or when a
+    # proxy in front already keeps an access log.
+    access_log: bool = True
 
 
 class RetentionConfig(_Strict):

@@ -26,7 +26,8 @@ def demo_stream_path() -> Path:
 
 def run_demo(config: Config, sock: socket.socket, runtime: Runtime) -> None:
     """Serve on the bound `sock` in a thread, feed it the demo stream, then wait."""
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
+    app = create_app(runtime)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{bound_port(sock)}"

@@ -84,6 +84,12 @@ class Telemetry:
             ["sink"],
             registry=r,
         )
+        self.database_available = Gauge(
+            "autoticket_database_available",
+            "1 while the database answers, 0 during an outage (as last seen by this process)",
+            registry=r,
+        )
+        self.database_available.set(1)
         self.purged = Counter(
             "autoticket_purged_rows",
             "Rows removed by retention, by table",

@@ -27,6 +27,8 @@ from conftest import am_alert, am_payload, token_headers
 # sink's own webhook secret (tests/api/test_sinks_api.py), never a person's token.
 NEEDS = {
     ("POST", "/api/v1/ingest/{source}"): "ingest",
+    ("POST", "/api/v1/ingest/github-deployment"): "ingest",  # or its HMAC signature
+    ("POST", "/api/v1/ingest/argocd"): "ingest",
     ("POST", "/api/v1/releases"): "ingest",
     ("POST", "/api/v1/metrics"): "ingest",
     ("GET", "/api/v1/releases"): "viewer",

@@ -139,3 +139,45 @@ def test_sign_in_open_an_incident_and_acknowledge_it(
     assert [t["message"] for t in detail["timeline"] if t["kind"] == "acknowledged"] == [
         "acknowledged by alice"
     ]
+
+
+def test_a_release_page_shows_its_verdict_and_plot_without_csp_violations(
+    ui_server: tuple[Autoticket, str, str], chromium: Any
+) -> None:
+    server, alice, _ = ui_server
+    release = {
+        "service": "browser-svc",
+        "environment": "prod",
+        "version": "v7",
+        "started_at": "2026-11-20T09:00:00Z",
+    }
+    created = server.client.post("/api/v1/releases", json=release)
+    assert created.status_code == 201, created.text
+    release_id = created.json()["id"]
+    samples = [
+        {"name": "browser_error_ratio", "labels": {"service": "browser-svc", "environment": "prod"},
+         "t": f"2026-11-20T{8 + (m >= 0):02d}:{m % 60:02d}:30Z", "v": 0.01 if m < 0 else 0.2}
+        for m in range(-20, 20)
+    ]  # fmt: skip
+    assert server.client.post("/api/v1/metrics", json={"samples": samples}).status_code == 202
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(f"{server.url}/login")
+        page.fill("input[name=token]", alice)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        page.click("nav >> text=Releases")
+        page.wait_for_url(f"{server.url}/releases")
+        page.click(f"a[href='/releases/{release_id}']")
+        page.wait_for_url(f"{server.url}/releases/{release_id}")
+        assert page.locator(".badge.verdict-fail").count() >= 1
+        circles = page.locator("svg.plot circle")
+        assert circles.count() == len(samples)
+        box = page.locator("svg.plot").first.bounding_box()
+        assert box is not None and box["width"] > 100  # drawn, at its size, by the stylesheet
+        assert problems == []  # no Content-Security-Policy violation, no script error
+    finally:
+        context.close()

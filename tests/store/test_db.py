@@ -153,3 +153,38 @@ def test_a_key_lock_makes_another_transaction_wait(pg_engine: Engine) -> None:
             second.execute(text("SET LOCAL lock_timeout = '200ms'"))
             with pytest.raises(Exception, match="lock timeout"):
                 lock_keys(second, ["route|alertname=A"])
+
+
+class _Seen(Exception):
+    pass
+
+
+def _connect_params(url: str, **kwargs: Any) -> dict[str, Any]:
+    """What `make_engine` would hand the driver's connect(), without connecting."""
+    from sqlalchemy import event
+
+    engine = make_engine(url, **kwargs)
+    seen: dict[str, Any] = {}
+
+    @event.listens_for(engine, "do_connect")
+    def _capture(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        seen.update(cparams)
+        raise _Seen
+
+    with pytest.raises(_Seen):
+        engine.connect()
+    engine.dispose()
+    return seen
+
+
+def test_postgresql_connects_give_up_after_a_bounded_time() -> None:
+    """A server that drops packets must not hold a connect (and every request
+    behind it) for the kernel's minutes of SYN retries."""
+    from autoticket.store.db import PG_CONNECT_TIMEOUT
+
+    params = _connect_params("postgresql://u@db.invalid/x", connect_args={"options": "-cx=y"})
+    assert (params["connect_timeout"], params["options"]) == (PG_CONNECT_TIMEOUT, "-cx=y")
+    mine = _connect_params("postgresql://u@db.invalid/x?connect_timeout=3")
+    assert str(mine["connect_timeout"]) == "3"
+    theirs = _connect_params("postgresql://u@db.invalid/x", connect_args={"connect_timeout": 1})
+    assert theirs["connect_timeout"] == 1

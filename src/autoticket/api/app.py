@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from autoticket import __version__
 from autoticket.api import (
     dead_letters,
+    deploy_hooks,
     health,
     incidents,
     ingest,
@@ -18,6 +19,7 @@ from autoticket.api import (
     sinks,
     tickets,
 )
+from autoticket.api.access_log import AccessLogMiddleware
 from autoticket.api.errors import install_error_handlers
 from autoticket.api.security import SecurityMiddleware
 from autoticket.service.runtime import Runtime
@@ -49,8 +51,21 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
     app.state.runtime = runtime
     allowed = [*runtime.config.server.allowed_hosts, *extra_hosts]
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed)
+    if runtime.config.server.access_log:  # added last: outermost, so it times everything
+        app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
-    for module in (ingest, incidents, tickets, releases, samples, dead_letters, sinks, health):
+    # deploy_hooks before ingest: its paths are more specific than /ingest/{source}.
+    for module in (
+        deploy_hooks,
+        ingest,
+        incidents,
+        tickets,
+        releases,
+        samples,
+        dead_letters,
+        sinks,
+        health,
+    ):
         app.include_router(module.router)
     try:
         from autoticket.web.views import mount_web

@@ -165,6 +165,7 @@ def require_role(role: str, writes: bool = False) -> Callable[[Request], Princip
                     "calls without a token must send application/json",
                     "content-type",
                 )
+        request.state.principal = principal  # for the access log: who made the call
         return principal
 
     return dependency

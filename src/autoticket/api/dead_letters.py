@@ -17,6 +17,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import Connection
 
 from autoticket.api.auth import Principal, as_admin, as_viewer
 from autoticket.api.deps import (
@@ -31,11 +32,15 @@ from autoticket.api.deps import (
     write_conn,
 )
 from autoticket.api.errors import ApiError
+from autoticket.api.releases import record_release
 from autoticket.errors import PayloadError
 from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
 from autoticket.pipeline.redact_body import as_stored
+from autoticket.releases.hooks import HOOKS, release_of_hook
+from autoticket.service.runtime import Runtime
 from autoticket.sources import parse_delivery
+from autoticket.sources.base import decode_json
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import (
     accepted_result,
@@ -257,22 +262,43 @@ def replay_dead_letter(
         )
         delivery = as_stored(delivery, raw_body_redactor(request))  # kept raw before a switch
         try:
-            events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
+            release_id: int | None = None
+            if delivery.source in HOOKS:  # a deploy webhook: a release, not events
+                release_id = _replay_hook(conn, runtime, delivery)
+                ids = []
+            else:
+                events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
+                ids = [e.id for e in events]
         except PayloadError as exc:
             reason = f"{exc.field}: {exc.reason}"
             mark_replayed(conn, dead_letter_id, now, failed_result(reason, earlier))
             error = ApiError(422, "replay_failed", f"still failing: {reason}", exc.field)
         else:
-            inbox_store.append(conn, [(delivery, len(events))])
-            mark_replayed(conn, dead_letter_id, now, accepted_result(len(events), delivery.id))
+            if delivery.source not in HOOKS:
+                inbox_store.append(conn, [(delivery, len(ids))])
+            accepted = len(ids) if delivery.source not in HOOKS else int(release_id is not None)
+            mark_replayed(conn, dead_letter_id, now, accepted_result(accepted, delivery.id))
             error = None
     if error is not None:
         raise error
     runtime.worker.wake()
     log.info("dead letter %s replayed by %s as %s", dead_letter_id, who, delivery.id)
+    shown = {"release_id": release_id} if delivery.source in HOOKS else {}
     return {
-        "accepted": len(events),
-        "ids": [e.id for e in events],
+        "accepted": accepted,
+        "ids": ids,
         "delivery_id": delivery.id,
         "replayed_by": who,
-    }
+    } | shown
+
+
+def _replay_hook(conn: Connection, runtime: Runtime, delivery: Delivery) -> int | None:
+    """Record a deploy hook's release; its id (None for a ping). Raises PayloadError."""
+    release = release_of_hook(
+        delivery.source, decode_json(delivery.body), delivery.headers, runtime.config
+    )
+    if release is None:
+        return None
+    row, _ = record_release(conn, release, delivery.received_at)
+    inbox_store.append(conn, [(delivery, 0)], processed_at=delivery.received_at)
+    return int(row.id)

@@ -20,10 +20,19 @@ from autoticket.api.errors import ApiError
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
+from autoticket.releases.hooks import HOOKS
 from autoticket.service.runtime import Runtime
 from autoticket.sources import SOURCES, known_sources, parse_delivery
+from autoticket.store.outage import is_unavailable, reason_of
 
-__all__ = ["router"]
+__all__ = [
+    "check_ingest_token",
+    "is_json",
+    "keep_refused",
+    "read_body",
+    "read_machine_json",
+    "router",
+]
 
 T = TypeVar("T")
 
@@ -31,15 +40,18 @@ router = APIRouter(tags=["ingest"])
 log = logging.getLogger("autoticket.api")
 
 _JSON_TYPES = ("application/json", "text/json")
+# Sources the dead-letter counter names (anything else is "unknown": a label per URL
+# typo would grow the metric without bound).
+_LABELLED = frozenset(known_sources()) | frozenset(HOOKS)
 _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for")
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The whole body, within `limit` bytes and `timeout` seconds.
 
     A client that sends its body a byte at a time would otherwise hold a
@@ -112,7 +124,7 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_token(request: Request) -> None:
+def check_ingest_token(request: Request) -> None:
     expected = os.environ.get("AUTOTICKET_INGEST_TOKEN")
     if not expected:
         return
@@ -133,9 +145,9 @@ async def ingest(source: str, request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     telemetry = runtime.telemetry
     try:
-        _check_token(request)
+        check_ingest_token(request)
         ingest_config = runtime.config.ingest
-        body = await _read_body(
+        body = await read_body(
             request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
         )
         delivery = Delivery(
@@ -147,7 +159,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
         )
         delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
-            raise await _reject(
+            raise await keep_refused(
                 runtime,
                 delivery,
                 ApiError(
@@ -160,8 +172,8 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "source",
             ) from None
         content_type = request.headers.get("content-type", "")
-        if not _is_json(content_type):
-            raise await _reject(
+        if not is_json(content_type):
+            raise await keep_refused(
                 runtime,
                 delivery,
                 ApiError(
@@ -186,14 +198,16 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             # Out of the except block: its traceback holds the parsed payload (tens of
             # MB for a storm body), which must not stay alive while the dead letter
             # is written, once per refused request in flight.
-            raise await _reject(runtime, delivery, refused, refused.field or "body") from None
+            raise await keep_refused(runtime, delivery, refused, refused.field or "body") from None
         try:
             await runtime.committer.append(delivery, len(ids))
         except Exception as exc:  # any storage failure: the sender must retry, not lose it
+            if is_unavailable(exc):
+                runtime.db_health.failed(exc, "ingest", refused=True)
             raise ApiError(
                 503,
                 "storage_unavailable",
-                f"the delivery could not be stored ({type(exc).__name__}); retry later",
+                f"the delivery could not be stored ({reason_of(exc)}); retry later",
                 "body",
             ) from exc
     except ApiError as exc:
@@ -214,7 +228,9 @@ def _refusal(exc: PayloadError) -> ApiError:
     return ApiError(exc.status, code, f"{exc.field}: {exc.reason}", exc.field, reason=exc.reason)
 
 
-async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: str) -> ApiError:
+async def keep_refused(
+    runtime: Runtime, delivery: Delivery, error: ApiError, field: str
+) -> ApiError:
     """Keep the readable payload as a dead letter and return the error to raise.
 
     Keeping it is best effort: if the dead letter cannot be stored, the sender
@@ -225,17 +241,20 @@ async def _reject(runtime: Runtime, delivery: Delivery, error: ApiError, field: 
     dead_id: int | None
     try:
         dead_id = await runtime.committer.dead_letter(dead, error.status)
-    except Exception:
-        log.exception(
-            "could not store the dead letter of delivery %s (%s %s)",
-            delivery.id,
-            error.status,
-            error.code,
-        )
+    except Exception as exc:
+        if is_unavailable(exc):
+            runtime.db_health.failed(exc, "ingest")
+        else:
+            log.exception(
+                "could not store the dead letter of delivery %s (%s %s)",
+                delivery.id,
+                error.status,
+                error.code,
+            )
         dead_id = None
     else:
         runtime.telemetry.dead_letters.labels(
-            delivery.source if delivery.source in known_sources() else "unknown", "ingest"
+            delivery.source if delivery.source in _LABELLED else "unknown", "ingest"
         ).inc()
     error.extra["dead_letter_id"] = dead_id
     return error
@@ -245,9 +264,9 @@ async def read_machine_json(request: Request, limit: int) -> bytes:
     """The body of a machine's JSON event (a release, pushed samples): the ingest
     token checked, JSON required (a cross-site form cannot send it), read under
     the ingest body deadline and `limit`."""
-    _check_token(request)
+    check_ingest_token(request)
     content_type = request.headers.get("content-type", "")
-    if not _is_json(content_type):
+    if not is_json(content_type):
         raise ApiError(
             415,
             "unsupported_media_type",
@@ -255,4 +274,4 @@ async def read_machine_json(request: Request, limit: int) -> bytes:
             "content-type",
         )
     timeout = request.app.state.runtime.config.ingest.body_timeout.total_seconds()
-    return await _read_body(request, limit, timeout)
+    return await read_body(request, limit, timeout)

@@ -12,24 +12,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from autoticket.api.auth import as_viewer
-from autoticket.api.deps import DbId, read_conn, write_conn
+from autoticket.api.deps import DbId, Offset, read_conn, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
 from autoticket.explain import release_evaluation, release_summary
+from autoticket.model import Release
 from autoticket.releases.evaluate import prefetch
 from autoticket.releases.events import MAX_NAME, parse_release
 from autoticket.sources.base import decode_json
 from autoticket.store.releases import get_release, list_releases, release_from_row, save_release
 
-__all__ = ["release_view", "router"]
+__all__ = ["record_release", "release_response", "release_view", "router", "stored_verdict"]
 
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
 MAX_RELEASE_BYTES = 64 * 1024
 Name = Annotated[str | None, Query(max_length=MAX_NAME)]
+_VERDICT_KEYS = ("verdict", "score", "action", "decided_at")
 
 
 def release_view(row: Any) -> dict[str, Any]:
@@ -66,11 +69,20 @@ async def post_release(request: Request) -> JSONResponse:
             reason=exc.reason,
         ) from None
     with write_conn(request) as conn:
-        release_id, created = save_release(conn, release, runtime.clock.now())
-        row = get_release(conn, release_id)
-    return JSONResponse(
-        _jsonable(release_view(row)) | {"created": created}, status_code=201 if created else 200
-    )
+        row, created = record_release(conn, release, runtime.clock.now())
+    return release_response(row, created)
+
+
+def record_release(conn: Connection, release: Release, now: datetime) -> tuple[Any, bool]:
+    """Store a release event (every HTTP path that receives one comes here): (row, created)."""
+    release_id, created = save_release(conn, release, now)
+    return get_release(conn, release_id), created
+
+
+def release_response(row: Any, created: bool, **extra: Any) -> JSONResponse:
+    """201 with the release when it is new, 200 when the event updated it."""
+    body = _jsonable(release_view(row)) | {"created": created} | extra
+    return JSONResponse(body, status_code=201 if created else 200)
 
 
 @router.get("", dependencies=[Depends(as_viewer)])
@@ -80,11 +92,22 @@ def get_releases(
     environment: Name = None,
     before: datetime | None = None,
     limit: int = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    """The release timeline, newest first; `before` (a started_at) pages back."""
+    """The release timeline, newest first; `before` (a started_at) or `offset` pages back.
+
+    Each item carries the stored final verdict (null while still observed:
+    `GET /api/v1/releases/{id}` judges the verdict so far).
+    """
+    limit = max(1, min(limit, 1000))
     with read_conn(request) as conn:
-        rows, total = list_releases(conn, service, environment, max(1, min(limit, 1000)), before)
-    return {"items": [release_view(r) for r in rows], "total": total}
+        rows, total = list_releases(conn, service, environment, limit, before, max(0, offset))
+    return {"items": [release_view(r) | stored_verdict(r) for r in rows], "total": total}
+
+
+def stored_verdict(row: Any) -> dict[str, Any]:
+    """The final verdict kept on the release row, if the row has one (else nulls)."""
+    return {key: getattr(row, key, None) for key in _VERDICT_KEYS}
 
 
 @router.get("/{release_id}", dependencies=[Depends(as_viewer)])

@@ -240,7 +240,9 @@ class Round:
                 if not self.dispatcher.any_due(conn, now):
                     return 0
         with self.engine.begin() as conn:
-            return self.dispatcher.dispatch_due(conn, now)
+            applied = self.dispatcher.dispatch_due(conn, now)
+        self.dispatcher.committed()
+        return applied
 
 
 _TICK = timedelta(microseconds=1)

@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from autoticket.releases.directions import Direction, direction_of
+from autoticket.releases.hook_settings import ReleaseSources
 from autoticket.releases.promql import QueryTemplate, TemplateError
 
 __all__ = [
@@ -195,6 +196,7 @@ class SliSpec(MetricSpec):
 
 
 class ReleaseSettings(_Strict):
+    sources: ReleaseSources = Field(default_factory=ReleaseSources)  # deploy webhooks
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     groups: dict[str, Weight] = Field(default_factory=dict)  # group -> weight, default 1
     thresholds: ScoreThresholds = Field(default_factory=ScoreThresholds)

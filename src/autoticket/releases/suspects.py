@@ -37,8 +37,9 @@ class Suspect:
     score: float
     reason: str
 
-    def to_dict(self) -> dict[str, str | float]:
+    def to_dict(self) -> dict[str, str | float | int | None]:
         return {
+            "release_id": self.release.id,
             "service": self.release.service,
             "environment": self.release.environment,
             "version": self.release.version,

@@ -24,6 +24,7 @@ from autoticket.lifecycle import next_due
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.events import parse_release
+from autoticket.releases.hooks import HOOKS, release_of_hook
 from autoticket.releases.samples import parse_samples
 from autoticket.replay.stream import LineError, ReplayLine, read_lines
 from autoticket.sinks.outbox import Dispatcher
@@ -90,8 +91,8 @@ def replay(
             continue
         assert isinstance(item, ReplayLine)
         delivery = item.delivery
-        if delivery.source == "release":
-            error = _record_release(engine, delivery, release_lines)
+        if delivery.source == "release" or delivery.source in HOOKS:
+            error = _record_release(engine, config, delivery, release_lines)
             if error is not None:
                 errors.append({"line_id": delivery.id, "error": error})
             continue
@@ -129,13 +130,23 @@ def replay(
 
 
 def _record_release(
-    engine: Engine, delivery: Delivery, release_lines: dict[int, str]
+    engine: Engine, config: Config, delivery: Delivery, release_lines: dict[int, str]
 ) -> str | None:
-    """Store a `source: "release"` line as `POST /api/v1/releases` would; the error, if any."""
+    """Store a release line (`release`, or a deploy hook's) as the API would; the error, if any.
+
+    A hook's signature is not checked: the line's body is re-encoded JSON, and
+    the stream is the user's own record of what was received.
+    """
     try:
-        release = parse_release(decode_json(delivery.body), source="replay")
+        payload = decode_json(delivery.body)
+        if delivery.source == "release":
+            release = parse_release(payload, source="replay")
+        else:
+            release = release_of_hook(delivery.source, payload, delivery.headers, config)
     except PayloadError as exc:
         return f"{exc.field}: {exc.reason}"
+    if release is None:  # a ping
+        return None
     with engine.begin() as conn:
         release_id, _ = save_release(conn, release, delivery.received_at)
     release_lines.setdefault(release_id, delivery.id)

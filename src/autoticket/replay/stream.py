@@ -12,8 +12,8 @@ from autoticket.model import Delivery
 
 __all__ = ["LineError", "ReplayLine", "read_lines"]
 
-#: Sources that ride the stream but belong to the release judge (not built yet).
-RELEASE_SOURCES = frozenset({"release", "metrics"})
+#: Sources that ride the stream but belong to the release judge.
+RELEASE_SOURCES = frozenset({"release", "metrics", "github-deployment", "argocd"})
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from autoticket.model import DeadLetter, Delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters
+from autoticket.store.outage import is_unavailable
 
 __all__ = ["GroupCommitter"]
 
@@ -106,8 +107,11 @@ class GroupCommitter:
         try:
             results = self._commit(items)
         except Exception as exc:
-            if len(items) == 1:
-                self._resolve(items[0], exc=exc)
+            if len(items) == 1 or is_unavailable(exc):
+                # Unreachable, the database fails every item alike: no point trying
+                # each alone. The waiters answer 503 and their senders retry.
+                for item in items:
+                    self._resolve(item, exc=exc)
                 return
             log.warning(
                 "group commit of %d items failed (%s); retrying them one by one",

@@ -21,11 +21,13 @@ from autoticket.pipeline.runner import Pipeline, build_pipeline
 from autoticket.releases.prometheus import PrometheusReader
 from autoticket.service.committer import GroupCommitter
 from autoticket.service.worker import Worker
+from autoticket.sinks.action_log import log_action
 from autoticket.sinks.base import OutboxItem, Sink, SinkResult, TransactionalSink
 from autoticket.sinks.build import build_sinks, external_sinks, transactional_sinks
 from autoticket.sinks.external import ExternalDispatcher
 from autoticket.sinks.outbox import Dispatcher
 from autoticket.store import make_engine, migrate
+from autoticket.store.outage import DatabaseHealth
 from autoticket.store.schema import check_schema
 from autoticket.telemetry import Telemetry
 
@@ -56,10 +58,16 @@ class Runtime:
         # never saw, is masked before it leaves. `redaction.enabled: false` turns
         # it off here too.
         self.redactor = Redactor(config.redaction)
+        # One record of whether the database is reachable, for the API, the worker and
+        # the sink lanes: an outage is logged once, not once per request and round.
+        self.db_health = DatabaseHealth()
+        self.db_health.watch(engine)
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         if sinks is None:
             sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
-        self.dispatcher = Dispatcher(transactional_sinks(sinks), on_applied=self._applied)
+        self.dispatcher = Dispatcher(
+            transactional_sinks(sinks), on_applied=self._applied, on_committed=self._committed
+        )
         self.external = ExternalDispatcher(
             engine,
             external_sinks(sinks),
@@ -67,11 +75,14 @@ class Runtime:
             on_outcome=self._attempted,
             after=list(self.dispatcher.sinks),
             scrub=self._scrub if config.redaction.enabled else None,
+            health=self.db_health,
         )
         # Live release SLIs (releases.prometheus); None: pushed samples only.
         self.release_reader = _release_reader(config, http_client)
         self.round = Round(engine, config, self.pipeline, self.dispatcher, self.telemetry)
-        self.worker = Worker(engine, config, self.round, self.clock, batch_size=batch_size)
+        self.worker = Worker(
+            engine, config, self.round, self.clock, batch_size=batch_size, health=self.db_health
+        )
         self.committer = GroupCommitter(engine, on_commit=self.worker.wake)
         self.start_worker = start_worker
         self.started = False
@@ -120,6 +131,11 @@ class Runtime:
         self.telemetry.sink_attempts.labels(item.sink, result.outcome).inc()
         if result.outcome == "ok":
             self.telemetry.tickets.labels(item.sink, item.action).inc()
+            log_action(item, result)  # external sinks: called once the outcome is recorded
+
+    def _committed(self, applied: list[tuple[OutboxItem, SinkResult]]) -> None:
+        for item, result in applied:  # transactional sinks: once their transaction committed
+            log_action(item, result)
 
     def _applied(self, item: OutboxItem, now: datetime) -> None:
         # The round that applied a built-in action usually enqueued its external ones.

@@ -22,6 +22,7 @@ from autoticket.lifecycle import backlog_left, purge
 from autoticket.model import DeadLetter, Delivery
 from autoticket.store import inbox as inbox_store
 from autoticket.store.dead_letters import add_dead_letters
+from autoticket.store.outage import DatabaseHealth, is_unavailable
 
 __all__ = ["Worker"]
 
@@ -52,8 +53,11 @@ class Worker:
         clock: Clock,
         batch_size: int = 500,
         idle_seconds: float = 0.5,
+        health: DatabaseHealth | None = None,
     ) -> None:
+        """`health`: the process's record of database outages (its own if not given)."""
         self.engine = engine
+        self.health = health or DatabaseHealth()
         self.config = config
         self.round = round_
         self.telemetry = round_.telemetry
@@ -220,7 +224,10 @@ class Worker:
                 idle = self.run_once().idle
                 self.last_error = None
             except Exception as exc:
-                log.exception("worker round failed")
+                if is_unavailable(exc):  # once per outage, not a traceback a second
+                    self.health.failed(exc, "worker")
+                else:
+                    log.exception("worker round failed")
                 # A reason code for /readyz; the detail (SQL, values) is in the log only.
                 self.last_error = _reason_code(exc)
                 self._stop.wait(1.0)

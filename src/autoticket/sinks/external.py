@@ -42,6 +42,7 @@ from autoticket.sinks.outbox import item_of
 from autoticket.sinks.sync import record_changes
 from autoticket.store import claims, read_only
 from autoticket.store import outbox as outbox_store
+from autoticket.store.outage import DatabaseHealth, is_unavailable
 from autoticket.store.remote_changes import human_closed
 from autoticket.store.timeline import add_entries, entry
 
@@ -79,12 +80,15 @@ class Lane:
         after: Collection[str] = (),
         scrub: Scrub | None = None,
         on_remote: OnRemote | None = None,
+        health: DatabaseHealth | None = None,
     ) -> None:
         """`after`: the transactional sinks, whose rows of an incident go first (the
         built-in ticket exists before the remote one refers to it). `scrub` masks
         secrets in a payload right before the call; `on_remote` records the changes
-        the sink's `poll` reports (two-way sync)."""
+        the sink's `poll` reports (two-way sync); `health`: the process's record of
+        database outages."""
         self.engine = engine
+        self.health = health or DatabaseHealth()
         self.scrub = scrub
         self.on_remote: OnRemote = on_remote or self._record_remote
         settings = sink.dispatch
@@ -268,7 +272,10 @@ class Lane:
                 calls = self.run_once()
                 self.last_error = None
             except Exception as exc:  # the database; the sink's own errors are caught in _call
-                log.exception("sink %s: lane round failed", self.sink.name)
+                if is_unavailable(exc):
+                    self.health.failed(exc, f"sink {self.sink.name}")
+                else:
+                    log.exception("sink %s: lane round failed", self.sink.name)
                 self.last_error = type(exc).__name__
                 self._stop.wait(1.0)
                 continue
@@ -289,6 +296,7 @@ class ExternalDispatcher:
         after: Collection[str] = (),
         scrub: Scrub | None = None,
         on_remote: OnRemote | None = None,
+        health: DatabaseHealth | None = None,
     ) -> None:
         self.lanes = {
             name: Lane(
@@ -299,6 +307,7 @@ class ExternalDispatcher:
                 after=after,
                 scrub=scrub,
                 on_remote=on_remote,
+                health=health,
             )
             for name, sink in sinks.items()
         }

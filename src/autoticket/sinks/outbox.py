@@ -17,7 +17,9 @@ from autoticket.sinks.base import OutboxItem, SinkResult, TransactionalSink
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.store import outbox as outbox_store
 
-__all__ = ["MAX_ATTEMPTS", "Dispatcher", "backoff", "item_of"]
+__all__ = ["MAX_ATTEMPTS", "Applied", "Dispatcher", "backoff", "item_of"]
+
+Applied = list[tuple[OutboxItem, SinkResult]]
 
 MAX_ATTEMPTS = 12
 
@@ -53,9 +55,15 @@ class Dispatcher:
         self,
         sinks: dict[str, TransactionalSink] | None = None,
         on_applied: Callable[[OutboxItem, datetime], None] | None = None,
+        on_committed: Callable[[Applied], None] | None = None,
     ) -> None:
+        """`on_applied` is called for each action as it is applied, inside the
+        transaction; `on_committed` with all of them by `committed()`, once that
+        transaction has committed (what a log may report as done)."""
         self.sinks: dict[str, TransactionalSink] = sinks or {"builtin": BuiltinSink()}
         self.on_applied = on_applied
+        self.on_committed = on_committed
+        self._uncommitted: Applied = []
 
     def any_due(self, conn: Connection, now: datetime) -> bool:
         """Whether one of this dispatcher's sinks has a due row (a read, no write lock)."""
@@ -68,6 +76,7 @@ class Dispatcher:
         Each sink gets one `apply_batch` call with its due items; all `done`
         marks are one statement, in the same transaction as the sinks' writes.
         """
+        self._uncommitted = []
         done: list[int] = []
         for name, items in _by_sink(outbox_store.due(conn, now, limit, self.sinks)).items():
             sink = self.sinks[name]
@@ -78,6 +87,12 @@ class Dispatcher:
         outbox_store.mark_done(conn, done, now)
         return len(done)
 
+    def committed(self) -> None:
+        """The transaction of the last `dispatch_due` committed: report what it applied."""
+        applied, self._uncommitted = self._uncommitted, []
+        if applied and self.on_committed is not None:
+            self.on_committed(applied)
+
     def _settle(
         self, conn: Connection, items: list[OutboxItem], results: list[SinkResult], now: datetime
     ) -> list[int]:
@@ -86,6 +101,7 @@ class Dispatcher:
         for item, result in zip(items, results, strict=True):
             if result.outcome == "ok":
                 done.append(item.id)
+                self._uncommitted.append((item, result))
                 if self.on_applied is not None:
                     self.on_applied(item, now)
             elif result.outcome == "retry" and item.attempts + 1 < MAX_ATTEMPTS:

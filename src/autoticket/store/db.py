@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import StaticPool
 
 from autoticket.store.sqlite_lock import locking_connection_class
@@ -13,6 +13,7 @@ from autoticket.store.sqlite_lock import locking_connection_class
 __all__ = ["make_engine", "migrate", "read_only"]
 
 READ_ONLY = "autoticket_read_only"
+PG_CONNECT_TIMEOUT = 10  # seconds; a `connect_timeout` in the URL or connect_args wins
 
 
 def read_only(engine: Engine) -> Connection:
@@ -76,6 +77,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    # A server that drops packets would otherwise hold each connect for minutes
+    # (the kernel's SYN retries), and every request behind it: say 503 sooner.
+    if "connect_timeout" not in make_url(url).query:
+        kwargs["connect_args"] = {
+            "connect_timeout": PG_CONNECT_TIMEOUT,
+            **kwargs.get("connect_args", {}),
+        }
     return create_engine(
         url,
         json_serializer=_json_dumps,

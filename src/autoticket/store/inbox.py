@@ -22,10 +22,19 @@ __all__ = [
 ]
 
 
-def append(conn: Connection, deliveries: list[tuple[Delivery, int]]) -> None:
-    """Append (delivery, event_count) pairs in one statement."""
+def append(
+    conn: Connection,
+    deliveries: list[tuple[Delivery, int]],
+    processed_at: datetime | None = None,
+) -> None:
+    """Append (delivery, event_count) pairs in one statement.
+
+    With `processed_at`, they are stored as already done: kept as received
+    (a deploy webhook handled at once), never claimed by a worker.
+    """
     if not deliveries:
         return
+    status = "pending" if processed_at is None else "done"
     conn.execute(
         insert(inbox),
         [
@@ -36,7 +45,8 @@ def append(conn: Connection, deliveries: list[tuple[Delivery, int]]) -> None:
                 "headers": d.headers,
                 "body": d.body,
                 "event_count": n,
-                "status": "pending",
+                "status": status,
+                "processed_at": processed_at,
             }
             for d, n in deliveries
         ],

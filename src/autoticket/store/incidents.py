@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -12,6 +13,7 @@ __all__ = [
     "alerts_count",
     "alerts_of",
     "get_incident",
+    "incidents_opened_between",
     "list_incidents",
     "set_context",
     "timeline_count",
@@ -85,3 +87,16 @@ def timeline_count(conn: Connection, incident_id: int) -> int:
 
 def set_context(conn: Connection, incident_id: int, context: dict[str, Any]) -> None:
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(context=context))
+
+
+def incidents_opened_between(
+    conn: Connection, start: datetime, end: datetime, limit: int = 20
+) -> list[Any]:
+    """Incidents opened in [start, end], oldest first, at most `limit`."""
+    query = (
+        select(incidents)
+        .where(incidents.c.opened_at >= start, incidents.c.opened_at <= end)
+        .order_by(incidents.c.opened_at, incidents.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query))

@@ -15,6 +15,7 @@ __all__ = [
     "get_release",
     "list_releases",
     "release_from_row",
+    "release_targets",
     "releases_started_between",
     "save_release",
 ]
@@ -100,6 +101,7 @@ def list_releases(
     environment: str | None = None,
     limit: int = 100,
     before: datetime | None = None,
+    offset: int = 0,
 ) -> tuple[list[Any], int]:
     """Newest first (by started_at, then id): a release timeline, with the total matching."""
     where = []
@@ -115,8 +117,20 @@ def list_releases(
         .where(*where)
         .order_by(releases.c.started_at.desc(), releases.c.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     return list(conn.execute(query)), int(total)
+
+
+def release_targets(conn: Connection) -> list[tuple[str, str, int]]:
+    """Every (service, environment) that has releases, with how many, by name."""
+    c = releases.c
+    query = (
+        select(c.service, c.environment, func.count())
+        .group_by(c.service, c.environment)
+        .order_by(c.service, c.environment)
+    )
+    return [(row[0], row[1], int(row[2])) for row in conn.execute(query)]
 
 
 def releases_started_between(

@@ -30,7 +30,16 @@ from autoticket.store.tickets import list_tickets
 from autoticket.web.session import csrf_of, csrf_ok, same_origin, signed_in
 from autoticket.web.ticket_text import annotation_items, body_lines
 
-__all__ = ["age", "compact_json", "mount_web", "router"]
+__all__ = [
+    "age",
+    "bad_request",
+    "compact_json",
+    "error_page",
+    "mount_web",
+    "page_number",
+    "render",
+    "router",
+]
 
 _HERE = Path(__file__).parent
 STATUSES = ("active", "open", "acknowledged", "resolved", "all")
@@ -142,6 +151,16 @@ def _bad_query(request: Request) -> Response:
         "Bad query",
         f"status must be one of {', '.join(STATUSES)}; page must be a whole number from 1.",
     )
+
+
+# For the pages of other modules (web/release_pages.py): the same frame and errors.
+render = _render
+error_page = _error
+page_number = _page
+
+
+def bad_request(request: Request, message: str) -> Response:
+    return _error(request, 400, "Bad query", message)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -282,9 +301,12 @@ def _redaction_totals(redactions: list[dict[str, Any]]) -> dict[str, Any]:
 def mount_web(app: FastAPI) -> None:
     from autoticket.web.dead_letters import router as dead_letters_router
     from autoticket.web.login import install_login
+    from autoticket.web.release_pages import router as release_router
     from autoticket.web.sinks import router as sinks_router
 
     install_login(app)
+    app.state.html_error = _error  # the API's error handlers answer UI pages in HTML
+    app.include_router(release_router)
     app.include_router(router)
     app.include_router(dead_letters_router)
     app.include_router(sinks_router)
