@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from autoticket.releases.alert import TITLE_PREFIX
 from bench.release_corpus import (
     ERROR,
     LATENCY,
@@ -223,6 +224,8 @@ def _suspects(output: dict[str, Any], corpus: Corpus) -> dict[str, Any]:
     by_case = {i.case: i for i in corpus.incidents}
     hits, rows = 0, []
     for ticket in output["tickets"]:
+        if ticket["title"].startswith(TITLE_PREFIX):
+            continue  # the judge's own ticket for a failed release, not a corpus incident
         case = ticket["line_ids"][0].rsplit("-", 1)[0] if ticket["line_ids"] else ""
         incident = by_case.get(case)
         if incident is None:

@@ -7,6 +7,7 @@ skip, unless AUTOTICKET_REQUIRE_SERVICES=1 (CI), where they fail.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -114,9 +115,17 @@ def pg_engine(pg_available: str) -> Iterator[Engine]:
         yield eng
 
 
+@functools.cache
+def _bundled_config() -> Config:
+    return load_config(None)
+
+
 @pytest.fixture
 def config() -> Config:
-    return load_config(None)
+    """The bundled example config: parsed once per process, a deep copy per test
+    (tests change it freely). Parsing the YAML costs about 20 ms, the copy under
+    1 ms, and `make mutate` runs the tests that use it once per mutant."""
+    return _bundled_config().model_copy(deep=True)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "releases": {"model", "errors", "config", "sources.base"},
     "pipeline": {"model", "errors", "config", "policy", "sources", "telemetry", "regex"},
     "sinks": {"model", "clock", "config", "store"},
-    "lifecycle": {"model", "config", "store", "engine.actions"},
+    "lifecycle": {"model", "config", "store", "engine.actions", "releases"},
     "engine": {
         "model",
         "config",

@@ -30,7 +30,7 @@ from pydantic import (
     ValidationError,
 )
 
-from autoticket.releases.settings import ReleaseSettings
+from autoticket.releases.settings import RELEASE_ACTION_SINK, ReleaseSettings
 
 __all__ = [
     "BUILTIN_SINK",
@@ -275,6 +275,10 @@ class RetentionConfig(_Strict):
     # Resolved incidents with their alerts, timeline, decisions, ticket and outbox
     # rows; never sooner than timers.reopen_within after the resolution.
     incidents: Duration = timedelta(days=90)
+    # Releases with their verdicts, by start; and pushed metric samples, by
+    # sample time (the judge reads at most an hour around a release).
+    releases: Duration = timedelta(days=180)
+    metric_samples: Duration = timedelta(days=14)
     # keep: inbox and dead-letter bodies exactly as received (replay is exact);
     # redact: stored with secrets masked (docs/redaction.md, "Raw bodies").
     raw_bodies: Literal["keep", "redact"] = "keep"
@@ -312,8 +316,16 @@ class Config(_Strict):
 
     @cached_property
     def sink_specs(self) -> dict[str, SinkSpec]:
-        """Every configured sink by name; `builtin` is always there."""
-        return {BUILTIN_SINK: SinkSpec(type=BUILTIN_SINK), **self.sinks}
+        """Every configured sink by name; `builtin` is always there, and the
+        release action webhook's sink when `releases.action_webhook` is set."""
+        specs = {BUILTIN_SINK: SinkSpec(type=BUILTIN_SINK), **self.sinks}
+        hook = self.releases.action_webhook
+        if hook is not None:
+            specs[RELEASE_ACTION_SINK] = SinkSpec.model_validate(
+                {"type": "release-action", "url": hook.url, "secret_env": hook.secret_env}
+                | {"timeout": hook.timeout.total_seconds()}
+            )
+        return specs
 
     @cached_property
     def _routes_by_name(self) -> dict[str, RouteConfig]:

@@ -32,6 +32,7 @@ __all__ = [
     "incident_summary",
     "release_evaluation",
     "release_summary",
+    "stored_release_summary",
     "suspect_releases",
 ]
 
@@ -174,6 +175,24 @@ def release_summary(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
+def stored_release_summary(row: Any) -> dict[str, Any] | None:
+    """The final decision stored on a release row (lifecycle/release_check.py),
+    in `release_summary`'s shape; None while the release is still observed."""
+    if row.verdict is None:
+        return None
+    evidence = row.evidence or {}
+    return {
+        "verdict": row.verdict,
+        "score": row.score,
+        "action": row.action,
+        "action_reason": evidence.get("action_reason", ""),
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "reasons": list(evidence.get("reasons", [])),
+        "metrics": list(evidence.get("metrics", [])),
+    }
+
+
 def incident_detail(
     conn: Connection,
     incident_id: int,
@@ -283,4 +302,6 @@ def _explain(row: Any, events: list[dict[str, Any]], decisions: list[dict[str, A
             for d in decisions
         ],
         "timers": timers,
+        # The judge's verdicts behind this incident: a failed or held release.
+        "release_verdicts": [d["inputs"] for d in decisions if d["stage"] == "release-judge"],
     }

@@ -123,7 +123,10 @@ routes: [{name: all, group_by: [alertname, service]}]
         _line("A1", alert_at, "alertmanager", {"version": "4", "alerts": [alert]}),
     ]
     out = replay(iter(lines), config).output
-    [ticket] = out["tickets"]
+    # The failed release opened a ticket of its own (lifecycle/release_check.py).
+    [judged] = [t for t in out["tickets"] if t["title"].startswith("Release regression")]
+    assert "payments-api p7" in judged["title"]
+    [ticket] = [t for t in out["tickets"] if t is not judged]
     first, second = ticket["suspect_releases"]
     assert (first["service"], first["version"]) == ("payments-api", "p7")
     assert first["reason"].endswith("judged fail")
@@ -154,3 +157,29 @@ def test_the_release_api_shows_the_verdict_as_of_now(tmp_path: Path) -> None:
             "early_fail",
         )
         assert late["metrics"][0]["name"] == "checkout_error_ratio"
+
+
+def test_the_release_api_shows_the_decision_the_worker_stored(tmp_path: Path) -> None:
+    clock = FixedClock(START)
+    runtime = Runtime.from_url(
+        parse_config_text("routes: [{name: all}]"),
+        f"sqlite:///{tmp_path}/w.db",
+        start_worker=False,
+        clock=clock,
+    )
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
+        for line in _stream(3.0):
+            record = orjson.loads(line)
+            path = "/api/v1/releases" if record["source"] == "release" else "/api/v1/metrics"
+            assert client.post(path, json=record["body"]).status_code in (201, 202)
+        [listed] = client.get("/api/v1/releases").json()["items"]
+        assert (listed["verdict"], listed["judged_at"]) == (None, None)  # not checked yet
+        runtime.round.run(START + timedelta(minutes=31), lambda _conn: [])
+        [listed] = client.get("/api/v1/releases").json()["items"]
+        assert (listed["verdict"], listed["action"]) == ("fail", "rollback")
+        one = client.get(f"/api/v1/releases/{listed['id']}").json()
+        assert one["judged_at"] is not None and one["decided_by"] == "early_fail"
+        assert one["metrics"][0]["classification"] == "high"
+        # The failed release's ticket, opened by the same round.
+        [ticket] = client.get("/api/v1/tickets").json()["items"]
+        assert ticket["title"].startswith("Release regression: checkout v42")

@@ -29,8 +29,24 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "secret_env": "LEAK_SECRET",
         "token_env": "LEAK_TOKEN",
     },
+    "release-action": {"url": "https://cd.example/x", "secret_env": "LEAK_SECRET"},
+    "pagerduty": {"routing_key_env": "LEAK_SECRET"},
+    "slack": {"url_env": "LEAK_URL"},
+    # No SMTP server listens there: every remote is a refused connection.
+    "email": {
+        "host": "127.0.0.1",
+        "port": 9,
+        "from": "a@example.com",
+        "to": ["b@example.com"],
+        "username": "u",
+        "password_env": "LEAK_SECRET",
+    },
 }
-ENV = {"LEAK_SECRET": SECRET, "LEAK_TOKEN": SECRET + "-token"}
+ENV = {
+    "LEAK_SECRET": SECRET,
+    "LEAK_TOKEN": SECRET + "-token",
+    "LEAK_URL": f"https://hooks.example/services/{SECRET}",
+}
 
 
 def _echo(status: int) -> Callable[[httpx.Request], httpx.Response]:

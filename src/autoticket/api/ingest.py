@@ -88,6 +88,18 @@ async def _off_loop_if_large(
 _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
 
 
+def _new_parser_after_fork() -> None:
+    """A forked child has none of its parent's threads but a copy of the executor
+    that believes its worker exists: a large body would wait forever. The child
+    gets an executor of its own (a pre-forking server; `make mutate`, which forks
+    a process per mutant from one that ran the tests)."""
+    global _PARSER
+    _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
+
+
+os.register_at_fork(after_in_child=_new_parser_after_fork)
+
+
 def _event_ids(delivery: Delivery, max_events: int) -> list[str]:
     """Only the ids outlive the parse: a request in flight holds no events."""
     return [e.id for e in parse_delivery(delivery, max_events)]

@@ -19,7 +19,7 @@ from autoticket.api.deps import DbId, Offset, read_conn, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.api.ingest import read_machine_json
 from autoticket.errors import PayloadError
-from autoticket.explain import release_evaluation, release_summary
+from autoticket.explain import release_evaluation, release_summary, stored_release_summary
 from autoticket.model import Release
 from autoticket.releases.evaluate import prefetch
 from autoticket.releases.events import MAX_NAME, parse_release
@@ -50,6 +50,13 @@ def release_view(row: Any) -> dict[str, Any]:
         "source": row.source,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        # The judge's final decision (null while the release is still observed).
+        "verdict": row.verdict,
+        "score": row.score,
+        "action": row.action,
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "judged_at": row.judged_at,
     }
 
 
@@ -112,10 +119,12 @@ def stored_verdict(row: Any) -> dict[str, Any]:
 
 @router.get("/{release_id}", dependencies=[Depends(as_viewer)])
 def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
-    """The release with the judge's verdict as of now (`decided_at` null: still observed).
+    """The release with the judge's verdict: the final one stored by the worker's
+    checks (`judged_at` set), else the verdict so far, judged on read.
 
-    Configured SLIs are read from Prometheus (releases.prometheus) while the
-    request waits; every other metric from the pushed samples.
+    For a release still observed, configured SLIs are read from Prometheus
+    (releases.prometheus) while the request waits; every other metric from
+    the pushed samples.
     """
     runtime = request.app.state.runtime
     now = runtime.clock.now()
@@ -123,6 +132,9 @@ def get_one(request: Request, release_id: DbId) -> dict[str, Any]:
         row = get_release(conn, release_id)
     if row is None:
         raise ApiError(404, "not_found", f"no release {release_id}", "release_id")
+    summary = stored_release_summary(row)
+    if summary is not None:
+        return release_view(row) | summary
     release = release_from_row(row)
     live = None
     if runtime.release_reader is not None:  # queried before a connection is taken

@@ -11,6 +11,7 @@ in the caller's transaction, so a change and its action commit together.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,15 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.ticket_body import render_body, safe_link
-from autoticket.model import Decision, Incident, TicketAction, TicketDetails, TicketVerdict
+from autoticket.model import (
+    Decision,
+    Delivery,
+    Event,
+    Incident,
+    TicketAction,
+    TicketDetails,
+    TicketVerdict,
+)
 from autoticket.pipeline.base import CorrelationState
 from autoticket.store import outbox as outbox_store
 from autoticket.store.events import add_decisions
@@ -86,6 +95,10 @@ class Actions:
     config: Config
     actions: list[TicketAction] = field(default_factory=list)
     decisions: list[tuple[int | None, Decision]] = field(default_factory=list)
+    # Runs a delivery a timer made (the release judge's event) through the
+    # pipeline now, in this transaction (engine/feed.py); returns its events.
+    # None outside the engine's round: the caller queues the delivery instead.
+    feed: Callable[[Delivery], list[Event]] | None = None
 
     def ticket(
         self,

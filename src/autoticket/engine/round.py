@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, apply_verdict, record
 from autoticket.engine.coalesce import Coalescer
+from autoticket.engine.feed import Feeder
 from autoticket.lifecycle import fire_due, next_due
 from autoticket.model import Decision, Delivery, Event
 from autoticket.pipeline.base import Batch, Context
@@ -115,7 +116,18 @@ class Round:
         with self.engine.begin() as conn:
             oldest = inbox_store.oldest_pending(conn)
             cutoff = min(until, oldest) if oldest is not None else until
-            return fire_due(conn, cutoff, self.config)
+            state = SqlCorrelationState(conn)
+            actions = Actions(self.config)
+            coalescer = Coalescer(conn, self.config) if self.config.tickets.coalesce else None
+            feeder = Feeder(conn, self.config, self.pipeline, state, actions, coalescer)
+            actions.feed = feeder
+            fired = fire_due(conn, cutoff, self.config, state=state, actions=actions)
+            state.flush()
+            if coalescer is not None:
+                coalescer.flush()
+            feeder.flush()
+            record(conn, actions, cutoff)
+            return fired
 
     # -- the pipeline --------------------------------------------------------
     def take_batch(
@@ -144,6 +156,8 @@ class Round:
         result = self.pipeline.prepare(deliveries, ctx)
         actions = Actions(self.config)
         coalescer = Coalescer(conn, self.config) if self.config.tickets.coalesce else None
+        feeder = Feeder(conn, self.config, self.pipeline, state, actions, coalescer)
+        actions.feed = feeder
         for segment in self._segments(conn, result.batch.events, state, actions, coalescer):
             part = self.pipeline.resolve(result, segment, ctx)
             if coalescer is not None:
@@ -157,6 +171,7 @@ class Round:
         if coalescer is not None:
             coalescer.flush()
         insert_events(conn, batch.events)
+        feeder.flush()
         record(conn, actions, now)
         if batch.dead_letters:
             add_dead_letters(conn, batch.dead_letters)

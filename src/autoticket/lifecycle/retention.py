@@ -10,7 +10,10 @@
   `retention.incidents` ago, and never inside `timers.reopen_within` of their
   resolution (a firing there must find them to reopen them); an incident with
   an alert seen since, or a ticket action still pending, stays; alerts of no
-  incident, after `retention.incidents` without being seen.
+  incident, after `retention.incidents` without being seen;
+- releases (with their pending re-judging timer) after `retention.releases`
+  since they started, and pushed metric samples after
+  `retention.metric_samples` by their sample time `t`.
 Pending inbox rows and open incidents are never touched. Each call deletes at
 most `limit` rows per table (and `limit // INCIDENT_SHARE` incidents, as each
 takes its rows along), so a long backlog is worked off over several rounds
@@ -32,8 +35,12 @@ from autoticket.store.tables import (
     events,
     inbox,
     incidents,
+    metric_samples,
     outbox,
+    releases,
+    timers,
 )
+from autoticket.store.timers import RELEASE_CHECK
 
 __all__ = ["INCIDENT_SHARE", "backlog_left", "purge"]
 
@@ -73,6 +80,14 @@ def purge(
         "dead_letters": _delete(conn, dead_letters, old_letters),
         "decisions": _delete(conn, decisions, _lone_decisions(now - retention.events, limit)),
         "alerts": _delete_alerts(conn, now - retention.incidents, limit),
+        "releases": _delete_releases(conn, now - retention.releases, limit),
+        "metric_samples": _delete(
+            conn,
+            metric_samples,
+            select(metric_samples.c.id)
+            .where(metric_samples.c.t < now - retention.metric_samples)
+            .limit(limit),
+        ),
     }
     cutoff = now - max(retention.incidents, reopen_within)
     gone = delete_incidents(conn, _old_incidents(conn, cutoff, max(1, limit // INCIDENT_SHARE)))
@@ -132,6 +147,22 @@ def _delete_alerts(conn: Connection, cutoff: datetime, limit: int) -> int:
     if keys:
         conn.execute(delete(alerts).where(alerts.c.fingerprint.in_(keys)))
     return len(keys)
+
+
+def _delete_releases(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Releases started before `cutoff`, and any timer still set on them."""
+    ids = list(
+        conn.execute(select(releases.c.id).where(releases.c.started_at < cutoff).limit(limit))
+        .scalars()
+    )
+    if ids:
+        conn.execute(
+            delete(timers).where(
+                timers.c.kind == RELEASE_CHECK, timers.c.subject.in_([str(i) for i in ids])
+            )
+        )
+        conn.execute(delete(releases).where(releases.c.id.in_(ids)))
+    return len(ids)
 
 
 def _delete(conn: Connection, table: Table, ids_query: Select[tuple[object]]) -> int:

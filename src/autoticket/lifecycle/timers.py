@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, record
 from autoticket.lifecycle.auto_resolve import AutoResolve
+from autoticket.lifecycle.release_check import ReleaseCheck
 from autoticket.lifecycle.ticket_updates import TicketUpdates
 from autoticket.model import Timer
 from autoticket.store import timers as timer_store
@@ -40,7 +41,9 @@ class TimerKind(Protocol):
         ...
 
 
-TIMER_KINDS: dict[str, TimerKind] = {kind.kind: kind for kind in (AutoResolve(), TicketUpdates())}
+TIMER_KINDS: dict[str, TimerKind] = {
+    kind.kind: kind for kind in (AutoResolve(), TicketUpdates(), ReleaseCheck())
+}
 
 
 def next_due(conn: Connection) -> datetime | None:
@@ -75,8 +78,9 @@ def fire_due(
             state.flush()
         timer_store.delete_fired(conn, due)
         state.flush()
-        if len(due) < limit:  # a full page may have more behind it
-            break
+        # Loop until nothing is due: a full page may have more behind it, and
+        # a kind that moved its timer to a time still due (a release judged
+        # step by step while catching up) fires again, at that time.
     if own:
         record(conn, actions, until)
     return acted

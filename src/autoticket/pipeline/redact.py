@@ -70,6 +70,8 @@ class Redactor:
             tuple(p for p in BUILTIN_PATTERNS if p.name not in off) + custom
         )
         self._always = 0  # patterns without keywords nor prefilter: always candidates
+        # Patterns whose keyword may be anywhere in the event, not only in the field.
+        self._context = sum(1 << i for i, p in enumerate(self.patterns) if p.context)
         screened: list[tuple[int, ConfigRegex]] = []  # custom: RE2's own prefilter
         table: dict[str, int] = {}
         for i, p in enumerate(self.patterns):
@@ -109,11 +111,18 @@ class Redactor:
         return tuple(kb for kb in self._keywords if kb[0] in lowered)
 
     def candidates_among(
-        self, text: str, hits: tuple[tuple[str, int], ...], screened: int | None = None
+        self,
+        text: str,
+        hits: tuple[tuple[str, int], ...],
+        screened: int | None = None,
+        in_event: bool = False,
     ) -> int:
         """`candidates(text)`, looking only for `hits` (those of a text containing this one).
 
         `screened` is `screened()` of a text containing this one (None: of this text).
+        With `in_event`, `hits` were found in the whole event `text` belongs to:
+        a context pattern (the bare AWS secret key) is a candidate on every field
+        then, as its keyword may sit in another field than the secret.
         """
         mask = self._always | (self.screened(text) if screened is None else screened)
         if hits:
@@ -121,6 +130,8 @@ class Redactor:
             for k, bits in hits:
                 if k in lowered:
                     mask |= bits
+                elif in_event:
+                    mask |= bits & self._context
         return mask
 
     def redact(self, text: str, candidates: int | None = None) -> tuple[str, dict[str, int]]:
@@ -307,7 +318,7 @@ class RedactStage:
         fields: list[str] = []
 
         def masked(field: str, key: str | None, value: str) -> str:
-            cands = r.candidates_among(value, hits, screened)
+            cands = r.candidates_among(value, hits, screened, in_event=True)
             if key is None or field == "links":
                 if not cands:
                     return value

@@ -94,7 +94,9 @@ _NOT_A_PASSWORD = re.compile(r"[/~].*|\d{1,6}")
 _SEP = _QUOTE + r"?[ \t]*(?:=>|:=|[:=])[ \t]*"
 
 
-def _value(unquoted: str = r"[^\s\"'&<>]+", scheme: str = r"(?i:bearer|basic)[ \t]+") -> str:
+def _value(
+    unquoted: str = r"[^\s\"'&<>]+", scheme: str = r"(?i:bearer|basic)[ \t]+"
+) -> str:  # pragma: no mutate block (import time)
     """The value after a key: quoted (up to the matching quote, escapes allowed;
     to the end of the line if unclosed), quoted with escaped quotes (up to the
     next `\\"`), or `unquoted`. An auth scheme word in front is kept as
@@ -117,7 +119,7 @@ _LINE_VALUE = _value(r"[^\r\n]+", r"[A-Za-z][A-Za-z0-9-]*[ \t]+(?=\S)")
 _COOKIE_VALUE = _value(r"[^\r\n]+", r"(?!)")
 
 
-def _kv(kind: str, core: str) -> SecretPattern:
+def _kv(kind: str, core: str) -> SecretPattern:  # pragma: no mutate block (import time)
     return _p(kind, rf"(?i:{core}){_SEP}{_VALUE}", _KEY_KEYWORDS[kind], fold=True)
 
 
@@ -129,7 +131,7 @@ def _p(
     min_len: int = 0,
     accept: Callable[[str], bool] | None = None,
     context: bool = False,
-) -> SecretPattern:
+) -> SecretPattern:  # pragma: no mutate block (import time)
     needs_sep = _SEP in regex
     return SecretPattern(
         name, re.compile(regex), keywords, fold, accept, min_len, context, needs_sep

@@ -23,7 +23,7 @@ from typing import Any
 from autoticket.model import Release
 from autoticket.releases.control import Control, FleetIndex, fleet_index
 from autoticket.releases.directions import direction_of
-from autoticket.releases.early import EarlyDecision, judge_early
+from autoticket.releases.early import EarlyCall, EarlyDecision, judge_early
 from autoticket.releases.judge import MetricSamples, judge
 from autoticket.releases.policy import action_while_rolling, decide_action
 from autoticket.releases.readers import LiveReader, MetricReader, Prefetched, Series
@@ -75,6 +75,7 @@ def evaluate(
     *,
     missing: Mapping[str, str] | None = None,
     fleet: Fleet | None = None,
+    since: datetime | None = None,
 ) -> Evaluation:
     """The release's verdict as known at `now` (for replay: the end of the stream).
 
@@ -82,6 +83,8 @@ def evaluate(
     query) with the reason: each is judged `no_data` with that reason.
     `fleet`: the same series of the environment's other services, the control
     that tells a release's effect from the fleet's (releases/control.py).
+    `since` skips the early calls at steps before it: a caller that judged
+    those steps already, on the same samples, need not judge them again.
     """
     start = release.started_at
     window = settings.window
@@ -99,16 +102,23 @@ def evaluate(
 
     end = min(now, start + window)
     at = start + settings.step
+    if since is not None and since > at:
+        at += settings.step * ((since - at) // settings.step)
+    last: tuple[datetime, EarlyCall] | None = None
     while at <= end:
         call = judge_early(windows(at), keyed, elapsed=at - start)
         if call.decision is not EarlyDecision.WAIT:
             how = "early_fail" if call.decision is EarlyDecision.FAIL else "early_pass"
             return _decided(release, call.judgement, at, how)
+        last = (at, call)
         at += settings.step
     if now >= start + window:
         judgement = judge(windows(start + window), keyed)
         return _decided(release, judgement, start + window, "window_end")
-    call = judge_early(windows(now), keyed, elapsed=now - start)
+    if last is not None and last[0] == now:  # judged just now, on the same samples
+        call = last[1]
+    else:
+        call = judge_early(windows(now), keyed, elapsed=now - start)
     so_far = call.judgement  # the judgement so far: judge_early made it already
     action = action_while_rolling(call, release.rollout_percent)
     return Evaluation(

@@ -26,7 +26,7 @@ direction its name suffix implies (`releases/directions.py`).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -45,6 +45,8 @@ from autoticket.releases.promql import QueryTemplate, TemplateError
 
 __all__ = [
     "DEFAULT_GROUP",
+    "RELEASE_ACTION_SINK",
+    "ActionWebhook",
     "EarlySettings",
     "MetricSpec",
     "PrometheusSettings",
@@ -195,6 +197,33 @@ class SliSpec(MetricSpec):
         return MetricSpec(**self.model_dump(include=set(MetricSpec.model_fields)))
 
 
+# The sink the action webhook is delivered by (sinks/release_action.py); the
+# config adds it to its sinks when `releases.action_webhook` is set.
+RELEASE_ACTION_SINK = "release-actions"
+
+
+class ActionWebhook(_Strict):
+    """`releases.action_webhook`: a signed POST to a CD system for these actions.
+
+    The HMAC secret is only ever named (`secret_env`), never written here.
+    """
+
+    url: str
+    secret_env: str = Field(min_length=1)
+    actions: list[Literal["pause", "rollback"]] = Field(
+        default_factory=lambda: ["pause", "rollback"], min_length=1
+    )
+    timeout: PositiveDuration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+
 class ReleaseSettings(_Strict):
     sources: ReleaseSources = Field(default_factory=ReleaseSources)  # deploy webhooks
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
@@ -204,6 +233,8 @@ class ReleaseSettings(_Strict):
     min_samples: int = Field(default=5, ge=1)  # per side; fewer is no_data
     iqr_factor: float = Field(default=3.0, gt=0.0)  # outlier fences: Q1 - f*IQR, Q3 + f*IQR
     early: EarlySettings = Field(default_factory=EarlySettings)
+    # A signed POST to a CD system on pause or rollback (sinks/release_action.py).
+    action_webhook: ActionWebhook | None = None
     # Observation windows (releases/evaluate.py): before the release, after it,
     # and how often the call is re-made while it is observed.
     baseline: PositiveDuration = timedelta(minutes=30)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -19,8 +19,14 @@ from sqlalchemy import Connection, Engine, select
 from autoticket.config import Config
 from autoticket.engine.round import Round
 from autoticket.errors import PayloadError
-from autoticket.explain import VerdictCache, release_summary, suspect_releases
+from autoticket.explain import (
+    VerdictCache,
+    release_summary,
+    stored_release_summary,
+    suspect_releases,
+)
 from autoticket.lifecycle import next_due
+from autoticket.lifecycle.release_check import SOURCE as JUDGE_SOURCE
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.events import parse_release
@@ -31,12 +37,15 @@ from autoticket.sinks.outbox import Dispatcher
 from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
+from autoticket.store import timers as timer_store
 from autoticket.store.incidents import get_incident
 from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import release_from_row, save_release
 from autoticket.store.tables import dead_letters, events, incidents, releases, tickets
 
 __all__ = ["ReplayResult", "replay"]
+
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass
@@ -91,6 +100,13 @@ def replay(
             continue
         assert isinstance(item, ReplayLine)
         delivery = item.delivery
+        # What the judge sees at a check is what was received before it:
+        # everything due before a release or metrics line happens first.
+        if (delivery.source in ("release", "metrics") or delivery.source in HOOKS) and _due_before(
+            engine, delivery.received_at
+        ):
+            flush()
+            _run_timers(engine_round, until=delivery.received_at - _TICK)
         if delivery.source == "release" or delivery.source in HOOKS:
             error = _record_release(engine, config, delivery, release_lines)
             if error is not None:
@@ -120,7 +136,9 @@ def replay(
     with engine.connect() as conn:
         verdicts = VerdictCache()  # each release judged once, for its row and every incident
         releases_out = _releases(conn, config, release_lines, verdicts)
-        result.output = _output(conn, config, order, errors, skipped, result, verdicts)
+        result.output = _output(
+            conn, config, order, errors, skipped, result, verdicts, release_lines
+        )
         result.output["releases"] = releases_out
         # A backtest never calls the outside world: external sinks' actions stay queued.
         external = outbox_store.pending_by_sink(conn, exclude=engine_round.dispatcher.sinks)
@@ -167,16 +185,20 @@ def _record_samples(engine: Engine, delivery: Delivery) -> str | None:
 def _releases(
     conn: Connection, config: Config, release_lines: dict[int, str], verdicts: VerdictCache
 ) -> list[dict[str, Any]]:
-    """Every release, oldest first, with the judge's final verdict on the stream's samples.
+    """Every release, oldest first, with the final verdict its checks stored.
 
-    Judged on sample time: `decided_at` is when the evidence sufficed (an
-    early call) or the observation window's end, so detection delay is
-    `decided_at - started_at`, whatever the batch size.
+    The checks ran on the virtual clock as the lines arrived, as they would
+    live (lifecycle/release_check.py); `decided_at` is on sample time, when
+    the evidence sufficed (an early call) or the observation window's end,
+    so detection delay is `decided_at - started_at`, whatever the batch size.
     """
     out = []
     for row in conn.execute(select(releases).order_by(releases.c.started_at, releases.c.id)):
-        release = release_from_row(row)
-        summary = release_summary(verdicts.final(conn, config, release))
+        # The decision its checks stored (lifecycle/release_check.py); judged
+        # here only when none was (Prometheus SLIs configured: no checks).
+        summary = stored_release_summary(row)
+        if summary is None:
+            summary = release_summary(verdicts.final(conn, config, release_from_row(row)))
         out.append(
             {
                 "line_id": release_lines.get(row.id),
@@ -190,6 +212,14 @@ def _releases(
             | {"decided_at": _iso(summary["decided_at"])}
         )
     return out
+
+
+def _due_before(engine: Engine, at: datetime) -> bool:
+    """Whether a release check (the only timer that reads releases and samples)
+    is due before `at`: only then must the batch be cut before storing the line."""
+    with engine.connect() as conn:
+        due = timer_store.next_due(conn, [timer_store.RELEASE_CHECK])
+    return due is not None and due < at
 
 
 def _too_large(delivery: Delivery, config: Config) -> str:
@@ -219,11 +249,18 @@ def _output(
     skipped: dict[str, int],
     result: ReplayResult,
     verdicts: VerdictCache,
+    release_lines: dict[int, str],
 ) -> dict[str, Any]:
     lines_of: dict[int, set[str]] = {}
-    for incident_id, delivery_id in conn.execute(
-        select(events.c.incident_id, events.c.delivery_id).where(events.c.incident_id.isnot(None))
+    judged = _judged_lines(conn, release_lines)
+    for incident_id, delivery_id, source, labels in conn.execute(
+        select(events.c.incident_id, events.c.delivery_id, events.c.source, events.c.labels).where(
+            events.c.incident_id.isnot(None)
+        )
     ):
+        if source == JUDGE_SOURCE:  # the judge's event: fed by the release's line
+            key = (labels.get("service"), labels.get("environment"), labels.get("version"))
+            delivery_id = judged.get(key, delivery_id)
         lines_of.setdefault(incident_id, set()).add(delivery_id)
     out_tickets = []
     # Streams without releases (most backtests) skip the suspect lookups.
@@ -243,7 +280,7 @@ def _output(
                 "resolved_at": _iso(t.resolved_at),
                 "reopen_count": t.reopen_count,
                 "line_ids": sorted(
-                    lines_of.get(t.incident_id, set()), key=lambda d: order.get(d, 1 << 62)
+                    lines_of.get(t.incident_id, set()), key=lambda d: (order.get(d, 1 << 62), d)
                 ),
                 "suspect_releases": (
                     _suspects(conn, config, t.incident_id, verdicts) if any_release else []
@@ -266,6 +303,20 @@ def _output(
             "errors": len(errors),
             "skipped_lines": dict(sorted(skipped.items())),
         },
+    }
+
+
+def _judged_lines(
+    conn: Connection, release_lines: dict[int, str]
+) -> dict[tuple[str, str, str], str]:
+    """(service, environment, version) -> the line that first sent the release."""
+    if not release_lines:
+        return {}
+    query = select(releases.c.id, releases.c.service, releases.c.environment, releases.c.version)
+    return {
+        (r.service, r.environment, r.version): release_lines[r.id]
+        for r in conn.execute(query)
+        if r.id in release_lines
     }
 
 

@@ -142,6 +142,10 @@ class Sink:
         value = getattr(self.settings, "timeout", None)
         return value if isinstance(value, timedelta) else timedelta(seconds=10)
 
+    def use_config(self, config: Any) -> None:
+        """Called once after construction with the whole `Config` (e.g. the catalog's
+        team contacts); most sinks need nothing beyond their settings."""
+
     def apply(self, item: OutboxItem) -> SinkResult:
         raise NotImplementedError
 

@@ -91,9 +91,10 @@ def _check_one(
 def check_sinks(config: Config, env: Mapping[str, str] | None = None) -> list[ConfigProblem]:
     """Every problem of the `sinks:` map: unknown types, bad settings, unset variables."""
     env = os.environ if env is None else env
+    specs = config.sink_specs  # with the release action webhook's sink, when configured
     return [
         p
-        for name, spec in config.sinks.items()
+        for name, spec in specs.items()
         for p in _check_one(name, spec, env)[2] + _external_dispatch(name, spec, env)[2]
     ]
 
@@ -132,6 +133,7 @@ def build_sinks(
         if issubclass(kind, Sink):
             sink = kind(name, settings, client, secrets | hook_secret)
             sink.dispatch = dispatch or DispatchSettings()
+            sink.use_config(config)
             built[name] = sink
         else:
             built[name] = kind()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from autoticket.sinks.base import Sink
 from autoticket.sinks.builtin import BuiltinSink
+from autoticket.sinks.email import EmailSink
+from autoticket.sinks.pagerduty import PagerDutySink
+from autoticket.sinks.release_action import ReleaseActionSink
+from autoticket.sinks.slack import SlackSink
 from autoticket.sinks.webhook import WebhookSink
 
 __all__ = ["SINK_TYPES"]
 
 SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
-    cls.type: cls for cls in (BuiltinSink, WebhookSink)
+    cls.type: cls
+    for cls in (BuiltinSink, WebhookSink, PagerDutySink, SlackSink, EmailSink, ReleaseActionSink)
 }

@@ -19,9 +19,11 @@ from autoticket.sources.base import (
     parse_time,
 )
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
+from autoticket.sources.release_judge import ReleaseJudgeSource
 
 __all__ = [
     "GO_ZERO_TIME",
+    "INTERNAL_SOURCES",
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
@@ -39,6 +41,8 @@ __all__ = [
 _ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
+# Sources the service writes itself: parsed like the others, never served at ingest.
+INTERNAL_SOURCES: dict[str, type[Source]] = {ReleaseJudgeSource.name: ReleaseJudgeSource}
 
 
 def known_sources() -> list[str]:
@@ -63,7 +67,7 @@ def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Ev
     `body` (400) for malformed JSON, more than `max_events` events (413), a
     path into the payload (422) otherwise.
     """
-    cls = SOURCES.get(delivery.source)
+    cls = SOURCES.get(delivery.source) or INTERNAL_SOURCES.get(delivery.source)
     if cls is None:
         raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
     payload = decode_json(delivery.body)

@@ -8,16 +8,19 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from autoticket.model import Release
+from autoticket.model import Release, Timer
+from autoticket.store import timers as timer_store
 from autoticket.store.tables import releases
 
 __all__ = [
+    "alerted_before",
     "get_release",
     "list_releases",
     "release_from_row",
     "release_targets",
     "releases_started_between",
     "save_release",
+    "store_verdict",
 ]
 
 # Fields a later event of the same release sets when it carries them.
@@ -43,7 +46,9 @@ def save_release(conn: Connection, release: Release, now: datetime) -> tuple[int
         try:
             with conn.begin_nested():
                 found = conn.execute(insert(releases).values(row).returning(releases.c.id))
-                return int(found.scalar_one()), True
+                release_id = int(found.scalar_one())
+            _watch(conn, release_id, release.started_at, now)
+            return release_id, True
         except IntegrityError:  # a concurrent event of the same release won the insert
             stored = conn.execute(select(releases).where(*key).with_for_update()).one()
     changes: dict[str, Any] = {
@@ -57,7 +62,48 @@ def save_release(conn: Connection, release: Release, now: datetime) -> tuple[int
         if value is not None:
             changes[name] = value
     conn.execute(update(releases).where(releases.c.id == stored.id).values(changes))
+    if stored.verdict is None and changes["started_at"] != stored.started_at:
+        _watch(conn, int(stored.id), changes["started_at"], now)
     return int(stored.id), False
+
+
+def _watch(conn: Connection, release_id: int, started_at: datetime, now: datetime) -> None:
+    """Set the release's re-judging timer (lifecycle/release_check.py) at its start.
+
+    An earlier start moves it back: every step is judged again from there.
+    """
+    timer = Timer(timer_store.RELEASE_CHECK, str(release_id), started_at, {}, set_at=now)
+    timer_store.schedule(conn, [timer], now)
+
+
+def store_verdict(
+    conn: Connection, release_id: int, decision: dict[str, Any], judged_at: datetime
+) -> None:
+    """Keep the judge's final decision on the release: verdict, score, action,
+    decided_at, decided_by and `evidence` (reasons, action reason, metrics)."""
+    keys = ("verdict", "score", "action", "decided_at", "decided_by", "evidence")
+    values = {k: decision[k] for k in keys} | {"judged_at": judged_at}
+    conn.execute(update(releases).where(releases.c.id == release_id).values(values))
+
+
+def alerted_before(conn: Connection, service: str, environment: str, before: datetime) -> list[Any]:
+    """The service's release in the environment just before `before`, when its
+    verdict raised an alert (stored action pause or rollback); else nothing.
+
+    Each release supersedes the one before it, so older ones were resolved by
+    their own successor already.
+    """
+    query = (
+        select(releases)
+        .where(
+            releases.c.service == service,
+            releases.c.environment == environment,
+            releases.c.started_at < before,
+        )
+        .order_by(releases.c.started_at.desc(), releases.c.id.desc())
+        .limit(1)
+    )
+    return [row for row in conn.execute(query) if row.action in ("pause", "rollback")]
 
 
 def _row(release: Release) -> dict[str, Any]:

@@ -285,6 +285,16 @@ releases = Table(
     Column("source", String(32), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # The judge's decision, stored once final (lifecycle/release_check.py):
+    # null while the release is still observed. `judged_at` is the check
+    # that stored it; `evidence` the reasons, action reason and metrics.
+    Column("verdict", String(16)),
+    Column("score", Float),
+    Column("action", String(16)),
+    Column("decided_at", TS),
+    Column("decided_by", String(16)),
+    Column("judged_at", TS),
+    Column("evidence", JSON),
     UniqueConstraint("service", "environment", "version"),
     Index("ix_releases_timeline", "service", "environment", "started_at"),
 )

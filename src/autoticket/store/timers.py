@@ -20,6 +20,7 @@ from autoticket.store.upsert import upsert
 
 __all__ = [
     "AUTO_RESOLVE",
+    "RELEASE_CHECK",
     "TICKET_UPDATE",
     "cancel",
     "delete_fired",
@@ -35,6 +36,8 @@ __all__ = [
 AUTO_RESOLVE = "auto_resolve"
 # An update that coalescing held back (engine/coalesce.py); lifecycle/ticket_updates.py fires it.
 TICKET_UPDATE = "ticket_update"
+# A release still being judged (subject: the release id); lifecycle/release_check.py fires it.
+RELEASE_CHECK = "release_check"
 
 
 def schedule(conn: Connection, items: Iterable[Timer], now: datetime | None = None) -> None:

@@ -1,0 +1,1 @@
+"""In-process fakes of remote ticket systems, each behind an `httpx.MockTransport`."""
