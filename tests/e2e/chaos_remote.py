@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ChaosRemote", "RemoteTicket"]
+__all__ = ["ChaosRemote", "HttpBridge", "RemoteTicket"]
 
 _VERSION = re.compile(r":v(\d+):")
 FAILURES = ("500", "503", "429", "timeout", "reset")
@@ -142,3 +142,67 @@ class ChaosRemote:
             request.wfile.write(raw)
         except OSError:
             pass  # the caller gave up (its timeout) or was killed
+
+
+class HttpBridge:
+    """Serves an in-process fake (its `.transport`, an httpx.MockTransport) over real
+    HTTP, for a subprocess service: an injected timeout becomes an answer later than
+    the sink waits, an injected reset a reset connection."""
+
+    def __init__(self, fake: Any, hang: float = 1.5) -> None:
+        self.fake = fake
+        self.hang = hang
+        self.lock = threading.Lock()
+        self.calls = 0
+        bridge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                bridge.handle(self, body)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HttpBridge:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, request: BaseHTTPRequestHandler, body: bytes) -> None:
+        import httpx
+
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        outgoing = httpx.Request("POST", self.base + request.path, headers=headers, content=body)
+        try:
+            with self.lock:
+                self.calls += 1
+                response = self.fake.transport.handle_request(outgoing)
+                response.read()
+        except httpx.TimeoutException:
+            time.sleep(self.hang)
+            ChaosRemote._send(request, 504, {"error": "too late"})
+            return
+        except httpx.TransportError:
+            linger = struct.pack("ii", 1, 0)
+            request.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            request.connection.close()
+            request.close_connection = True
+            return
+        try:
+            request.send_response(response.status_code)
+            for k, v in response.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    request.send_header(k, v)
+            request.send_header("Content-Length", str(len(response.content)))
+            request.end_headers()
+            request.wfile.write(response.content)
+        except OSError:
+            pass
