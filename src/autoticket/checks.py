@@ -32,6 +32,7 @@ from autoticket.policy import PolicyError, compile_route, parse_matchers
 from autoticket.regex import RegexError, compile_config_regex
 from autoticket.releases.prometheus import missing_secrets
 from autoticket.sinks import check_sinks
+from autoticket.sources import known_sources
 
 __all__ = [
     "ConfigReport",
@@ -139,6 +140,8 @@ def _code_problems(
         problems += _redaction_problems(config)
     if "sinks" not in failed:
         problems += check_sinks(config, env)
+    if "sources" not in failed:
+        problems += _source_auth_problems(config, env)
     if "releases" not in failed:
         problems += _prometheus_problems(config, env)
         problems += _webhook_secret_problems(config, env)
@@ -198,6 +201,26 @@ def _prometheus_problems(config: Config, env: Mapping[str, str] | None) -> list[
         config.problem(("releases", "prometheus", *where.split(".", 1)), message)
         for where, message in missing
     ]
+
+
+def _source_auth_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:
+    """`sources.<name>` must name a registered source (a typo would leave the real
+    one on the default token) and the variables it names must be set."""
+    problems: list[ConfigProblem] = []
+    environ = os.environ if env is None else env
+    known = known_sources()
+    for name, entry in config.sources.items():
+        if name not in known:
+            message = f"unknown source {name!r}; known: {', '.join(known)}"
+            problems.append(config.problem(("sources", name), message))
+            continue
+        wanted = [("token_env",), ("hmac", "secret_env")] if entry.hmac else [("token_env",)]
+        for loc in wanted:
+            var = entry.token_env if loc == ("token_env",) else entry.hmac and entry.hmac.secret_env
+            if var and not environ.get(var):
+                message = f"environment variable {var} is not set (the source's secret)"
+                problems.append(config.problem(("sources", name, *loc), message))
+    return problems
 
 
 def _webhook_secret_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:

@@ -39,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "Duration",
+    "HmacConfig",
     "IngestConfig",
     "ParsedConfig",
     "RedactionConfig",
@@ -48,6 +49,7 @@ __all__ = [
     "ServiceEntry",
     "Settings",
     "SinkSpec",
+    "SourceAuthConfig",
     "TeamEntry",
     "TimersConfig",
     "bundled_config_path",
@@ -106,6 +108,7 @@ PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterVa
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Priority = Annotated[str, Field(min_length=1, max_length=16)]
 SeverityName = Literal["critical", "high", "warning", "info"]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 
 
 class _Strict(BaseModel):
@@ -238,6 +241,27 @@ class IngestConfig(_Strict):
     # A request body must arrive within this long (408 and the connection closed
     # otherwise): a client trickling bytes cannot hold a connection and a worker.
     body_timeout: PositiveDuration = timedelta(seconds=10)
+    # POST /api/v2/alerts drops a copy of a Prometheus alert identical (but for
+    # endsAt) to one stored less than this long ago; 0s stores every copy.
+    unchanged_resend_window: Duration = timedelta(minutes=5)
+
+
+class HmacConfig(_Strict):
+    """An HMAC signature check; header/prefix/encoding default to the adapter's scheme."""
+
+    secret_env: EnvName
+    header: str | None = Field(default=None, min_length=1, max_length=128)
+    algorithm: Literal["sha256", "sha1", "sha512"] | None = None
+    prefix: str | None = Field(default=None, max_length=64)
+    encoding: Literal["hex", "base64"] | None = None
+
+
+class SourceAuthConfig(_Strict):
+    """How one source authenticates (docs/sources/auth.md). Secrets are named by
+    environment variable only, never written in the config."""
+
+    token_env: EnvName | None = None
+    hmac: HmacConfig | None = None
 
 
 class ServerConfig(_Strict):
@@ -297,6 +321,7 @@ class Config(_Strict):
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
+    sources: dict[Name, SourceAuthConfig] = Field(default_factory=dict)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)

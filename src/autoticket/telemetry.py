@@ -29,6 +29,12 @@ class Telemetry:
             ["source", "code"],
             registry=r,
         )
+        self.source_auth_failures = Counter(
+            "autoticket_source_auth_failures",
+            "Ingest requests refused 401, by source and reason",
+            ["source", "reason"],
+            registry=r,
+        )
         self.stage_seconds = Histogram(
             "autoticket_stage_duration_seconds",
             "Time spent per batch in each pipeline stage",

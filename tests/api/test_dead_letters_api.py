@@ -72,7 +72,7 @@ def _inbox_ids(runtime: Runtime) -> list[str]:
 
 
 def test_views_mask_secrets_in_the_body(client: TestClient, runtime: Runtime) -> None:
-    body = f'{{"title": "db down password={PASSWORD}", "sevrity": "{GHP}"}}'.encode()
+    body = f'{{"title": "db down password={PASSWORD}", "severity": 7, "tag": "{GHP}"}}'.encode()
     r = client.post("/api/v1/ingest/generic", content=body, headers=JSON)
     assert r.status_code == 422, r.text
     dead_id = r.json()["error"]["dead_letter_id"]
@@ -247,3 +247,15 @@ def test_concurrent_replays_feed_events_in_once(
     assert conflict["delivery_id"] == "d-1-r1"
     assert _inbox_ids(runtime) == ["d-1-r1"]
     assert client.get(f"/api/v1/dead-letters/{dead_id}").json()["replay_count"] == 1
+
+
+def test_a_lone_surrogate_escape_in_a_refused_body_lists_without_a_500(
+    client: TestClient,
+) -> None:
+    """The preview undoes JSON escapes; `\\udc00` alone is no character UTF-8 can carry."""
+    body = b'[{"labels": {"\\udc00": 1}}]'
+    r = client.post("/api/v1/ingest/generic", content=body, headers=JSON)
+    assert r.status_code == 400, r.text
+    listed = client.get("/api/v1/dead-letters")
+    assert listed.status_code == 200, listed.text
+    assert "\\udc00" in listed.json()["items"][0]["preview"]["text"]

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from autoticket.api.app import create_app
 from autoticket.config import load_config, parse_config_text
 from autoticket.service.runtime import Runtime
+from autoticket.sources import known_sources
 from autoticket.store.dead_letters import get_dead_letter
 from autoticket.store.tables import inbox
 from conftest import am_alert, am_payload, token_headers
@@ -81,14 +82,14 @@ CASES = [
         True,
     ),
     (
-        "generic unknown field",
+        "generic nothing usable",
         "generic",
-        b'{"title": "x", "sevrity": "high"}',
+        b'{"tags": ["a"], "count": 3}',
         JSON,
         422,
         "invalid_payload",
-        "sevrity",
-        "",
+        "title",
+        "nothing usable",
         True,
     ),
     ("unknown source", "nagios", b"{}", JSON, 404, "unknown_source", "source", "nagios", True),
@@ -176,7 +177,9 @@ def _stored_body(client: TestClient, dead_letter_id: int) -> bytes:
 
 def test_unknown_source_lists_the_known_ones(client: TestClient) -> None:
     r = client.post("/api/v1/ingest/nagios", json={})
-    assert r.json()["error"]["known_sources"] == ["alertmanager", "generic"]
+    known = r.json()["error"]["known_sources"]
+    assert known == known_sources()
+    assert {"alertmanager", "generic", "grafana", "prometheus"} <= set(known)
 
 
 def test_token_required_when_configured(
@@ -302,12 +305,12 @@ def test_long_source_name_is_kept_as_a_dead_letter(client: TestClient) -> None:
 def test_long_field_path_is_kept_as_a_dead_letter(client: TestClient) -> None:
     """dead_letters.field is 256 characters: a longer field path is clipped, not a 500."""
     key = "k" * 300
-    r = client.post("/api/v1/ingest/generic", json={"title": "x", key: "y"})
+    r = client.post("/api/v1/ingest/generic", json={"title": "x", "labels": {key: 1}})
     assert r.status_code == 422, r.text
     error = r.json()["error"]
-    assert error["field"] == key  # the answer names the whole field
+    assert error["field"] == f"labels.{key}"  # the answer names the whole field
     letter = client.get(f"/api/v1/dead-letters/{error['dead_letter_id']}").json()
-    assert letter["field"] == key[:256]
+    assert letter["field"] == f"labels.{key}"[:256]
 
 
 def test_dead_letter_storage_failure_still_answers_the_4xx(
@@ -529,7 +532,12 @@ def test_only_the_bearer_token_is_accepted(
     assert r.status_code == 401
     error = r.json()["error"]
     assert error["code"] == "unauthorized"
-    assert error["message"] == "missing or wrong ingest token (Authorization: Bearer <token>)"
+    # None: the client's own API token (a wrong ingest token) is what goes out.
+    missing = authorization in ("Bearer ", "s3cret-token", "Token: s3cret-token")
+    assert error["reason"] == ("missing_token" if missing else "wrong_token")
+    assert error["message"].startswith(
+        "missing ingest token for source 'alertmanager'" if missing else "wrong ingest token"
+    )
     r = client.post(
         "/api/v1/ingest/alertmanager",
         json=am_payload(am_alert()),

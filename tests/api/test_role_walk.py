@@ -31,6 +31,8 @@ NEEDS = {
     ("POST", "/api/v1/ingest/argocd"): "ingest",
     ("POST", "/api/v1/releases"): "ingest",
     ("POST", "/api/v1/metrics"): "ingest",
+    ("POST", "/api/v2/alerts"): "ingest",
+    ("GET", "/api/v1/sources"): "viewer",
     ("GET", "/api/v1/releases"): "viewer",
     ("GET", "/api/v1/releases/{release_id}"): "viewer",
     ("GET", "/api/v1/incidents"): "viewer",
@@ -104,6 +106,8 @@ def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -
     body: Any = None
     if path.startswith("/api/v1/ingest/"):
         body = am_payload(am_alert())
+    elif path == "/api/v2/alerts":
+        body = [{"labels": {"alertname": "RoleWalk"}}]
     elif path == "/api/v1/releases":
         body = RELEASE
     elif path == "/api/v1/metrics":

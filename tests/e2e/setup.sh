@@ -39,3 +39,6 @@ prometheus-alertmanager --version 2>&1 | head -n1
 amtool --version 2>&1 | head -n1
 prometheus --version 2>&1 | head -n1
 /usr/bin/chromium --version 2>/dev/null | head -n1
+
+# Redmine for the ticket sink's e2e test (its own script: packages + test instance).
+"$(dirname "$0")/setup_redmine.sh"

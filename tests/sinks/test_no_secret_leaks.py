@@ -24,11 +24,24 @@ from autoticket.store.tables import outbox
 SECRET = "Sup3rS3cretValue"
 # Settings of each external sink type, naming every secret it can take.
 SETTINGS: dict[str, dict[str, Any]] = {
+    "redmine": {"url": "https://redmine.example", "project": "ops", "key_env": "LEAK_TOKEN"},
     "webhook": {
         "url": "https://hooks.example/x",
         "secret_env": "LEAK_SECRET",
         "token_env": "LEAK_TOKEN",
     },
+    "jira": {
+        "url": "https://jira.example",
+        "project": "OPS",
+        "email": "bot@example.com",
+        "token_env": "LEAK_TOKEN",
+    },
+    "servicenow": {
+        "url": "https://example.service-now.com",
+        "user": "autoticket",
+        "password_env": "LEAK_SECRET",
+    },
+    "github": {"repo": "acme/ops", "token_env": "LEAK_TOKEN"},
     "release-action": {"url": "https://cd.example/x", "secret_env": "LEAK_SECRET"},
     "pagerduty": {"routing_key_env": "LEAK_SECRET"},
     "slack": {"url_env": "LEAK_URL"},

@@ -175,9 +175,7 @@ def test_a_receiver_that_fails_first_gets_it_again_once(
     assert [(r.status, r.attempts) for r in rows] == [("done", 2)]
 
 
-def test_an_action_not_listed_is_not_sent(
-    engine: Engine, t0: datetime, receiver: Receiver
-) -> None:
+def test_an_action_not_listed_is_not_sent(engine: Engine, t0: datetime, receiver: Receiver) -> None:
     _failed_release(engine, t0)
     service = Service(engine, _config(receiver.url, "[pause]"), FixedClock(t0))
     assert service.run(t0 + 40 * MINUTE) == 0

@@ -53,7 +53,7 @@ BAD_SHAPES: list[tuple[str, Any, str, str]] = [
     ("severity lists known", {**T, "severity": "urgent"}, "severity", "known: "),
     ("long severity", {**T, "severity": "x" * 500}, "severity", "known: "),
     ("severity number", {**T, "severity": 1}, "severity", "expected a string, got number"),
-    ("unknown status", {**T, "status": "open"}, "status", "expected 'firing' or 'resolved'"),
+    ("unknown status", {**T, "status": "pending"}, "status", "unknown status 'pending'"),
     ("status bool", {**T, "status": True}, "status", "got boolean"),
     ("labels array", {**T, "labels": []}, "labels", "expected an object of strings"),
     ("label number", {**T, "labels": {"a": "x", "b": 1}}, "labels.b", "got number"),
@@ -80,15 +80,10 @@ BAD_SHAPES: list[tuple[str, Any, str, str]] = [
     ("occurred_at epoch", {**T, "occurred_at": 1715677200}, "occurred_at", "got number"),
     ("fingerprint empty", {**T, "fingerprint": ""}, "fingerprint", "must not be empty"),
     ("fingerprint number", {**T, "fingerprint": 7}, "fingerprint", "expected a string"),
-    ("typo", {**T, "severty": "high"}, "severty", "did you mean 'severty' -> 'severity'"),
-    ("typo lists allowed", {**T, "sevrity": "high"}, "sevrity", "allowed: annotations, "),
-    ("several unknown", {**T, "zz": 1, "aa": 2}, "aa", "unknown fields 'aa', 'zz'"),
-    ("events object", {"events": {}}, "events", "expected an array of event objects"),
-    ("events null", {"events": None}, "events", "got null"),
+    ("events object, no title", {"events": {}}, "title", "nothing usable"),
+    ("empty object", {}, "title", "give a title (or one of summary, message"),
     ("event not object", {"events": [T, 3]}, "events[1]", "expected an event object"),
     ("event bad field", {"events": [T, {"title": ""}]}, "events[1].title", "must not be empty"),
-    ("event typo", {"events": [{**T, "tittle": "x"}]}, "events[0].tittle", "unknown field"),
-    ("batch extra", {"events": [T], "title": "x"}, "title", "unknown field 'title'"),
 ]
 
 
@@ -347,3 +342,106 @@ def test_fuzz_parse_returns_events_or_payload_error(payload: Any) -> None:
         assert exc.status in (413, 422)
     else:
         assert all(isinstance(e, Event) and e.title.strip() for e in events)
+
+
+# --- tolerance: unknown fields are kept ------------------------------------
+
+
+def test_a_security_finding_with_rule_and_source_ip_is_accepted() -> None:
+    (event,) = parse(
+        {
+            "rule": "SSH brute force",
+            "source_ip": "203.0.113.9",
+            "level": "critical",
+            "hits": 41,
+            "timestamp": "2026-03-02T12:00:00Z",
+            "geo": {"country": "NL", "asn": 64500},
+            "tags": ["ssh", "auth"],
+        }
+    )
+    assert event.title == "SSH brute force"
+    assert event.severity is Severity.CRITICAL
+    assert event.labels == {
+        "rule": "SSH brute force",
+        "source_ip": "203.0.113.9",
+        "level": "critical",
+        "alertname": "SSH brute force",
+    }
+    assert event.annotations == {
+        "hits": "41",
+        "timestamp": "2026-03-02T12:00:00Z",
+        "geo": '{"asn":64500,"country":"NL"}',
+        "tags": '["ssh","auth"]',
+    }
+    # Another source IP is another alert; a new timestamp or count is the same one.
+    (other,) = parse({"rule": "SSH brute force", "source_ip": "198.51.100.1"})
+    (again,) = parse(
+        {"rule": "SSH brute force", "source_ip": "203.0.113.9", "level": "critical", "hits": 90}
+    )
+    assert other.fingerprint != event.fingerprint
+    assert again.fingerprint == event.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("payload", "title"),
+    [
+        ({"title": "T", "summary": "S", "message": "M"}, "T"),
+        ({"summary": "S", "message": "M", "name": "N"}, "S"),
+        ({"message": "M", "rule": "R"}, "M"),
+        ({"rule": "R", "alertname": "A"}, "R"),
+        ({"labels": {"alertname": "L"}, "host": "h"}, "L"),
+        ({"host": "db-1", "check": 5}, "host=db-1"),
+        ({"summary": "  ", "name": "N"}, "N"),  # blank aliases are skipped
+    ],
+)
+def test_title_precedence(payload: dict[str, Any], title: str) -> None:
+    (event,) = parse(payload)
+    assert event.title == title
+
+
+def test_aliases_for_service_severity_description_and_fingerprint() -> None:
+    (event,) = parse(
+        {
+            "title": "x",
+            "app": "checkout",
+            "env": "prod",
+            "priority": "P1",
+            "details": "long text",
+            "dedup_key": "k-1",
+        }
+    )
+    assert event.labels["service"] == "checkout" and event.labels["environment"] == "prod"
+    assert event.severity is Severity.CRITICAL
+    assert event.description == "long text"
+    assert event.fingerprint == "generic:k-1"
+    # The canonical field wins over its alias; an unknown alias spelling is the default.
+    (event,) = parse({"title": "x", "service": "s", "app": "a", "level": "verbose"})
+    assert event.labels["service"] == "s" and event.severity is Severity.WARNING
+    # Explicit labels win over a top-level field of the same name.
+    (event,) = parse({"title": "x", "host": "top", "labels": {"host": "explicit"}})
+    assert event.labels["host"] == "explicit"
+
+
+def test_long_strings_and_volatile_names_are_annotations() -> None:
+    (event,) = parse({"title": "x", "id": "abc", "note": "n" * 200, "team": "db"})
+    assert event.labels == {"team": "db", "alertname": "x"}
+    assert set(event.annotations) == {"id", "note"}
+
+
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("OK", AlertStatus.RESOLVED),
+        ("triggered", AlertStatus.FIRING),
+        (" Closed ", AlertStatus.RESOLVED),
+    ],
+)
+def test_status_words(word: str, status: AlertStatus) -> None:
+    assert one(status=word).status is status
+
+
+def test_batch_fields_are_defaults_for_each_event() -> None:
+    events = parse(
+        {"service": "checkout", "events": [{"title": "a"}, {"title": "b", "service": "s"}]}
+    )
+    assert [e.labels["service"] for e in events] == ["checkout", "s"]

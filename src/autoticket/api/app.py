@@ -17,6 +17,7 @@ from autoticket.api import (
     releases,
     samples,
     sinks,
+    sources,
     tickets,
 )
 from autoticket.api.access_log import AccessLogMiddleware
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
         tickets,
         releases,
         samples,
+        sources,
         dead_letters,
         sinks,
         health,

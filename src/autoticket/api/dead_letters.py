@@ -165,7 +165,11 @@ _ESCAPED = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r"
 
 def _unescape(match: re.Match[str]) -> str:
     code = match.group(1)
-    return chr(int(code[1:], 16)) if code[0] == "u" else _ESCAPED[code]
+    if code[0] != "u":
+        return _ESCAPED[code]
+    point = int(code[1:], 16)
+    # A surrogate alone cannot be sent as UTF-8 (the answer was a 500): keep it escaped.
+    return match.group(0) if 0xD800 <= point <= 0xDFFF else chr(point)
 
 
 def _decode_head(head: bytes, whole: bool) -> str | None:

@@ -1,4 +1,4 @@
-"""POST /api/v1/ingest/{source}: validate, store durably, answer 202."""
+"""POST /api/v1/ingest/{source} and /api/v2/alerts: validate, store durably, answer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 
 from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
+from autoticket.api.resend import ResendFilter
+from autoticket.api.source_auth import check_source_signature, check_source_token
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
 from autoticket.pipeline.redact_body import as_stored
@@ -49,6 +51,18 @@ _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-forwarded-for"
 def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _kept_header(name: str) -> bool:
+    """Headers stored with a delivery: the few that explain it, and CloudEvents'
+    binary-mode attributes (`ce-*`), which a replay needs to parse it again."""
+    return name in _KEPT_HEADERS or name.startswith("ce-")
+
+
+def _sender_media(source: str, content_type: str) -> bool:
+    """A non-JSON media type this source's sender labels its JSON body with."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in SOURCES[source].extra_content_types
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
@@ -152,22 +166,91 @@ def check_ingest_token(request: Request) -> None:
         )
 
 
-@router.post("/api/v1/ingest/{source}", status_code=202)
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# The bodies are read raw (the adapters check them); these schemas document them
+# in /openapi.json, and Schemathesis generates from them.
+_ANY_JSON_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}
+}
+_POSTABLE_ALERTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["labels"],
+                        "properties": {
+                            "labels": _STR_MAP,
+                            "annotations": _STR_MAP,
+                            "startsAt": {"type": "string", "format": "date-time"},
+                            "endsAt": {"type": "string", "format": "date-time"},
+                            "generatorURL": {"type": "string"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/api/v1/ingest/{source}", status_code=202, openapi_extra=_ANY_JSON_BODY)
 async def ingest(source: str, request: Request) -> JSONResponse:
+    return await _ingest(source, request, 202)
+
+
+@router.post("/api/v2/alerts", status_code=200, openapi_extra=_POSTABLE_ALERTS_BODY)
+async def prometheus_alerts(request: Request) -> JSONResponse:
+    """What Prometheus posts to an Alertmanager (`alerting.alertmanagers`): a JSON
+    array of alerts, the `prometheus` source. Answers 200 as Alertmanager does;
+    unchanged re-sends are dropped before the inbox (api/resend.py)."""
+    return await _ingest("prometheus", request, 200, resend=_resend_filter(request))
+
+
+def _resend_filter(request: Request) -> ResendFilter:
+    state = request.app.state
+    sieve: ResendFilter | None = getattr(state, "resend_filter", None)
+    if sieve is None:
+        window = state.runtime.config.ingest.unchanged_resend_window
+        sieve = state.resend_filter = ResendFilter(window)
+    return sieve
+
+
+async def _ingest(
+    source: str, request: Request, ok_status: int, resend: ResendFilter | None = None
+) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     telemetry = runtime.telemetry
+    pending: list[tuple[bytes, bytes]] = []
+    dropped = 0
     try:
-        check_ingest_token(request)
+        check_source_token(request, source)
         ingest_config = runtime.config.ingest
         body = await read_body(
             request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
         )
+        check_source_signature(request, source, body)
+        received_at = runtime.clock.now()
+        if resend is not None and is_json(request.headers.get("content-type", "")):
+            sieved = resend.sieve(body, received_at)
+            dropped, pending = sieved.dropped, sieved.pending
+            if sieved.body is None:
+                telemetry.deliveries.labels(source, str(ok_status)).inc()
+                telemetry.events_received.labels(source, "unchanged").inc(dropped)
+                return JSONResponse(
+                    {"accepted": 0, "ids": [], "delivery_id": None, "unchanged": dropped},
+                    status_code=ok_status,
+                )
+            body = sieved.body
         delivery = Delivery(
             id=uuid.uuid4().hex,
             source=source,
-            received_at=runtime.clock.now(),
+            received_at=received_at,
             body=body,
-            headers={k: v for k, v in request.headers.items() if k.lower() in _KEPT_HEADERS},
+            headers={k: v for k, v in request.headers.items() if _kept_header(k.lower())},
         )
         delivery = as_stored(delivery, raw_body_redactor(request))
         if source not in SOURCES:
@@ -184,7 +267,7 @@ async def ingest(source: str, request: Request) -> JSONResponse:
                 "source",
             ) from None
         content_type = request.headers.get("content-type", "")
-        if not is_json(content_type):
+        if not is_json(content_type) and not _sender_media(source, content_type):
             raise await keep_refused(
                 runtime,
                 delivery,
@@ -227,12 +310,16 @@ async def ingest(source: str, request: Request) -> JSONResponse:
             source if source in known_sources() else "unknown", str(exc.status)
         ).inc()
         return exc.response()
-    telemetry.deliveries.labels(source, "202").inc()
+    if resend is not None:
+        resend.remember(pending, received_at)
+    telemetry.deliveries.labels(source, str(ok_status)).inc()
     telemetry.events_received.labels(source, "accepted").inc(len(ids))
-    return JSONResponse(
-        {"accepted": len(ids), "ids": ids, "delivery_id": delivery.id},
-        status_code=202,
-    )
+    if dropped:
+        telemetry.events_received.labels(source, "unchanged").inc(dropped)
+    answer: dict[str, Any] = {"accepted": len(ids), "ids": ids, "delivery_id": delivery.id}
+    if resend is not None:
+        answer["unchanged"] = dropped
+    return JSONResponse(answer, status_code=ok_status)
 
 
 def _refusal(exc: PayloadError) -> ApiError:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from autoticket.sinks.base import Sink
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.sinks.email import EmailSink
+from autoticket.sinks.github import GitHubSink
+from autoticket.sinks.jira import JiraSink
 from autoticket.sinks.pagerduty import PagerDutySink
+from autoticket.sinks.redmine import RedmineSink
 from autoticket.sinks.release_action import ReleaseActionSink
+from autoticket.sinks.servicenow import ServiceNowSink
 from autoticket.sinks.slack import SlackSink
 from autoticket.sinks.webhook import WebhookSink
 
@@ -14,5 +18,16 @@ __all__ = ["SINK_TYPES"]
 
 SINK_TYPES: dict[str, type[Sink] | type[BuiltinSink]] = {
     cls.type: cls
-    for cls in (BuiltinSink, WebhookSink, PagerDutySink, SlackSink, EmailSink, ReleaseActionSink)
+    for cls in (
+        BuiltinSink,
+        WebhookSink,
+        RedmineSink,
+        PagerDutySink,
+        SlackSink,
+        EmailSink,
+        JiraSink,
+        ServiceNowSink,
+        GitHubSink,
+        ReleaseActionSink,
+    )
 }

@@ -18,27 +18,70 @@ from autoticket.sources.base import (
     parse_optional_time,
     parse_time,
 )
+from autoticket.sources.cloudevents import CloudEventsSource
+from autoticket.sources.cloudwatch import CloudWatchSource
+from autoticket.sources.datadog import DatadogSource
+from autoticket.sources.falco import FalcoSource
 from autoticket.sources.generic import MAX_EVENTS, GenericSource
+from autoticket.sources.github_actions import GitHubActionsSource
+from autoticket.sources.grafana import GrafanaSource
+from autoticket.sources.kubernetes import KubernetesSource
+from autoticket.sources.logs import LogsSource
+from autoticket.sources.prometheus import PrometheusSource
 from autoticket.sources.release_judge import ReleaseJudgeSource
+from autoticket.sources.sentry import SentrySource
+from autoticket.sources.signature import GENERIC_SIGNATURE, HmacScheme, verify_signature
+from autoticket.sources.suricata import SuricataSource
+from autoticket.sources.wazuh import WazuhSource
 
 __all__ = [
+    "GENERIC_SIGNATURE",
     "GO_ZERO_TIME",
     "INTERNAL_SOURCES",
     "MAX_EVENTS",
     "SOURCES",
     "AlertmanagerSource",
+    "CloudEventsSource",
+    "CloudWatchSource",
+    "DatadogSource",
+    "FalcoSource",
     "GenericSource",
+    "GitHubActionsSource",
+    "GrafanaSource",
+    "HmacScheme",
+    "KubernetesSource",
+    "LogsSource",
+    "PrometheusSource",
+    "SentrySource",
     "Source",
+    "SuricataSource",
     "UnknownSource",
+    "WazuhSource",
     "decode_json",
     "get_source",
     "known_sources",
     "parse_delivery",
     "parse_optional_time",
     "parse_time",
+    "verify_signature",
 ]
 
-_ADAPTERS: list[type[Source]] = [AlertmanagerSource, GenericSource]
+_ADAPTERS: list[type[Source]] = [
+    AlertmanagerSource,
+    CloudEventsSource,
+    CloudWatchSource,
+    DatadogSource,
+    FalcoSource,
+    GenericSource,
+    GitHubActionsSource,
+    GrafanaSource,
+    KubernetesSource,
+    LogsSource,
+    PrometheusSource,
+    SentrySource,
+    SuricataSource,
+    WazuhSource,
+]
 
 SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in _ADAPTERS}
 # Sources the service writes itself: parsed like the others, never served at ingest.
@@ -71,11 +114,14 @@ def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Ev
     if cls is None:
         raise PayloadError("source", str(UnknownSource(delivery.source, SOURCES)), status=404)
     payload = decode_json(delivery.body)
-    if max_events is not None and isinstance(payload, dict):
-        items = payload.get(cls.events_field)
+    if max_events is not None:
+        if cls.events_field:
+            items = payload.get(cls.events_field) if isinstance(payload, dict) else None
+        else:
+            items = payload
         if isinstance(items, list) and len(items) > max_events:
             raise PayloadError(
-                cls.events_field,
+                cls.events_field or "body",
                 f"too many events: {len(items)} in one delivery (at most {max_events}, "
                 "ingest.max_events_per_delivery); send smaller groups (Alertmanager: "
                 "max_alerts in the webhook config)",

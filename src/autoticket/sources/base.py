@@ -17,6 +17,7 @@ import orjson
 
 from autoticket.errors import PayloadError
 from autoticket.model import AlertStatus, Event
+from autoticket.sources.signature import HmacScheme
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -48,8 +49,17 @@ class Source(ABC):
     """
 
     name: ClassVar[str]
-    # The payload's list of events, when it has one (for the per-delivery cap).
+    # The payload's list of events, when it has one (for the per-delivery cap);
+    # "" when the payload itself is the list.
     events_field: ClassVar[str] = "events"
+    # Media types besides JSON the sender uses for a JSON body (SNS: text/plain).
+    extra_content_types: ClassVar[frozenset[str]] = frozenset()
+    # What GET /api/v1/sources shows: accepted content types and one line of help.
+    content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    summary: ClassVar[str] = ""
+    # How the tool signs its requests, when it does (sources.<name>.hmac in the
+    # config turns the check on); None means GENERIC_SIGNATURE.
+    signature: ClassVar[HmacScheme | None] = None
 
     @abstractmethod
     def parse(

@@ -1,15 +1,23 @@
 """The generic JSON source: a small documented schema for anything that can POST.
 
 The schema is documented in docs/sources/generic.md; keep the two in step.
-Unlike Alertmanager, the sender writes this format by hand, so unknown fields
-are rejected (they are almost always typos) and JSON null means "not given".
+Tolerant: whatever a tool posts is kept. Known fields (and their aliases, in
+a documented order) fill title, severity, service, fingerprint and the rest;
+every other top-level field becomes a label (a short string) or an annotation
+(a volatile name, a number, a boolean, a long string, or JSON text for nested
+values). Known fields given with a wrong type or value are still refused with
+the field named, and so is an event with nothing usable in it. JSON null
+means "not given".
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
+
+import orjson
 
 from autoticket.errors import PayloadError
 from autoticket.model import AlertStatus, Event, EventKind, Severity, fingerprint_of
@@ -19,11 +27,17 @@ from autoticket.sources.base import (
     json_type,
     optional_str,
     parse_optional_time,
-    parse_status,
-    reject_unknown_fields,
 )
 
-__all__ = ["EVENT_FIELDS", "MAX_EVENTS", "GenericSource"]
+__all__ = [
+    "ALIASES",
+    "EVENT_FIELDS",
+    "MAX_EVENTS",
+    "MAX_LABEL_FIELD",
+    "STATUS_WORDS",
+    "VOLATILE_FIELDS",
+    "GenericSource",
+]
 
 MAX_EVENTS = 1000
 """Most events accepted in one request (`{"events": [...]}`)."""
@@ -43,7 +57,28 @@ EVENT_FIELDS = frozenset(
         "links",
     }
 )
-_BATCH_FIELDS = frozenset({"events"})
+# Other names tools use for a known field, in order of precedence (the known
+# name itself always comes first). An alias's value is used when it has the
+# right type; it is also kept as a label or annotation like any other field.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("summary", "message", "msg", "name", "rule", "alertname", "event", "check"),
+    "severity": ("level", "priority", "sev"),
+    "service": ("app", "application", "component"),
+    "environment": ("env",),
+    "description": ("details", "text", "body"),
+    "fingerprint": ("dedup_key", "dedupe_key", "incident_key"),
+}
+# Unknown fields whose values change between copies of the same problem: kept
+# as annotations, so they never split one alert into many.
+VOLATILE_FIELDS = frozenset(
+    {
+        "id", "uuid", "event_id", "request_id", "trace_id", "span_id",
+        "timestamp", "time", "ts", "@timestamp", "date", "created_at", "updated_at",
+        "count", "value", "duration", "message", "msg", "details", "text", "body",
+    }
+)  # fmt: skip
+MAX_LABEL_FIELD = 128
+"""Longer string values of unknown fields are annotations, not labels."""
 
 
 class GenericSource(Source):
@@ -65,15 +100,11 @@ class GenericSource(Source):
                 f'expected a JSON object (one event, or {{"events": [...]}}), '
                 f"got {json_type(payload)}",
             )
-        if "events" not in payload:
+        items = payload.get("events")
+        if type(items) is not list:  # one event (an `events` that is no array is a field)
             return [self._event(payload, "", 0, delivery_id, received_at)]
-
-        reject_unknown_fields(payload, _BATCH_FIELDS, "")
-        items = payload["events"]
-        if type(items) is not list:
-            raise PayloadError(
-                "events", f"expected an array of event objects, got {json_type(items)}"
-            )
+        # The batch's other fields are defaults for every event of it.
+        common = {k: v for k, v in payload.items() if k != "events"}
         if len(items) > MAX_EVENTS:
             raise PayloadError(
                 "events",
@@ -82,7 +113,13 @@ class GenericSource(Source):
                 status=413,
             )
         return [
-            self._event(item, f"events[{index}].", index, delivery_id, received_at)
+            self._event(
+                {**common, **item} if common and type(item) is dict else item,
+                f"events[{index}].",
+                index,
+                delivery_id,
+                received_at,
+            )
             for index, item in enumerate(items)
         ]
 
@@ -91,25 +128,24 @@ class GenericSource(Source):
     ) -> Event:
         if type(obj) is not dict:
             raise PayloadError(prefix[:-1], f"expected an event object, got {json_type(obj)}")
-        reject_unknown_fields(obj, EVENT_FIELDS, prefix)
-
-        title = obj.get("title")
-        if title is None:
-            raise PayloadError(f"{prefix}title", "required field is missing")
-        if type(title) is not str:
-            raise PayloadError(f"{prefix}title", f"expected a string, got {json_type(title)}")
-        if not title.strip():
-            raise PayloadError(f"{prefix}title", "must not be empty")
-
-        severity = _severity(obj.get("severity"), f"{prefix}severity")
-        status = _status(obj.get("status"), f"{prefix}status")
 
         raw = obj.get("labels")
         labels = {} if raw is None else check_str_map(raw, f"{prefix}labels")
+        raw = obj.get("annotations")
+        annotations = {} if raw is None else check_str_map(raw, f"{prefix}annotations")
+        raw = obj.get("links")
+        links = {} if raw is None else check_str_map(raw, f"{prefix}links")
+        _keep_unknown(obj, labels, annotations)
+
+        title = _title(obj, labels, prefix)
+        severity = _severity(obj, prefix)
+        status = _status(obj.get("status"), f"{prefix}status")
         for key in ("service", "environment"):
             value = optional_str(obj, key, f"{prefix}{key}")
             if value is None:
-                continue
+                value = _first_alias(obj, key)
+                if value is None or labels.get(key) is not None:
+                    continue
             if not value:
                 raise PayloadError(f"{prefix}{key}", "must not be empty")
             present = labels.get(key)
@@ -119,10 +155,6 @@ class GenericSource(Source):
                     f"conflicts with labels.{key} ({present[:64]!r}); give one or make them equal",
                 )
             labels[key] = value
-        raw = obj.get("annotations")
-        annotations = {} if raw is None else check_str_map(raw, f"{prefix}annotations")
-        raw = obj.get("links")
-        links = {} if raw is None else check_str_map(raw, f"{prefix}links")
 
         occurred_at = (
             parse_optional_time(obj.get("occurred_at"), f"{prefix}occurred_at") or received_at
@@ -131,6 +163,8 @@ class GenericSource(Source):
         # label-less events neither collapse into one alert nor group into one incident.
         labels.setdefault("alertname", title)
         fingerprint = optional_str(obj, "fingerprint", f"{prefix}fingerprint")
+        if fingerprint is None:
+            fingerprint = _first_alias(obj, "fingerprint")
         if fingerprint is None:
             fingerprint = fingerprint_of(self.name, labels)
         elif not fingerprint:
@@ -151,7 +185,9 @@ class GenericSource(Source):
             severity=severity,
             fingerprint=fingerprint,
             raw_ref=delivery_id,
-            description=optional_str(obj, "description", f"{prefix}description") or "",
+            description=optional_str(obj, "description", f"{prefix}description")
+            or _first_alias(obj, "description")
+            or "",
             labels=labels,
             annotations=annotations,
             links=links,
@@ -159,9 +195,77 @@ class GenericSource(Source):
         )
 
 
-def _severity(value: Any, path: str) -> Severity:
+def _first_alias(obj: dict[str, Any], field: str) -> str | None:
+    """The first non-empty string among `field`'s aliases."""
+    for name in ALIASES[field]:
+        value = obj.get(name)
+        if type(value) is str and value.strip():
+            return value
+    return None
+
+
+def _title(obj: dict[str, Any], labels: dict[str, str], prefix: str) -> str:
+    title = obj.get("title")
+    if title is not None:
+        if type(title) is not str:
+            raise PayloadError(f"{prefix}title", f"expected a string, got {json_type(title)}")
+        if not title.strip():
+            raise PayloadError(f"{prefix}title", "must not be empty")
+        return title
+    found = _first_alias(obj, "title") or labels.get("alertname")
+    if found:
+        return found
+    # No name at all: the identifying labels stand in (deterministic, readable).
+    if labels:
+        return ", ".join(f"{k}={labels[k]}" for k in sorted(labels)[:3])
+    raise PayloadError(
+        f"{prefix}title",
+        "required field is missing: nothing usable in the event; give a title (or one of "
+        f"{', '.join(ALIASES['title'])}), or labels",
+    )
+
+
+def _keep_unknown(obj: dict[str, Any], labels: dict[str, str], annotations: dict[str, str]) -> None:
+    """Every field not in EVENT_FIELDS into labels or annotations (docs/sources/generic.md);
+    what `labels` / `annotations` already hold wins."""
+    for key, value in obj.items():
+        if key in EVENT_FIELDS or value is None or type(key) is not str or not key:
+            continue
+        if type(value) is str:
+            if key in VOLATILE_FIELDS or len(value) > MAX_LABEL_FIELD or key in _TEXT_ALIASES:
+                annotations.setdefault(key, value)
+            else:
+                labels.setdefault(key, value)
+        else:
+            annotations.setdefault(key, _json_text(value))
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON with sorted keys; Python's encoder for what orjson refuses
+    (integers past 64 bits, which Python's decoder makes)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# Aliases of free-text fields: text, never identity.
+_TEXT_ALIASES = frozenset(ALIASES["title"][:3]) | frozenset(ALIASES["description"])
+
+
+def _severity(obj: dict[str, Any], prefix: str) -> Severity:
+    value = obj.get("severity")
     if value is None:
+        # An alias is a guess: a spelling we do not know falls back to the default.
+        for name in ALIASES["severity"]:
+            alias = obj.get(name)
+            if type(alias) is str:
+                try:
+                    return Severity.parse(alias)
+                except ValueError:
+                    continue
         return Severity.WARNING
+    path = f"{prefix}severity"
     if type(value) is not str:
         raise PayloadError(path, f"expected a string, got {json_type(value)}")
     try:
@@ -173,5 +277,24 @@ def _severity(value: Any, path: str) -> Severity:
         raise PayloadError(path, reason) from None
 
 
+# Status words tools use, beyond "firing" and "resolved" (case ignored).
+STATUS_WORDS: dict[str, AlertStatus] = {
+    **dict.fromkeys(
+        ("firing", "open", "triggered", "alerting", "active", "problem", "new"),
+        AlertStatus.FIRING,
+    ),
+    **dict.fromkeys(("resolved", "ok", "closed", "recovered", "inactive"), AlertStatus.RESOLVED),
+}
+
+
 def _status(value: Any, path: str) -> AlertStatus:
-    return AlertStatus.FIRING if value is None else parse_status(value, path)
+    if value is None:
+        return AlertStatus.FIRING
+    if type(value) is not str:
+        raise PayloadError(path, f"expected a string, got {json_type(value)}")
+    found = STATUS_WORDS.get(value.strip().lower())
+    if found is None:
+        shown = repr(value[:64])
+        words = ", ".join(sorted(STATUS_WORDS))
+        raise PayloadError(path, f"unknown status {shown}; expected one of {words}")
+    return found
