@@ -77,6 +77,19 @@ class Telemetry:
             "Deliveries stored but not yet processed",
             registry=r,
         )
+        self.sink_queue = Gauge(
+            "autoticket_sink_actions",
+            "Outbox actions per sink that are not done: pending, or parked (given up on, "
+            "waiting for a replay)",
+            ["sink", "state"],
+            registry=r,
+        )
+        self.sink_breaker = Gauge(
+            "autoticket_sink_breaker_state",
+            "Circuit breaker of each external sink: 0 closed, 1 half-open, 2 open",
+            ["sink"],
+            registry=r,
+        )
         self.database_available = Gauge(
             "autoticket_database_available",
             "1 while the database answers, 0 during an outage (as last seen by this process)",

@@ -23,7 +23,8 @@ from autoticket.store.tokens import ROLES
 from conftest import am_alert, am_payload, token_headers
 
 # The least role each operation needs. "public": no token (probes, the schema);
-# "ingest": the ingest credential, never a person's token.
+# "ingest": the ingest credential, never a person's token; "sink-secret": the
+# sink's own webhook secret (tests/api/test_sinks_api.py), never a person's token.
 NEEDS = {
     ("POST", "/api/v1/ingest/{source}"): "ingest",
     ("POST", "/api/v1/ingest/github-deployment"): "ingest",  # or its HMAC signature
@@ -42,6 +43,10 @@ NEEDS = {
     ("GET", "/api/v1/dead-letters"): "viewer",
     ("GET", "/api/v1/dead-letters/{dead_letter_id}"): "viewer",
     ("POST", "/api/v1/dead-letters/{dead_letter_id}/replay"): "admin",
+    ("GET", "/api/v1/sinks"): "viewer",
+    ("GET", "/api/v1/sinks/{name}/parked"): "viewer",
+    ("POST", "/api/v1/sinks/{name}/parked/{action_id}/retry"): "admin",
+    ("POST", "/api/v1/sinks/{name}/webhook"): "sink-secret",
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/metrics"): "public",
@@ -124,8 +129,8 @@ def test_every_operation_has_a_rule_and_each_role_gets_exactly_its_share(
         needs = NEEDS[(method, spec_path)]
         for role in (None, *ROLES):
             status = _call(client, method, path, headers[role] if role else {})
-            if needs in ("public", "ingest"):
-                allowed = True  # no ingest token is configured here
+            if needs in ("public", "ingest", "sink-secret"):
+                allowed = True  # no ingest token is configured here; no sink "1"
             else:
                 allowed = role is not None and ROLES.index(role) >= ROLES.index(needs)
             if allowed:

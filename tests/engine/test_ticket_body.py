@@ -15,7 +15,7 @@ from autoticket.lifecycle.manual import acknowledge
 from autoticket.model import Delivery
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.sinks.outbox import Dispatcher
-from autoticket.store.tables import incidents
+from autoticket.store.tables import incidents, outbox
 from autoticket.store.tickets import ticket_of_incident
 from conftest import am_alert, am_payload
 
@@ -150,3 +150,34 @@ def test_the_body_is_bounded(engine: Engine, config: Config, t0: datetime) -> No
     assert len(body) == MAX_BODY
     assert body.endswith("…")
     assert body.splitlines()[0] == "s" * 1023 + "…"
+
+
+def test_each_action_payload_carries_the_body_and_the_labels_a_sink_files_under(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    alert = _alert(
+        "critical",
+        "a",
+        summary="Checkout is failing",
+        runbook_url="https://runbooks.example.com/checkout-5xx",
+    )
+    incident_id = _run(engine, config, [am_payload(alert)], t0)
+    with engine.connect() as conn:
+        payload = (
+            conn.execute(select(outbox.c.payload).where(outbox.c.incident_id == incident_id))
+            .scalars()
+            .first()
+        )
+        body = ticket_of_incident(conn, incident_id).body
+    assert payload["body"] == body and body.startswith("Checkout is failing")
+    assert payload["incident_id"] == incident_id
+    assert payload["remote_tag"] == f"autoticket-{incident_id}"
+    assert len(payload["incident_ref"]) == 20
+    assert payload["labels"] == {
+        "service": "checkout",
+        "environment": "prod",
+        "alertname": "HighErrorRate",
+        "runbook": "https://runbooks.example.com/checkout-5xx",
+        "source": "http://prometheus.example:9090/graph",
+        "alertmanager": "http://alertmanager.example:9093",
+    }

@@ -69,8 +69,10 @@ def test_an_action_waiting_for_retry_holds_back_its_incident_only(
     assert set(_status(engine).values()) == {"done"}
 
 
-def test_a_failed_action_no_longer_holds_back_the_rest(engine: Engine, t0: datetime) -> None:
-    _enqueue(engine, t0, [(1, "open"), (1, "update")])
+def test_a_parked_action_holds_its_incidents_later_ones_until_replayed(
+    engine: Engine, t0: datetime
+) -> None:
+    _enqueue(engine, t0, [(1, "open"), (1, "update"), (2, "open")])
     with engine.begin() as conn:
         first = conn.execute(select(outbox.c.id).order_by(outbox.c.id)).scalars().first()
         assert first is not None
@@ -78,7 +80,11 @@ def test_a_failed_action_no_longer_holds_back_the_rest(engine: Engine, t0: datet
     sink = ScriptedSink()
     with engine.begin() as conn:
         assert Dispatcher({"scripted": sink}).dispatch_due(conn, t0) == 1
-    assert sink.batches == [["1-update:scripted"]]
+    assert sink.batches == [["2-open:scripted"]], "1-update must not overtake the parked 1-open"
+    with engine.begin() as conn:
+        assert outbox_store.unpark(conn, "scripted", first, t0)
+        assert Dispatcher({"scripted": sink}).dispatch_due(conn, t0) == 2
+    assert sink.batches[-1] == ["1-open:scripted", "1-update:scripted"]
 
 
 def test_rows_held_by_another_dispatcher_hold_back_later_rows(

@@ -96,7 +96,8 @@ def test_retry_on_500_then_429_with_retry_after_then_done_once(
         1,
         "HTTP 500 Internal Server Error",
     )
-    assert row.next_attempt_at == t0 + timedelta(seconds=1)  # backoff
+    # backoff with jitter: half to all of 1s
+    assert t0 + timedelta(seconds=0.5) <= row.next_attempt_at <= t0 + timedelta(seconds=1)
     assert lane.run_once() == 0, "not due before its backoff"
 
     clock.set(t0 + timedelta(seconds=1))
@@ -139,20 +140,30 @@ def test_a_later_ref_of_the_same_ticket_replaces_the_earlier(engine: Engine, t0:
         assert conn.execute(select(ticket_refs.c.external_id)).scalars().all() == ["B"]
 
 
-def test_a_4xx_parks_the_action_with_its_reason_and_the_next_one_goes_on(
+def test_a_4xx_parks_the_action_with_its_reason_and_it_holds_the_incidents_next_one(
     engine: Engine, t0: datetime
 ) -> None:
-    enqueue(engine, t0, [(1, "open"), (1, "update")])
+    enqueue(engine, t0, [(1, "open"), (1, "update"), (2, "open")])
     seen: list[httpx.Request] = []
-    answers = [httpx.Response(400), httpx.Response(200)]
-    lane = Lane(engine, webhook(scripted(answers, seen)), FixedClock(t0))
+    answers = [httpx.Response(400)] + [httpx.Response(200)] * 3
+    clock = FixedClock(t0)
+    lane = Lane(engine, webhook(scripted(answers, seen)), clock)
     assert lane.run_once() == 2
     state = rows(engine)
     assert (state["1-open:hook"].status, state["1-open:hook"].last_error) == (
         "failed",
         "HTTP 400 Bad Request",
     )
-    assert state["1-update:hook"].status == "done"
+    assert state["1-update:hook"].status == "pending"
+    assert state["2-open:hook"].status == "done", "another incident goes on"
+    clock.set(t0 + timedelta(hours=1))
+    assert lane.run_once() == 0, "the parked open holds its incident's update"
+    with engine.begin() as conn:
+        assert outbox_store.unpark(conn, "hook", state["1-open:hook"].id, clock.now())
+        assert not outbox_store.unpark(conn, "hook", state["1-open:hook"].id, clock.now())
+    assert lane.run_once() == 2
+    assert [r.headers["Idempotency-Key"] for r in seen[2:]] == ["1-open:hook", "1-update:hook"]
+    assert {r.status for r in rows(engine).values()} == {"done"}
 
 
 def test_a_timeout_is_retried(engine: Engine, t0: datetime) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from autoticket.clock import FixedClock
 from autoticket.config import parse_config_text
 from autoticket.model import TicketAction
-from autoticket.sinks import SINK_TYPES, Sink, build_sinks
+from autoticket.sinks import SINK_TYPES, NoSettings, OutboxItem, Sink, SinkResult, build_sinks
 from autoticket.sinks.external import Lane
 from autoticket.store import outbox as outbox_store
 from autoticket.store.tables import outbox
@@ -126,3 +126,58 @@ def test_no_secret_in_errors_or_logs(
     assert error
     assert SECRET not in error
     assert SECRET not in caplog.text
+
+
+PLANTED = "AKIAIOSFODNN7EXAMPLE"
+
+
+class WholePayloadSink(Sink):
+    """Sends the whole payload it is handed (body, labels and all) as JSON."""
+
+    type = "whole"
+
+    def apply(self, item: OutboxItem) -> SinkResult:
+        self.client.post("https://tracker.example/issues", json=item.payload)
+        return SinkResult("ok", external_ref="R-1")
+
+
+def test_a_secret_planted_in_a_queued_payload_never_reaches_the_remote(
+    engine: Engine, t0: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redaction runs again in the lane, right before the call: a payload that
+    slipped past the pipeline (written straight to the outbox here) is masked."""
+    from autoticket.service.runtime import Runtime
+
+    seen: list[bytes] = []
+
+    def remote(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(200, json={"id": "R-1"})
+
+    text = yaml.safe_dump(
+        {
+            "sinks": {"remote": {"type": "webhook", **SETTINGS["webhook"]}},
+            "routes": [{"name": "default", "sinks": ["remote"]}],
+        }
+    )
+    config = parse_config_text(text)
+    client = httpx.Client(transport=httpx.MockTransport(remote))
+    sinks: dict[str, Any] = {"remote": WholePayloadSink("remote", NoSettings(), client)}
+    runtime = Runtime(config, engine, clock=FixedClock(t0), start_worker=False, sinks=sinks)
+    payload = {
+        "title": f"key {PLANTED} leaked",
+        "body": f"aws_secret_access_key={PLANTED}\nmore",
+        "labels": {"service": "checkout", "token": PLANTED},
+        "reasons": [f"saw {PLANTED}"],
+    }
+    with engine.begin() as conn:
+        outbox_store.enqueue(conn, [TicketAction(1, "open", "1-open", ["remote"], payload)], t0)
+    caplog.set_level(logging.DEBUG)
+    assert runtime.external.run_once() == 1
+    assert len(seen) == 1
+    sent = seen[0].decode()
+    assert PLANTED not in sent
+    assert "[REDACTED:" in sent and "checkout" in sent
+    assert PLANTED not in caplog.text
+    with engine.connect() as conn:
+        assert conn.execute(select(outbox.c.status)).scalar_one() == "done"

@@ -16,6 +16,7 @@ from autoticket.api import (
     ingest,
     releases,
     samples,
+    sinks,
     sources,
     tickets,
 )
@@ -64,6 +65,7 @@ def create_app(runtime: Runtime, extra_hosts: Iterable[str] = ()) -> FastAPI:
         samples,
         sources,
         dead_letters,
+        sinks,
         health,
     ):
         app.include_router(module.router)

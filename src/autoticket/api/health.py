@@ -8,7 +8,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from autoticket.api.deps import read_conn, runtime_of
+from autoticket.sinks.guard import BREAKER_STATES
 from autoticket.store import inbox as inbox_store
+from autoticket.store import outbox as outbox_store
 from autoticket.store.outage import is_unavailable, reason_of
 
 __all__ = ["router"]
@@ -52,9 +54,19 @@ def metrics(request: Request) -> Response:
     try:
         with read_conn(request) as conn:
             telemetry.inbox_pending.set(inbox_store.pending_count(conn))
+            counts = outbox_store.counts_by_sink(conn)
     except Exception as exc:
         if not is_unavailable(exc):
             raise
         runtime.db_health.failed(exc, "metrics")
+        counts = None  # the queue gauges keep their last values during an outage
     telemetry.database_available.set(0 if runtime.db_health.down else 1)
+    if counts is not None:
+        names = set(counts) | set(runtime.dispatcher.sinks) | set(runtime.external.lanes)
+        for name in sorted(names):
+            for state in ("pending", "parked"):
+                value = counts.get(name, {}).get(state, 0)
+                telemetry.sink_queue.labels(name, state).set(value)
+    for name, lane in runtime.external.lanes.items():
+        telemetry.sink_breaker.labels(name).set(BREAKER_STATES[lane.breaker.state])
     return Response(telemetry.render(), media_type=CONTENT_TYPE_LATEST)

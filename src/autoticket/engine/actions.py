@@ -20,8 +20,16 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.coalesce import Coalescer
-from autoticket.engine.ticket_body import render_body
-from autoticket.model import Decision, Delivery, Event, Incident, TicketAction, TicketVerdict
+from autoticket.engine.ticket_body import render_body, safe_link
+from autoticket.model import (
+    Decision,
+    Delivery,
+    Event,
+    Incident,
+    TicketAction,
+    TicketDetails,
+    TicketVerdict,
+)
 from autoticket.pipeline.base import CorrelationState
 from autoticket.store import outbox as outbox_store
 from autoticket.store.events import add_decisions
@@ -32,6 +40,8 @@ __all__ = [
     "apply_verdict",
     "incident_ref",
     "record",
+    "remote_tag",
+    "ticket_labels",
     "ticket_payload",
 ]
 
@@ -53,8 +63,20 @@ def action_key(incident: Incident, action: str) -> str:
     return f"incident:{incident_ref(incident)}:v{incident.version}:{action}"
 
 
+def remote_tag(incident_id: int) -> str:
+    """The correlation tag an external sink stores on its ticket (label, custom field,
+    subject tag, dedup key) to find it again after a crash between create and record."""
+    return f"autoticket-{incident_id}"
+
+
 def ticket_payload(incident: Incident, reasons: list[str]) -> dict[str, Any]:
+    """The fields every action carries; decide adds `body` and the event's labels."""
     return {
+        "incident_id": incident.id,
+        "incident_ref": incident_ref(incident),
+        "remote_tag": remote_tag(incident.id),
+        "route": incident.route,
+        "group_labels": dict(sorted(incident.group_labels.items())),
         "title": incident.title,
         "team": incident.team,
         "priority": incident.priority,
@@ -162,6 +184,7 @@ def apply_verdict(
     extra: dict[str, Any] = {"first_received_at": first.isoformat()}
     if verdict.details is not None:
         extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
+        extra["labels"] = ticket_labels(verdict.details)
     reasons = verdict.changes
     inputs: dict[str, Any] = {
         "changes": verdict.changes,
@@ -202,6 +225,20 @@ def apply_verdict(
         sinks=verdict.sinks,
         extra=extra,
     )
+
+
+def ticket_labels(details: TicketDetails) -> dict[str, str]:
+    """What a tracker files a ticket under: service, environment, alert, and the safe
+    links (runbook, source) — absent values are left out."""
+    labels = {
+        "service": details.service,
+        "environment": details.environment,
+        "alertname": details.alertname,
+        "runbook": safe_link(details.runbook),
+        "source": safe_link(details.links.get("generator")),
+        "alertmanager": safe_link(details.links.get("alertmanager")),
+    }
+    return {k: v for k, v in labels.items() if v}
 
 
 def _iso(at: datetime | None) -> str | None:

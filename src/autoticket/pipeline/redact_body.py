@@ -14,7 +14,7 @@ from typing import Any
 from autoticket.model import Delivery
 from autoticket.pipeline.redact import Redactor
 
-__all__ = ["as_stored", "redact_body", "redact_body_text", "redact_headers"]
+__all__ = ["as_stored", "redact_body", "redact_body_text", "redact_document", "redact_headers"]
 
 
 def as_stored(delivery: Delivery, redactor: Redactor | None) -> Delivery:
@@ -63,6 +63,16 @@ def redact_body_text(text: str, redactor: Redactor) -> tuple[str, dict[str, int]
     if not counts:
         return text, counts
     return json.dumps(masked, ensure_ascii=False), counts
+
+
+def redact_document(doc: Any, redactor: Redactor) -> tuple[Any, dict[str, int]]:
+    """A parsed JSON document (an outbox payload) with its strings masked, and the counts."""
+    counts: dict[str, int] = {}
+    try:
+        return _walk(doc, None, redactor, counts), counts
+    except RecursionError:
+        masked, counts = redact_body_text(json.dumps(doc), redactor)
+        return json.loads(masked), counts
 
 
 def redact_headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:

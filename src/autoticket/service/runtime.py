@@ -3,9 +3,11 @@ and a lane per external sink."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -13,6 +15,8 @@ from sqlalchemy import Engine
 from autoticket.clock import Clock, SystemClock
 from autoticket.config import Config
 from autoticket.engine.round import Round
+from autoticket.pipeline.redact import Redactor
+from autoticket.pipeline.redact_body import redact_document
 from autoticket.pipeline.runner import Pipeline, build_pipeline
 from autoticket.releases.prometheus import PrometheusReader
 from autoticket.service.committer import GroupCommitter
@@ -28,6 +32,8 @@ from autoticket.store.schema import check_schema
 from autoticket.telemetry import Telemetry
 
 __all__ = ["Runtime"]
+
+log = logging.getLogger("autoticket.sinks")
 
 
 class Runtime:
@@ -47,6 +53,11 @@ class Runtime:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.telemetry = Telemetry()
+        # Redaction again right before any external call (the lanes' scrub): a
+        # payload enqueued before a rule was added, or built from text redaction
+        # never saw, is masked before it leaves. `redaction.enabled: false` turns
+        # it off here too.
+        self.redactor = Redactor(config.redaction)
         # One record of whether the database is reachable, for the API, the worker and
         # the sink lanes: an outage is logged once, not once per request and round.
         self.db_health = DatabaseHealth()
@@ -63,6 +74,7 @@ class Runtime:
             self.clock,
             on_outcome=self._attempted,
             after=list(self.dispatcher.sinks),
+            scrub=self._scrub if config.redaction.enabled else None,
             health=self.db_health,
         )
         # Live release SLIs (releases.prometheus); None: pushed samples only.
@@ -115,6 +127,12 @@ class Runtime:
         self.worker.stop()
         self.external.stop()
         self.started = False
+
+    def _scrub(self, payload: dict[str, Any]) -> dict[str, Any]:
+        masked, counts = redact_document(payload, self.redactor)
+        if counts:  # upstream redaction let it through: say which kinds, never the text
+            log.warning("sink payload: masked %s before the call", dict(sorted(counts.items())))
+        return masked if isinstance(masked, dict) else payload
 
     def _attempted(self, item: OutboxItem, result: SinkResult) -> None:
         self.telemetry.sink_attempts.labels(item.sink, result.outcome).inc()

@@ -5,7 +5,14 @@ config's `sinks:` map into sink objects. The built-in store is transactional
 (`Dispatcher`); the others are called by the `ExternalDispatcher`.
 """
 
-from autoticket.sinks.base import NoSettings, OutboxItem, Sink, SinkResult, TransactionalSink
+from autoticket.sinks.base import (
+    NoSettings,
+    OutboxItem,
+    RemoteChange,
+    Sink,
+    SinkResult,
+    TransactionalSink,
+)
 from autoticket.sinks.build import build_sinks, check_sinks, external_sinks, transactional_sinks
 from autoticket.sinks.builtin import BuiltinSink
 from autoticket.sinks.external import ExternalDispatcher
@@ -20,6 +27,7 @@ __all__ = [
     "ExternalDispatcher",
     "NoSettings",
     "OutboxItem",
+    "RemoteChange",
     "Sink",
     "SinkResult",
     "TransactionalSink",

@@ -15,6 +15,7 @@ Each sink type has a pydantic `Settings` class for its entry in the config's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
@@ -23,7 +24,19 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
-__all__ = ["NoSettings", "OutboxItem", "Sink", "SinkResult", "TransactionalSink"]
+from autoticket.sinks.dispatch import DispatchSettings
+
+__all__ = [
+    "REMOTE_KINDS",
+    "NoSettings",
+    "OutboxItem",
+    "RemoteChange",
+    "Sink",
+    "SinkResult",
+    "TransactionalSink",
+]
+
+REMOTE_KINDS = frozenset({"closed", "reopened", "reassigned", "acknowledged"})
 
 
 @dataclass(slots=True)
@@ -47,6 +60,24 @@ class SinkResult:
     reason: str = ""
     url: str | None = None
     retry_after: timedelta | None = None  # the remote's own wish (Retry-After)
+
+
+@dataclass(slots=True, frozen=True)
+class RemoteChange:
+    """A change a person made to a remote ticket (two-way sync).
+
+    `remote_ref` is the ticket's id in the remote system (the `external_ref`
+    autoticket recorded); `kind` one of `REMOTE_KINDS`; `by` who did it (as
+    the remote names them), `at` when, `detail` e.g. the resolution
+    ("won't fix") or the new assignee. Written to the incident's timeline;
+    a `closed` one stops autoticket from reopening that sink's ticket.
+    """
+
+    remote_ref: str
+    kind: Literal["closed", "reopened", "reassigned", "acknowledged"]
+    by: str = ""
+    at: datetime | None = None
+    detail: str = ""
 
 
 class NoSettings(BaseModel):
@@ -83,6 +114,9 @@ class Sink:
 
     type: ClassVar[str]
     Settings: ClassVar[type[BaseModel]] = NoSettings
+    # The dispatcher's settings of this sink (retries, pace, breaker, sync), set by
+    # `build_sinks` from the same config entry; every type gets them.
+    dispatch: DispatchSettings = DispatchSettings()
 
     def __init__(
         self,
@@ -114,3 +148,19 @@ class Sink:
 
     def apply(self, item: OutboxItem) -> SinkResult:
         raise NotImplementedError
+
+    # Two-way sync: both optional. A sink whose remote can call back implements
+    # `parse_webhook`; one that cannot, `poll`. The defaults report nothing.
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
+        """The changes a remote's callback (`POST /api/v1/sinks/{name}/webhook`) reports.
+
+        Called after the request's secret was checked; raise `ValueError` with
+        a reason for a body it cannot read (answered 400).
+        """
+        return []
+
+    def poll(self, since: datetime | None) -> list[RemoteChange]:
+        """The changes made remotely since `since` (None: the first poll), one call per
+        `poll_interval` by the sink's lane, outside any transaction."""
+        return []

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from autoticket.config import Config, ConfigError, ConfigProblem, SinkSpec
 from autoticket.sinks.base import Sink, TransactionalSink
 from autoticket.sinks.builtin import BuiltinSink
+from autoticket.sinks.dispatch import DISPATCH_FIELDS, DispatchSettings
 from autoticket.sinks.registry import SINK_TYPES
 
 __all__ = ["build_sinks", "check_sinks", "external_sinks", "transactional_sinks"]
@@ -30,10 +31,29 @@ def _problem(name: str, spec: SinkSpec, loc: tuple[Any, ...], message: str) -> C
     return ConfigProblem(path, spec.line_of(*loc), message)
 
 
+def _dispatch(
+    name: str, spec: SinkSpec, env: Mapping[str, str]
+) -> tuple[DispatchSettings | None, dict[str, str], list[ConfigProblem]]:
+    """The dispatcher's settings of one entry (`sinks/dispatch.py`), its secret, problems."""
+    given = {k: v for k, v in spec.settings.items() if k in DISPATCH_FIELDS}
+    try:
+        settings = DispatchSettings.model_validate(given)
+    except ValidationError as exc:
+        return None, {}, [_problem(name, spec, tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+    var = settings.webhook_secret_env
+    if var is None:
+        return settings, {}, []
+    if not env.get(var):
+        message = f"sink {name!r}: environment variable {var} is not set"
+        return settings, {}, [_problem(name, spec, ("webhook_secret_env",), message)]
+    return settings, {var: env[var]}, []
+
+
 def _check_one(
     name: str, spec: SinkSpec, env: Mapping[str, str]
 ) -> tuple[Any, dict[str, str], list[ConfigProblem]]:
-    """(validated settings, secrets, problems) of one entry."""
+    """(validated settings, secrets, problems) of one entry; the dispatcher's own
+    settings are left out here (`_dispatch`)."""
     kind = SINK_TYPES.get(spec.type)
     if kind is None:
         known = ", ".join(sorted(SINK_TYPES))
@@ -42,8 +62,13 @@ def _check_one(
             {},
             [_problem(name, spec, ("type",), f"unknown sink type {spec.type!r}; known: {known}")],
         )
+    own = {k: v for k, v in spec.settings.items() if k not in DISPATCH_FIELDS}
+    if not issubclass(kind, Sink) and len(own) != len(spec.settings):
+        extra = sorted(set(spec.settings) - set(own))
+        message = f"dispatcher settings {extra} apply to external sinks only"
+        return None, {}, [_problem(name, spec, (extra[0],), message)]
     try:
-        settings = kind.Settings.model_validate(spec.settings)
+        settings = kind.Settings.model_validate(own)
     except ValidationError as exc:
         return (
             None,
@@ -67,7 +92,20 @@ def check_sinks(config: Config, env: Mapping[str, str] | None = None) -> list[Co
     """Every problem of the `sinks:` map: unknown types, bad settings, unset variables."""
     env = os.environ if env is None else env
     specs = config.sink_specs  # with the release action webhook's sink, when configured
-    return [p for name, spec in specs.items() for p in _check_one(name, spec, env)[2]]
+    return [
+        p
+        for name, spec in specs.items()
+        for p in _check_one(name, spec, env)[2] + _external_dispatch(name, spec, env)[2]
+    ]
+
+
+def _external_dispatch(
+    name: str, spec: SinkSpec, env: Mapping[str, str]
+) -> tuple[DispatchSettings | None, dict[str, str], list[ConfigProblem]]:
+    kind = SINK_TYPES.get(spec.type)
+    if kind is None or not issubclass(kind, Sink):
+        return None, {}, []
+    return _dispatch(name, spec, env)
 
 
 def build_sinks(
@@ -87,12 +125,14 @@ def build_sinks(
     for name, spec in config.sink_specs.items():
         source = spec.source if spec.source != "<config>" else source
         settings, secrets, found = _check_one(name, spec, env)
-        problems.extend(found)
-        if found:
+        dispatch, hook_secret, more = _external_dispatch(name, spec, env)
+        problems.extend(found + more)
+        if found or more:
             continue
         kind = SINK_TYPES[spec.type]
         if issubclass(kind, Sink):
-            sink = kind(name, settings, client, secrets)
+            sink = kind(name, settings, client, secrets | hook_secret)
+            sink.dispatch = dispatch or DispatchSettings()
             sink.use_config(config)
             built[name] = sink
         else:

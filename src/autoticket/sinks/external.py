@@ -12,6 +12,11 @@ three steps:
    reference), retry at max(backoff, Retry-After), or parked (failed) with
    the reason.
 
+Before each call the lane scrubs the payload's strings (the service hands
+it the pipeline's redactor), takes a token from the sink's rate limit and
+asks the sink's circuit breaker (`sinks/guard.py`). A parked action holds
+its incident's later actions of the sink until it is replayed.
+
 An incident's actions reach a sink in outbox order: a claim takes an
 incident's later row only with the earlier ones, and when one of them must be
 retried, the later ones of that incident are handed back unattempted. They
@@ -24,16 +29,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
 from autoticket.clock import Clock
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
-from autoticket.sinks.outbox import MAX_ATTEMPTS, backoff, item_of
+from autoticket.sinks.base import OutboxItem, RemoteChange, Sink, SinkResult
+from autoticket.sinks.dispatch import jittered_backoff
+from autoticket.sinks.guard import Breaker, TokenBucket
+from autoticket.sinks.outbox import item_of
+from autoticket.sinks.sync import record_changes
 from autoticket.store import claims, read_only
 from autoticket.store import outbox as outbox_store
 from autoticket.store.outage import DatabaseHealth, is_unavailable
+from autoticket.store.remote_changes import human_closed
+from autoticket.store.timeline import add_entries, entry
 
 __all__ = ["ExternalDispatcher", "Lane"]
 
@@ -42,12 +53,17 @@ log = logging.getLogger("autoticket.sinks")
 LEASE_MARGIN = timedelta(seconds=5)  # per item, for the two short transactions around a call
 
 
-def retry_delay(item: OutboxItem, result: SinkResult) -> timedelta | None:
-    """When to try again, or None to park the action."""
-    if result.outcome != "retry" or item.attempts + 1 >= MAX_ATTEMPTS:
+Scrub = Callable[[dict[str, Any]], dict[str, Any]]
+OnRemote = Callable[[Sink, list[RemoteChange]], None]
+
+
+def retry_delay(sink: Sink, item: OutboxItem, result: SinkResult) -> timedelta | None:
+    """When to try again, or None to park the action (permanent, or out of attempts)."""
+    if result.outcome != "retry" or item.attempts + 1 >= sink.dispatch.max_attempts:
         return None
     wish = result.retry_after or timedelta(0)
-    return max(backoff(item.attempts), wish)
+    pause = jittered_backoff(item.idempotency_key, item.attempts, sink.dispatch.max_backoff)
+    return max(pause, wish)
 
 
 class Lane:
@@ -58,21 +74,33 @@ class Lane:
         engine: Engine,
         sink: Sink,
         clock: Clock,
-        batch: int = 10,
+        batch: int | None = None,
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         idle_seconds: float = 0.5,
         after: Collection[str] = (),
+        scrub: Scrub | None = None,
+        on_remote: OnRemote | None = None,
         health: DatabaseHealth | None = None,
     ) -> None:
         """`after`: the transactional sinks, whose rows of an incident go first (the
-        built-in ticket exists before the remote one refers to it); `health`: the
-        process's record of database outages."""
+        built-in ticket exists before the remote one refers to it). `scrub` masks
+        secrets in a payload right before the call; `on_remote` records the changes
+        the sink's `poll` reports (two-way sync); `health`: the process's record of
+        database outages."""
         self.engine = engine
         self.health = health or DatabaseHealth()
+        self.scrub = scrub
+        self.on_remote: OnRemote = on_remote or self._record_remote
+        settings = sink.dispatch
+        self.breaker = Breaker(sink.name, settings.breaker_failures, settings.breaker_cooldown)
+        rate = settings.rate
+        self.bucket = TokenBucket(rate, clock.now()) if rate else None
+        self.polled_at: datetime | None = None
+        self.next_poll_at: datetime | None = None
         self.after = tuple(after)
         self.sink = sink
         self.clock = clock
-        self.batch = batch
+        self.batch = batch if batch is not None else sink.dispatch.batch
         self.on_outcome = on_outcome
         self.idle_seconds = idle_seconds
         self._wake = threading.Event()
@@ -85,36 +113,106 @@ class Lane:
         return (self.sink.timeout + LEASE_MARGIN) * self.batch
 
     def run_once(self) -> int:
-        """Claim, call and record one batch; return how many calls were made."""
+        """Poll if due, then claim, call and record one batch; return how many calls
+        were made (polls included)."""
         now = self.clock.now()
+        calls = self._poll(now)
+        if not self.breaker.allows(now):
+            return calls
         with read_only(self.engine) as conn:
             if not outbox_store.any_due(conn, now, [self.sink.name]):
-                return 0
+                return calls
+        batch = 1 if self.breaker.probing else self.batch
         with self.engine.begin() as conn:
-            token, rows = claims.claim(
-                conn, self.sink.name, now, self.lease, self.batch, self.after
-            )
+            token, rows = claims.claim(conn, self.sink.name, now, self.lease, batch, self.after)
             refs = claims.known_refs(conn, self.sink.name, {row.incident_id for row in rows})
-        held: set[int] = set()  # incidents with an action waiting for a retry
+            reopening = {row.incident_id for row in rows if row.action == "reopen"}
+            closed = human_closed(conn, self.sink.name, reopening)
+        held: set[int] = set()  # incidents with an action waiting for a retry or parked
         giving_back: list[int] = []
-        calls = 0
         for row in rows:
-            if row.incident_id in held or self._stop.is_set():
+            if row.incident_id in held or self._stop.is_set() or not self._may_call():
                 giving_back.append(row.id)
                 continue
             item = item_of(row)
             item.remote_ref = refs.get(item.incident_id)
+            if item.action == "reopen" and item.incident_id in closed:
+                self._skip(item, token, closed[item.incident_id])
+                continue
+            if self.scrub is not None:
+                item.payload = self.scrub(item.payload)
             result = self._call(item)
             calls += 1
+            self._judge(result)
             recorded = self._record(item, token, result)
             if recorded and result.outcome == "ok" and result.external_ref:
                 refs[item.incident_id] = result.external_ref
-            if recorded and result.outcome == "retry" and retry_delay(item, result) is not None:
+            if recorded and result.outcome != "ok":
                 held.add(item.incident_id)
         if giving_back:
             with self.engine.begin() as conn:
                 claims.release(conn, giving_back, token, now)
         return calls
+
+    def _skip(self, item: OutboxItem, token: str, why: str) -> None:
+        """A reopen of a ticket a person closed: done without a call, and said so."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            if claims.record_done(conn, item.id, token, now, item.remote_ref, None):
+                message = f"{self.sink.name}: automatic reopen skipped; {why}"
+                data = {"sink": self.sink.name, "key": item.idempotency_key}
+                add_entries(conn, [entry(item.incident_id, now, "reopen_skipped", message, data)])
+        log.info(
+            "sink %s: reopen of incident %d skipped (closed by a person)",
+            self.sink.name,
+            item.incident_id,
+        )
+
+    def _record_remote(self, sink: Sink, changes: list[RemoteChange]) -> None:
+        record_changes(self.engine, sink.name, changes, self.clock.now())
+
+    def _may_call(self) -> bool:
+        """The breaker is not open and the rate limit has a token."""
+        now = self.clock.now()
+        if not self.breaker.allows(now):
+            return False
+        return self.bucket is None or self.bucket.take(now)
+
+    def _judge(self, result: SinkResult) -> None:
+        """A transient failure counts against the breaker; any answer that is not one
+        (done, or refused for good) shows the remote is there."""
+        if result.outcome == "retry":
+            self.breaker.failure(self.clock.now())
+        else:
+            self.breaker.success()
+
+    def _poll(self, now: datetime) -> int:
+        """Ask the sink for remote changes every `poll_interval` (two-way sync)."""
+        interval = self.sink.dispatch.poll_interval
+        if interval is None:
+            return 0
+        if self.next_poll_at is not None and now < self.next_poll_at:
+            return 0
+        self.next_poll_at = now + interval
+        try:
+            changes = self.sink.poll(self.polled_at)
+        except Exception as exc:  # a sink's bug or a dead remote must not stop its lane
+            log.error("sink %s: poll raised %s", self.sink.name, type(exc).__name__)
+            return 1
+        self.polled_at = now
+        if changes:
+            self.on_remote(self.sink, changes)
+        return 1
+
+    def pause(self) -> float:
+        """Seconds the loop may sleep before anything can go out (breaker, rate limit)."""
+        now = self.clock.now()
+        waits = [self.idle_seconds]
+        if (reopens := self.breaker.reopens_at()) is not None:
+            waits.append(max(0.0, (reopens - now).total_seconds()))
+        elif self.bucket is not None:
+            waits.append(self.bucket.wait(now).total_seconds())
+        return min(waits)
 
     def _call(self, item: OutboxItem) -> SinkResult:
         try:
@@ -133,7 +231,7 @@ class Lane:
                     conn, item.id, token, now, result.external_ref, result.url
                 )
             else:
-                delay = retry_delay(item, result)
+                delay = retry_delay(self.sink, item, result)
                 mine = claims.record_retry(conn, item.id, token, now, result.reason, delay)
         if mine and self.on_outcome is not None:
             self.on_outcome(item, result)
@@ -145,7 +243,7 @@ class Lane:
                 self.sink.name,
                 item.action,
                 item.incident_id,
-                result.outcome if retry_delay(item, result) is None else "will retry",
+                "parked" if retry_delay(self.sink, item, result) is None else "will retry",
                 result.reason,
             )
         return mine
@@ -182,7 +280,7 @@ class Lane:
                 self._stop.wait(1.0)
                 continue
             if not calls:
-                self._wake.wait(self.idle_seconds)
+                self._wake.wait(self.pause())
                 self._wake.clear()
 
 
@@ -196,10 +294,21 @@ class ExternalDispatcher:
         clock: Clock,
         on_outcome: Callable[[OutboxItem, SinkResult], None] | None = None,
         after: Collection[str] = (),
+        scrub: Scrub | None = None,
+        on_remote: OnRemote | None = None,
         health: DatabaseHealth | None = None,
     ) -> None:
         self.lanes = {
-            name: Lane(engine, sink, clock, on_outcome=on_outcome, after=after, health=health)
+            name: Lane(
+                engine,
+                sink,
+                clock,
+                on_outcome=on_outcome,
+                after=after,
+                scrub=scrub,
+                on_remote=on_remote,
+                health=health,
+            )
             for name, sink in sinks.items()
         }
 

@@ -14,11 +14,15 @@ from autoticket.store.upsert import insert_ignore
 
 __all__ = [
     "any_due",
+    "counts_by_sink",
     "due",
     "enqueue",
     "mark_done",
     "mark_retry",
+    "parked",
+    "parked_one",
     "pending_by_sink",
+    "unpark",
 ]
 
 
@@ -79,14 +83,15 @@ def due(
 
 
 def _first_pending_outside(conn: Connection, rows: list[Any]) -> dict[tuple[int, str], int]:
-    """For the incidents of `rows`: the lowest pending outbox id, per (incident, sink),
-    that is not among `rows`. Rows after it must wait for it."""
+    """For the incidents of `rows`: the lowest pending or parked (failed) outbox id, per
+    (incident, sink), that is not among `rows`. Rows after it must wait for it: a
+    parked action holds its incident's later ones until it is replayed."""
     ids = [row.id for row in rows]
     incident_ids = sorted({row.incident_id for row in rows})
     query = (
         select(outbox.c.incident_id, outbox.c.sink, func.min(outbox.c.id))
         .where(
-            outbox.c.status == "pending",
+            outbox.c.status.in_(("pending", "failed")),
             outbox.c.incident_id.in_(incident_ids),
             outbox.c.id.not_in(ids),
             outbox.c.id < max(ids),
@@ -132,3 +137,48 @@ def pending_by_sink(conn: Connection, exclude: Collection[str] = ()) -> dict[str
         query = query.where(outbox.c.sink.not_in(sorted(exclude)))
     rows = conn.execute(query.group_by(outbox.c.sink))
     return {sink: int(count) for sink, count in sorted(rows)}
+
+
+def counts_by_sink(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per sink: how many rows are pending and how many parked (failed)."""
+    query = (
+        select(outbox.c.sink, outbox.c.status, func.count())
+        .where(outbox.c.status.in_(("pending", "failed")))
+        .group_by(outbox.c.sink, outbox.c.status)
+    )
+    found: dict[str, dict[str, int]] = {}
+    for sink, status, count in conn.execute(query):
+        key = "parked" if status == "failed" else "pending"
+        found.setdefault(sink, {"pending": 0, "parked": 0})[key] = int(count)
+    return found
+
+
+def parked(conn: Connection, sink: str, limit: int = 100, offset: int = 0) -> list[Any]:
+    """A sink's parked actions, oldest first."""
+    query = (
+        select(outbox)
+        .where(outbox.c.sink == sink, outbox.c.status == "failed")
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(conn.execute(query))
+
+
+def parked_one(conn: Connection, sink: str, row_id: int) -> Any | None:
+    """One parked action of `sink`, or None."""
+    query = select(outbox).where(
+        outbox.c.id == row_id, outbox.c.sink == sink, outbox.c.status == "failed"
+    )
+    return conn.execute(query).first()
+
+
+def unpark(conn: Connection, sink: str, row_id: int, now: datetime) -> bool:
+    """Put a parked action back in line, due now, with its attempts counted afresh;
+    False when `row_id` is not a parked action of `sink`."""
+    query = (
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.sink == sink, outbox.c.status == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=now, claim_token=None)
+    )
+    return conn.execute(query).rowcount == 1

@@ -302,10 +302,12 @@ def mount_web(app: FastAPI) -> None:
     from autoticket.web.dead_letters import router as dead_letters_router
     from autoticket.web.login import install_login
     from autoticket.web.release_pages import router as release_router
+    from autoticket.web.sinks import router as sinks_router
 
     install_login(app)
     app.state.html_error = _error  # the API's error handlers answer UI pages in HTML
     app.include_router(release_router)
     app.include_router(router)
     app.include_router(dead_letters_router)
+    app.include_router(sinks_router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")

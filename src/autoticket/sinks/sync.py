@@ -1,0 +1,66 @@
+"""Two-way sync: what people did to remote tickets comes back to the incident.
+
+A sink reports `RemoteChange`s, from its webhook (`parse_webhook`, called by
+`POST /api/v1/sinks/{name}/webhook`) or its `poll` (called by its lane every
+`poll_interval`). Each is written to its incident's timeline. The rule that
+keeps autoticket from fighting a person: after a person closed a sink's ticket
+(`closed`), that sink's automatic `reopen` actions of the incident are
+skipped (marked done, noted on the timeline) until a person reopens it
+(`reopened`). Updates and resolves still go; the incident itself is left as
+autoticket's alerts say.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from autoticket.sinks.base import REMOTE_KINDS, RemoteChange, Sink
+from autoticket.store.remote_changes import add_remote_change, incident_of_ref
+
+__all__ = ["authentic", "record_changes"]
+
+log = logging.getLogger("autoticket.sinks")
+
+
+def authentic(sink: Sink, headers: Mapping[str, str]) -> bool:
+    """Whether a webhook request carries the sink's secret (`webhook_secret_env`), as
+    `Authorization: Bearer <secret>` or `X-Autoticket-Webhook-Secret: <secret>`."""
+    var = sink.dispatch.webhook_secret_env
+    secret = sink.secrets.get(var) if var else None
+    if not secret:
+        return False
+    lowered = {k.lower(): v for k, v in headers.items()}
+    given = lowered.get("x-autoticket-webhook-secret", "")
+    auth = lowered.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        given = given or auth[7:].strip()
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+def record_changes(
+    engine: Engine, sink: str, changes: list[RemoteChange], now: datetime
+) -> tuple[int, int]:
+    """Write each change to its incident's timeline in one transaction; return
+    (recorded, unknown) — a change of a ticket autoticket never made is left out."""
+    recorded = unknown = 0
+    with engine.begin() as conn:
+        for change in changes:
+            if change.kind not in REMOTE_KINDS:
+                raise ValueError(f"unknown remote change kind {change.kind!r}")
+            incident = incident_of_ref(conn, sink, change.remote_ref)
+            if incident is None:
+                unknown += 1
+                continue
+            at = change.at or now
+            add_remote_change(
+                conn, incident, sink, change.kind, change.remote_ref, change.by, at, change.detail
+            )
+            recorded += 1
+    if unknown:
+        log.info("sink %s: %d remote change(s) of unknown tickets ignored", sink, unknown)
+    return recorded, unknown
