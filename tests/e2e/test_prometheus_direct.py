@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +33,7 @@ from .conftest import (
     stop_all,
     wait_ready,
 )
+from .exposition import ExpositionServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -50,41 +50,28 @@ class Gauge:
 
     value: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
+    server: ExpositionServer | None = None
 
     def set(self, value: float) -> None:
         with self.lock:
             self.value = value
 
+    def exposition(self) -> bytes:
+        with self.lock:
+            value = self.value
+        return f'# TYPE {METRIC} gauge\n{METRIC}{{service="checkout"}} {value}\n'.encode()
+
     @property
     def address(self) -> str:
         assert self.server is not None
-        return f"{HOST}:{self.server.server_address[1]}"
+        return self.server.address
 
     def start(self) -> None:
-        gauge = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with gauge.lock:
-                    value = gauge.value
-                body = f'# TYPE {METRIC} gauge\n{METRIC}{{service="checkout"}} {value}\n'.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = ExpositionServer(self.exposition)
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
 
 
 @pytest.fixture(scope="session")

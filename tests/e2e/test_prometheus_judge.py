@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from autoticket.releases.prometheus import PrometheusReader
 from autoticket.releases.settings import PrometheusSettings, SliSpec
 
 from .conftest import (
-    HOST,
     PROMETHEUS_BIN,
     Autoticket,
     Prometheus,
@@ -41,6 +39,7 @@ from .conftest import (
     start_scraping_prometheus,
     stop_all,
 )
+from .exposition import ExpositionServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -63,7 +62,7 @@ class Exporter:
     levels: dict[str, float]
     scrapes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
+    server: ExpositionServer | None = None
 
     def set_level(self, service: str, level: float) -> None:
         with self.lock:
@@ -83,30 +82,14 @@ class Exporter:
     @property
     def address(self) -> str:
         assert self.server is not None
-        return f"{HOST}:{self.server.server_address[1]}"
+        return self.server.address
 
     def start(self) -> None:
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exporter.exposition() if self.path == "/metrics" else b""
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = ExpositionServer(self.exposition)
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
 
 
 # -- the session's processes -----------------------------------------------------
