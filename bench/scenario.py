@@ -59,6 +59,10 @@ __all__ = [
 DAY0 = datetime(2026, 11, 9, tzinfo=UTC)
 _MIN = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
+# After a fault, its service (in that cluster, of that class) stays free this long: longer
+# than reopen_within (1h) plus resolve_after, so two faults are two incidents by any
+# reading; recurrences are the explicit case of the same alert again, hours later.
+SPACING = timedelta(minutes=75)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,9 +357,9 @@ def _deploy_regression(w: _World, start: datetime) -> bool:
     service = rng.choice(APPS)
     cluster = rng.choice(PROD_CLUSTERS)
     length = _minutes(rng, 20, 90)
-    if not w.free((service, cluster), start, start + length + 10 * _MIN):
+    if not w.free((service, cluster), start, start + length + SPACING):
         return False
-    w.take((service, cluster), start, start + length + 10 * _MIN)
+    w.take((service, cluster), start, start + length + SPACING)
     inc = w.incident(
         "deploy-regression",
         SERVICES[service].team,
@@ -400,9 +404,9 @@ def _crash_loop(w: _World, start: datetime) -> bool:
     service = rng.choice(APPS)
     cluster = rng.choice(PROD_CLUSTERS)
     length = _minutes(rng, 30, 120)
-    if not w.free((service, cluster), start, start + length + 10 * _MIN):
+    if not w.free((service, cluster), start, start + length + SPACING):
         return False
-    w.take((service, cluster), start, start + length + 10 * _MIN)
+    w.take((service, cluster), start, start + length + SPACING)
     inc = w.incident(
         "crash-loop", SERVICES[service].team, service, cluster, f"{service} pods crash-loop"
     )
@@ -441,10 +445,10 @@ def _db_exhaustion(w: _World, start: datetime) -> bool:
     rng.shuffle(dependents)
     dependents = dependents[: rng.randint(2, 4)]
     keys = [(s, cluster) for s in [db, *dependents]]
-    if not all(w.free(k, start, start + length + 15 * _MIN) for k in keys):
+    if not all(w.free(k, start, start + length + SPACING) for k in keys):
         return False
     for k in keys:
-        w.take(k, start, start + length + 15 * _MIN)
+        w.take(k, start, start + length + SPACING)
     root = w.incident(
         "db-exhaustion", SERVICES[db].team, db, cluster, f"{db} ran out of connections"
     )
@@ -484,9 +488,9 @@ def _disk_fill(w: _World, start: datetime) -> bool:
     service = rng.choice(STATEFUL)
     cluster = rng.choice(PROD_CLUSTERS)
     length = _minutes(rng, 120, 360)
-    if not w.free((service, cluster, "disk"), start, start + length + 10 * _MIN):
+    if not w.free((service, cluster, "disk"), start, start + length + SPACING):
         return False
-    w.take((service, cluster, "disk"), start, start + length + 10 * _MIN)
+    w.take((service, cluster, "disk"), start, start + length + SPACING)
     inc = w.incident(
         "disk-fill", SERVICES[service].team, service, cluster, f"{service} disk fills up"
     )
@@ -522,10 +526,10 @@ def _env_split(w: _World, start: datetime) -> bool:
     prod = rng.choice(PROD_CLUSTERS)
     lengths = [_minutes(rng, 20, 80), _minutes(rng, 20, 80)]
     keys = [(service, prod), (service, STAGING_CLUSTER)]
-    if not all(w.free(k, start, start + lengths[n] + 15 * _MIN) for n, k in enumerate(keys)):
+    if not all(w.free(k, start, start + lengths[n] + SPACING) for n, k in enumerate(keys)):
         return False
     for n, (svc, cluster) in enumerate(keys):
-        w.take((svc, cluster), start, start + lengths[n] + 15 * _MIN)
+        w.take((svc, cluster), start, start + lengths[n] + SPACING)
         inc = w.incident(
             "env-split",
             SERVICES[service].team,
@@ -553,7 +557,7 @@ def _recurrence(w: _World, start: datetime) -> bool:
     gap = _minutes(rng, 180, 360)
     first, second = _minutes(rng, 15, 40), _minutes(rng, 15, 40)
     later = start + first + gap
-    slots = [(start, start + first + 15 * _MIN), (later, later + second + 15 * _MIN)]
+    slots = [(start, start + first + SPACING), (later, later + second + SPACING)]
     if not all(w.free((service, cluster), a, b) for a, b in slots):
         return False
     for (a, b), length in zip(slots, (first, second), strict=True):
@@ -583,12 +587,12 @@ def _storm(w: _World, start: datetime) -> bool:
     members = [s for s in APPS + STATEFUL if s != "search"] + ["search"]
     members = sorted(set(members))
     rng.shuffle(members)
-    members = [m for m in members if w.free((m, cluster), start, start + length + 15 * _MIN)]
+    members = [m for m in members if w.free((m, cluster), start, start + length + SPACING)]
     members = members[: rng.randint(8, 14)]
     if len(members) < 8:
         return False
     for m in members:
-        w.take((m, cluster), start, start + length + 15 * _MIN)
+        w.take((m, cluster), start, start + length + SPACING)
     region = cluster.split("-", 1)[1]
     root = w.incident("storm", PLATFORM_TEAM, "", cluster, f"network degraded in {region}")
     for m in members:
@@ -629,9 +633,9 @@ def _security(w: _World, start: datetime) -> bool:
             ("SuspiciousOutboundTraffic", "critical", "outbound traffic to a known-bad host"),
         ]
     )
-    if not w.free((service, cluster, "security"), start, start + length + 10 * _MIN):
+    if not w.free((service, cluster, "security"), start, start + length + SPACING):
         return False
-    w.take((service, cluster, "security"), start, start + length + 10 * _MIN)
+    w.take((service, cluster, "security"), start, start + length + SPACING)
     inc = w.incident("security", SECURITY_TEAM, service, cluster, f"{service}: {summary}")
     w.alert(
         inc,
@@ -656,9 +660,9 @@ def _transient(w: _World, start: datetime) -> bool:
     cluster = rng.choice([*PROD_CLUSTERS, STAGING_CLUSTER])
     length = timedelta(seconds=rng.randint(20, 150))
     key = (service, cluster, "noise")
-    if not w.free(key, start, start + length + 10 * _MIN):
+    if not w.free(key, start, start + length + SPACING):
         return False
-    w.take(key, start, start + length + 10 * _MIN)
+    w.take(key, start, start + length + SPACING)
     inc = w.incident("transient", SERVICES[service].team, service, cluster, f"{service} blip")
     alertname = rng.choice(["CPUThrottlingHigh", "HighLatencyP99Short", "ErrorSpike"])
     w.alert(
@@ -678,9 +682,9 @@ def _info(w: _World, start: datetime) -> bool:
     cluster = rng.choice([*PROD_CLUSTERS, STAGING_CLUSTER])
     length = _minutes(rng, 10, 180)
     key = (service, cluster, "info")
-    if not w.free(key, start, start + length + 10 * _MIN):
+    if not w.free(key, start, start + length + SPACING):
         return False
-    w.take(key, start, start + length + 10 * _MIN)
+    w.take(key, start, start + length + SPACING)
     inc = w.incident("info", SERVICES[service].team, service, cluster, f"{service} scaled out")
     alertname = rng.choice(["KubeHpaMaxedOut", "ConfigReloaded", "CertificateRenewed"])
     w.alert(
@@ -696,9 +700,9 @@ def _flapping(w: _World, start: datetime) -> bool:
     cluster = rng.choice(PROD_CLUSTERS)
     length = _minutes(rng, 30, 90)
     key = (service, cluster, "flap")
-    if not w.free(key, start, start + length + 15 * _MIN):
+    if not w.free(key, start, start + length + SPACING):
         return False
-    w.take(key, start, start + length + 15 * _MIN)
+    w.take(key, start, start + length + SPACING)
     inc = w.incident(
         "flapping",
         SERVICES[service].team,
