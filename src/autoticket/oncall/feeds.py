@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -179,10 +179,11 @@ class Calendars:
         events = recurring_ical_events.of(calendar).between(at, at + timedelta(seconds=1))
         for event in events:
             start, end = _bounds(event, at)
-            if start is None or end is None or not start <= at < end:
+            # Compared in UTC: comparing two times of one zone ignores a DST fold.
+            if start is None or end is None or not _utc(start) <= _utc(at) < _utc(end):
                 continue
             user = _person(event, feed.summary_prefix)
-            if user and (found is None or start > found.start):
+            if user and (found is None or _utc(start) > _utc(found.start)):
                 found = Shift(user, start, end)
         return found
 
@@ -204,3 +205,7 @@ def _bounds(event: icalendar.Event, at: datetime) -> tuple[datetime | None, date
         duration = event.get("DURATION")
         end = start + duration.dt if duration is not None else None
     return start, end
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)

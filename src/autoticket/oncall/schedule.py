@@ -10,7 +10,7 @@ the schedule's zone. Every answer says which override or layer decided it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,12 +84,14 @@ def shift_of(layer: Layer, at: datetime, zone: ZoneInfo) -> tuple[str, datetime,
     rotation = layer.rotation
     if rotation.endswith("h"):
         length = timedelta(hours=int(rotation[:-1]))
-        first = _local(layer.start, zone)
+        # In UTC: arithmetic on datetimes of one zone is wall-clock arithmetic.
+        first = _local(layer.start, zone).astimezone(UTC)
         if at < first:
             return None
-        index = int((at - first) // length)
+        index = int((at.astimezone(UTC) - first) // length)
         start = first + index * length
-        return layer.users[index % len(layer.users)], start, start + length
+        user = layer.users[index % len(layer.users)]
+        return user, start.astimezone(zone), (start + length).astimezone(zone)
     days = {"daily": 1, "weekly": 7}.get(rotation) or int(rotation[:-1])
     first_wall = _wall(_local(layer.start, zone), zone)
     wall = _wall(at, zone)
@@ -132,6 +134,7 @@ def on_call(
     """Who `schedule` puts on call at `at` (an aware instant)."""
     if at.tzinfo is None:
         raise ValueError("at: give a time with a UTC offset (e.g. 2026-03-29T09:00:00+02:00)")
+    at = at.astimezone(UTC)  # comparisons with times of the schedule's zone stay exact
     zone = ZoneInfo(schedule.time_zone)
     found = _override(schedule.overrides, at, zone)
     if found is not None:
