@@ -113,3 +113,19 @@ def test_live_escalation_names_the_responder_until_acknowledged(
         "escalation_stopped",
     ]
     assert _entries(engine)[-1][2] == "escalation stopped: acknowledged by anonymous (api)"
+
+
+def test_the_ui_acknowledge_button_stops_it_and_the_page_names_the_responder(
+    client: TestClient, clock: FixedClock, engine: Engine, t0: datetime
+) -> None:
+    client.post("/api/v1/ingest/alertmanager", json=am_payload(am_alert()))
+    _drain_at(client, clock, t0)
+    _drain_at(client, clock, t0 + timedelta(seconds=1))
+    [incident] = client.get("/api/v1/incidents").json()["items"]
+    page = client.get(f"/incidents/{incident['id']}").text
+    assert "<dt>Responder</dt><dd>ann</dd>" in page
+    r = client.post(f"/incidents/{incident['id']}/ack", follow_redirects=False)
+    assert r.status_code == 303
+    _drain_at(client, clock, t0 + timedelta(hours=1))
+    assert _entries(engine)[-1][2] == "escalation stopped: acknowledged by anonymous (ui)"
+    assert [kind for _, kind, _ in _entries(engine)] == ["escalation", "escalation_stopped"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -28,7 +28,9 @@ def parse_instant(text: str) -> datetime:
         ) from None
     if at.tzinfo is None:
         raise ValueError(f"{text[:64]!r} has no UTC offset; add Z or e.g. +02:00")
-    return at
+    if not 1970 <= at.year <= 9000:
+        raise ValueError(f"{text[:64]!r} is out of range (years 1970 to 9000)")
+    return at.astimezone(UTC)
 
 
 def on_call_view(config: Any, team: str, at: datetime) -> dict[str, Any]:
