@@ -58,7 +58,7 @@ def test_replay_runs_the_steps_on_the_virtual_clock(
         _line("L2", t0 + timedelta(minutes=12), am_payload(resolved)),
     ]
     out = replay(iter(lines), config, engine=engine).output
-    assert [t["status"] for t in out["tickets"]] == ["resolved"]
+    assert [(t["status"], t["responder"]) for t in out["tickets"]] == [("resolved", "ann")]
     base = t0.replace(tzinfo=None)
     assert [(at - base, kind) for at, kind, _ in _entries(engine)] == [
         (timedelta(0), "escalation"),
@@ -129,3 +129,14 @@ def test_the_ui_acknowledge_button_stops_it_and_the_page_names_the_responder(
     _drain_at(client, clock, t0 + timedelta(hours=1))
     assert _entries(engine)[-1][2] == "escalation stopped: acknowledged by anonymous (ui)"
     assert [kind for _, kind, _ in _entries(engine)] == ["escalation", "escalation_stopped"]
+
+
+def test_replay_names_the_on_call_of_a_team_without_a_policy(t0: datetime) -> None:
+    """No escalation: the ticket still names who was on call for its team when it opened."""
+    plain = escalation_config()
+    teams = dict(plain.catalog.teams)
+    teams["payments"] = teams["payments"].model_copy(update={"escalation_policy": None})
+    config = plain.model_copy(update={"catalog": plain.catalog.model_copy(update={"teams": teams})})
+    later = t0 + timedelta(days=1)  # bob's day
+    out = replay(iter([_line("L1", later, am_payload(am_alert()))]), config).output
+    assert [(t["team"], t["responder"]) for t in out["tickets"]] == [("payments", "bob")]
