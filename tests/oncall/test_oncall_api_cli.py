@@ -137,3 +137,40 @@ def test_cli_exits_1_when_nobody_is_on_call(config_file: Path) -> None:
     assert code == 1
     assert "nobody is on call for payments" in out
     assert "starts later" in out
+
+
+def test_refresh_rereads_the_feeds_and_the_answer_follows(engine: Engine, tmp_path: Path) -> None:
+    feed = tmp_path / "oncall.ics"
+
+    def shift(person: str) -> str:
+        return (
+            "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//EN\nBEGIN:VEVENT\nUID:1\n"
+            "DTSTAMP:20260101T000000Z\nDTSTART:20260105T000000Z\nDTEND:20260112T000000Z\n"
+            f"SUMMARY:{person}\nEND:VEVENT\nEND:VCALENDAR\n"
+        )
+
+    feed.write_text(shift("ann"))
+    schedules = {"cal": {"layers": [{"name": "feed", "ical": {"path": str(feed)}}]}}
+    config = escalation_config(schedules=schedules, escalation_policies={})
+    teams = dict(config.catalog.teams)
+    teams["payments"] = teams["payments"].model_copy(
+        update={"schedule": "cal", "escalation_policy": None}
+    )
+    config = config.model_copy(
+        update={"catalog": config.catalog.model_copy(update={"teams": teams})}
+    )
+    runtime = Runtime(config, engine, start_worker=False)
+    params = {"team": "payments", "at": "2026-01-06T12:00:00Z"}
+    with TestClient(create_app(runtime), base_url="http://localhost") as c:
+        assert c.get("/api/v1/oncall", params=params).json()["user"] == "ann"
+        feed.write_text(shift("bob"))
+        r = c.post("/api/v1/oncall/refresh", json={})
+        assert r.status_code == 200
+        assert r.json() == {"feeds": [{"feed": "cal.feed", "error": None}]}
+        answer = c.get("/api/v1/oncall", params=params).json()
+        assert (answer["user"], answer["source"]) == ("bob", "ical")
+        feed.write_text("garbage")
+        error = c.post("/api/v1/oncall/refresh", json={}).json()["feeds"][0]["error"]
+        assert "not an iCalendar file" in error
+        assert c.get("/api/v1/oncall", params=params).json()["user"] == "bob"  # last copy
+    runtime.stop()

@@ -126,16 +126,19 @@ def test_a_daily_handoff_stays_at_local_nine_across_the_change(
 
 
 @pytest.mark.parametrize(
-    ("zone", "monday", "utc_before", "utc_after"),
+    ("zone", "before", "after", "utc_before", "utc_after"),
     [
-        # Business hours 09:00-17:00 local start at 08:00Z before Berlin's spring
-        # change and at 07:00Z after it; in New York at 14:00Z, then 13:00Z.
-        ("Europe/Berlin", "2026-03-23", 8, 7),
-        ("America/New_York", "2026-03-02", 14, 13),
+        # Business hours 09:00-17:00 local start at 08:00Z the Monday before Berlin's
+        # spring change and at 07:00Z the Monday after; in New York at 14:00Z, then
+        # 13:00Z; in the fall the other way round.
+        ("Europe/Berlin", "2026-03-23", "2026-03-30", 8, 7),
+        ("Europe/Berlin", "2026-10-19", "2026-10-26", 7, 8),
+        ("America/New_York", "2026-03-02", "2026-03-09", 14, 13),
+        ("America/New_York", "2026-10-26", "2026-11-02", 13, 14),
     ],
 )
-def test_business_hours_follow_local_time_across_the_spring_change(
-    zone: str, monday: str, utc_before: int, utc_after: int
+def test_business_hours_follow_local_time_across_the_changes(
+    zone: str, before: str, after: str, utc_before: int, utc_after: int
 ) -> None:
     schedule = _schedule(
         time_zone=zone,
@@ -145,15 +148,31 @@ def test_business_hours_follow_local_time_across_the_spring_change(
              "start": "2026-01-01T09:00", "restrictions": BUSINESS_HOURS},
         ],
     )  # fmt: skip
-    if zone == "Europe/Berlin":  # the Monday before the change, then the one after
-        first, second = "2026-03-23", "2026-03-30"
-    else:
-        first, second = "2026-03-02", "2026-03-09"
-    assert monday == first
-    for day, hour in ((first, utc_before), (second, utc_after)):
+    for day, hour in ((before, utc_before), (after, utc_after)):
         at = datetime.fromisoformat(f"{day}T{hour:02d}:00:00+00:00")
         assert _who(schedule, at.isoformat())[0] == "cat"
         assert _who(schedule, (at - timedelta(minutes=1)).isoformat())[0] == "ann"
+        end = at + timedelta(hours=8)  # 17:00 local
+        assert _who(schedule, (end - timedelta(minutes=1)).isoformat())[0] == "cat"
+        assert _who(schedule, end.isoformat())[0] == "ann"
+
+
+def test_a_window_in_the_repeated_or_skipped_hour() -> None:
+    """Berlin, Sunday 02:00-03:00 local: twice as long on 2026-10-25 (the hour
+    repeats), absent on 2026-03-29 (the hour is skipped)."""
+    schedule = _schedule(
+        time_zone="Europe/Berlin",
+        layers=[
+            {"name": "base", "users": ["ann"], "start": "2026-01-01T00:00"},
+            {"name": "night", "users": ["nic"], "start": "2026-01-01T00:00",
+             "restrictions": [{"days": ["sun"], "start": "02:00", "end": "03:00"}]},
+        ],
+    )  # fmt: skip
+    fall = ["2026-10-24T23:59:00Z", "2026-10-25T00:00:00Z", "2026-10-25T01:30:00Z",
+            "2026-10-25T02:00:00Z"]  # fmt: skip
+    assert [_who(schedule, at)[0] for at in fall] == ["ann", "nic", "nic", "ann"]
+    spring = ["2026-03-29T00:30:00Z", "2026-03-29T01:00:00Z", "2026-03-29T01:30:00Z"]
+    assert [_who(schedule, at)[0] for at in spring] == ["ann", "ann", "ann"]
 
 
 def test_an_hourly_rotation_counts_elapsed_hours_through_the_fall_change() -> None:
