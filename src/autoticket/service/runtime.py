@@ -66,7 +66,7 @@ class Runtime:
         self.db_health.watch(engine)
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         if sinks is None:
-            sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
+            sinks = build_sinks(config, http_client)
         self.dispatcher = Dispatcher(
             transactional_sinks(sinks), on_applied=self._applied, on_committed=self._committed
         )
