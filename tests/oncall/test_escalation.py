@@ -176,6 +176,11 @@ def test_a_resolution_ends_it(engine: Engine, config: Config, t0: datetime) -> N
         "escalation",
         "escalation_stopped",
     ]
+    with engine.connect() as conn:
+        message = conn.execute(
+            select(timeline.c.message).where(timeline.c.kind == "escalation_stopped")
+        ).scalar_one()
+    assert message == "escalation stopped: resolved by ann (api)"
 
 
 def test_an_auto_resolved_incident_pages_nobody_more(

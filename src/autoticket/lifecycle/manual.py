@@ -59,7 +59,7 @@ def _change(
     state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
     state.flush()
     # A person has it: the escalation pages nobody else.
-    escalations.stop(conn, incident.id, now, who, via)
+    escalations.stop(conn, incident.id, now, who, via, action)
     actions = Actions(config)
     actions.ticket(
         incident,

@@ -35,9 +35,16 @@ def pending(conn: Connection, incident_id: int) -> dict[str, Any] | None:
     return {**(row.payload or {}), "due_at": row.due_at}
 
 
-def stop(conn: Connection, incident_id: int, at: datetime, by: str, via: str) -> bool:
-    """Stop the incident's escalation (acknowledged `via` api, ui, a sink...); False if
-    none was running. Writes an `escalation_stopped` timeline entry."""
+def stop(
+    conn: Connection,
+    incident_id: int,
+    at: datetime,
+    by: str,
+    via: str,
+    why: str = "acknowledged",
+) -> bool:
+    """Stop the incident's escalation (`why`: acknowledged or resolved, `via` api, ui, a
+    sink's ticket); False if none was running. Writes an `escalation_stopped` entry."""
     gone = conn.execute(
         delete(timers).where(timers.c.kind == ESCALATE, timers.c.subject == str(incident_id))
     ).rowcount
@@ -51,8 +58,8 @@ def stop(conn: Connection, incident_id: int, at: datetime, by: str, via: str) ->
                 incident_id,
                 at,
                 "escalation_stopped",
-                f"escalation stopped: acknowledged by {who} ({via})",
-                {"by": by, "via": via},
+                f"escalation stopped: {why} by {who} ({via})",
+                {"by": by, "via": via, "why": why},
             )
         ],
     )
