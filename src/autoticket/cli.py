@@ -571,5 +571,9 @@ from autoticket.token_cli import token_app  # noqa: E402  (registers `autoticket
 
 app.add_typer(token_app, name="token")
 
+from autoticket.oncall_cli import oncall  # noqa: E402  (registers `autoticket oncall`)
+
+app.command("oncall")(oncall)
+
 if __name__ == "__main__":
     app()
