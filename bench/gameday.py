@@ -58,6 +58,7 @@ class PlayRecord:
     events: dict[str, tuple[str, int]] = field(default_factory=dict)  # event id -> (line, index)
     posted: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    unseen_events: int = 0  # events of incidents past what `explain.events` lists (read_back)
 
     def to_virtual(self, wall: datetime) -> datetime:
         return self.virtual_start + (wall - self.wall_start) * self.speed
@@ -149,10 +150,12 @@ def read_back(
         owner = _above(incident_id, tickets, parents)
         if owner is None:
             continue
-        for event in detail.get("explain", {}).get("events", []):
+        listed = detail.get("explain", {}).get("events", [])
+        for event in listed:
             ref = record.events.get(event["id"])
             if ref is not None:
                 owner.alerts.add(ref)
+        record.unseen_events += max(0, int(detail.get("event_count") or 0) - len(listed))
     return [t for t in tickets.values() if t.alerts]
 
 

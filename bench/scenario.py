@@ -800,14 +800,25 @@ def write_scenario(scenario: Scenario, out: Path) -> dict[str, Path]:
 
 
 def load_scenario(path: Path) -> tuple[list[bytes], dict[str, Any] | None]:
-    """A scenario directory's stream and truth, or a bare NDJSON stream (no truth)."""
-    if path.is_dir():
-        stream = path / "stream.ndjson"
-        truth_file = path / "truth.json"
+    """A scenario directory's stream and truth, or a bare NDJSON stream (no truth).
+
+    ValueError names the file and what is wrong with it."""
+    stream = path / "stream.ndjson" if path.is_dir() else path
+    truth_file = path / "truth.json" if path.is_dir() else None
+    try:
         lines = [line for line in stream.read_bytes().splitlines() if line.strip()]
-        truth = orjson.loads(truth_file.read_bytes()) if truth_file.exists() else None
-        return lines, truth
-    return [line for line in path.read_bytes().splitlines() if line.strip()], None
+    except OSError as exc:
+        raise ValueError(f"{stream}: cannot be read ({exc.strerror or exc})") from None
+    if truth_file is None or not truth_file.exists():
+        return lines, None
+    try:
+        truth = orjson.loads(truth_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"{truth_file}: not a readable JSON truth ({exc})") from None
+    missing = [k for k in ("incidents", "episodes", "deliveries", "received") if k not in truth]
+    if missing:
+        raise ValueError(f"{truth_file}: missing {', '.join(missing)}")
+    return lines, truth
 
 
 def _env(cluster: str) -> str:

@@ -108,12 +108,11 @@ def score(
         raise typer.BadParameter("give scenario directories or --seeds")
     _bench()
     from bench.jiralert import JiralertSettings
-    from bench.scenario import load_scenario
     from bench.scenario_run import default_config, generated, run_scenario_bench
 
     runs: list[tuple[str, list[bytes], dict[str, Any]]] = []
     for path in scenarios or []:
-        lines, truth = load_scenario(path)
+        lines, truth = _load(path)
         if truth is None:
             raise typer.BadParameter(f"{path}: no truth.json; scoring needs the truth")
         runs.append((str(path), lines, truth))
@@ -132,6 +131,16 @@ def score(
         import json
 
         typer.echo(json.dumps(_headline(results), indent=2, default=str))
+
+
+def _load(path: Path) -> tuple[list[bytes], dict[str, Any] | None]:
+    from bench.scenario import load_scenario
+
+    try:
+        return load_scenario(path)
+    except ValueError as exc:
+        err.print(f"scenario error: {exc}", style="red", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _headline(results: dict[str, Any]) -> dict[str, Any]:
@@ -191,9 +200,8 @@ def simulate(
     _bench()
     import httpx
     from bench.gameday import WallPace, play, read_back
-    from bench.scenario import load_scenario
 
-    lines, truth = load_scenario(scenario)
+    lines, truth = _load(scenario)
     pace = WallPace()
     reads = {"authorization": f"Bearer {token}"} if token else None
     writes = {"authorization": f"Bearer {ingest_token}"} if ingest_token else None
@@ -208,15 +216,27 @@ def simulate(
         f"timers divided by {speed:g} (serve --resolve-after, --reopen-within)",
         markup=False,
     )
-    with httpx.Client(base_url=url, timeout=30.0) as client:
-        record = play(lines, client, pace, speed, writes, progress)
-        pace.wait_until(pace.now() + _duration(settle))
-        tickets = read_back(client, record, reads)
+    wait = _duration(settle)
+    try:
+        with httpx.Client(base_url=url, timeout=30.0) as client:
+            record = play(lines, client, pace, speed, writes, progress)
+            pace.wait_until(pace.now() + wait)
+            tickets = read_back(client, record, reads)
+    except (httpx.HTTPError, ValueError) as exc:
+        err.print(f"game day failed: {type(exc).__name__}: {exc}", style="red", markup=False)
+        raise typer.Exit(2) from None
     err.print(
         f"posted {record.posted} lines ({len(record.errors)} refused), "
         f"{len(tickets)} tickets hold their events",
         markup=False,
     )
+    if record.unseen_events:
+        err.print(
+            f"note: {record.unseen_events} events of large incidents were past what the API "
+            "lists per incident (explain.events); their alerts are not scored",
+            style="yellow",
+            markup=False,
+        )
     result: dict[str, Any] = {"posted": record.posted, "errors": record.errors[:20]}
     if truth is not None:
         from bench.jiralert import jiralert_tickets

@@ -22,9 +22,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gameday import play, read_back  # noqa: E402
-from bench.scenario import ScenarioSpec, build_scenario  # noqa: E402
+from bench.scenario import ScenarioSpec, build_scenario, write_scenario  # noqa: E402
 from bench.scenario_run import default_config, pipeline_tickets  # noqa: E402
 from bench.scenario_score import score  # noqa: E402
+from bench.server import free_port  # noqa: E402
 
 SMALL = ScenarioSpec(seed=5, span=timedelta(hours=8), scale=0.3)
 
@@ -120,3 +121,27 @@ def test_scenario_generate_score_and_simulate_commands(tmp_path: Path) -> None:
     )
     missing = runner.invoke(app, ["scenario", "score"])
     assert missing.exit_code == 2 and "--seeds" in missing.output
+
+
+def test_bad_scenarios_and_an_unreachable_server_are_clear_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_stream = runner.invoke(app, ["scenario", "score", str(empty)])
+    assert no_stream.exit_code == 2
+    assert "stream.ndjson: cannot be read" in no_stream.output
+    (empty / "stream.ndjson").write_text("")
+    (empty / "truth.json").write_text('{"incidents": []}')
+    partial = runner.invoke(app, ["scenario", "score", str(empty)])
+    assert partial.exit_code == 2
+    assert "truth.json: missing episodes, deliveries, received" in partial.output
+    (empty / "truth.json").write_text("{")
+    broken = runner.invoke(app, ["scenario", "score", str(empty)])
+    assert broken.exit_code == 2 and "not a readable JSON truth" in broken.output
+    out = tmp_path / "s"
+    write_scenario(build_scenario(ScenarioSpec(seed=1, span=timedelta(hours=2), scale=0.1)), out)
+    closed = free_port()
+    gone = runner.invoke(
+        app, ["simulate", str(out), "--url", f"http://127.0.0.1:{closed}", "--speed", "100000"]
+    )
+    assert gone.exit_code == 2 and "game day failed: ConnectError" in gone.output
