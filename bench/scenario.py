@@ -168,7 +168,9 @@ class Scenario:
     spec: ScenarioSpec
     lines: list[bytes]
     incidents: dict[str, IncidentTruth]
-    episodes: dict[str, dict[str, Any]]  # episode id -> its labels, component, incident...
+    # episode id -> incident (the real one), component (its part), parent (the incident,
+    # for a part), kind, actionable, team (the true owner), labels, intervals
+    episodes: dict[str, dict[str, Any]]
     deliveries: dict[str, list[str]]  # line id -> the episode of each alert in its body
     received: dict[str, str]  # line id -> received_at
     stats: dict[str, Any] = field(default_factory=dict)
@@ -297,6 +299,10 @@ def build_scenario(spec: ScenarioSpec) -> Scenario:
         e.id: {
             "incident": e.incident,
             "component": e.component,
+            "parent": e.incident if e.component != e.incident else None,
+            "kind": world.incidents[e.incident].kind,
+            "actionable": world.incidents[e.incident].actionable,
+            "team": world.incidents[e.incident].team,
             "labels": e.labels,
             "intervals": [[_iso(a), _iso(b)] for a, b in e.intervals],
         }

@@ -80,6 +80,8 @@ def test_every_delivered_alert_has_its_truth_and_parses() -> None:
                 assert _time(alert["endsAt"]) <= received
             root = incidents[episode["incident"]]
             assert root["parent"] is None
+            assert (episode["actionable"], episode["team"]) == (root["actionable"], root["team"])
+            assert episode["parent"] == (None if episode["component"] == root["id"] else root["id"])
             part = incidents[episode["component"]]
             assert part["parent"] in (None, root["id"])
             assert (part["parent"] is None) == (part["id"] == root["id"])
