@@ -97,13 +97,14 @@ def _fingerprint(labels: dict[str, str]) -> str:
 class _Alert:
     """One label set of a group: its episodes' intervals, merged and time-ordered."""
 
-    def __init__(self, labels: dict[str, str], annotations: dict[str, str]) -> None:
+    def __init__(self, labels: dict[str, str]) -> None:
         self.labels = labels
-        self.annotations = annotations
+        self.annotations: dict[str, dict[str, str]] = {}  # episode -> its annotations
         self.spans: list[tuple[datetime, datetime, str]] = []  # start, end, episode
         self.starts: list[datetime] = []
 
     def add(self, episode: Episode) -> None:
+        self.annotations[episode.id] = episode.annotations
         for a, b in episode.intervals:
             self.spans.append((a, b, episode.id))
         self.spans.sort()
@@ -123,7 +124,7 @@ def deliver(episodes: list[Episode], am: AmSettings, rng: random.Random, seed: i
     for e in episodes:
         key = group_key_of(e.labels)
         fp = _fingerprint(e.labels)
-        alert = groups.setdefault(key, {}).setdefault(fp, _Alert(e.labels, e.annotations))
+        alert = groups.setdefault(key, {}).setdefault(fp, _Alert(e.labels))
         alert.add(e)
     sent: list[_Sent] = []
     for key in sorted(groups):
@@ -177,7 +178,7 @@ def _run_group(
                 body, eps = _body(key, alerts, sorted(members), flush)
                 out += _copies(flush, body, eps, am, rng)
                 last_firing, last_resolved, last_sent = firing, resolved, flush
-            members = firing  # resolved alerts leave the group after the flush
+            members = set(firing)  # resolved alerts leave the group after the flush
             if not members:
                 break
             created = flush
@@ -221,7 +222,7 @@ def _body(
             {
                 "status": "firing" if firing else "resolved",
                 "labels": alert.labels,
-                "annotations": alert.annotations,
+                "annotations": alert.annotations[span[2]],
                 "startsAt": _iso(span[0]),
                 "endsAt": GO_ZERO if firing else _iso(span[1]),
                 "generatorURL": f"http://prometheus.{alert.labels['cluster']}.example:9090/graph",

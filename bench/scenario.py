@@ -62,7 +62,7 @@ _HOUR = timedelta(hours=1)
 # After a fault, its service (in that cluster, of that class) stays free this long: longer
 # than reopen_within (1h) plus resolve_after, so two faults are two incidents by any
 # reading; recurrences are the explicit case of the same alert again, hours later.
-SPACING = timedelta(minutes=75)
+SPACING = timedelta(minutes=100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,13 +386,14 @@ def _deploy_regression(w: _World, start: datetime) -> bool:
             pod=pod,
         )
     a = start + _minutes(rng, 1, 4)
-    w.alert(
-        inc,
-        "HighLatencyP99",
-        "warning",
-        [(a, start + length + _minutes(rng, 0, 4))],
-        f"{service} p99 latency is high",
-    )
+    b = start + length + _minutes(rng, 0, 4)
+    summary = f"{service} p99 latency is high"
+    if rng.random() < 0.5:  # escalates: a label change, so a new alert as the old one ends
+        m = a + (b - a) * rng.uniform(0.2, 0.6)
+        w.alert(inc, "HighLatencyP99", "warning", [(a, m)], summary)
+        w.alert(inc, "HighLatencyP99", "critical", [(m, b)], summary)
+    else:
+        w.alert(inc, "HighLatencyP99", "warning", [(a, b)], summary)
     if rng.random() < 0.6:
         a = start + _minutes(rng, 3, 8)
         w.alert(

@@ -54,6 +54,10 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     assert truth is not None and truth["deliveries"] == one.deliveries
 
 
+def root_kind(episode: dict) -> str:
+    return str(episode["kind"])
+
+
 def test_every_delivered_alert_has_its_truth_and_parses() -> None:
     scenario = build_scenario(SPEC)
     truth = scenario.truth()
@@ -71,6 +75,7 @@ def test_every_delivered_alert_has_its_truth_and_parses() -> None:
         for alert, ep_id in zip(body["alerts"], episodes, strict=True):
             episode = truth["episodes"][ep_id]
             assert alert["labels"] == episode["labels"]
+            assert alert["annotations"]["description"].endswith(f"({root_kind(episode)})")
             spans = [(_time(a), _time(b)) for a, b in episode["intervals"]]
             start = _time(alert["startsAt"])
             assert start in [a for a, _ in spans]  # the span the alert is in
@@ -171,6 +176,12 @@ def test_alertmanager_waits_groups_repeats_and_resolves() -> None:
     assert sent[3][2] == ["firing"]
     assert sent[-1][1] == "resolved" and _near(at[-1], timedelta(seconds=30) + 150 * MIN)
     assert len(sent) == 6  # 30s, 10m, 20m, 1h20m and 2h20m repeats, the resolution
+
+
+def test_an_alert_joining_right_after_a_notification_is_sent_at_the_next_tick() -> None:
+    sent = _sent([_episode("e1", (0 * MIN, 60 * MIN)), _episode("e2", (MIN, 60 * MIN), pod="p2")])
+    assert _near(sent[1][0], timedelta(seconds=30) + 5 * MIN)
+    assert sent[1][2] == ["firing", "firing"]
 
 
 def test_a_blip_before_group_wait_is_never_sent_and_a_later_one_starts_a_new_group() -> None:
