@@ -2,8 +2,8 @@
 
 The body is SNS's envelope; for a `Notification` its `Message` is the alarm's
 state change as a JSON string. A `SubscriptionConfirmation` is recorded as
-one info event carrying the `SubscribeURL` (autoticket makes no outbound
-call). Mapping: docs/sources/cloudwatch.md.
+one info event carrying the `SubscribeURL` (confirming it, and checking the
+signature, happen at ingest: api/sns.py). Mapping: docs/sources/cloudwatch.md.
 """
 
 from __future__ import annotations

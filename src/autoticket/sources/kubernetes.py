@@ -78,8 +78,14 @@ class KubernetesSource(Source):
 
     name: ClassVar[str] = "kubernetes"
 
-    def __init__(self, service_labels: tuple[str, ...] = DEFAULT_SERVICE_LABELS) -> None:
+    def __init__(
+        self,
+        service_labels: tuple[str, ...] = DEFAULT_SERVICE_LABELS,
+        namespace_as_service: bool = False,
+    ) -> None:
+        # From `sources.kubernetes` in the config (Config.adapter_settings).
         self.service_labels = service_labels
+        self.namespace_as_service = namespace_as_service
 
     def parse(
         self,
@@ -150,7 +156,7 @@ class KubernetesSource(Source):
             labels["namespace"] = namespace
         if cluster:
             labels["cluster"] = cluster
-        service = self._service(kind, name, object_labels)
+        service = self._service(kind, name, namespace, object_labels)
         if service:
             labels["service"] = service
         for key in ("environment", "team"):
@@ -205,10 +211,15 @@ class KubernetesSource(Source):
             source_meta=meta,
         )
 
-    def _service(self, kind: str, name: str, object_labels: dict[str, str]) -> str | None:
+    def _service(
+        self, kind: str, name: str, namespace: str | None, object_labels: dict[str, str]
+    ) -> str | None:
+        """A service label, else the namespace (if so configured), else the workload name."""
         for key in self.service_labels:
             if value := object_labels.get(key):
                 return value
+        if self.namespace_as_service and namespace:
+            return namespace
         if kind == "Pod" and _POD_SUFFIX.search(name):
             return _POD_SUFFIX.sub("", name)
         if kind == "ReplicaSet" and _RS_SUFFIX.search(name):
