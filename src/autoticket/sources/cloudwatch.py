@@ -42,8 +42,7 @@ class CloudWatchSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError("body", f"expected an SNS message object, got {json_type(payload)}")
+        payload = self.body_object(payload, "an SNS message object")
         canonical_string(payload)  # every signed field present and a string
         kind = payload["Type"]
         topic = payload["TopicArn"]

@@ -95,22 +95,12 @@ class KubernetesSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is dict:
-            return [self._event(payload, "", 0, delivery_id, received_at)]
-        if type(payload) is not list:
-            raise PayloadError(
-                "body",
-                f"expected a Kubernetes Event object (or an array), got {json_type(payload)}",
-            )
-        if len(payload) > MAX_K8S_EVENTS:
-            raise PayloadError(
-                "body",
-                f"too many events: {len(payload)} (at most {MAX_K8S_EVENTS} per request)",
-                status=413,
-            )
+        items = self.body_objects(
+            payload, "a Kubernetes Event object (or an array)", max_items=MAX_K8S_EVENTS
+        )
         return [
-            self._event(item, f"[{index}].", index, delivery_id, received_at)
-            for index, item in enumerate(payload)
+            self._event(item, prefix, index, delivery_id, received_at)
+            for index, (prefix, item) in enumerate(items)
         ]
 
     def _event(
