@@ -316,3 +316,18 @@ def test_sns_settings_need_a_certificate_and_belong_to_cloudwatch() -> None:
         parse_config_text("sources:\n  cloudwatch:\n    sns: {auto_confirm: true}\n")
     with pytest.raises(ConfigError, match="sns only applies to cloudwatch"):
         parse_config_text("sources:\n  generic:\n    sns: {fetch_certificate: true}\n")
+
+
+def test_check_config_names_an_unusable_certificate(tmp_path: Path, sns_signer: Signer) -> None:
+    from autoticket.checks import check_config_text
+
+    good, junk = tmp_path / "sns.pem", tmp_path / "junk.pem"
+    good.write_bytes(sns_signer.pem)
+    junk.write_text("not a certificate\n")
+    for path, fragment in ((tmp_path / "missing.pem", "cannot read"), (junk, "no PEM")):
+        text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {path}}}\n"
+        [problem] = check_config_text(text, "t.yaml", {}).errors
+        assert problem.path == "sources.cloudwatch.sns.certificate"
+        assert fragment in problem.message
+    text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {good}}}\n"
+    assert not check_config_text(text, "t.yaml", {}).errors
