@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "errors": set(),
     "clock": set(),
-    "config": {"releases.settings", "releases.directions"},
+    "config": {"releases.settings", "releases.directions", "oncall.settings"},
     "telemetry": set(),
     "regex": set(),
     "store": {"model"},
@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "releases": {"model", "errors", "config", "sources.base"},
     "pipeline": {"model", "errors", "config", "policy", "sources", "telemetry", "regex"},
     "sinks": {"model", "clock", "config", "store"},
-    "lifecycle": {"model", "config", "store", "engine.actions", "releases"},
+    "oncall": {"model", "config", "store"},
+    "lifecycle": {"model", "config", "store", "engine.actions", "releases", "oncall"},
     "engine": {
         "model",
         "config",
@@ -33,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
         "lifecycle",
         "sinks",
         "telemetry",
+        "oncall",
     },
 }
 

@@ -520,15 +520,29 @@ def bench(
         "bench/results.json"
     ),
     quick: Annotated[bool, typer.Option(help="small sizes, for a smoke run")] = False,
+    live_only: Annotated[
+        bool, typer.Option(help="skip replay: the live server part only (before/after pairs)")
+    ] = False,
+    rates: Annotated[
+        str | None, typer.Option(help="steady rates in events/s, comma-separated (250,500,1000)")
+    ] = None,
 ) -> None:
     """Measure replay and live throughput, event->ticket latency and peak memory."""
+    try:
+        rate_list = tuple(float(r) for r in rates.split(",") if r.strip()) if rates else None
+    except ValueError:
+        err.print(f"[red]--rates: expected comma-separated numbers, got {rates!r}[/red]")
+        raise typer.Exit(2) from None
+    if rate_list is not None and (not rate_list or min(rate_list) <= 0):
+        err.print(f"[red]--rates: every rate must be more than 0, got {rates!r}[/red]")
+        raise typer.Exit(2)
     sys.path.insert(0, str(Path.cwd()))  # bench/ lives in the repository, not the package
     try:
         from bench.harness import run_bench
     except ImportError:
         err.print("[red]bench/ is not importable: run from the repository root[/red]")
         raise typer.Exit(2) from None
-    run_bench(output, quick=quick)
+    run_bench(output, quick=quick, live_only=live_only, rates=rate_list)
 
 
 @app.command("bench-releases")
@@ -556,6 +570,10 @@ def bench_releases(
 from autoticket.token_cli import token_app  # noqa: E402  (registers `autoticket token`)
 
 app.add_typer(token_app, name="token")
+
+from autoticket.oncall_cli import oncall  # noqa: E402  (registers `autoticket oncall`)
+
+app.command("oncall")(oncall)
 
 if __name__ == "__main__":
     app()

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from autoticket.oncall.settings import EscalationPolicy, Schedule
 from autoticket.releases.settings import RELEASE_ACTION_SINK, ReleaseSettings
 
 __all__ = [
@@ -155,6 +156,11 @@ class TeamEntry(_Strict):
     name: str | None = None
     email: str | None = None
     slack: str | None = None
+    # On call (docs/oncall.md): a name in the top-level `schedules:` map, a name
+    # in `escalation_policies:`, and the sinks an escalation step notifies.
+    schedule: Name | None = None
+    escalation_policy: Name | None = None
+    notify: list[Name] = Field(default_factory=list)
 
 
 class CatalogConfig(_Strict):
@@ -364,6 +370,8 @@ class Config(_Strict):
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
     sources: dict[Name, SourceAuthConfig] = Field(default_factory=dict)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    schedules: dict[Name, Schedule] = Field(default_factory=dict)
+    escalation_policies: dict[Name, EscalationPolicy] = Field(default_factory=dict)
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 

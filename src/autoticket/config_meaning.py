@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from autoticket.config import Config, ConfigProblem, RouteConfig
+from autoticket.oncall.checks import oncall_errors, oncall_warnings
 from autoticket.policy import PolicyError, parse_matchers
 
 __all__ = ["WELL_KNOWN_LABELS", "condition_labels", "meaning_problems"]
@@ -57,6 +58,10 @@ def condition_labels(condition: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# What the on-call checks read (oncall/checks.py).
+_ONCALL = {"catalog", "schedules", "escalation_policies", "sinks"}
+
+
 def meaning_problems(
     config: Config, failed: frozenset[str] = frozenset()
 ) -> tuple[list[ConfigProblem], list[ConfigProblem]]:
@@ -69,6 +74,8 @@ def meaning_problems(
         ({"catalog"}, _catalog_teams, errors),
         ({"catalog"}, _dependencies, warnings),
         ({"routes"}, _condition_labels, warnings),
+        (_ONCALL, oncall_errors, errors),
+        (_ONCALL, oncall_warnings, warnings),
     ):
         if not reads & failed:
             into.extend(check(config))

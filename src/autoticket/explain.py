@@ -60,6 +60,8 @@ def incident_summary(row: Any) -> dict[str, Any]:
         "event_count": row.event_count,
         "group_labels": row.group_labels,
         "labels": (row.context or {}).get("labels", []),
+        # The responder the escalation notified last (lifecycle/escalation.py).
+        "responder": ((row.context or {}).get("oncall") or {}).get("responder"),
     }
 
 

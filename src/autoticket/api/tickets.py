@@ -10,6 +10,7 @@ from autoticket.api.auth import as_viewer
 from autoticket.api.deps import DbId, Offset, read_conn
 from autoticket.api.errors import ApiError
 from autoticket.model import Severity
+from autoticket.store.escalations import responder_of
 from autoticket.store.tickets import get_ticket, list_tickets
 
 __all__ = ["router", "ticket_view"]
@@ -50,6 +51,8 @@ def get_tickets(
 def get_one(request: Request, ticket_id: DbId) -> dict[str, Any]:
     with read_conn(request) as conn:
         row = get_ticket(conn, ticket_id)
+        oncall = responder_of(conn, row.incident_id) if row is not None else None
     if row is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_id}", "ticket_id")
-    return ticket_view(row) | {"body": row.body}
+    # The responder the incident's escalation notified last (None: none yet).
+    return ticket_view(row) | {"body": row.body, "responder": (oncall or {}).get("responder")}

@@ -20,6 +20,7 @@ from autoticket.engine.actions import Actions, apply_verdict, record
 from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.feed import Feeder
 from autoticket.lifecycle import fire_due, next_due
+from autoticket.lifecycle.escalation import start as start_escalations
 from autoticket.lifecycle.release_check import LiveReader, Prefetched, due_releases, read_live
 from autoticket.model import Decision, Delivery, Event, Release
 from autoticket.pipeline.base import Batch, Context
@@ -135,6 +136,7 @@ class Round:
                 coalescer.flush()
             feeder.flush()
             record(conn, actions, cutoff)
+            start_escalations(conn, actions.actions, self.config)
             return fired
 
     def _live_readings(self) -> dict[int, Prefetched] | None:
@@ -199,6 +201,7 @@ class Round:
         insert_events(conn, batch.events)
         feeder.flush()
         record(conn, actions, now)
+        start_escalations(conn, actions.actions, self.config)
         if batch.dead_letters:
             add_dead_letters(conn, batch.dead_letters)
         inbox_store.mark_processed(

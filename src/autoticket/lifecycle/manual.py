@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, record
 from autoticket.model import IncidentStatus
+from autoticket.store import escalations
 from autoticket.store.alerts import close_firing_episodes
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.incidents import get_incident, set_context
@@ -32,6 +33,7 @@ def _change(
     new_status: IncidentStatus,
     who: str,
     note: str,
+    via: str = "api",
 ) -> dict[str, object]:
     row = get_incident(conn, incident_id)
     if row is None:
@@ -56,6 +58,8 @@ def _change(
     state.save_incident(incident)
     state.add_timeline(incident.id, now, action, f"{note} by {who}", {"by": who})
     state.flush()
+    # A person has it: the escalation pages nobody else.
+    escalations.stop(conn, incident.id, now, who, via, action)
     actions = Actions(config)
     actions.ticket(
         incident,
@@ -72,8 +76,14 @@ def _change(
 
 
 def acknowledge(
-    conn: Connection, config: Config, incident_id: int, now: datetime, who: str
+    conn: Connection,
+    config: Config,
+    incident_id: int,
+    now: datetime,
+    who: str,
+    via: str = "api",
 ) -> dict[str, object]:
+    """Acknowledge the incident (`via` api or ui) and stop its escalation."""
     return _change(
         conn,
         config,
@@ -83,11 +93,17 @@ def acknowledge(
         IncidentStatus.ACKNOWLEDGED,
         who,
         "acknowledged",
+        via,
     )
 
 
 def resolve_now(
-    conn: Connection, config: Config, incident_id: int, now: datetime, who: str
+    conn: Connection,
+    config: Config,
+    incident_id: int,
+    now: datetime,
+    who: str,
+    via: str = "api",
 ) -> dict[str, object]:
     return _change(
         conn,
@@ -98,6 +114,7 @@ def resolve_now(
         IncidentStatus.RESOLVED,
         who,
         "resolved manually",
+        via,
     )
 
 

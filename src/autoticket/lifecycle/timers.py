@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import Actions, record
 from autoticket.lifecycle.auto_resolve import AutoResolve
+from autoticket.lifecycle.escalation import Escalate
 from autoticket.lifecycle.release_check import ReleaseCheck
 from autoticket.lifecycle.ticket_updates import TicketUpdates
 from autoticket.model import Timer
@@ -42,7 +43,7 @@ class TimerKind(Protocol):
 
 
 TIMER_KINDS: dict[str, TimerKind] = {
-    kind.kind: kind for kind in (AutoResolve(), TicketUpdates(), ReleaseCheck())
+    kind.kind: kind for kind in (AutoResolve(), TicketUpdates(), ReleaseCheck(), Escalate())
 }
 
 

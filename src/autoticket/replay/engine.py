@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -28,6 +28,7 @@ from autoticket.explain import (
 from autoticket.lifecycle import next_due
 from autoticket.lifecycle.release_check import SOURCE as JUDGE_SOURCE
 from autoticket.model import Delivery
+from autoticket.oncall import UnknownTeam, who_is_on_call
 from autoticket.pipeline.runner import build_pipeline
 from autoticket.releases.events import parse_release
 from autoticket.releases.hooks import HOOKS, release_of_hook
@@ -38,6 +39,7 @@ from autoticket.sources.base import decode_json
 from autoticket.store import make_engine, migrate
 from autoticket.store import outbox as outbox_store
 from autoticket.store import timers as timer_store
+from autoticket.store.escalations import responder_of
 from autoticket.store.incidents import get_incident
 from autoticket.store.metric_samples import add_samples
 from autoticket.store.releases import release_from_row, save_release
@@ -287,6 +289,9 @@ def _output(
                 ),
             }
         )
+    if config.schedules:  # on-call configured: each ticket names its responder
+        for ticket in out_tickets:
+            ticket["responder"] = _responder(conn, config, ticket)
     for row in conn.execute(select(dead_letters).order_by(dead_letters.c.id)):
         errors.append({"line_id": row.delivery_id, "error": f"{row.field}: {row.error}"})
     incident_count = len(list(conn.execute(select(incidents.c.id))))
@@ -335,3 +340,19 @@ def _suspects(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _responder(conn: Connection, config: Config, ticket: dict[str, Any]) -> str | None:
+    """Whom the escalation notified last; else who was on call for the team at the opening."""
+    notified = responder_of(conn, ticket["incident_id"])
+    if notified is not None and notified.get("responder"):
+        return str(notified["responder"])
+    team, opened = ticket["team"], ticket["opened_at"]
+    if not team or not opened:
+        return None
+    try:
+        at = datetime.fromisoformat(opened)
+        answer = who_is_on_call(config, team, at if at.tzinfo else at.replace(tzinfo=UTC))
+    except (UnknownTeam, ValueError):
+        return None
+    return answer.user if answer is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from autoticket.clock import Clock, SystemClock
 from autoticket.config import Config
 from autoticket.engine.round import Round
+from autoticket.oncall import refresh_feeds
 from autoticket.pipeline.redact import Redactor
 from autoticket.pipeline.redact_body import redact_document
 from autoticket.pipeline.runner import Pipeline, build_pipeline
@@ -64,7 +66,7 @@ class Runtime:
         self.db_health.watch(engine)
         self.pipeline: Pipeline = build_pipeline(config, self.telemetry)
         if sinks is None:
-            sinks = build_sinks(config, http_client or httpx.Client(follow_redirects=False))
+            sinks = build_sinks(config, http_client)
         self.dispatcher = Dispatcher(
             transactional_sinks(sinks), on_applied=self._applied, on_committed=self._committed
         )
@@ -118,6 +120,7 @@ class Runtime:
         if self.start_worker:
             self.worker.start()
             self.external.start()
+            _refresh_feeds_soon(self.config)
         self.started = True
 
     def stop(self) -> None:
@@ -160,3 +163,12 @@ def _release_reader(config: Config, client: httpx.Client | None) -> PrometheusRe
         return None
     # Unset variables were refused when the config was checked (checks.py).
     return PrometheusReader(settings, config.releases.slis, client, os.environ)
+
+
+def _refresh_feeds_soon(config: Config) -> None:
+    """Read the on-call iCalendar feeds in the background: a slow or unreachable URL
+    never holds up the start; until it answers, the cached copy is used."""
+    if any(layer.ical for schedule in config.schedules.values() for layer in schedule.layers):
+        threading.Thread(
+            target=refresh_feeds, args=(config,), name="oncall-feeds", daemon=True
+        ).start()

@@ -109,9 +109,13 @@ def _external_dispatch(
 
 
 def build_sinks(
-    config: Config, client: httpx.Client, env: Mapping[str, str] | None = None
+    config: Config, client: httpx.Client | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, AnySink]:
     """One sink object per entry of `config.sink_specs`; ConfigError lists all problems.
+
+    Every external sink shares `client`; None: one is made, only when an external
+    sink is configured (loading the CA bundle costs ~50 ms, paid by every test and
+    mutant that starts a runtime with the built-in store alone).
 
     Also quiets httpx's own per-request log line (INFO): it quotes the full URL
     (some webhook URLs carry a token) and the remote's reason phrase verbatim.
@@ -131,6 +135,8 @@ def build_sinks(
             continue
         kind = SINK_TYPES[spec.type]
         if issubclass(kind, Sink):
+            if client is None:
+                client = httpx.Client(follow_redirects=False)
             sink = kind(name, settings, client, secrets | hook_secret)
             sink.dispatch = dispatch or DispatchSettings()
             sink.use_config(config)

@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from autoticket.sinks.base import REMOTE_KINDS, RemoteChange, Sink
+from autoticket.store.escalations import stop as stop_escalation
 from autoticket.store.remote_changes import add_remote_change, incident_of_ref
 
 __all__ = ["authentic", "record_changes"]
@@ -60,6 +61,9 @@ def record_changes(
             add_remote_change(
                 conn, incident, sink, change.kind, change.remote_ref, change.by, at, change.detail
             )
+            if change.kind == "acknowledged":
+                # Someone has it in the remote system: page nobody else.
+                stop_escalation(conn, incident, at, change.by, f"{sink} ticket {change.remote_ref}")
             recorded += 1
     if unknown:
         log.info("sink %s: %d remote change(s) of unknown tickets ignored", sink, unknown)

@@ -278,7 +278,7 @@ def _act(request: Request, number: int, action: str, who: str) -> Response:
     change = acknowledge if action == "ack" else resolve_now
     try:
         with write_conn(request) as conn:
-            change(conn, runtime.config, number, runtime.clock.now(), who)
+            change(conn, runtime.config, number, runtime.clock.now(), who, via="ui")
     except IncidentNotFound:
         return _error(request, 404, "Incident not found", f"There is no incident {number}.")
     except ValueError as exc:
