@@ -1,7 +1,9 @@
 """Source adapters: request bodies from monitoring tools in, canonical events out.
 
-Add an adapter by writing a `Source` subclass and listing it in `_ADAPTERS`;
-it then needs `examples/payloads/<name>.json` and `<name>.expected.json`
+Add an adapter by writing a `Source` subclass and listing it in `_ADAPTERS`
+(start its `parse` with `self.body_object` / `self.body_objects`, and take
+settings from `sources.<name>` in the config as constructor keywords: see
+`Config.adapter_settings`); it then needs `examples/payloads/<name>.json` and `<name>.expected.json`
 (tests/sources/test_registry.py fails without them).
 """
 
