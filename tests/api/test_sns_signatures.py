@@ -331,3 +331,31 @@ def test_check_config_names_an_unusable_certificate(tmp_path: Path, sns_signer: 
         assert fragment in problem.message
     text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {good}}}\n"
     assert not check_config_text(text, "t.yaml", {}).errors
+
+
+def test_a_confirmation_with_another_subscribe_url_is_refused_and_not_called(
+    make_client: ClientFactory, fake_sns: FakeSns, sns_signer: Signer
+) -> None:
+    """SubscribeURL is signed: pointing a good confirmation elsewhere breaks it."""
+    client = make_client(
+        "{certificate: CERT, auto_confirm: true, allowed_hosts: ['http://127.0.0.1:*']}"
+    )
+    message = sns_signer.sign(sample("cloudwatch", "subscription_confirmation"))
+    message["SubscribeURL"] = f"{fake_sns.base}/?Action=ConfirmSubscription&Token=evil"
+    r = _post(client, message)
+    assert r.status_code == 401
+    assert r.json()["error"]["reason"] == "bad_signature"
+    assert fake_sns.requests == []
+
+
+def test_the_sources_list_shows_the_sns_check(make_client: ClientFactory) -> None:
+    client = make_client("{certificate: CERT, auto_confirm: true}")
+    r = client.get("/api/v1/sources")
+    assert r.status_code == 200, r.text
+    [cloudwatch] = [s for s in r.json()["items"] if s["name"] == "cloudwatch"]
+    assert cloudwatch["auth"]["sns_signature"] == {
+        "certificate": True,
+        "fetch_certificate": False,
+        "auto_confirm": True,
+    }
+    assert cloudwatch["auth"]["token"] is False  # the signature replaces the default token
