@@ -220,7 +220,23 @@ def _source_auth_problems(config: Config, env: Mapping[str, str] | None) -> list
             if var and not environ.get(var):
                 message = f"environment variable {var} is not set (the source's secret)"
                 problems.append(config.problem(("sources", name, *loc), message))
+        certificate = entry.sns.certificate if entry.sns is not None else None
+        if certificate is not None and (message := _certificate_problem(certificate)):
+            problems.append(config.problem(("sources", name, "sns", "certificate"), message))
     return problems
+
+
+def _certificate_problem(path: Path) -> str | None:
+    """Why the SNS certificate file cannot be used (every message would get 401), if so."""
+    from cryptography import x509  # only when SNS is configured
+
+    try:
+        x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    except ValueError:
+        return f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+    return None
 
 
 def _webhook_secret_problems(config: Config, env: Mapping[str, str] | None) -> list[ConfigProblem]:

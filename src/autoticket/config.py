@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    model_validator,
 )
 
 from autoticket.oncall.settings import EscalationPolicy, Schedule
@@ -50,6 +51,7 @@ __all__ = [
     "ServiceEntry",
     "Settings",
     "SinkSpec",
+    "SnsConfig",
     "SourceAuthConfig",
     "TeamEntry",
     "TimersConfig",
@@ -262,12 +264,51 @@ class HmacConfig(_Strict):
     encoding: Literal["hex", "base64"] | None = None
 
 
+SNS_HOSTS = ("https://sns.*.amazonaws.com",)
+"""Where SNS signing certificates and subscribe links live (`*`: one DNS label)."""
+
+
+class SnsConfig(_Strict):
+    """Amazon SNS message signatures and subscription confirmation
+    (docs/sources/cloudwatch.md). Offline by default: only `certificate`."""
+
+    # PEM file with the certificate(s) SNS signs with (one or more).
+    certificate: Path | None = None
+    # Download the message's SigningCertURL when its origin is in `allowed_hosts`.
+    fetch_certificate: bool = False
+    # GET a SubscriptionConfirmation's SubscribeURL (once its signature checks out).
+    auto_confirm: bool = False
+    # Origins (`scheme://host[:port]`) that certificates and subscribe links may come from.
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(SNS_HOSTS), min_length=1)
+
+    @model_validator(mode="after")
+    def _has_a_certificate(self) -> SnsConfig:
+        if self.certificate is None and not self.fetch_certificate:
+            raise ValueError("set certificate (a PEM file) or fetch_certificate: true")
+        return self
+
+
 class SourceAuthConfig(_Strict):
-    """How one source authenticates (docs/sources/auth.md). Secrets are named by
-    environment variable only, never written in the config."""
+    """How one source authenticates (docs/sources/auth.md), and the settings its
+    adapter takes. Secrets are named by environment variable only, never
+    written in the config."""
 
     token_env: EnvName | None = None
     hmac: HmacConfig | None = None
+    sns: SnsConfig | None = None
+    # kubernetes: involvedObject labels that name the service, first found wins.
+    service_labels: list[Annotated[str, Field(min_length=1)]] | None = None
+    # kubernetes: the namespace is the service when no service label is found.
+    namespace_as_service: bool | None = None
+
+    def adapter_settings(self) -> dict[str, Any]:
+        """The keyword arguments this entry gives its adapter (plain data)."""
+        settings: dict[str, Any] = {}
+        if self.service_labels is not None:
+            settings["service_labels"] = tuple(self.service_labels)
+        if self.namespace_as_service is not None:
+            settings["namespace_as_service"] = self.namespace_as_service
+        return settings
 
 
 class ServerConfig(_Strict):
@@ -359,6 +400,24 @@ class Config(_Strict):
                 | {"timeout": hook.timeout.total_seconds()}
             )
         return specs
+
+    @cached_property
+    def adapter_settings(self) -> dict[str, dict[str, Any]]:
+        """Per source, the settings its adapter is built with (sources take plain data)."""
+        found = {name: entry.adapter_settings() for name, entry in self.sources.items()}
+        return {name: settings for name, settings in found.items() if settings}
+
+    @model_validator(mode="after")
+    def _adapter_settings_fit(self) -> Config:
+        for name, entry in self.sources.items():
+            given = set(entry.adapter_settings())
+            if given and name != "kubernetes":
+                raise ValueError(
+                    f"sources.{name}: {', '.join(sorted(given))} only apply to kubernetes"
+                )
+            if entry.sns is not None and name != "cloudwatch":
+                raise ValueError(f"sources.{name}: sns only applies to cloudwatch")
+        return self
 
     @cached_property
     def _routes_by_name(self) -> dict[str, RouteConfig]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import httpx
@@ -72,13 +73,13 @@ def _parse_spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     on_loop: list[bool] = []
     real = ingest_api.parse_delivery
 
-    def spy(delivery: Delivery, max_events: int | None = None) -> list[Event]:
+    def spy(delivery: Delivery, max_events: int | None = None, *settings: Any) -> list[Event]:
         try:
             asyncio.get_running_loop()
             on_loop.append(True)
         except RuntimeError:
             on_loop.append(False)
-        return real(delivery, max_events)
+        return real(delivery, max_events, *settings)
 
     monkeypatch.setattr(ingest_api, "parse_delivery", spy)
     return on_loop

@@ -1,7 +1,9 @@
-"""Sentry and GitHub sign their webhooks with their own headers: autoticket checks them."""
+"""Sentry, GitHub and Grafana sign their webhooks with their own headers: autoticket checks them."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 
 import orjson
@@ -13,6 +15,7 @@ from autoticket.api.app import create_app
 from autoticket.config import parse_config_text
 from autoticket.service.runtime import Runtime
 from autoticket.sources.github_actions import GitHubActionsSource
+from autoticket.sources.grafana import GrafanaSource
 from autoticket.sources.sentry import SentrySource
 from autoticket.sources.signature import HmacScheme
 from autoticket.store.tables import dead_letters, inbox
@@ -22,6 +25,7 @@ CONFIG = """
 sources:
   sentry: {hmac: {secret_env: TEST_SENTRY_SECRET}}
   github-actions: {hmac: {secret_env: TEST_GITHUB_SECRET}}
+  grafana: {hmac: {secret_env: TEST_GRAFANA_SECRET}}
 """
 
 
@@ -29,6 +33,7 @@ sources:
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("TEST_SENTRY_SECRET", "sentry-client-secret")
     monkeypatch.setenv("TEST_GITHUB_SECRET", "github-hook-secret")
+    monkeypatch.setenv("TEST_GRAFANA_SECRET", "grafana-contact-point-secret")
     monkeypatch.delenv("AUTOTICKET_INGEST_TOKEN", raising=False)
     runtime = Runtime(parse_config_text(CONFIG), engine, start_worker=False)
     with TestClient(create_app(runtime), base_url="http://localhost") as c:
@@ -57,6 +62,13 @@ def _count(engine: Engine, table: object) -> int:
             "X-Hub-Signature-256",
             GitHubActionsSource.signature,
         ),
+        (
+            "grafana",
+            "firing",
+            b"grafana-contact-point-secret",
+            "X-Grafana-Alerting-Signature",
+            GrafanaSource.signature,
+        ),
     ],
 )
 def test_a_vendor_signature_is_checked_in_its_own_header(
@@ -82,3 +94,15 @@ def test_a_vendor_signature_is_checked_in_its_own_header(
     right = client.post(url, content=body, headers={**base, header: scheme.sign(secret, body)})
     assert right.status_code == 202, right.text
     assert _count(engine, inbox) == 1
+
+
+def test_grafana_signs_with_a_bare_lowercase_hex_digest(client: TestClient) -> None:
+    """Grafana's contact point writes hex(HMAC-SHA256(secret, body)), no prefix."""
+    body = orjson.dumps(sample("grafana", "firing"))
+    digest = hmac.new(b"grafana-contact-point-secret", body, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "X-Grafana-Alerting-Signature": digest}
+    assert client.post("/api/v1/ingest/grafana", content=body, headers=headers).status_code == 202
+    prefixed = {**headers, "X-Grafana-Alerting-Signature": "sha256=" + digest}
+    refused = client.post("/api/v1/ingest/grafana", content=body, headers=prefixed)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["reason"] == "bad_signature"

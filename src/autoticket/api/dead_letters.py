@@ -271,7 +271,10 @@ def replay_dead_letter(
                 release_id = _replay_hook(conn, runtime, delivery)
                 ids = []
             else:
-                events = parse_delivery(delivery, runtime.config.ingest.max_events_per_delivery)
+                config = runtime.config
+                events = parse_delivery(
+                    delivery, config.ingest.max_events_per_delivery, config.adapter_settings
+                )
                 ids = [e.id for e in events]
         except PayloadError as exc:
             reason = f"{exc.field}: {exc.reason}"

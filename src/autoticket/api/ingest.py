@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from autoticket.api.deps import raw_body_redactor
 from autoticket.api.errors import ApiError
 from autoticket.api.resend import ResendFilter
+from autoticket.api.sns import check_sns_signature, confirm_subscription
 from autoticket.api.source_auth import check_source_signature, check_source_token
 from autoticket.errors import PayloadError
 from autoticket.model import DeadLetter, Delivery
@@ -114,14 +115,23 @@ def _new_parser_after_fork() -> None:
 os.register_at_fork(after_in_child=_new_parser_after_fork)
 
 
-def _event_ids(delivery: Delivery, max_events: int) -> list[str]:
+def _event_ids(
+    delivery: Delivery, max_events: int, settings: dict[str, dict[str, Any]]
+) -> list[str]:
     """Only the ids outlive the parse: a request in flight holds no events."""
-    return [e.id for e in parse_delivery(delivery, max_events)]
+    return [e.id for e in parse_delivery(delivery, max_events, settings)]
 
 
-async def _parse(delivery: Delivery, max_events: int, in_thread_from: int) -> list[str]:
+async def _parse(
+    delivery: Delivery,
+    max_events: int,
+    in_thread_from: int,
+    settings: dict[str, dict[str, Any]] | None = None,
+) -> list[str]:
     size = len(delivery.body)
-    return await _off_loop_if_large(size, in_thread_from, _event_ids, delivery, max_events)
+    return await _off_loop_if_large(
+        size, in_thread_from, _event_ids, delivery, max_events, settings or {}
+    )
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -226,6 +236,7 @@ async def _ingest(
     telemetry = runtime.telemetry
     pending: list[tuple[bytes, bytes]] = []
     dropped = 0
+    sns_message: dict[str, Any] | None = None
     try:
         check_source_token(request, source)
         ingest_config = runtime.config.ingest
@@ -233,6 +244,7 @@ async def _ingest(
             request, ingest_config.max_body_bytes, ingest_config.body_timeout.total_seconds()
         )
         check_source_signature(request, source, body)
+        sns_message = await check_sns_signature(request, source, body)
         received_at = runtime.clock.now()
         if resend is not None and is_json(request.headers.get("content-type", "")):
             sieved = resend.sieve(body, received_at)
@@ -283,7 +295,10 @@ async def _ingest(
             # Only the ids outlive the parse: the events of every request in flight
             # would otherwise stay in memory until its commit (a storm: 12 x 5,000).
             ids = await _parse(
-                delivery, ingest_config.max_events_per_delivery, ingest_config.parse_in_thread_bytes
+                delivery,
+                ingest_config.max_events_per_delivery,
+                ingest_config.parse_in_thread_bytes,
+                runtime.config.adapter_settings,
             )
         except PayloadError as exc:
             refused = _refusal(exc)
@@ -319,6 +334,10 @@ async def _ingest(
     answer: dict[str, Any] = {"accepted": len(ids), "ids": ids, "delivery_id": delivery.id}
     if resend is not None:
         answer["unchanged"] = dropped
+    if sns_message is not None and (
+        subscription := await confirm_subscription(request, source, sns_message)
+    ):
+        answer["subscription"] = subscription
     return JSONResponse(answer, status_code=ok_status)
 
 

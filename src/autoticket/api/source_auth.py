@@ -34,6 +34,7 @@ __all__ = [
     "auth_mode",
     "check_source_signature",
     "check_source_token",
+    "refuse",
     "scheme_of",
 ]
 
@@ -65,7 +66,7 @@ def auth_mode(config: Config, source: str) -> dict[str, object]:
     """What GET /api/v1/sources shows about a source's authentication (no secrets)."""
     entry = _entry(config, source)
     token_env = entry.token_env if entry is not None and entry.token_env else None
-    if entry is None or (entry.token_env is None and entry.hmac is None):
+    if entry is None or (entry.token_env is None and entry.hmac is None and entry.sns is None):
         token_env = DEFAULT_TOKEN_ENV
     mode: dict[str, object] = {
         "token": token_env is not None and bool(os.environ.get(token_env)),
@@ -82,10 +83,17 @@ def auth_mode(config: Config, source: str) -> dict[str, object]:
         }
     else:
         mode["hmac"] = None
+    if entry is not None and entry.sns is not None:
+        mode["sns_signature"] = {
+            "certificate": entry.sns.certificate is not None,
+            "fetch_certificate": entry.sns.fetch_certificate,
+            "auto_confirm": entry.sns.auto_confirm,
+        }
     return mode
 
 
-def _refuse(request: Request, source: str, reason: str, message: str, field: str) -> ApiError:
+def refuse(request: Request, source: str, reason: str, message: str, field: str) -> ApiError:
+    """The counted 401 for a request `source` does not accept."""
     telemetry = request.app.state.runtime.telemetry
     telemetry.source_auth_failures.labels(source if source in SOURCES else "unknown", reason).inc()
     return ApiError(401, "unauthorized", message, field, reason=reason)
@@ -124,7 +132,7 @@ def check_source_token(request: Request, source: str) -> None:
     """Before the body is read: the token of `source`, when one is required."""
     config: Config = request.app.state.runtime.config
     entry = _entry(config, source)
-    if entry is None or (entry.token_env is None and entry.hmac is None):
+    if entry is None or (entry.token_env is None and entry.hmac is None and entry.sns is None):
         name: str | None = DEFAULT_TOKEN_ENV
         expected = os.environ.get(DEFAULT_TOKEN_ENV)
         if not expected:
@@ -136,7 +144,7 @@ def check_source_token(request: Request, source: str) -> None:
         expected = _secret(name, source)
     token = _given_token(request.headers)
     if token is None:
-        raise _refuse(
+        raise refuse(
             request,
             source,
             "missing_token",
@@ -145,7 +153,7 @@ def check_source_token(request: Request, source: str) -> None:
             "authorization",
         )
     if not secrets.compare_digest(token.encode(), expected.encode()):
-        raise _refuse(
+        raise refuse(
             request,
             source,
             "wrong_token",
@@ -165,4 +173,4 @@ def check_source_signature(request: Request, source: str, body: bytes) -> None:
     try:
         verify_signature(scheme, secret.encode(), body, request.headers)
     except SignatureError as exc:
-        raise _refuse(request, source, "bad_signature", str(exc), scheme.header.lower()) from None
+        raise refuse(request, source, "bad_signature", str(exc), scheme.header.lower()) from None

@@ -56,7 +56,9 @@ class NormalizeStage:
         limits = EventLimits.of(ingest)
         for delivery in batch.deliveries:
             try:
-                parsed = parse_delivery(delivery, ingest.max_events_per_delivery)
+                parsed = parse_delivery(
+                    delivery, ingest.max_events_per_delivery, ctx.config.adapter_settings
+                )
                 for event in parsed:
                     cap_event(_storable(event), limits)
                 events.extend(parsed)

@@ -36,7 +36,7 @@ def check_stream(lines: Iterator[bytes], config: Config | None = None) -> dict[s
             elif d.source in HOOKS:
                 release_of_hook(d.source, decode_json(d.body), d.headers, config)
             elif d.source not in RELEASE_SOURCES:
-                events += len(parse_delivery(d))
+                events += len(parse_delivery(d, None, config.adapter_settings))
         except PayloadError as exc:
             errors.append({"line_id": d.id, "error": f"{exc.field}: {exc.reason}"})
     return {"lines_by_source": by_source, "events": events, "errors": errors}

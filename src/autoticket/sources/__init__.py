@@ -1,11 +1,16 @@
 """Source adapters: request bodies from monitoring tools in, canonical events out.
 
-Add an adapter by writing a `Source` subclass and listing it in `_ADAPTERS`;
-it then needs `examples/payloads/<name>.json` and `<name>.expected.json`
+Add an adapter by writing a `Source` subclass and listing it in `_ADAPTERS`
+(start its `parse` with `self.body_object` / `self.body_objects`, and take
+settings from `sources.<name>` in the config as constructor keywords: see
+`Config.adapter_settings`); it then needs `examples/payloads/<name>.json` and `<name>.expected.json`
 (tests/sources/test_registry.py fails without them).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from autoticket.errors import PayloadError
 from autoticket.model import Delivery, Event
@@ -101,14 +106,19 @@ def get_source(name: str) -> Source:
     return cls()
 
 
-def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Event]:
+def parse_delivery(
+    delivery: Delivery,
+    max_events: int | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Event]:
     """The one way a delivery becomes events: its adapter by name, JSON, then parse.
 
     Ingest, normalize, `replay --dry-run` and dead-letter replay all call
     this, so they agree on what is valid. Every failure is a PayloadError
     naming the field: `source` (404) for an adapter that is not registered,
     `body` (400) for malformed JSON, more than `max_events` events (413), a
-    path into the payload (422) otherwise.
+    path into the payload (422) otherwise. `settings` holds, per source, the
+    keyword arguments its adapter is built with (`Config.adapter_settings`).
     """
     cls = SOURCES.get(delivery.source) or INTERNAL_SOURCES.get(delivery.source)
     if cls is None:
@@ -127,6 +137,7 @@ def parse_delivery(delivery: Delivery, max_events: int | None = None) -> list[Ev
                 "max_alerts in the webhook config)",
                 status=413,
             )
-    return cls().parse(
+    adapter = cls(**settings.get(delivery.source, {})) if settings else cls()
+    return adapter.parse(
         payload, delivery.headers, delivery_id=delivery.id, received_at=delivery.received_at
     )

@@ -46,8 +46,7 @@ class AlertmanagerSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError("body", f"expected a JSON object, got {json_type(payload)}")
+        payload = self.body_object(payload)
         if "alerts" not in payload:
             raise PayloadError("alerts", "required field is missing")
         alerts = payload["alerts"]

@@ -61,6 +61,44 @@ class Source(ABC):
     # config turns the check on); None means GENERIC_SIGNATURE.
     signature: ClassVar[HmacScheme | None] = None
 
+    @staticmethod
+    def body_objects(
+        payload: Any,
+        what: str = "a JSON object",
+        *,
+        max_items: int | None = None,
+        noun: str = "events",
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The objects a decoded body holds, each with the path prefix of its fields.
+
+        The prologue every adapter's `parse` starts with: one object is
+        `[("", payload)]`; with `max_items`, an array of at most that many
+        objects is taken too (`[("[0].", first), ...]`, 413 beyond, and an item
+        that is no object names its index). Anything else is a PayloadError on
+        `body`: `expected <what>, got <JSON type>`.
+        """
+        if type(payload) is dict:
+            return [("", payload)]
+        if max_items is None or type(payload) is not list:
+            raise PayloadError("body", f"expected {what}, got {json_type(payload)}")
+        if len(payload) > max_items:
+            raise PayloadError(
+                "body",
+                f"too many {noun}: {len(payload)} (at most {max_items} per request)",
+                status=413,
+            )
+        items: list[tuple[str, dict[str, Any]]] = []
+        for index, item in enumerate(payload):
+            if type(item) is not dict:
+                raise PayloadError(f"[{index}]", f"expected an object, got {json_type(item)}")
+            items.append((f"[{index}].", item))
+        return items
+
+    @classmethod
+    def body_object(cls, payload: Any, what: str = "a JSON object") -> dict[str, Any]:
+        """The body as one JSON object (`body_objects` without arrays)."""
+        return cls.body_objects(payload, what)[0][1]
+
     @abstractmethod
     def parse(
         self,

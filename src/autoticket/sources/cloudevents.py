@@ -42,22 +42,16 @@ class CloudEventsSource(Source):
             }
             attributes["data"] = payload
             return [self._event(attributes, "ce-", 0, delivery_id, received_at)]
-        if type(payload) is list:
-            if len(payload) > MAX_CLOUDEVENTS:
-                raise PayloadError(
-                    "body", f"too many events: {len(payload)} (at most {MAX_CLOUDEVENTS})", 413
-                )
-            return [
-                self._event(item, f"[{index}].", index, delivery_id, received_at)
-                for index, item in enumerate(payload)
-            ]
-        if type(payload) is not dict:
-            raise PayloadError(
-                "body",
-                f"expected a CloudEvent object (structured mode), an array (batch) or "
-                f"ce-* headers (binary mode), got {json_type(payload)}",
-            )
-        return [self._event(payload, "", 0, delivery_id, received_at)]
+        items = self.body_objects(
+            payload,
+            "a CloudEvent object (structured mode), an array (batch) or ce-* headers "
+            "(binary mode)",
+            max_items=MAX_CLOUDEVENTS,
+        )
+        return [
+            self._event(item, prefix, index, delivery_id, received_at)
+            for index, (prefix, item) in enumerate(items)
+        ]
 
     def _event(
         self, obj: Any, prefix: str, index: int, delivery_id: str, received_at: datetime

@@ -2,8 +2,8 @@
 
 The body is SNS's envelope; for a `Notification` its `Message` is the alarm's
 state change as a JSON string. A `SubscriptionConfirmation` is recorded as
-one info event carrying the `SubscribeURL` (autoticket makes no outbound
-call). Mapping: docs/sources/cloudwatch.md.
+one info event carrying the `SubscribeURL` (confirming it, and checking the
+signature, happen at ingest: api/sns.py). Mapping: docs/sources/cloudwatch.md.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ class CloudWatchSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError("body", f"expected an SNS message object, got {json_type(payload)}")
+        payload = self.body_object(payload, "an SNS message object")
         canonical_string(payload)  # every signed field present and a string
         kind = payload["Type"]
         topic = payload["TopicArn"]

@@ -58,8 +58,7 @@ class DatadogSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError("body", f"expected a JSON object, got {json_type(payload)}")
+        payload = self.body_object(payload)
         text = {key: _text(payload, key) for key in _TEXT_FIELDS}
         raw_title = text["title"]
         if not raw_title.strip():

@@ -94,12 +94,7 @@ class GenericSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError(
-                "body",
-                f'expected a JSON object (one event, or {{"events": [...]}}), '
-                f"got {json_type(payload)}",
-            )
+        payload = self.body_object(payload, 'a JSON object (one event, or {"events": [...]})')
         items = payload.get("events")
         if type(items) is not list:  # one event (an `events` that is no array is a field)
             return [self._event(payload, "", 0, delivery_id, received_at)]

@@ -40,8 +40,7 @@ class GitHubActionsSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError("body", f"expected a JSON object, got {json_type(payload)}")
+        payload = self.body_object(payload)
         if "zen" in payload and "hook_id" in payload:
             return []  # GitHub's ping when the webhook is created
         action = _required(payload, "action", "action")

@@ -78,8 +78,14 @@ class KubernetesSource(Source):
 
     name: ClassVar[str] = "kubernetes"
 
-    def __init__(self, service_labels: tuple[str, ...] = DEFAULT_SERVICE_LABELS) -> None:
+    def __init__(
+        self,
+        service_labels: tuple[str, ...] = DEFAULT_SERVICE_LABELS,
+        namespace_as_service: bool = False,
+    ) -> None:
+        # From `sources.kubernetes` in the config (Config.adapter_settings).
         self.service_labels = service_labels
+        self.namespace_as_service = namespace_as_service
 
     def parse(
         self,
@@ -89,22 +95,12 @@ class KubernetesSource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is dict:
-            return [self._event(payload, "", 0, delivery_id, received_at)]
-        if type(payload) is not list:
-            raise PayloadError(
-                "body",
-                f"expected a Kubernetes Event object (or an array), got {json_type(payload)}",
-            )
-        if len(payload) > MAX_K8S_EVENTS:
-            raise PayloadError(
-                "body",
-                f"too many events: {len(payload)} (at most {MAX_K8S_EVENTS} per request)",
-                status=413,
-            )
+        items = self.body_objects(
+            payload, "a Kubernetes Event object (or an array)", max_items=MAX_K8S_EVENTS
+        )
         return [
-            self._event(item, f"[{index}].", index, delivery_id, received_at)
-            for index, item in enumerate(payload)
+            self._event(item, prefix, index, delivery_id, received_at)
+            for index, (prefix, item) in enumerate(items)
         ]
 
     def _event(
@@ -150,7 +146,7 @@ class KubernetesSource(Source):
             labels["namespace"] = namespace
         if cluster:
             labels["cluster"] = cluster
-        service = self._service(kind, name, object_labels)
+        service = self._service(kind, name, namespace, object_labels)
         if service:
             labels["service"] = service
         for key in ("environment", "team"):
@@ -205,10 +201,15 @@ class KubernetesSource(Source):
             source_meta=meta,
         )
 
-    def _service(self, kind: str, name: str, object_labels: dict[str, str]) -> str | None:
+    def _service(
+        self, kind: str, name: str, namespace: str | None, object_labels: dict[str, str]
+    ) -> str | None:
+        """A service label, else the namespace (if so configured), else the workload name."""
         for key in self.service_labels:
             if value := object_labels.get(key):
                 return value
+        if self.namespace_as_service and namespace:
+            return namespace
         if kind == "Pod" and _POD_SUFFIX.search(name):
             return _POD_SUFFIX.sub("", name)
         if kind == "ReplicaSet" and _RS_SUFFIX.search(name):

@@ -13,7 +13,7 @@ from typing import Any
 
 from autoticket.errors import PayloadError
 from autoticket.model import AlertStatus, Event, EventKind, Severity, fingerprint_of
-from autoticket.sources.base import json_type, parse_time
+from autoticket.sources.base import Source, json_type, parse_time
 
 __all__ = ["MAX_FINDINGS", "Finding", "aws_style_time", "finding_items", "scalar_text", "to_event"]
 
@@ -34,22 +34,11 @@ class Finding:
         self.meta: dict[str, str] = {}
 
 
-def finding_items(payload: Any) -> list[tuple[str, Any]]:
+def finding_items(payload: Any) -> list[tuple[str, dict[str, Any]]]:
     """One finding object, or an array of them: (path prefix, item) pairs."""
-    if type(payload) is dict:
-        return [("", payload)]
-    if type(payload) is not list:
-        raise PayloadError("body", f"expected an object (or an array), got {json_type(payload)}")
-    if len(payload) > MAX_FINDINGS:
-        raise PayloadError(
-            "body", f"too many findings: {len(payload)} (at most {MAX_FINDINGS})", status=413
-        )
-    items: list[tuple[str, Any]] = []
-    for index, item in enumerate(payload):
-        if type(item) is not dict:
-            raise PayloadError(f"[{index}]", f"expected an object, got {json_type(item)}")
-        items.append((f"[{index}].", item))
-    return items
+    return Source.body_objects(
+        payload, "an object (or an array)", max_items=MAX_FINDINGS, noun="findings"
+    )
 
 
 def to_event(

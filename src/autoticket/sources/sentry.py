@@ -39,8 +39,7 @@ class SentrySource(Source):
         delivery_id: str,
         received_at: datetime,
     ) -> list[Event]:
-        if type(payload) is not dict:
-            raise PayloadError("body", f"expected a JSON object, got {json_type(payload)}")
+        payload = self.body_object(payload)
         action = optional_str(payload, "action", "action") or "triggered"
         if action not in _ACTIONS:
             raise PayloadError(

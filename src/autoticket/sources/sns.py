@@ -1,21 +1,33 @@
-"""Amazon SNS HTTP(S) delivery: the envelope, and its signature's canonical string.
+"""Amazon SNS HTTP(S) delivery: the envelope, its signature's canonical string, the check.
 
 SNS signs a message by the fields below, each as `name\\nvalue\\n`, in this
 order (absent optional fields are left out). Signature version 1 signs with
 SHA1withRSA, version 2 with SHA256withRSA, by the key of the certificate at
-`SigningCertURL`. Verifying needs an RSA library (`cryptography`, not a
-dependency yet): this module builds the signed bytes so that a verifier
-against a configured certificate file (never a download) can be added.
+`SigningCertURL`. `verify_message` checks that against certificates the
+caller supplies (api/sns.py reads the configured PEM file, or fetches an
+allowlisted SigningCertURL when the operator opted in); nothing here does I/O.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Sequence
 from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509 import Certificate
 
 from autoticket.errors import PayloadError
 from autoticket.sources.base import json_type
+from autoticket.sources.signature import SignatureError
 
-__all__ = ["SIGNED_FIELDS", "canonical_string"]
+__all__ = ["SIGNATURE_VERSIONS", "SIGNED_FIELDS", "canonical_string", "verify_message"]
+
+SIGNATURE_VERSIONS: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
+"""SNS's SignatureVersion: the hash of the RSA PKCS#1 v1.5 signature."""
 
 SIGNED_FIELDS: dict[str, tuple[str, ...]] = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -61,3 +73,45 @@ def canonical_string(envelope: dict[str, Any]) -> bytes:
             raise PayloadError(name, reason)
         parts.append(f"{name}\n{value}\n")
     return "".join(parts).encode()
+
+
+def verify_message(envelope: Any, certificates: Sequence[Certificate]) -> None:
+    """Raise SignatureError unless one of `certificates` signed this SNS message.
+
+    The reason names what is wrong: no signature, an unknown SignatureVersion,
+    a missing signed field, or a signature no certificate's key matches
+    (altered message or another signer).
+    """
+    if type(envelope) is not dict:
+        raise SignatureError(f"expected a signed SNS message object, got {json_type(envelope)}")
+    version = envelope.get("SignatureVersion")
+    algorithm = SIGNATURE_VERSIONS.get(version) if type(version) is str else None
+    if algorithm is None:
+        raise SignatureError(
+            f"SignatureVersion must be '1' (SHA1withRSA) or '2' (SHA256withRSA), "
+            f"got {version!r:.64}"
+        )
+    signature = envelope.get("Signature")
+    if type(signature) is not str or not signature:
+        raise SignatureError("missing Signature")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (ValueError, binascii.Error):
+        raise SignatureError("Signature is not base64") from None
+    try:
+        signed = canonical_string(envelope)
+    except PayloadError as exc:
+        raise SignatureError(f"cannot check the signature: {exc.field}: {exc.reason}") from None
+    for certificate in certificates:
+        key = certificate.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            continue
+        try:
+            key.verify(raw, signed, padding.PKCS1v15(), algorithm())
+        except InvalidSignature:
+            continue
+        return
+    raise SignatureError(
+        f"Signature (version {version}) does not match the message for the configured "
+        "certificate (altered message or another signer)"
+    )
