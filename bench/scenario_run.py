@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from bench.jiralert import JiralertSettings, jiralert_tickets
 from bench.scenario import Scenario, ScenarioSpec, build_scenario, config_yaml
-from bench.scenario_score import Ticket, pool, score
+from bench.scenario_score import Ticket, pool, score, targets
 
 __all__ = [
     "ROWS",
@@ -115,6 +115,7 @@ def run_scenario_bench(
         result = score_lines(lines, truth, config, jiralert) | {"scenario": name}
         runs.append(result)
         print_table(f"scenario {name}", result["autoticket"], result["jiralert"])
+        result["targets"] = targets(result["autoticket"])
     results: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "jiralert_settings": {
@@ -129,6 +130,13 @@ def run_scenario_bench(
             who: pool([r[who] for r in runs]) for who in ("autoticket", "jiralert")
         }
         print_table("all scenarios", results["pooled"]["autoticket"], results["pooled"]["jiralert"])
+    final = results["pooled"]["autoticket"] if len(runs) > 1 else runs[0]["autoticket"]
+    results["targets"] = met = targets(final)
+    missing = [k for k, ok in met.items() if not ok]
+    print(
+        f"issue 15 targets met by autoticket: {len(met) - len(missing)}/{len(met)}"
+        + (f" (not: {', '.join(missing)})" if missing else "")
+    )
     if output is not None:
         output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.scenario import COMPOSITE_KINDS
 
-__all__ = ["Ticket", "pool", "quantile", "score"]
+__all__ = ["TARGETS", "Ticket", "pool", "quantile", "score", "targets"]
 
 AlertRef = tuple[str, int]  # (line id, index of the alert in that line's body)
 
@@ -214,6 +214,27 @@ def pool(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "premature_tickets": total("premature_tickets"),
         "unattributed_tickets": total("unattributed_tickets"),
     }
+
+
+# Issue 15's "done when": (figure, comparison, bound).
+TARGETS: tuple[tuple[str, str, float], ...] = (
+    ("duplicate_rate", "<=", 0.01),
+    ("extra_per_composite_max", "<=", 2),
+    ("noise_ticket_rate", "<=", 0.10),
+    ("missed_actionable", "<=", 0),
+    ("purity", ">=", 0.98),
+    ("premature_resolutions", "<=", 0),
+)
+
+
+def targets(s: dict[str, Any]) -> dict[str, bool]:
+    """Which of issue 15's targets a score (or a pool of scores) meets; a figure with
+    nothing to measure (no storm in the scenario, say) meets its target."""
+    out = {}
+    for key, how, bound in TARGETS:
+        value = s.get(key)
+        out[key] = value is None or (value <= bound if how == "<=" else value >= bound)
+    return out
 
 
 def quantile(ordered: Sequence[float], q: float) -> float | None:

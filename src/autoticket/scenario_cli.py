@@ -162,6 +162,7 @@ def _headline(results: dict[str, Any]) -> dict[str, Any]:
     }
     if "pooled" in results:
         out["pooled"] = results["pooled"]
+    out["targets"] = results["targets"]
     return out
 
 

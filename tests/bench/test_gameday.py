@@ -114,6 +114,8 @@ def test_scenario_generate_score_and_simulate_commands(tmp_path: Path) -> None:
     results = json.loads(result_file.read_text())
     [run] = results["per_scenario"]
     assert run["autoticket"]["ideal_tickets"] == run["jiralert"]["ideal_tickets"] > 0
+    assert set(results["targets"]) == set(run["targets"]) >= {"purity", "duplicate_rate"}
+    assert "issue 15 targets met by autoticket" in scored.output
     printed = runner.invoke(app, ["simulate", str(out)])
     assert printed.exit_code == 0, printed.output
     assert (

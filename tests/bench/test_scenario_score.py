@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.jiralert import JiralertSettings, jiralert_tickets  # noqa: E402
-from bench.scenario_score import Ticket, pool, score  # noqa: E402
+from bench.scenario_score import Ticket, pool, score, targets  # noqa: E402
 
 T0 = datetime(2026, 11, 9, 12, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -89,6 +89,7 @@ def test_the_ideal_tickets_score_perfectly() -> None:
     assert s["team_accuracy"] == 1.0
     assert s["time_to_ticket_seconds"]["p50"] == 30.0
     assert s["premature_resolutions"] == 0
+    assert all(targets(s).values())
 
 
 def test_a_second_ticket_for_one_incident_is_a_duplicate() -> None:
@@ -127,6 +128,7 @@ def test_late_tickets_wrong_teams_and_early_resolutions() -> None:
     s = score(early, _truth())
     assert (s["premature_resolutions"], s["premature_tickets"]) == (1, 1)
     assert s["premature"][0]["incident"] == "A"
+    assert [k for k, ok in targets(s).items() if not ok] == ["premature_resolutions"]
 
 
 def test_tickets_of_unknown_lines_are_unattributed_and_pooling_adds_counts() -> None:
