@@ -16,7 +16,12 @@ from bench.scenario import Scenario, ScenarioSpec, build_scenario, config_yaml
 from bench.scenario_score import Ticket, pool, score, targets
 
 __all__ = [
+    "PARENT_COLUMNS",
     "ROWS",
+    "alert_ref",
+    "cell",
+    "default_config",
+    "generated",
     "pipeline_tickets",
     "print_table",
     "run_scenario_bench",
@@ -142,7 +147,10 @@ def run_scenario_bench(
     return results
 
 
-def generated(seeds: Sequence[int], scale: float = 1.0) -> list[tuple[str, list[bytes], dict]]:
+def generated(
+    seeds: Sequence[int], scale: float = 1.0
+) -> list[tuple[str, list[bytes], dict[str, Any]]]:
+    """(name, lines, truth) of each seed's scenario, built in memory."""
     out = []
     for seed in seeds:
         scenario: Scenario = build_scenario(ScenarioSpec(seed=seed, scale=scale))
@@ -151,6 +159,7 @@ def generated(seeds: Sequence[int], scale: float = 1.0) -> list[tuple[str, list[
 
 
 def default_config() -> Any:
+    """The lab's example config (bench/scenario.py `config_yaml`), parsed."""
     from autoticket.config import parse_config_text
 
     return parse_config_text(config_yaml(), "bench/scenario.py")
