@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from autoticket.api.app import create_app
@@ -23,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from bench.gameday import play, read_back  # noqa: E402
 from bench.scenario import ScenarioSpec, build_scenario, write_scenario  # noqa: E402
-from bench.scenario_run import default_config, pipeline_tickets  # noqa: E402
+from bench.scenario_run import default_config, pipeline_tickets, tickets_of_store  # noqa: E402
 from bench.scenario_score import score  # noqa: E402
 from bench.server import free_port  # noqa: E402
 
@@ -46,13 +47,12 @@ class _TestPace:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[TestClient, _TestPace]]:
+def served(engine: Engine) -> Iterator[tuple[TestClient, _TestPace]]:
+    """The app over a fresh store (SQLite and PostgreSQL), its clock at the scenario's start."""
     scenario = build_scenario(SMALL)
     start = datetime.fromisoformat(next(iter(scenario.received.values())).replace("Z", "+00:00"))
     clock = FixedClock(start)
-    runtime = Runtime.from_url(
-        default_config(), f"sqlite:///{tmp_path}/t.db", start_worker=False, clock=clock
-    )
+    runtime = Runtime(default_config(), engine, clock=clock, start_worker=False)
     with TestClient(create_app(runtime), base_url="http://localhost") as client:
         yield client, _TestPace(clock, runtime)
 
@@ -147,3 +147,15 @@ def test_bad_scenarios_and_an_unreachable_server_are_clear_errors(tmp_path: Path
         app, ["simulate", str(out), "--url", f"http://127.0.0.1:{closed}", "--speed", "100000"]
     )
     assert gone.exit_code == 2 and "game day failed: ConnectError" in gone.output
+
+
+def test_replay_s_tickets_read_the_same_from_either_store(engine: Engine) -> None:
+    from autoticket.replay import replay
+
+    scenario = build_scenario(SMALL)
+    replay(iter(scenario.lines), default_config(), engine=engine)
+    stored = tickets_of_store(engine)
+    in_memory, stats = pipeline_tickets(scenario.lines, default_config())
+    assert len(stored) == len(in_memory) == stats["tickets"] > 0
+    assert sorted(sorted(t.alerts) for t in stored) == sorted(sorted(t.alerts) for t in in_memory)
+    assert score(stored, scenario.truth())["raw"] == score(in_memory, scenario.truth())["raw"]
