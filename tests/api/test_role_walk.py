@@ -47,6 +47,8 @@ NEEDS = {
     ("GET", "/api/v1/sinks/{name}/parked"): "viewer",
     ("POST", "/api/v1/sinks/{name}/parked/{action_id}/retry"): "admin",
     ("POST", "/api/v1/sinks/{name}/webhook"): "sink-secret",
+    ("GET", "/api/v1/oncall"): "viewer",
+    ("POST", "/api/v1/oncall/refresh"): "responder",
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/metrics"): "public",
