@@ -492,29 +492,6 @@ def demo(
 
 
 @app.command()
-def simulate(
-    scenario: Annotated[
-        Path,
-        typer.Argument(exists=True, dir_okay=False, help="NDJSON stream (same format as replay)"),
-    ],
-    config: ConfigOpt = None,
-) -> None:
-    """Run a scenario and print a human summary of the tickets it would file."""
-    from autoticket.replay import replay as run_replay
-
-    cfg = _config(config, secrets=False)
-    with scenario.open("rb") as fh:
-        result = run_replay(iter(fh), cfg)  # type: ignore[arg-type]
-    for t in result.output["tickets"]:
-        typer.echo(
-            f"#{t['id']} {t['priority']} [{t['status']}] {t['title']} "
-            f"-> {t['team']} ({len(t['line_ids'])} line{'' if len(t['line_ids']) == 1 else 's'})"
-        )
-    for e in result.output["errors"]:
-        typer.echo(f"error {e['line_id']}: {e['error']}")
-
-
-@app.command()
 def bench(
     output: Annotated[Path, typer.Option(help="write JSON results here")] = Path(
         "bench/results.json"
@@ -574,6 +551,11 @@ app.add_typer(token_app, name="token")
 from autoticket.oncall_cli import oncall  # noqa: E402  (registers `autoticket oncall`)
 
 app.command("oncall")(oncall)
+
+from autoticket.scenario_cli import scenario_app, simulate  # noqa: E402  (the scenario lab)
+
+app.add_typer(scenario_app, name="scenario")
+app.command()(simulate)
 
 if __name__ == "__main__":
     app()
