@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from autoticket.config import (
@@ -231,11 +232,15 @@ def _certificate_problem(path: Path) -> str | None:
     from cryptography import x509  # only when SNS is configured
 
     try:
-        x509.load_pem_x509_certificates(path.read_bytes())
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
     except ValueError:
         return f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+    now = datetime.now(UTC)
+    if all(c.not_valid_after_utc < now for c in certificates):
+        last = max(c.not_valid_after_utc for c in certificates)
+        return f"every certificate in {path} has expired (the last on {last:%Y-%m-%d})"
     return None
 
 

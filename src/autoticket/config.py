@@ -280,6 +280,9 @@ class SnsConfig(_Strict):
     auto_confirm: bool = False
     # Origins (`scheme://host[:port]`) that certificates and subscribe links may come from.
     allowed_hosts: list[str] = Field(default_factory=lambda: list(SNS_HOSTS), min_length=1)
+    # Refuse a message whose Timestamp is older than this (a replayed capture);
+    # SNS's longest HTTP retry policy spans an hour, hence two. `0` turns it off.
+    max_age: Duration = timedelta(hours=2)
 
     @model_validator(mode="after")
     def _has_a_certificate(self) -> SnsConfig:

@@ -41,7 +41,7 @@ HEADERS = {"content-type": "text/plain; charset=UTF-8", "x-amz-sns-message-type"
 class Signer:
     """A throwaway RSA key and its self-signed certificate."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, valid_from_days: int = -1, valid_to_days: int = 30) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.now(UTC)
@@ -51,14 +51,19 @@ class Signer:
             .issuer_name(subject)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30))
+            .not_valid_before(now + timedelta(days=valid_from_days))
+            .not_valid_after(now + timedelta(days=valid_to_days))
             .sign(self.key, hashes.SHA256())
         )
         self.pem = self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    def sign(self, message: dict[str, Any], version: str = "2") -> dict[str, Any]:
-        signed = {**message, "SignatureVersion": version}
+    def sign(
+        self, message: dict[str, Any], version: str = "2", sent: datetime | None = None
+    ) -> dict[str, Any]:
+        """Sign as SNS would now (or at `sent`): the samples' 2024 Timestamp is replaced."""
+        when = sent or datetime.now(UTC)
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+        signed = {**message, "SignatureVersion": version, "Timestamp": stamp}
         algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
         raw = self.key.sign(canonical_string(signed), padding.PKCS1v15(), algorithm)
         return {**signed, "Signature": base64.b64encode(raw).decode()}
@@ -331,6 +336,15 @@ def test_check_config_names_an_unusable_certificate(tmp_path: Path, sns_signer: 
         assert fragment in problem.message
     text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {good}}}\n"
     assert not check_config_text(text, "t.yaml", {}).errors
+    expired = tmp_path / "expired.pem"
+    expired.write_bytes(Signer("old", -60, -2).pem)
+    text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {expired}}}\n"
+    [problem] = check_config_text(text, "t.yaml", {}).errors
+    assert "every certificate in" in problem.message and "has expired" in problem.message
+    both = tmp_path / "rotation.pem"
+    both.write_bytes(Signer("old", -60, -2).pem + sns_signer.pem)
+    text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {both}}}\n"
+    assert not check_config_text(text, "t.yaml", {}).errors
 
 
 def test_a_confirmation_with_another_subscribe_url_is_refused_and_not_called(
@@ -359,3 +373,58 @@ def test_the_sources_list_shows_the_sns_check(make_client: ClientFactory) -> Non
         "auto_confirm": True,
     }
     assert cloudwatch["auth"]["token"] is False  # the signature replaces the default token
+
+
+@pytest.mark.parametrize(
+    ("age", "fragment"),
+    [
+        (timedelta(hours=3), "older than sns.max_age (2:00:00): a replayed message?"),
+        (-timedelta(minutes=30), "is in the future"),
+    ],
+)
+def test_a_stale_or_future_message_is_refused_even_with_a_good_signature(
+    make_client: ClientFactory, engine: Engine, sns_signer: Signer, age: timedelta, fragment: str
+) -> None:
+    client = make_client("{certificate: CERT}")
+    message = sns_signer.sign(sample("cloudwatch", "alarm"), sent=datetime.now(UTC) - age)
+    r = _post(client, message)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["reason"] == "bad_signature"
+    assert fragment in r.json()["error"]["message"]
+    assert _count(engine, inbox) == 0
+
+
+def test_max_age_is_configurable_and_zero_turns_the_age_check_off(
+    make_client: ClientFactory, engine: Engine, sns_signer: Signer
+) -> None:
+    hour_old = sns_signer.sign(
+        sample("cloudwatch", "alarm"), sent=datetime.now(UTC) - timedelta(hours=1)
+    )
+    assert _post(make_client("{certificate: CERT, max_age: 30m}"), hour_old).status_code == 401
+    old = sns_signer.sign(sample("cloudwatch", "alarm"), sent=datetime(2024, 5, 14, tzinfo=UTC))
+    r = _post(make_client("{certificate: CERT, max_age: 0}"), old)
+    assert r.status_code == 202, r.text
+    assert _count(engine, inbox) == 1
+
+
+@pytest.mark.parametrize(("valid_from", "valid_to"), [(-60, -1), (1, 60)])
+def test_a_certificate_outside_its_validity_signs_nothing(
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    valid_from: int,
+    valid_to: int,
+) -> None:
+    monkeypatch.delenv("AUTOTICKET_INGEST_TOKEN", raising=False)
+    signer = Signer("sns.eu-west-1.amazonaws.com", valid_from, valid_to)
+    cert = tmp_path / "sns.pem"
+    cert.write_bytes(signer.pem)
+    text = f"sources:\n  cloudwatch:\n    sns: {{certificate: {cert}}}\n"
+    runtime = Runtime(parse_config_text(text), engine, start_worker=False)
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
+        r = _post(client, signer.sign(sample("cloudwatch", "alarm")))
+    assert r.status_code == 401, r.text
+    message = r.json()["error"]["message"]
+    assert "the certificate that signed the message is valid only from" in message
+    assert "replace the configured certificate" in message
+    assert _count(engine, inbox) == 0

@@ -4,9 +4,11 @@ another exception, and never a pass without the right key."""
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -15,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autoticket.sources.signature import SignatureError
-from autoticket.sources.sns import canonical_string, verify_message
+from autoticket.sources.sns import FUTURE_SKEW, canonical_string, check_timestamp, verify_message
 from sources.vendor_samples import sample
 
 
@@ -93,3 +95,45 @@ def test_arbitrary_messages_are_refused_with_a_reason(message: Any) -> None:
         assert str(exc)
     else:  # only an untouched signed message (a field set to its own value) passes
         assert message == _signed(sample("cloudwatch", "alarm"))
+
+
+NOW = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+TWO_HOURS = timedelta(hours=2)
+
+
+def _stamped(value: Any) -> dict[str, Any]:
+    return {"Type": "Notification", "Timestamp": value}
+
+
+def test_check_timestamp_accepts_up_to_max_age_and_skew_inclusive() -> None:
+    check_timestamp(_stamped("2026-05-14T10:00:00.000Z"), NOW, TWO_HOURS)  # exactly max_age
+    check_timestamp(_stamped((NOW + FUTURE_SKEW).isoformat()), NOW, TWO_HOURS)
+    check_timestamp(_stamped("2026-05-14T11:59:59"), NOW, TWO_HOURS)  # naive: read as UTC
+    check_timestamp(_stamped("2020-01-01T00:00:00Z"), NOW, timedelta(0))  # age check off
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("2026-05-14T09:59:59.999Z", "older than sns.max_age (2:00:00)"),
+        ("2026-05-14T12:05:00.001Z", "is in the future"),
+        ("yesterday", "Timestamp: not an ISO 8601 time: 'yesterday'"),
+        (None, "Timestamp: required field is missing"),
+        (1715680000, "Timestamp: required field is missing"),
+    ],
+)
+def test_check_timestamp_refuses_old_future_or_unreadable_times(value: Any, fragment: str) -> None:
+    with pytest.raises(SignatureError, match=re.escape(fragment)):
+        check_timestamp(_stamped(value), NOW, TWO_HOURS)
+
+
+def test_an_expired_matching_certificate_is_named_not_silently_skipped() -> None:
+    message = _signed(sample("cloudwatch", "alarm"))
+    verify_message(message, [CERT], at=CERT.not_valid_before_utc)
+    verify_message(message, [CERT], at=CERT.not_valid_after_utc)
+    for outside in (
+        CERT.not_valid_after_utc + timedelta(seconds=1),
+        CERT.not_valid_before_utc - timedelta(seconds=1),
+    ):
+        with pytest.raises(SignatureError, match="valid only from"):
+            verify_message(message, [CERT], at=outside)

@@ -8,6 +8,8 @@ operator set `fetch_certificate: true` and the URL's origin is in
 a 401 like any other source-auth failure (counted, not kept). After a good
 signature, a SubscriptionConfirmation is logged with its SubscribeURL, or,
 with `auto_confirm: true` and an allowed origin, confirmed by a GET.
+A message signed by a certificate outside its validity, or whose Timestamp
+is older than `max_age` (a replayed capture) or in the future, is refused too.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fastapi import Request
 from autoticket.api.source_auth import refuse
 from autoticket.config import Config, SnsConfig
 from autoticket.sources.signature import SignatureError
-from autoticket.sources.sns import verify_message
+from autoticket.sources.sns import check_timestamp, verify_message
 
 __all__ = ["check_sns_signature", "confirm_subscription", "origin_allowed"]
 
@@ -135,7 +137,9 @@ async def check_sns_signature(request: Request, source: str, body: bytes) -> dic
     try:
         if type(message) is not dict:
             raise SignatureError("body is not a signed SNS message (not a JSON object)")
-        verify_message(message, await _certificates(sns, message))
+        now = request.app.state.runtime.clock.now()
+        verify_message(message, await _certificates(sns, message), at=now)
+        check_timestamp(message, now, sns.max_age)
     except SignatureError as exc:
         raise refuse(request, source, "bad_signature", str(exc), "Signature") from None
     return message

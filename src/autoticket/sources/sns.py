@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -24,7 +25,17 @@ from autoticket.errors import PayloadError
 from autoticket.sources.base import json_type
 from autoticket.sources.signature import SignatureError
 
-__all__ = ["SIGNATURE_VERSIONS", "SIGNED_FIELDS", "canonical_string", "verify_message"]
+__all__ = [
+    "FUTURE_SKEW",
+    "SIGNATURE_VERSIONS",
+    "SIGNED_FIELDS",
+    "canonical_string",
+    "check_timestamp",
+    "verify_message",
+]
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far ahead of our clock a message's Timestamp may be (clock skew)."""
 
 SIGNATURE_VERSIONS: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 """SNS's SignatureVersion: the hash of the RSA PKCS#1 v1.5 signature."""
@@ -75,12 +86,45 @@ def canonical_string(envelope: dict[str, Any]) -> bytes:
     return "".join(parts).encode()
 
 
-def verify_message(envelope: Any, certificates: Sequence[Certificate]) -> None:
+def check_timestamp(envelope: dict[str, Any], now: datetime, max_age: timedelta) -> None:
+    """Raise SignatureError for a message older than `max_age` or from the future.
+
+    A valid signature proves who wrote a message, not when it was sent: an
+    old capture posted again would still verify. `max_age` of zero turns the
+    age check off (the future check stays).
+    """
+    raw = envelope.get("Timestamp")
+    if type(raw) is not str:
+        raise SignatureError("Timestamp: required field is missing")
+    try:
+        sent = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SignatureError(f"Timestamp: not an ISO 8601 time: {raw[:64]!r}") from None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    if sent > now + FUTURE_SKEW:
+        raise SignatureError(
+            f"Timestamp {raw} is in the future (our clock: {now:%Y-%m-%dT%H:%M:%SZ})"
+        )
+    if max_age > timedelta(0) and now - sent > max_age:
+        raise SignatureError(
+            f"Timestamp {raw} is older than sns.max_age ({max_age}): a replayed message?"
+        )
+
+
+def _in_validity(certificate: Certificate, at: datetime) -> bool:
+    return certificate.not_valid_before_utc <= at <= certificate.not_valid_after_utc
+
+
+def verify_message(
+    envelope: Any, certificates: Sequence[Certificate], at: datetime | None = None
+) -> None:
     """Raise SignatureError unless one of `certificates` signed this SNS message.
 
     The reason names what is wrong: no signature, an unknown SignatureVersion,
-    a missing signed field, or a signature no certificate's key matches
-    (altered message or another signer).
+    a missing signed field, a signature no certificate's key matches (altered
+    message or another signer), or, with `at`, a matching certificate that is
+    not valid at that instant (expired or not yet valid).
     """
     if type(envelope) is not dict:
         raise SignatureError(f"expected a signed SNS message object, got {json_type(envelope)}")
@@ -102,6 +146,7 @@ def verify_message(envelope: Any, certificates: Sequence[Certificate]) -> None:
         signed = canonical_string(envelope)
     except PayloadError as exc:
         raise SignatureError(f"cannot check the signature: {exc.field}: {exc.reason}") from None
+    outside: Certificate | None = None
     for certificate in certificates:
         key = certificate.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
@@ -110,7 +155,15 @@ def verify_message(envelope: Any, certificates: Sequence[Certificate]) -> None:
             key.verify(raw, signed, padding.PKCS1v15(), algorithm())
         except InvalidSignature:
             continue
-        return
+        if at is None or _in_validity(certificate, at):
+            return
+        outside = certificate
+    if outside is not None:
+        raise SignatureError(
+            "the certificate that signed the message is valid only from "
+            f"{outside.not_valid_before_utc:%Y-%m-%d} to {outside.not_valid_after_utc:%Y-%m-%d}: "
+            "replace the configured certificate"
+        )
     raise SignatureError(
         f"Signature (version {version}) does not match the message for the configured "
         "certificate (altered message or another signer)"
