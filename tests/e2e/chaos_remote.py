@@ -146,8 +146,9 @@ class ChaosRemote:
 
 class HttpBridge:
     """Serves an in-process fake (its `.transport`, an httpx.MockTransport) over real
-    HTTP, for a subprocess service: an injected timeout becomes an answer later than
-    the sink waits, an injected reset a reset connection."""
+    HTTP, for a subprocess service, every method with its query string and headers:
+    an injected timeout becomes an answer later than the sink waits, an injected
+    reset a reset connection."""
 
     def __init__(self, fake: Any, hang: float = 1.5) -> None:
         self.fake = fake
@@ -160,9 +161,11 @@ class HttpBridge:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:
+            def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 bridge.handle(self, body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -180,7 +183,10 @@ class HttpBridge:
         import httpx
 
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        outgoing = httpx.Request("POST", self.base + request.path, headers=headers, content=body)
+        # request.path keeps the query string; the method is the client's own.
+        outgoing = httpx.Request(
+            request.command, self.base + request.path, headers=headers, content=body
+        )
         try:
             with self.lock:
                 self.calls += 1

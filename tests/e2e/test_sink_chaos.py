@@ -1,13 +1,16 @@
-"""Chaos at the sink: 20 incidents x 10 alerts through a real `autoticket serve`
-whose webhook sink's remote fails 30% of calls (5xx, 429, timeouts, resets),
+"""Chaos at the sinks: 20 incidents x 10 alerts through a real `autoticket serve`
+filing to a webhook remote, PagerDuty, Jira, ServiceNow and GitHub, each failing
+30% of calls (5xx, 429, timeouts, resets, answers lost after the remote acted),
 with the server SIGKILLed twice and restarted. Every incident must end with
-exactly one remote ticket, resolved, its actions applied in order."""
+exactly one remote ticket per sink, resolved, its updates applied in order."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,11 @@ from .chaos_remote import ChaosRemote, HttpBridge
 
 # The in-process fakes of tests/sinks/fakes (their module imports `fakes.…`).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
+from fakes.base import FakeService
+from fakes.github import FakeGitHub
+from fakes.jira import FakeJira
 from fakes.pagerduty import ROUTING_KEY, FakePagerDuty
+from fakes.servicenow import FakeServiceNow
 
 from .conftest import Autoticket, start_autoticket, write_test_config
 
@@ -41,10 +48,61 @@ DISPATCH = {
 }
 
 
-def _config(directory: Path, remote: ChaosRemote, pagerduty: HttpBridge) -> Path:
+def _trackers() -> dict[str, FakeService]:
+    """The tracker fakes, failing 30% of calls each; their waits cut to a second."""
+    fakes: dict[str, FakeService] = {
+        "jira": FakeJira(0.3, seed=21, token="jira-token"),
+        "servicenow": FakeServiceNow(0.3, seed=22, password="snow-password"),
+        "github": FakeGitHub(0.3, seed=23, token="gh-token"),
+    }
+    for fake in fakes.values():
+        fake.retry_after = "1"
+    fakes["github"].reset_in = 1  # type: ignore[attr-defined]
+    return fakes
+
+
+TRACKER_ENV = {"CHAOS_JIRA_TOKEN": "jira-token", "CHAOS_SNOW_PASSWORD": "snow-password"}
+TRACKER_ENV["CHAOS_GH_TOKEN"] = "gh-token"
+
+
+def _tracker_sinks(bridges: dict[str, HttpBridge]) -> dict[str, dict[str, object]]:
+    return {
+        "jira": {
+            "type": "jira",
+            "url": bridges["jira"].base,
+            "project": "OPS",
+            "email": "bot@example.com",
+            "token_env": "CHAOS_JIRA_TOKEN",
+        },
+        "servicenow": {
+            "type": "servicenow",
+            "url": bridges["servicenow"].base,
+            "user": "autoticket",
+            "password_env": "CHAOS_SNOW_PASSWORD",
+        },
+        "github": {
+            "type": "github",
+            "repo": "acme/ops",
+            "api_url": bridges["github"].base,
+            "token_env": "CHAOS_GH_TOKEN",
+        },
+    }
+
+
+def _config(
+    directory: Path, remote: ChaosRemote, pagerduty: HttpBridge, bridges: dict[str, HttpBridge]
+) -> Path:
     path = write_test_config(directory)
     data = yaml.safe_load(path.read_text())
+    trackers = {
+        name: {**settings, "timeout": "1s", **DISPATCH}
+        for name, settings in _tracker_sinks(bridges).items()
+    }
+    # Every third alert joining an incident is an update (comment) on each ticket,
+    # so the order of updates is checked on every sink, not only open and resolve.
+    data["tickets"] = {"update_interval": "1s", "update_every_alerts": 3}
     data["sinks"] = {
+        **trackers,
         "chaos": {
             "type": "webhook",
             "url": remote.url,
@@ -62,7 +120,7 @@ def _config(directory: Path, remote: ChaosRemote, pagerduty: HttpBridge) -> Path
     }
     for route in data["routes"]:
         if route.get("action") != "ignore":
-            route["sinks"] = ["builtin", "chaos", "pager"]
+            route["sinks"] = ["builtin", "chaos", "pager", *trackers]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -104,11 +162,19 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
 ) -> None:
     monkeypatch.setenv("CHAOS_HOOK_SECRET", "chaos-secret")
     monkeypatch.setenv("CHAOS_PD_KEY", ROUTING_KEY)
+    for name, value in TRACKER_ENV.items():
+        monkeypatch.setenv(name, value)
     pd = FakePagerDuty(fail_rate=0.3, seed=14)
+    trackers = _trackers()
+    bridges = {name: HttpBridge(fake) for name, fake in trackers.items()}
     database = f"sqlite:///{tmp_path / 'chaos.db'}"
     started = time.monotonic()
-    with ChaosRemote(fail_rate=0.3, seed=14) as remote, HttpBridge(pd) as pagerduty:
-        config = _config(tmp_path, remote, pagerduty)
+    with ExitStack() as stack:
+        remote = stack.enter_context(ChaosRemote(fail_rate=0.3, seed=14))
+        pagerduty = stack.enter_context(HttpBridge(pd))
+        for bridge in bridges.values():
+            stack.enter_context(bridge)
+        config = _config(tmp_path, remote, pagerduty, bridges)
         server = start_autoticket("chaos-1", database, config, tmp_path)
         firing = [(i, a) for a in range(ALERTS) for i in range(INCIDENTS)]
         half = len(firing) // 2
@@ -140,6 +206,7 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
                     and all(t.state == "resolved" for t in tickets)
                     and len(alerts) == INCIDENTS
                     and all(state == "resolved" for state in alerts)
+                    and all(_all_closed(bridges[name], fake) for name, fake in trackers.items())
                 )
 
             engine = make_engine(database)
@@ -159,7 +226,7 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
                 _wait(
                     "every remote ticket resolved and every action recorded",
                     lambda: all_resolved() and not undelivered(),
-                    60,
+                    120,
                 )
                 left = undelivered()
                 with engine.connect() as conn:
@@ -189,6 +256,13 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
         f"  pagerduty: calls {pagerduty.calls}, failures injected {len(pd.failures.injected)}, "
         f"alerts {len(pd.tickets)}, duplicates {pd_duplicates}"
     )
+    for name, fake in trackers.items():
+        issues = _issues(fake)
+        print(
+            f"  {name}: calls {bridges[name].calls}, failures injected "
+            f"{sum(fake.failures.values())} {dict(sorted(fake.failures.items()))}, "
+            f"tickets {len(issues)}, duplicates {len(issues) - INCIDENTS}"
+        )
     assert left == [], f"actions not delivered: {left}"
     assert 'autoticket_sink_actions{sink="chaos",state="parked"} 0.0' in metrics
     assert 'autoticket_sink_actions{sink="pager",state="parked"} 0.0' in metrics
@@ -207,3 +281,32 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
         assert actions[0] == "open" and actions.count("open") == 1, ticket
         assert actions[-1] == "resolve" and ticket.state == "resolved", ticket
         assert versions == sorted(versions), f"out of order: {ticket}"
+    for name, fake in trackers.items():
+        assert sum(fake.failures.values()) > 0, name
+        issues = _issues(fake)
+        assert len(issues) == INCIDENTS, f"{name}: {len(issues)} tickets for {INCIDENTS} incidents"
+        written = 0
+        for ref in issues:
+            assert fake.state_of(ref) == "closed", (name, ref)
+            found = [m for c in fake.comments_of(ref) for m in _KEY.finditer(c)]
+            keys = [m.group(0) for m in found]
+            assert len(keys) == len(set(keys)), f"{name} {ref}: a comment written twice {keys}"
+            versions = [int(m.group(1)) for m in found]
+            assert versions == sorted(versions), f"{name} {ref}: updates out of order {versions}"
+            written += len(keys)
+        assert written >= INCIDENTS, f"{name}: the resolves left no comment to check"
+
+
+_KEY = re.compile(r"incident:[^:\s]+:v(\d+):\w+:[\w-]+")
+
+
+def _issues(fake: FakeService) -> list[str]:
+    """The refs of the tickets a tracker fake holds (GitHub's pull requests left out)."""
+    tickets: dict[str, dict[str, object]] = fake.tickets  # type: ignore[attr-defined]
+    return [ref for ref, ticket in tickets.items() if "pull_request" not in ticket]
+
+
+def _all_closed(bridge: HttpBridge, fake: FakeService) -> bool:
+    with bridge.lock:
+        issues = _issues(fake)
+        return len(issues) == INCIDENTS and all(fake.state_of(r) == "closed" for r in issues)
