@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -104,6 +105,20 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         for eng in _pg_engine(base):
             migrate(eng)
             yield eng
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Any, int]]:
+    """One real SMTP server (aiosmtpd on 127.0.0.1) per test run: (its Inbox, port).
+
+    For the tests under tests/sinks, whose directory holds the `fakes` package.
+    """
+    from fakes.smtp import Inbox, start
+
+    inbox = Inbox()
+    controller, port = start(inbox)
+    yield inbox, port
+    controller.stop()
 
 
 @pytest.fixture

@@ -301,10 +301,19 @@ def _safe(url: str) -> str:
 
 
 @app.command("check-config")
-def check_config(file: Annotated[Path, typer.Argument(help="config YAML to validate")]) -> None:
+def check_config(
+    file: Annotated[Path, typer.Argument(help="config YAML to validate")],
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe", help="also check each sink's reachability and credentials (harmless reads)"
+        ),
+    ] = False,
+) -> None:
     """Validate a config file: every error and warning in one run, line-numbered.
 
-    Exit 2 with any error, 0 with only warnings (printed)."""
+    Exit 2 with any error, 0 with only warnings (printed). With --probe, each
+    sink is then called with a harmless read; exit 3 when one failed."""
     report = check_config_file(file)
     if report.errors:
         err.print(_report_text(report), style="red", markup=False, soft_wrap=True)
@@ -318,6 +327,24 @@ def check_config(file: Annotated[Path, typer.Argument(help="config YAML to valid
         f"{report.regexes} regex(es) compiled by RE2, which runs in linear time: "
         "no pattern can backtrack catastrophically"
     )
+    if probe:
+        _probe_sinks(cfg)
+
+
+def _probe_sinks(cfg: Config) -> None:
+    from autoticket.sinks.probe import probe_sinks
+
+    outcomes = probe_sinks(cfg)
+    for o in outcomes:
+        line = f"sink {o.sink} ({o.type}): {o.outcome}: {o.detail}"
+        if o.outcome == "failed":
+            err.print(line, style="red", markup=False, soft_wrap=True)
+        else:
+            typer.echo(line)
+    failed = [o.sink for o in outcomes if o.outcome == "failed"]
+    if failed:
+        err.print(f"probe failed for: {', '.join(failed)}", style="red", markup=False)
+        raise typer.Exit(3)
 
 
 def _report_text(report: ConfigReport) -> str:

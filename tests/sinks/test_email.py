@@ -10,7 +10,7 @@ import httpx
 import pytest
 import yaml
 from fakes.pipeline import PLANTED, deliver
-from fakes.smtp import PASSWORD, Inbox, free_port, start
+from fakes.smtp import PASSWORD, Inbox, free_port
 from sqlalchemy import Engine, select
 
 from autoticket.clock import FixedClock
@@ -24,14 +24,6 @@ from autoticket.store.tables import outbox
 
 REF = "3f2a9c0d1e2b3c4d5e6f"
 ROOT = f"<autoticket-{REF}@autoticket.example>"
-
-
-@pytest.fixture(scope="session")
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    controller, port = start(inbox)
-    yield inbox, port
-    controller.stop()
 
 
 @pytest.fixture

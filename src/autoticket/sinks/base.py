@@ -30,6 +30,8 @@ __all__ = [
     "REMOTE_KINDS",
     "NoSettings",
     "OutboxItem",
+    "ProbeFailed",
+    "ProbeSkipped",
     "RemoteChange",
     "Sink",
     "SinkResult",
@@ -104,6 +106,14 @@ class TransactionalSink(Protocol):
         ...
 
 
+class ProbeFailed(Exception):
+    """A sink's remote is unreachable or refuses its credentials; the message says why."""
+
+
+class ProbeSkipped(Exception):
+    """A sink's remote cannot be checked without acting (posting, paging); says why."""
+
+
 class Sink:
     """A sink that calls the outside world: one attempt per `apply`, no transaction open.
 
@@ -159,6 +169,12 @@ class Sink:
         a reason for a body it cannot read (answered 400).
         """
         return []
+
+    def probe(self) -> str:
+        """Check reachability and credentials with one or two harmless reads (never a
+        write): return what was checked, raise `ProbeFailed` with the reason, or
+        `ProbeSkipped` where the remote offers no harmless check (`check-config --probe`)."""
+        raise ProbeSkipped(f"type {self.type!r} has no remote check")
 
     def poll(self, since: datetime | None) -> list[RemoteChange]:
         """The changes made remotely since `since` (None: the first poll), one call per

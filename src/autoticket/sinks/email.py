@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeFailed, Sink, SinkResult
 from autoticket.sinks.incident_key import action_marker, correlation_key
 
 if TYPE_CHECKING:
@@ -172,6 +172,20 @@ class EmailSink(Sink):
         found = self.team_emails.get(team) if isinstance(team, str) else None
         return [found] if found else []
 
+    def probe(self) -> str:
+        """Connect, EHLO, STARTTLS and log in as a send would, then quit: nothing is sent."""
+        settings = self.settings
+        assert isinstance(settings, EmailSettings)
+        try:
+            with self._connect(settings) as smtp:
+                smtp.noop()
+        except Exception as exc:  # every failure is reported, none raised
+            reason = outcome_of_error(exc).reason
+            raise ProbeFailed(f"SMTP {settings.host}:{settings.port}: {reason}") from None
+        login = f", logged in as {settings.username}" if settings.username else ""
+        tls = ", TLS" if settings.ssl or settings.starttls else ""
+        return f"SMTP {settings.host}:{settings.port} answered{tls}{login}"
+
     def apply(self, item: OutboxItem) -> SinkResult:
         settings = self.settings
         assert isinstance(settings, EmailSettings)
@@ -193,6 +207,11 @@ class EmailSink(Sink):
         return result
 
     def _send(self, settings: EmailSettings, msg: EmailMessage, to: list[str]) -> dict[str, Any]:
+        with self._connect(settings) as smtp:
+            return dict(smtp.send_message(msg, settings.sender, to))
+
+    def _connect(self, settings: EmailSettings) -> smtplib.SMTP:
+        """A connection ready to send: TLS as configured, logged in when a user is set."""
         seconds = settings.timeout.total_seconds()
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
@@ -200,9 +219,12 @@ class EmailSink(Sink):
             smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=seconds, context=context)
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=seconds)
-        with smtp:
+        try:
             if settings.starttls and not settings.ssl:
                 smtp.starttls(context=context)
             if settings.username and settings.password_env:
                 smtp.login(settings.username, self.secrets[settings.password_env])
-            return dict(smtp.send_message(msg, settings.sender, to))
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp

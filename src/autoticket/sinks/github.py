@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from autoticket.sinks.base import OutboxItem, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeFailed, SinkResult
 from autoticket.sinks.http import MAX_RETRY_AFTER, parse_retry_after
 from autoticket.sinks.tracker import (
     Change,
@@ -116,6 +116,15 @@ class GitHubSink(TrackerSink):
             "User-Agent": "autoticket",
         }
         return Remote(self.client, str(conf.api_url), headers, conf.timeout, adjust=rate_limit)
+
+    def probe(self) -> str:
+        repo = self.conf.repo
+        data = self.remote.json("GET", f"/repos/{repo}", f"read repository {repo}")
+        if field(data, "has_issues") is False:
+            raise ProbeFailed(f"repository {repo} has issues turned off")
+        if field(data, "permissions", "push") is False:
+            raise ProbeFailed(f"the token may read {repo} but not write its issues")
+        return f"repository {repo} reachable, issues on"
 
     @property
     def issues(self) -> str:

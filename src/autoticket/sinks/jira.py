@@ -98,6 +98,13 @@ class JiraSink(TrackerSink):
         headers = {"Authorization": auth, "Accept": "application/json"}
         return Remote(self.client, str(conf.url), headers, conf.timeout)
 
+    def probe(self) -> str:
+        me = self.remote.json("GET", f"{self.api}/myself", "read the token's own user")
+        who = field(me, "emailAddress") or field(me, "name") or field(me, "accountId") or "?"
+        project = self.conf.project
+        self.remote.json("GET", f"{self.api}/project/{project}", f"read project {project}")
+        return f"authenticated as {who}; project {project} visible"
+
     def _text(self, text: str) -> Any:
         return adf(text) if self.conf.flavor == "cloud" else wiki(text)
 

@@ -20,7 +20,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeSkipped, Sink, SinkResult
 from autoticket.sinks.http import send
 from autoticket.sinks.incident_key import correlation_key
 
@@ -129,6 +129,16 @@ def refused_reason(response: httpx.Response, routing_key: str) -> str:
 class PagerDutySink(Sink):
     type: ClassVar[str] = "pagerduty"
     Settings: ClassVar[type[BaseModel]] = PagerDutySettings
+
+    def probe(self) -> str:
+        settings = self.settings
+        assert isinstance(settings, PagerDutySettings)
+        key = self.secrets[settings.routing_key_env]
+        shape = "" if len(key) == 32 else f"; note: it has {len(key)} characters, not 32"
+        raise ProbeSkipped(
+            "the Events API v2 has no read: only sending an event would check the routing key"
+            + shape
+        )
 
     def apply(self, item: OutboxItem) -> SinkResult:
         settings = self.settings

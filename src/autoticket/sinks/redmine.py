@@ -23,7 +23,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeFailed, Sink, SinkResult
 from autoticket.sinks.http import send
 from autoticket.sinks.redmine_sync import HumanChange, changes_of
 
@@ -194,6 +194,17 @@ class RedmineSink(Sink):
             "GET", f"/issues/{issue_id}.json", f"issue #{issue_id}", params={"include": "journals"}
         )
         return any(key in (j.get("notes") or "") for j in answer["issue"].get("journals", []))
+
+    def probe(self) -> str:
+        try:
+            names = self._look_up()
+        except Refused as exc:
+            raise ProbeFailed(exc.result.reason) from None
+        self._names = names
+        return (
+            f"project {self.cfg.project!r} visible; statuses, priorities and the key's user "
+            f"(id {names.my_id}) read"
+        )
 
     def names(self) -> Names:
         if self._names is None:

@@ -135,6 +135,12 @@ class ServiceNowSink(TrackerSink):
         headers = {"Authorization": auth, "Accept": "application/json"}
         return Remote(self.client, str(conf.url), headers, conf.timeout)
 
+    def probe(self) -> str:
+        params = {"sysparm_limit": "1", "sysparm_fields": "sys_id"}
+        self.remote.json("GET", self.path, f"read table {self.conf.table}", params=params)
+        who = self.conf.user or "the token's user"
+        return f"table {self.conf.table} readable as {who}"
+
     @property
     def path(self) -> str:
         return f"/api/now/table/{self.conf.table}"

@@ -19,7 +19,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeFailed, Sink, SinkResult
 from autoticket.sinks.http import send
 from autoticket.sinks.incident_key import action_marker, correlation_key
 
@@ -123,6 +123,29 @@ def _reason(result: SinkResult, response: httpx.Response | None) -> str:
 class SlackSink(Sink):
     type: ClassVar[str] = "slack"
     Settings: ClassVar[type[BaseModel]] = SlackSettings
+
+    def probe(self) -> str:
+        """Post `{}`: Slack answers 400 `no_text` to a live hook without posting anything,
+        and 403/404/410 to a revoked, unknown or archived one."""
+        settings = self.settings
+        assert isinstance(settings, SlackSettings)
+        hook = self.secrets[settings.url_env]
+        if not hook.startswith(("https://", "http://")):
+            raise ProbeFailed(f"{settings.url_env} is not an http(s) URL")
+        try:
+            response = self.client.post(
+                hook,
+                content=b"{}",
+                headers={"Content-Type": "application/json"},
+                timeout=settings.timeout.total_seconds(),
+            )
+        except httpx.HTTPError as exc:
+            raise ProbeFailed(f"cannot reach the webhook: {type(exc).__name__}") from None
+        code = response.text.strip()
+        if response.status_code == 400 and code == "no_text":
+            return "incoming webhook live (an empty test post was refused, nothing posted)"
+        shown = code if _ERROR_CODE.fullmatch(code) else ""
+        raise ProbeFailed(f"the webhook answered HTTP {response.status_code} {shown}".rstrip())
 
     def apply(self, item: OutboxItem) -> SinkResult:
         settings = self.settings

@@ -18,7 +18,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeSkipped, Sink, SinkResult
 from autoticket.sinks.http import send
 
 __all__ = ["SCHEMA_VERSION", "WebhookSettings", "WebhookSink", "sign"]
@@ -80,6 +80,11 @@ def body_of(item: OutboxItem, sent_at: datetime) -> dict[str, Any]:
 class WebhookSink(Sink):
     type: ClassVar[str] = "webhook"
     Settings: ClassVar[type[BaseModel]] = WebhookSettings
+
+    def probe(self) -> str:
+        raise ProbeSkipped(
+            "a generic webhook has no harmless call: only a real action would check it"
+        )
 
     def apply(self, item: OutboxItem) -> SinkResult:
         settings = self.settings

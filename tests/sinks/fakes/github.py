@@ -41,6 +41,7 @@ class FakeGitHub(FakeService):
         self.token, self.repo, self.prefix, self.html = token, repo, prefix, html
         self.tickets: dict[str, dict[str, Any]] = {}
         self.issues_enabled = True
+        self.push = True  # the token's write permission (GET /repos/{repo} `permissions.push`)
         self.webhook_secret = "gh-webhook-secret"
         self.events: list[tuple[dict[str, str], bytes]] = []
         self.rate_limit_style = "cycle"
@@ -126,6 +127,11 @@ class FakeGitHub(FakeService):
             return self.error(400, f"API version '{version}' is not supported.")
         base = f"{self.prefix}/repos/{self.repo}/issues"
         path, method = request.url.path, request.method
+        if path == f"{self.prefix}/repos/{self.repo}" and method == "GET":
+            repo = {"full_name": self.repo, "has_issues": self.issues_enabled}
+            return httpx.Response(
+                200, json=repo | {"permissions": {"pull": True, "push": self.push}}
+            )
         if not path.startswith(base):
             return self.error(404, "Not Found")
         if not self.issues_enabled:

@@ -54,6 +54,12 @@ class FakeJira(FakeService):
         else:
             self.auth = f"Bearer {token}"
         self.projects = set(projects)
+        # GET /myself: Cloud names a user by accountId (+ email), Data Center by name.
+        self.me: dict[str, Any] = (
+            {"accountId": "5b10ac8d82e05b22cc7d4ef5", "emailAddress": email, "displayName": "bot"}
+            if flavor == "cloud"
+            else {"name": "autoticket", "displayName": "bot"}
+        )
         self.base_url = base_url
         self.tickets: dict[str, dict[str, Any]] = {}
         self.events: list[bytes] = []
@@ -122,6 +128,14 @@ class FakeJira(FakeService):
             return self._search(json_of(request))
         if path == f"{self.api}/issue" and method == "POST":
             return self._create(json_of(request))
+        if path == f"{self.api}/myself" and method == "GET":
+            return httpx.Response(200, json=self.me)
+        project = re.fullmatch(rf"{self.api}/project/([A-Z0-9_]+)", path)
+        if project is not None and method == "GET":
+            key = project.group(1)
+            if key not in self.projects:
+                return self.error(404, "No project could be found with key '" + key + "'.")
+            return httpx.Response(200, json={"id": "10000", "key": key, "name": key.title()})
         match = re.fullmatch(rf"{self.api}/issue/([A-Z0-9_]+-\d+)(/comment|/transitions)?", path)
         if match is None:
             return self.error(404, "Not found")
