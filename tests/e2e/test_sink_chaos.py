@@ -1,5 +1,5 @@
 """Chaos at the sinks: 20 incidents x 10 alerts through a real `autoticket serve`
-filing to a webhook remote, PagerDuty, Jira, ServiceNow and GitHub, each failing
+filing to a webhook remote, PagerDuty, Jira, ServiceNow, GitHub and Redmine, each failing
 30% of calls (5xx, 429, timeouts, resets, answers lost after the remote acted),
 with the server SIGKILLed twice and restarted. Every incident must end with
 exactly one remote ticket per sink, resolved, its updates applied in order."""
@@ -29,6 +29,8 @@ from fakes.base import FakeService
 from fakes.github import FakeGitHub
 from fakes.jira import FakeJira
 from fakes.pagerduty import ROUTING_KEY, FakePagerDuty
+from fakes.redmine import KEY as REDMINE_KEY
+from fakes.redmine import FakeRedmine
 from fakes.servicenow import FakeServiceNow
 
 from .conftest import Autoticket, start_autoticket, write_test_config
@@ -54,6 +56,7 @@ def _trackers() -> dict[str, FakeService]:
         "jira": FakeJira(0.3, seed=21, token="jira-token"),
         "servicenow": FakeServiceNow(0.3, seed=22, password="snow-password"),
         "github": FakeGitHub(0.3, seed=23, token="gh-token"),
+        "redmine": FakeRedmine(0.3, seed=24),  # type: ignore[dict-item]
     }
     for fake in fakes.values():
         fake.retry_after = "1"
@@ -63,6 +66,7 @@ def _trackers() -> dict[str, FakeService]:
 
 TRACKER_ENV = {"CHAOS_JIRA_TOKEN": "jira-token", "CHAOS_SNOW_PASSWORD": "snow-password"}
 TRACKER_ENV["CHAOS_GH_TOKEN"] = "gh-token"
+TRACKER_ENV["CHAOS_REDMINE_KEY"] = REDMINE_KEY
 
 
 def _tracker_sinks(bridges: dict[str, HttpBridge]) -> dict[str, dict[str, object]]:
@@ -85,6 +89,12 @@ def _tracker_sinks(bridges: dict[str, HttpBridge]) -> dict[str, dict[str, object
             "repo": "acme/ops",
             "api_url": bridges["github"].base,
             "token_env": "CHAOS_GH_TOKEN",
+        },
+        "redmine": {
+            "type": "redmine",
+            "url": bridges["redmine"].base,
+            "project": "ops",
+            "key_env": "CHAOS_REDMINE_KEY",
         },
     }
 

@@ -50,6 +50,7 @@ class FakeRedmine:
         self.script: deque[str] = deque()
         self.requests: list[httpx.Request] = []
         self.failures: dict[str, int] = {}
+        self.retry_after = "7"
         self.tickets: dict[str, dict[str, Any]] = {}
         self.now = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
         self.transport = httpx.MockTransport(self._serve)
@@ -62,6 +63,13 @@ class FakeRedmine:
     def human_close(self, ref: str, resolution: str = "Closed") -> None:
         """A person sets the issue to `resolution` (Closed, Rejected) in the web UI."""
         self._journal(self.tickets[ref], HUMAN, "", {"status": resolution})
+
+    # The uniform views every tracker fake offers (fakes/base.py), for the chaos tests.
+    def state_of(self, ref: str) -> str:
+        return str(self.tickets[ref]["state"])
+
+    def comments_of(self, ref: str) -> list[str]:
+        return list(self.tickets[ref]["comments"])
 
     def create_issue(self, subject: str, status: str = "New") -> str:
         """An issue made directly in Redmine (e.g. by an earlier, crashed attempt)."""
@@ -87,7 +95,7 @@ class FakeRedmine:
             raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
         status = int(kind)
         if status == 429:
-            return httpx.Response(429, headers={"Retry-After": "7"})
+            return httpx.Response(429, headers={"Retry-After": self.retry_after})
         if status == 422:
             return httpx.Response(422, json={"errors": ["Tracker is not included in the list"]})
         return httpx.Response(status)
