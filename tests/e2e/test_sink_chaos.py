@@ -32,6 +32,7 @@ from fakes.pagerduty import ROUTING_KEY, FakePagerDuty
 from fakes.redmine import KEY as REDMINE_KEY
 from fakes.redmine import FakeRedmine
 from fakes.servicenow import FakeServiceNow
+from fakes.slack import HOOK_PATH, FakeSlack
 
 from .conftest import Autoticket, start_autoticket, write_test_config
 
@@ -100,7 +101,10 @@ def _tracker_sinks(bridges: dict[str, HttpBridge]) -> dict[str, dict[str, object
 
 
 def _config(
-    directory: Path, remote: ChaosRemote, pagerduty: HttpBridge, bridges: dict[str, HttpBridge]
+    directory: Path,
+    remote: ChaosRemote,
+    pagerduty: HttpBridge,
+    bridges: dict[str, HttpBridge],
 ) -> Path:
     path = write_test_config(directory)
     data = yaml.safe_load(path.read_text())
@@ -113,6 +117,8 @@ def _config(
     data["tickets"] = {"update_interval": "1s", "update_every_alerts": 3}
     data["sinks"] = {
         **trackers,
+        # Slack's incoming webhook: no ticket, no idempotency key, nothing to search.
+        "slack": {"type": "slack", "url_env": "CHAOS_SLACK_HOOK", "updates": True, **DISPATCH},
         "chaos": {
             "type": "webhook",
             "url": remote.url,
@@ -130,7 +136,7 @@ def _config(
     }
     for route in data["routes"]:
         if route.get("action") != "ignore":
-            route["sinks"] = ["builtin", "chaos", "pager", *trackers]
+            route["sinks"] = ["builtin", "chaos", "pager", "slack", *trackers]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -177,6 +183,9 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
     pd = FakePagerDuty(fail_rate=0.3, seed=14)
     trackers = _trackers()
     bridges = {name: HttpBridge(fake) for name, fake in trackers.items()}
+    slack = FakeSlack(fail_rate=0.3, seed=25)
+    bridges["slack"] = HttpBridge(slack)
+    monkeypatch.setenv("CHAOS_SLACK_HOOK", bridges["slack"].base + HOOK_PATH)
     database = f"sqlite:///{tmp_path / 'chaos.db'}"
     started = time.monotonic()
     with ExitStack() as stack:
@@ -217,6 +226,7 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
                     and len(alerts) == INCIDENTS
                     and all(state == "resolved" for state in alerts)
                     and all(_all_closed(bridges[name], fake) for name, fake in trackers.items())
+                    and _slack_resolved(bridges["slack"], slack)
                 )
 
             engine = make_engine(database)
@@ -266,6 +276,13 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
         f"  pagerduty: calls {pagerduty.calls}, failures injected {len(pd.failures.injected)}, "
         f"alerts {len(pd.tickets)}, duplicates {pd_duplicates}"
     )
+    markers = [c["marker"] for t in slack.tickets.values() for c in t["comments"]]
+    slack_repeats = len(markers) - len(set(markers))
+    print(
+        f"  slack: calls {bridges['slack'].calls}, failures injected "
+        f"{len(slack.failures.injected)}, threads {len(slack.tickets)}, messages "
+        f"{len(markers)}, repeated messages {slack_repeats} (no idempotency key: allowed)"
+    )
     for name, fake in trackers.items():
         issues = _issues(fake)
         print(
@@ -291,6 +308,11 @@ def test_every_incident_gets_one_remote_ticket_whatever_fails(
         assert actions[0] == "open" and actions.count("open") == 1, ticket
         assert actions[-1] == "resolve" and ticket.state == "resolved", ticket
         assert versions == sorted(versions), f"out of order: {ticket}"
+    assert slack.failures.injected and len(slack.tickets) == INCIDENTS
+    for thread in slack.tickets.values():
+        texts = [c["text"] for c in thread["comments"]]
+        assert texts[0].startswith("Opened:") and texts[-1].startswith("Resolved:"), texts
+        assert thread["state"] == "resolved"
     for name, fake in trackers.items():
         assert sum(fake.failures.values()) > 0, name
         issues = _issues(fake)
@@ -320,3 +342,10 @@ def _all_closed(bridge: HttpBridge, fake: FakeService) -> bool:
     with bridge.lock:
         issues = _issues(fake)
         return len(issues) == INCIDENTS and all(fake.state_of(r) == "closed" for r in issues)
+
+
+def _slack_resolved(bridge: HttpBridge, slack: FakeSlack) -> bool:
+    """One thread per incident, each ending on its Resolved message."""
+    with bridge.lock:
+        threads = list(slack.tickets.values())
+        return len(threads) == INCIDENTS and all(t["state"] == "resolved" for t in threads)
