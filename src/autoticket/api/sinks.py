@@ -17,7 +17,7 @@ from autoticket.api.auth import Principal, as_admin, as_viewer
 from autoticket.api.deps import DbId, read_conn, runtime_of, write_conn
 from autoticket.api.errors import ApiError
 from autoticket.service.runtime import Runtime
-from autoticket.sinks.sync import authentic, record_changes
+from autoticket.sinks.sync import record_changes
 from autoticket.store import outbox as outbox_store
 from autoticket.store.timeline import add_entries, entry
 
@@ -31,6 +31,16 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 def _known(runtime: Runtime, name: str) -> None:
     if name not in runtime.dispatcher.sinks and name not in runtime.external.lanes:
         raise ApiError(404, "not_found", f"no sink {name!r} in the config", "name")
+
+
+def _sync_view(name: str, sink: Any) -> dict[str, Any]:
+    """How people's changes come back from this sink: its webhook (path, auth) and polling."""
+    settings = sink.dispatch
+    hook = None
+    if settings.webhook_secret_env is not None:
+        hook = {"path": f"/api/v1/sinks/{name}/webhook", "auth": sink.webhook_auth()}
+    interval = settings.poll_interval
+    return {"webhook": hook, "poll_seconds": interval.total_seconds() if interval else None}
 
 
 def sink_states(runtime: Runtime, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
@@ -59,6 +69,7 @@ def sink_states(runtime: Runtime, counts: dict[str, dict[str, int]]) -> list[dic
                 "max_backoff_seconds": settings.max_backoff.total_seconds(),
                 "rate_limit": settings.rate_limit,
                 "lane_error": lane.last_error,
+                "two_way_sync": _sync_view(name, lane.sink),
             }
         )
     return found
@@ -131,11 +142,12 @@ async def remote_webhook(request: Request, name: str) -> JSONResponse:
     lane = runtime.external.lanes.get(name)
     if lane is None or lane.sink.dispatch.webhook_secret_env is None:
         raise ApiError(404, "not_found", f"sink {name!r} takes no webhook", "name")
-    if not authentic(lane.sink, dict(request.headers)):
-        raise ApiError(401, "unauthorized", f"wrong or missing webhook secret for sink {name!r}")
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
         raise ApiError(413, "too_large", f"webhook body over {MAX_WEBHOOK_BYTES} bytes", "body")
+    refused = lane.sink.authenticate_webhook(dict(request.headers), body)
+    if refused is not None:
+        raise ApiError(401, "unauthorized", f"sink {name!r} webhook refused: {refused}")
     try:
         changes = lane.sink.parse_webhook(dict(request.headers), body)
     except ValueError as exc:

@@ -15,6 +15,7 @@ Each sink type has a pydantic `Settings` class for its entry in the config's
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -161,6 +162,35 @@ class Sink:
 
     # Two-way sync: both optional. A sink whose remote can call back implements
     # `parse_webhook`; one that cannot, `poll`. The defaults report nothing.
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The value of `webhook_secret_env`, when the sink takes a webhook."""
+        var = self.dispatch.webhook_secret_env
+        return self.secrets.get(var) if var else None
+
+    def webhook_auth(self) -> str:
+        """How a callback proves itself, as `GET /api/v1/sinks` shows it."""
+        return "shared secret (Authorization: Bearer, or X-Autoticket-Webhook-Secret)"
+
+    def authenticate_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """None when the callback is authentic, else why not. The default: the secret
+        itself as `Authorization: Bearer <secret>` or `X-Autoticket-Webhook-Secret`;
+        sinks whose remote signs its callbacks (GitHub, Jira Cloud, PagerDuty) check
+        the signature instead."""
+        secret = self.webhook_secret
+        if not secret:
+            return "no webhook secret configured"
+        lowered = {k.lower(): v for k, v in headers.items()}
+        given = lowered.get("x-autoticket-webhook-secret", "")
+        auth = lowered.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given = given or auth[7:].strip()
+        if not given:
+            return "the secret is missing (Authorization: Bearer or X-Autoticket-Webhook-Secret)"
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return "the secret does not match"
+        return None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
         """The changes a remote's callback (`POST /api/v1/sinks/{name}/webhook`) reports.

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from autoticket.sinks.base import OutboxItem, ProbeFailed, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeFailed, RemoteChange, SinkResult
 from autoticket.sinks.http import MAX_RETRY_AFTER, parse_retry_after
 from autoticket.sinks.tracker import (
     Change,
@@ -36,10 +36,11 @@ from autoticket.sinks.tracker import (
     comment_marker,
     correlation_key,
     field,
+    remote_changes,
     ticket_text,
     update_text,
 )
-from autoticket.sinks.tracker_hooks import github_changes
+from autoticket.sinks.tracker_hooks import github_changes, verify_hub_signature
 
 __all__ = ["GitHubSettings", "GitHubSink", "rate_limit"]
 
@@ -206,6 +207,25 @@ class GitHubSink(TrackerSink):
             return f"left closed: closed as {reason} by a person"
         self._set(ticket, "open", "reopened", "reopen")
         return ""
+
+    def webhook_auth(self) -> str:
+        return "X-Hub-Signature-256 (the GitHub webhook's secret)"
+
+    def authenticate_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """GitHub cannot send a header of ours: it signs the body with the secret."""
+        secret = self.webhook_secret
+        if not secret:
+            return "no webhook secret configured"
+        signature = {k.lower(): v for k, v in headers.items()}.get("x-hub-signature-256")
+        try:
+            verify_hub_signature(secret, body, signature)
+        except ValueError as exc:
+            return f"X-Hub-Signature-256: {exc}"
+        return None
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
+        secret = self.webhook_secret or ""
+        return remote_changes(self.changes_from_webhook(headers, body, secret))
 
     def changes_from_webhook(
         self, headers: Mapping[str, str], body: bytes, secret: str

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from autoticket.sinks.base import OutboxItem, SinkResult
+from autoticket.sinks.base import OutboxItem, RemoteChange, SinkResult
 from autoticket.sinks.jira_text import adf, wiki
 from autoticket.sinks.tracker import (
     Change,
@@ -31,6 +31,7 @@ from autoticket.sinks.tracker import (
     comment_marker,
     correlation_key,
     field,
+    remote_changes,
     ticket_text,
     update_text,
 )
@@ -200,6 +201,25 @@ class JiraSink(TrackerSink):
             return f"left closed: resolved as {resolution!r} by a person"
         self._transition(ticket, self.conf.reopen_transition, status)
         return ""
+
+    def webhook_auth(self) -> str:
+        return "X-Hub-Signature (a Jira Cloud webhook's secret), else the shared secret"
+
+    def authenticate_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """Jira Cloud signs with the webhook's secret; Data Center cannot, so a proxy
+        (or the admin's URL tool) must send the shared secret as a header."""
+        signature = {k.lower(): v for k, v in headers.items()}.get("x-hub-signature")
+        secret = self.webhook_secret
+        if signature is None or not secret:
+            return super().authenticate_webhook(headers, body)
+        try:
+            verify_hub_signature(secret, body, signature)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
+        return remote_changes(self.changes_from_webhook(headers, body))
 
     def changes_from_webhook(
         self, headers: Mapping[str, str], body: bytes, secret: str | None = None

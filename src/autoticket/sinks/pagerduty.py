@@ -13,6 +13,7 @@ comes back only through its v3 webhooks.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
@@ -20,9 +21,10 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, ProbeSkipped, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, ProbeSkipped, RemoteChange, Sink, SinkResult
 from autoticket.sinks.http import send
 from autoticket.sinks.incident_key import correlation_key
+from autoticket.sinks.pagerduty_webhook import SIGNATURE_HEADER, parse_changes, verify
 
 __all__ = ["SEVERITIES", "PagerDutySettings", "PagerDutySink", "event_of"]
 
@@ -130,6 +132,40 @@ class PagerDutySink(Sink):
     type: ClassVar[str] = "pagerduty"
     Settings: ClassVar[type[BaseModel]] = PagerDutySettings
 
+    def webhook_auth(self) -> str:
+        return f"{SIGNATURE_HEADER} (v1, the webhook subscription's secret)"
+
+    def authenticate_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """PagerDuty signs each delivery (v3 webhooks); two `v1=` while a secret rotates."""
+        secret = self.webhook_secret
+        if not secret:
+            return "no webhook secret configured"
+        header = {k.lower(): v for k, v in headers.items()}.get(SIGNATURE_HEADER.lower())
+        if not header:
+            return f"{SIGNATURE_HEADER} is missing"
+        if not verify([secret], header, body):
+            return f"{SIGNATURE_HEADER}: no v1 signature matches the body"
+        return None
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
+        """A person's acknowledge, resolve or reassign of an alert autoticket raised.
+
+        The remote reference is the dedup key, as the sink records it. What the
+        integration did on autoticket's own events (agent not a user) is left out.
+        """
+        found: list[RemoteChange] = []
+        for change in parse_changes(body):
+            if not change.human:
+                continue
+            kind = "closed" if change.kind == "resolved" else change.kind
+            detail = ", ".join(change.assignees) if kind == "reassigned" else ""
+            found.append(
+                RemoteChange(
+                    change.correlation_key, kind, change.by or "", _time(change.at), detail
+                )
+            )
+        return found
+
     def probe(self) -> str:
         settings = self.settings
         assert isinstance(settings, PagerDutySettings)
@@ -159,3 +195,13 @@ class PagerDutySink(Sink):
             # The dedup key is the remote reference: PagerDuty's alert is found by it.
             result.external_ref = correlation_key(item)
         return result
+
+
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

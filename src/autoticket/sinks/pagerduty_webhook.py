@@ -1,8 +1,7 @@
 """PagerDuty webhooks v3, read back: what a human did to an alert autoticket raised.
 
-Not wired to an endpoint yet: the sink interface for inbound changes
-(`Sink.parse_webhook`, issue 14's two-way sync) is not there; this module is
-what it will call. PagerDuty signs the raw body with each of the
+`PagerDutySink.parse_webhook` and `authenticate_webhook` call it for
+`POST /api/v1/sinks/{name}/webhook` (two-way sync). PagerDuty signs the raw body with each of the
 subscription's secrets (HMAC-SHA256, hex) and sends them comma-separated in
 `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>]` (two while a secret rotates).
 """

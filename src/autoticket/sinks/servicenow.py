@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from autoticket.sinks.base import OutboxItem, SinkResult
+from autoticket.sinks.base import OutboxItem, RemoteChange, SinkResult
 from autoticket.sinks.tracker import (
     Change,
     Halt,
@@ -29,6 +29,7 @@ from autoticket.sinks.tracker import (
     comment_marker,
     correlation_key,
     field,
+    remote_changes,
     ticket_text,
     update_text,
 )
@@ -233,6 +234,10 @@ class ServiceNowSink(TrackerSink):
         return ""
 
     # -- two-way sync: ServiceNow has no webhook of its own, so the sink polls ----
+
+    def poll(self, since: datetime | None) -> list[RemoteChange]:
+        """Two-way sync by polling (set the sink's `poll_interval`)."""
+        return remote_changes(self.changes_since(since))
 
     def changes_since(self, since: datetime | None) -> list[Change]:
         """A person's changes to autoticket's records updated after `since` (UTC; the

@@ -12,7 +12,6 @@ autoticket's alerts say.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,19 +27,10 @@ __all__ = ["authentic", "record_changes"]
 log = logging.getLogger("autoticket.sinks")
 
 
-def authentic(sink: Sink, headers: Mapping[str, str]) -> bool:
-    """Whether a webhook request carries the sink's secret (`webhook_secret_env`), as
-    `Authorization: Bearer <secret>` or `X-Autoticket-Webhook-Secret: <secret>`."""
-    var = sink.dispatch.webhook_secret_env
-    secret = sink.secrets.get(var) if var else None
-    if not secret:
-        return False
-    lowered = {k.lower(): v for k, v in headers.items()}
-    given = lowered.get("x-autoticket-webhook-secret", "")
-    auth = lowered.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        given = given or auth[7:].strip()
-    return hmac.compare_digest(given.encode(), secret.encode())
+def authentic(sink: Sink, headers: Mapping[str, str], body: bytes = b"") -> bool:
+    """Whether a webhook request proves itself the way `sink` expects
+    (`Sink.authenticate_webhook`: the shared secret, or the remote's signature)."""
+    return sink.authenticate_webhook(headers, body) is None
 
 
 def record_changes(

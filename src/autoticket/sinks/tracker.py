@@ -22,7 +22,7 @@ import httpx
 from pydantic import AfterValidator
 
 from autoticket.config import Duration
-from autoticket.sinks.base import OutboxItem, Sink, SinkResult
+from autoticket.sinks.base import OutboxItem, RemoteChange, Sink, SinkResult
 from autoticket.sinks.http import send
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "comment_marker",
     "correlation_key",
     "field",
+    "remote_changes",
     "ticket_text",
     "update_text",
 ]
@@ -60,6 +61,14 @@ class Change:
     by: str = ""
     at: datetime | None = None
     detail: str = ""
+
+
+def remote_changes(changes: list[Change]) -> list[RemoteChange]:
+    """A tracker's parsed changes as two-way sync records them."""
+    return [
+        RemoteChange(c.remote_ref, c.kind, c.by, c.at, c.detail)  # type: ignore[arg-type]
+        for c in changes
+    ]
 
 
 @dataclass(frozen=True, slots=True)
