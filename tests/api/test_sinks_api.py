@@ -127,9 +127,10 @@ def test_a_person_closing_the_remote_ticket_stops_automatic_reopens_until_reopen
         bad = client.post(hook, json=["x"], headers=secret)
         assert bad.status_code == 400 and "expected an object" in bad.json()["error"]["message"]
         answer = client.post(hook, json=closed, headers={"authorization": "Bearer hook-s3cret"})
-        assert answer.status_code == 202 and answer.json() == {"recorded": 1, "unknown": 0}
+        assert answer.status_code == 202
+        assert answer.json() == {"recorded": 1, "unknown": 0, "repeated": 0}
         unknown = client.post(hook, json={"ref": "T-9", "kind": "closed"}, headers=secret)
-        assert unknown.json() == {"recorded": 0, "unknown": 1}
+        assert unknown.json() == {"recorded": 0, "unknown": 1, "repeated": 0}
         _enqueue(engine, t0, "reopen", 2)
         assert runtime.external.run_once() == 0, "no call: a person closed it"
         assert tracker.calls == ["open"]

@@ -156,7 +156,7 @@ def test_a_sinks_two_way_sync_acknowledgement_stops_it(
         )
     at = t0 + timedelta(minutes=3)
     change = RemoteChange("OPS-7", "acknowledged", "bob", at)
-    assert record_changes(engine, "tracker", [change], at) == (1, 0)
+    assert record_changes(engine, "tracker", [change], at).recorded == 1
     engine_round.fire_timers(t0 + timedelta(hours=2))
     assert _steps(engine, incident_id) == [
         (_naive(t0), "escalation", "ann"),

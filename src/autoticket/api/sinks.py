@@ -152,5 +152,6 @@ async def remote_webhook(request: Request, name: str) -> JSONResponse:
         changes = lane.sink.parse_webhook(dict(request.headers), body)
     except ValueError as exc:
         raise ApiError(400, "bad_request", f"sink {name!r}: {exc}"[:500], "body") from None
-    recorded, unknown = record_changes(runtime.engine, name, changes, runtime.clock.now())
-    return JSONResponse({"recorded": recorded, "unknown": unknown}, status_code=202)
+    done = record_changes(runtime.engine, name, changes, runtime.clock.now())
+    answer = {"recorded": done.recorded, "unknown": done.unknown, "repeated": done.repeated}
+    return JSONResponse(answer, status_code=202)

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from autoticket.sinks.base import REMOTE_KINDS, RemoteChange, Sink
 from autoticket.store.escalations import stop as stop_escalation
-from autoticket.store.remote_changes import add_remote_change, incident_of_ref
+from autoticket.store.remote_changes import add_remote_change, already_recorded, incident_of_ref
 
-__all__ = ["authentic", "record_changes"]
+__all__ = ["Recorded", "authentic", "record_changes"]
 
 log = logging.getLogger("autoticket.sinks")
 
@@ -33,12 +34,22 @@ def authentic(sink: Sink, headers: Mapping[str, str], body: bytes = b"") -> bool
     return sink.authenticate_webhook(headers, body) is None
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What became of a delivery's changes: written, of unknown tickets, seen before."""
+
+    recorded: int = 0
+    unknown: int = 0
+    repeated: int = 0
+
+
 def record_changes(
     engine: Engine, sink: str, changes: list[RemoteChange], now: datetime
-) -> tuple[int, int]:
-    """Write each change to its incident's timeline in one transaction; return
-    (recorded, unknown) — a change of a ticket autoticket never made is left out."""
-    recorded = unknown = 0
+) -> Recorded:
+    """Write each change to its incident's timeline in one transaction. A change of a
+    ticket autoticket never made is left out (unknown), and so is one already on the
+    timeline (repeated: remotes retry deliveries they think failed)."""
+    recorded = unknown = repeated = 0
     with engine.begin() as conn:
         for change in changes:
             if change.kind not in REMOTE_KINDS:
@@ -48,6 +59,10 @@ def record_changes(
                 unknown += 1
                 continue
             at = change.at or now
+            seen = (incident, sink, change.kind, change.remote_ref, change.by, at, change.detail)
+            if change.at is not None and already_recorded(conn, *seen):
+                repeated += 1
+                continue
             add_remote_change(
                 conn, incident, sink, change.kind, change.remote_ref, change.by, at, change.detail
             )
@@ -57,4 +72,4 @@ def record_changes(
             recorded += 1
     if unknown:
         log.info("sink %s: %d remote change(s) of unknown tickets ignored", sink, unknown)
-    return recorded, unknown
+    return Recorded(recorded, unknown, repeated)

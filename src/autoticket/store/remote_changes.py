@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from autoticket.store.tables import outbox, ticket_refs, tickets, timeline
 from autoticket.store.timeline import add_entries, entry
 
-__all__ = ["KINDS", "add_remote_change", "human_closed", "incident_of_ref"]
+__all__ = ["KINDS", "add_remote_change", "already_recorded", "human_closed", "incident_of_ref"]
 
 KINDS = {
     "closed": "remote_closed",
@@ -48,6 +48,29 @@ def incident_of_ref(conn: Connection, sink: str, remote_ref: str) -> int | None:
     return int(found) if found is not None else None
 
 
+def _data(sink: str, remote_ref: str, by: str, detail: str) -> dict[str, Any]:
+    return {"sink": sink, "remote_ref": remote_ref, "by": by, "detail": detail}
+
+
+def already_recorded(
+    conn: Connection,
+    incident_id: int,
+    sink: str,
+    kind: str,
+    remote_ref: str,
+    by: str,
+    at: datetime,
+    detail: str,
+) -> bool:
+    """Whether this very change is on the timeline: a remote retrying its delivery
+    (or a poll seeing it again) must not write it twice."""
+    query = select(timeline.c.data).where(
+        timeline.c.incident_id == incident_id, timeline.c.kind == KINDS[kind], timeline.c.at == at
+    )
+    wanted = _data(sink, remote_ref, by, detail)
+    return any(data == wanted for data in conn.execute(query).scalars())
+
+
 def add_remote_change(
     conn: Connection,
     incident_id: int,
@@ -61,7 +84,7 @@ def add_remote_change(
     """One timeline entry for a remote change; returns it."""
     who = by or "someone"
     message = f"{sink} ticket {remote_ref} {kind} by {who}" + (f" ({detail})" if detail else "")
-    data = {"sink": sink, "remote_ref": remote_ref, "by": by, "detail": detail}
+    data = _data(sink, remote_ref, by, detail)
     row = entry(incident_id, at, KINDS[kind], message[:2000], data)
     add_entries(conn, [row])
     return row
