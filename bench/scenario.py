@@ -755,9 +755,10 @@ def config_yaml() -> str:
     """The example config the lab scores with: the catalog, and a route per team.
 
     Each team's services have a route of their own (as a team would own its
-    routing); grouping is today's default (alertname and service, per
-    environment). Info alerts are not dropped here: that is for the pipeline's
-    defaults to decide, which is what the lab measures.
+    routing); no route writes `group_by`, so grouping is the pipeline's default
+    (cross-alert: service and cluster, per environment). Info alerts are not
+    dropped here: that is for the pipeline's defaults to decide, which is what
+    the lab measures.
     """
     teams: dict[str, list[str]] = {}
     for s in FLEET:
@@ -769,16 +770,14 @@ def config_yaml() -> str:
         "    action: ignore",
         "  - name: security",
         "    matchers: ['category=\"security\"']",
-        "    group_by: [alertname, service]",
         f"    team: {SECURITY_TEAM}",
     ]
     for team, names in teams.items():
         routes += [
             f"  - name: team-{team}",
             f"    matchers: ['service=~\"{'|'.join(names)}\"']",
-            "    group_by: [alertname, service]",
         ]
-    routes += ["  - name: default", "    group_by: [alertname, service]"]
+    routes += ["  - name: default"]
     return (
         "# The scenario lab's example config (bench/scenario.py): catalog + a route per team.\n"
         "timers:\n  resolve_after: 5m\n  reopen_within: 1h\n"

@@ -188,12 +188,21 @@ DEFAULT_PRIORITIES: dict[str, str] = {
 }
 
 
+DEFAULT_GROUP_LABELS = ("service", "cluster")
+"""A route that writes no `group_by` keys incidents by these (cross-alert correlation):
+the different alerts of one service in one cluster and environment are one incident."""
+FALLBACK_GROUP_LABELS = ("alertname",)
+"""...and an alert without a `service` label by its alertname, as before."""
+
+
 class RouteConfig(_Strict):
     name: Name
     matchers: list[str] = Field(default_factory=list)
     condition: str | None = None
     action: Literal["ticket", "ignore"] = "ticket"
-    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    # The labels whose values (with the environment) make an incident's key.
+    # Not written: cross-alert correlation, see `pipeline/correlate.correlation_key`.
+    group_by: list[str] | None = None
     team: Name | None = None
     priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])

@@ -15,7 +15,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from autoticket.config import Config, ConfigProblem, RouteConfig
+from autoticket.config import DEFAULT_GROUP_LABELS, Config, ConfigProblem, RouteConfig
 from autoticket.oncall.checks import oncall_errors, oncall_warnings
 from autoticket.policy import PolicyError, parse_matchers
 
@@ -158,7 +158,7 @@ def _config_labels(config: Config) -> set[str]:
     """Label keys the config itself uses outside conditions: matchers and group_by."""
     used: set[str] = set()
     for route in config.routes:
-        used.update(route.group_by)
+        used.update(route.group_by or DEFAULT_GROUP_LABELS)
         try:
             used.update(m.name for m in parse_matchers(route.matchers))
         except PolicyError:  # reported as an error by the route check

@@ -465,9 +465,10 @@ def test_opening_and_reopening_are_explained_and_versioned(
     with engine.connect() as conn:
         incident = conn.execute(select(incidents)).one()
         keys = conn.execute(select(outbox.c.action, outbox.c.idempotency_key)).all()
-    assert opened[0]["inputs"] == {"incident": incident.id}
+    grouped = {"incident": incident.id, "grouped_by": ["alertname", "environment", "service"]}
+    assert opened[0]["inputs"] == grouped
     assert reopened["outcome"] == "reopened"
-    assert reopened["inputs"] == {"incident": incident.id}
+    assert reopened["inputs"] == grouped
     assert incident.correlation_key == "payments-prod|alertname=A,environment=prod,service=checkout"
     assert incident.group_labels == {
         "alertname": "A",

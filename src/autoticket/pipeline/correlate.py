@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from autoticket.config import Config, RouteConfig
+from autoticket.config import DEFAULT_GROUP_LABELS, FALLBACK_GROUP_LABELS, Config, RouteConfig
 from autoticket.model import (
     Alert,
     AlertStatus,
@@ -28,6 +28,7 @@ from autoticket.model import (
     Incident,
     IncidentChange,
     IncidentStatus,
+    Severity,
 )
 from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
 
@@ -36,10 +37,23 @@ __all__ = ["MAX_KEY", "CorrelateStage", "correlation_key"]
 MAX_KEY = 512  # the width of incidents.correlation_key
 
 
+def group_labels(event: Event, route: RouteConfig) -> tuple[str, ...]:
+    """The labels that key `event`'s incident: the route's `group_by`, or by default
+    (none written) its service and cluster when it names a service: cross-alert
+    correlation, different alertnames of one service are one incident. An alert
+    without a `service` label, or of severity info (context, not a symptom to merge),
+    keeps one incident per alertname."""
+    if route.group_by is not None:
+        return tuple(route.group_by)
+    if event.labels.get("service") and event.severity > Severity.INFO:
+        return DEFAULT_GROUP_LABELS
+    return FALLBACK_GROUP_LABELS
+
+
 def correlation_key(event: Event, route: RouteConfig) -> tuple[str, dict[str, str]]:
     """Route + environment + the route's group labels, as a readable string."""
     group = {"environment": event.environment}
-    for name in route.group_by:
+    for name in group_labels(event, route):
         if name != "environment":
             group[name] = event.labels.get(name, "")
     parts = ",".join(f"{k}={v}" for k, v in sorted(group.items()))
@@ -87,8 +101,15 @@ class _Work:
             incident.version += 1
 
 
-def _decide(event: Event, outcome: str, incident: Incident | None) -> None:
-    inputs = {"incident": incident.id} if incident is not None else {}
+def _decide(
+    event: Event, outcome: str, incident: Incident | None, group: dict[str, str] | None = None
+) -> None:
+    inputs: dict[str, Any] = {"incident": incident.id} if incident is not None else {}
+    if group is not None:
+        inputs["grouped_by"] = sorted(group)
+        if "service" in group and "alertname" not in group:
+            # Cross-alert correlation: any alertname of this service joins the incident.
+            inputs["mechanism"] = "cross-alert"
     event.decisions.append(Decision("correlate", outcome, event.correlation_key, event.id, inputs))
 
 
@@ -136,7 +157,7 @@ class CorrelateStage:
             incident.alert_count += 1
             incident.firing += 1
             work.bump(incident, now)
-            _decide(event, "new alert joined", incident)
+            _decide(event, "new alert joined", incident, group)
             if not work.has(incident, "opened"):
                 work.change(
                     incident,
@@ -228,7 +249,7 @@ class CorrelateStage:
                 incident.version += 1
                 work.touched.add(incident.id)
                 work.change(incident, "reopened", event, f"reopened: fired again within {within}")
-            _decide(event, "reopened" if won else "joined (lost race)", incident)
+            _decide(event, "reopened" if won else "joined (lost race)", incident, group)
             return incident
         draft = Incident(
             id=0,
@@ -254,7 +275,7 @@ class CorrelateStage:
         if created:
             work.touched.add(incident.id)
             work.change(incident, "opened", event, f"opened by {event.title!r} on key {key}")
-        _decide(event, "opened" if created else "joined (lost race)", incident)
+        _decide(event, "opened" if created else "joined (lost race)", incident, group)
         return incident
 
     def _stop_firing(

@@ -1,0 +1,132 @@
+"""Cross-alert correlation, the default of a route that writes no `group_by`: the
+different alerts of one service (in one cluster and environment) are one incident
+and one ticket; explain names the mechanism. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from autoticket.config import Config, parse_config_text
+from autoticket.model import Delivery
+from autoticket.store.tables import events, incidents, outbox
+from conftest import am_alert, am_payload, process
+
+DEFAULT = "routes:\n  - name: default\n"
+BY_ALERTNAME = "routes:\n  - name: default\n    group_by: [alertname, service]\n"
+
+
+def _deliver(engine: Engine, config: Config, at: datetime, *alerts: dict[str, Any]) -> str:
+    bodies = []
+    for n, labels in enumerate(alerts):
+        alert = am_alert(**labels)
+        alert["fingerprint"] = orjson.dumps(sorted(labels.items())).hex()[:16] + str(n)
+        bodies.append(alert)
+    delivery_id = f"d{at.timestamp():.0f}-{len(alerts)}-{alerts[0].get('alertname')}"
+    delivery = Delivery(delivery_id, "alertmanager", at, orjson.dumps(am_payload(*bodies)), {})
+    with engine.begin() as conn:
+        process(conn, config, [delivery], at)
+    return delivery_id
+
+
+def _incident_keys(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(incidents.c.correlation_key)).scalars())
+
+
+def _opens(engine: Engine) -> int:
+    with engine.connect() as conn:
+        actions = conn.execute(select(outbox.c.action)).scalars()
+        return sum(a == "open" for a in actions)
+
+
+def test_different_alerts_of_one_service_are_one_incident_and_one_ticket(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    _deliver(engine, config, t0, {"alertname": "HighErrorRate", "cluster": "eu-1"})
+    _deliver(
+        engine,
+        config,
+        t0 + timedelta(minutes=2),
+        {"alertname": "HighLatencyP99", "cluster": "eu-1", "severity": "warning"},
+    )
+    _deliver(
+        engine,
+        config,
+        t0 + timedelta(minutes=5),
+        {"alertname": "SLOErrorBudgetBurn", "cluster": "eu-1"},
+    )
+    assert _incident_keys(engine) == ["default|cluster=eu-1,environment=prod,service=checkout"]
+    assert _opens(engine) == 1
+
+
+def test_environment_cluster_and_service_still_separate_incidents(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    _deliver(
+        engine,
+        config,
+        t0,
+        {"alertname": "QueueBacklog", "cluster": "eu-1"},
+        {"alertname": "QueueBacklog", "cluster": "eu-1", "environment": "staging"},
+        {"alertname": "QueueBacklog", "cluster": "us-1"},
+        {"alertname": "QueueBacklog", "cluster": "eu-1", "service": "search"},
+    )
+    assert _incident_keys(engine) == [
+        "default|cluster=eu-1,environment=prod,service=checkout",
+        "default|cluster=eu-1,environment=prod,service=search",
+        "default|cluster=eu-1,environment=staging,service=checkout",
+        "default|cluster=us-1,environment=prod,service=checkout",
+    ]
+    assert _opens(engine) == 4
+
+
+def test_without_a_service_label_or_at_info_an_alert_keeps_its_own_incident(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    _deliver(
+        engine,
+        config,
+        t0,
+        {"alertname": "NodeDiskFull", "service": ""},
+        {"alertname": "NodeMemoryHigh", "service": ""},
+        {"alertname": "HighErrorRate"},
+        {"alertname": "DeployStarted", "severity": "info"},
+    )
+    assert _incident_keys(engine) == [
+        "default|alertname=DeployStarted,environment=prod",
+        "default|alertname=NodeDiskFull,environment=prod",
+        "default|alertname=NodeMemoryHigh,environment=prod",
+        "default|cluster=,environment=prod,service=checkout",
+    ]
+
+
+def test_a_written_group_by_is_kept_as_it_is(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(BY_ALERTNAME)
+    _deliver(engine, config, t0, {"alertname": "HighErrorRate"}, {"alertname": "HighLatencyP99"})
+    assert _incident_keys(engine) == [
+        "default|alertname=HighErrorRate,environment=prod,service=checkout",
+        "default|alertname=HighLatencyP99,environment=prod,service=checkout",
+    ]
+    assert _opens(engine) == 2
+
+
+def test_explain_names_the_cross_alert_mechanism(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(DEFAULT)
+    _deliver(engine, config, t0, {"alertname": "HighErrorRate"})
+    joined = _deliver(engine, config, t0 + timedelta(minutes=1), {"alertname": "HighLatencyP99"})
+    with engine.connect() as conn:
+        decisions = conn.execute(
+            select(events.c.decisions).where(events.c.delivery_id == joined)
+        ).scalar_one()
+    [correlate] = [d for d in decisions if d["stage"] == "correlate"]
+    assert correlate["outcome"] == "new alert joined"
+    assert correlate["inputs"]["mechanism"] == "cross-alert"
+    assert correlate["inputs"]["grouped_by"] == ["cluster", "environment", "service"]
+    assert correlate["rule"] == "default|cluster=,environment=prod,service=checkout"
