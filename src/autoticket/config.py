@@ -203,6 +203,9 @@ class RouteConfig(_Strict):
     # The labels whose values (with the environment) make an incident's key.
     # Not written: cross-alert correlation, see `pipeline/correlate.correlation_key`.
     group_by: list[str] | None = None
+    # An incident whose worst alert is `info` is context, not work: it files no
+    # ticket (held, explained) unless this is true, and files one when it grows worse.
+    ticket_info: bool = False
     team: Name | None = None
     priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])

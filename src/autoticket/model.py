@@ -14,6 +14,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 __all__ = [
+    "OWNER_FALLBACKS",
     "Alert",
     "AlertStatus",
     "DeadLetter",
@@ -172,6 +173,8 @@ class Event:
     ends_at: datetime | None = None
     # Set by later stages.
     team: str | None = None
+    # Where `team` came from (enrich): label | catalog | default_team, or None.
+    owner_source: str | None = None
     tier: str | None = None
     runbook: str | None = None
     route: str | None = None
@@ -230,6 +233,8 @@ class Incident:
     event_count: int = 0
     version: int = 1
     group_labels: dict[str, str] = field(default_factory=dict)
+    # Why no ticket action of this incident is sent (e.g. "severity info"), or None.
+    held: str | None = None
 
 
 @dataclass(slots=True)
@@ -280,6 +285,10 @@ class TicketAction:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+OWNER_FALLBACKS = frozenset({"default_team", "route", "none"})
+"""Owner sources that are guesses, not knowledge: such a ticket is flagged `owner_fallback`."""
+
+
 @dataclass(slots=True)
 class TicketVerdict:
     """What decide concluded for one changed incident in one batch.
@@ -300,6 +309,9 @@ class TicketVerdict:
     details: TicketDetails | None = None
     # `service=…` / `alertname=…` of the incident's events in this batch.
     seen: frozenset[str] = frozenset()
+    # Where the owner came from: label | catalog | default_team | route | none
+    # (None when no event of the incident is in the batch).
+    owner_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,12 @@ class Telemetry:
             ["sink", "action"],
             registry=r,
         )
+        self.unowned_tickets = Counter(
+            "autoticket_unowned_tickets",
+            "Tickets opened whose owner is a fallback (default_team, the route's team) or none",
+            ["owner_source"],
+            registry=r,
+        )
         self.sink_attempts = Counter(
             "autoticket_sink_attempts",
             "Calls to external sinks, by sink and outcome (ok, retry, permanent)",

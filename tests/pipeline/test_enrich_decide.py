@@ -173,6 +173,12 @@ def test_decide(
     assert incident.priority == priority
     assert incident.team == team
     [(_, decision)] = actions.decisions
+    if severity is Severity.INFO:  # an info incident's ticket is held, explained
+        assert actions.actions == []
+        assert decision.outcome == "ticket held"
+        assert decision.inputs == {"held": "severity info", "changes": kinds}
+        assert incident.held == "severity info"
+        return
     if action is None:
         assert actions.actions == []
         assert decision.outcome == "no ticket"
@@ -199,3 +205,45 @@ def test_normalize_keeps_unparsable_deliveries_as_dead_letters(t0: datetime) -> 
     assert dead["bad-json"].field == "body"
     assert dead["bad-shape"].field == "title"
     assert "nagios" in dead["bad-source"].error
+
+
+def test_an_info_incident_files_its_ticket_once_it_grows_worse(t0: datetime) -> None:
+    incident = _incident(t0, "default", Severity.INFO)
+    state = _State(incident)
+    opened = DecideStage(CATALOG).run(
+        Batch(changes=[IncidentChange(7, "opened", "default", ["e1"])]),
+        Context(t0, CATALOG, state),
+    )
+    actions = Actions(CATALOG)
+    apply_verdict(opened.batch.verdicts[0], state, actions)
+    assert incident.held == "severity info" and actions.actions == []
+    held = actions.ticket(
+        incident, "resolve", source="lifecycle", outcome="resolve", rule="r", reasons=["resolved"]
+    )
+    assert held.sinks == [] and actions.actions == [], "a held incident's resolve is not sent"
+    assert actions.decisions[-1][1].outcome == "resolve held"
+    incident.severity = Severity.WARNING
+    grew = DecideStage(CATALOG).run(
+        Batch(changes=[IncidentChange(7, "severity_changed", "default", ["e2"])]),
+        Context(t0, CATALOG, state),
+    )
+    apply_verdict(grew.batch.verdicts[0], state, actions)
+    [ticket] = actions.actions
+    assert ticket.action == "open" and incident.held is None
+    assert ticket.payload["reasons"] == [
+        "severity_changed",
+        "severity warning: no longer held as info",
+    ]
+
+
+def test_a_route_with_ticket_info_files_info_incidents(t0: datetime) -> None:
+    config = parse_config_text("routes:\n  - name: default\n    ticket_info: true\n")
+    incident = _incident(t0, "default", Severity.INFO)
+    state = _State(incident)
+    result = DecideStage(config).run(
+        Batch(changes=[IncidentChange(7, "opened", "default", ["e1"])]),
+        Context(t0, config, state),
+    )
+    actions = Actions(config)
+    apply_verdict(result.batch.verdicts[0], state, actions)
+    assert [a.action for a in actions.actions] == ["open"] and incident.held is None

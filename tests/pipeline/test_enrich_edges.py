@@ -46,7 +46,12 @@ def test_the_decision_names_the_team_and_what_the_catalog_gave(t0: datetime) -> 
     event = _enrich(t0, service="checkout")
     [decision] = event.decisions
     assert (decision.outcome, decision.subject) == ("team=payments", "e1")
-    assert decision.inputs == {"service": "checkout", "tier": "1", "runbook": "https://rb/checkout"}
+    assert decision.inputs == {
+        "service": "checkout",
+        "tier": "1",
+        "runbook": "https://rb/checkout",
+        "owner_source": "catalog",
+    }
 
 
 def test_without_owner_the_decision_says_why(t0: datetime) -> None:
@@ -55,4 +60,9 @@ def test_without_owner_the_decision_says_why(t0: datetime) -> None:
         "no owner",
         "no team label, no catalog entry, no default",
     )
-    assert decision.inputs == {"service": "unknown", "tier": None, "runbook": None}
+    assert decision.inputs == {
+        "service": "unknown",
+        "tier": None,
+        "runbook": None,
+        "owner_source": None,
+    }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,10 +22,12 @@ from autoticket.config import Config
 from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.ticket_body import render_body, safe_link
 from autoticket.model import (
+    OWNER_FALLBACKS,
     Decision,
     Delivery,
     Event,
     Incident,
+    Severity,
     TicketAction,
     TicketDetails,
     TicketVerdict,
@@ -127,6 +129,19 @@ class Actions:
         `acknowledged` is a ticket `update`).
         """
         key = action_key(incident, key_name or action)
+        if incident.held is not None:
+            # The incident files no ticket (yet): nothing to open, update or resolve.
+            self.explain(
+                incident.id,
+                Decision(
+                    source,
+                    f"{action} held",
+                    rule,
+                    str(incident.id),
+                    {**(inputs or {}), "held": incident.held, "reasons": reasons},
+                ),
+            )
+            return TicketAction(incident.id, action, key, [], {})
         payload = ticket_payload(incident, reasons)
         if extra:
             payload.update(extra)
@@ -167,7 +182,22 @@ def apply_verdict(
     if verdict.team and not incident.team:
         incident.team = verdict.team
     incident.priority = verdict.priority
+    reasons = _hold_or_lift(incident, verdict, actions.config)
     state.save_incident(incident)
+    if incident.held is not None and verdict.action is not None:
+        actions.explain(
+            incident.id,
+            Decision(
+                "decide",
+                "ticket held",
+                verdict.rule,
+                str(incident.id),
+                {"held": incident.held, "changes": verdict.changes},
+            ),
+        )
+        return
+    if reasons is not None:  # a hold just lifted: the ticket opens now
+        verdict = replace(verdict, action="open", changes=reasons)
     if verdict.action is None:
         actions.explain(
             incident.id,
@@ -182,6 +212,9 @@ def apply_verdict(
         return
     first = verdict.first_received_at or incident.updated_at
     extra: dict[str, Any] = {"first_received_at": first.isoformat()}
+    if verdict.owner_source is not None:
+        extra["owner_source"] = verdict.owner_source
+        extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
     if verdict.details is not None:
         extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
         extra["labels"] = ticket_labels(verdict.details)
@@ -192,6 +225,8 @@ def apply_verdict(
         "severity": incident.severity.label,
         "sinks": verdict.sinks,
     }
+    if verdict.owner_source is not None:
+        inputs["owner_source"] = verdict.owner_source
     if coalescer is not None:
         at = incident.updated_at
         if verdict.action != "update":
@@ -225,6 +260,26 @@ def apply_verdict(
         sinks=verdict.sinks,
         extra=extra,
     )
+
+
+INFO_HOLD = "severity info"
+
+
+def _hold_or_lift(incident: Incident, verdict: TicketVerdict, config: Config) -> list[str] | None:
+    """Hold a new info incident's ticket (unless its route has `ticket_info`), or lift
+    that hold once the incident grew worse; returns the open's reasons on a lift."""
+    if verdict.action is None:
+        return None
+    route = config.route(incident.route)
+    tickets_info = route is not None and route.ticket_info
+    if incident.held is None:
+        if verdict.action == "open" and incident.severity <= Severity.INFO and not tickets_info:
+            incident.held = INFO_HOLD
+        return None
+    if incident.held == INFO_HOLD and (incident.severity > Severity.INFO or tickets_info):
+        incident.held = None
+        return [*verdict.changes, f"severity {incident.severity.label}: no longer held as info"]
+    return None
 
 
 def ticket_labels(details: TicketDetails) -> dict[str, str]:

@@ -34,12 +34,14 @@ class DecideStage:
         first_seen: dict[int, datetime] = {}
         worst: dict[int, Event] = {}
         seen: dict[int, set[str]] = {}
+        owner_of: dict[int, str | None] = {}  # the owner source of the earliest event
         for event in batch.events:
             iid, at = event.incident_id, event.received_at
             if iid is None or iid not in by_incident:
                 continue
             if iid not in first_seen or at < first_seen[iid]:
                 first_seen[iid] = at
+                owner_of[iid] = event.owner_source
             if iid not in worst or _more_telling(event, worst[iid]):
                 worst[iid] = event
             labels = seen.setdefault(iid, set())
@@ -53,6 +55,7 @@ class DecideStage:
             route = self.config.route(incident.route)
             kinds = [c.kind for c in changes]
             team = incident.team or (route.team if route is not None else None)
+            owner = _owner_source(incident.team, team, owner_of.get(incident_id, "?"))
             files_ticket = route is not None and route.action == "ticket"
             verdicts.append(
                 TicketVerdict(
@@ -68,9 +71,18 @@ class DecideStage:
                     first_received_at=first_seen.get(incident_id),
                     details=_details(worst[incident_id]) if incident_id in worst else None,
                     seen=frozenset(seen.get(incident_id, ())),
+                    owner_source=owner,
                 )
             )
         return StageResult(replace(batch, verdicts=verdicts))
+
+
+def _owner_source(own: str | None, team: str | None, of_event: str | None) -> str | None:
+    """label | catalog | default_team (from enrich), route (the route's team filled
+    in), none; None when no event of the incident is in the batch to say."""
+    if own is None:
+        return "route" if team is not None else "none"
+    return of_event if of_event != "?" else None
 
 
 def _more_telling(event: Event, than: Event) -> bool:

@@ -151,6 +151,9 @@ class Runtime:
         # The round that applied a built-in action usually enqueued its external ones.
         self.external.wake()
         self.telemetry.tickets.labels(item.sink, item.action).inc()
+        if item.action == "open" and item.payload.get("owner_fallback"):
+            source = str(item.payload.get("owner_source") or "none")
+            self.telemetry.unowned_tickets.labels(source).inc()
         if item.action == "open" and "first_received_at" in item.payload:
             first = datetime.fromisoformat(str(item.payload["first_received_at"]))
             latency = (self.clock.now() - first).total_seconds()

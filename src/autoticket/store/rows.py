@@ -62,6 +62,7 @@ def incident_from_row(row: Any) -> Incident:
         event_count=row.event_count,
         version=row.version,
         group_labels=row.group_labels,
+        held=row.held,
     )
 
 
@@ -82,4 +83,5 @@ def incident_to_row(inc: Incident) -> dict[str, Any]:
         "alert_count": inc.alert_count,
         "event_count": inc.event_count,
         "version": inc.version,
+        "held": inc.held,
     }

@@ -147,6 +147,8 @@ incidents = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("group_labels", JSON, nullable=False),
     Column("context", JSON, nullable=False),
+    # Why the incident's ticket is held back (no ticket action sent), or NULL.
+    Column("held", String(64)),
     Index(
         "uq_incidents_open_key",
         "open_key",
