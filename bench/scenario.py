@@ -751,14 +751,19 @@ def catalog_yaml() -> str:
     return "\n".join(out) + "\n"
 
 
+# Warnings wait out a transient: longer than Alertmanager's group_interval (5 m
+# here), the most a resolve can lag behind the alert's end on its way to us.
+PAUSE = "    pause: {warning: 6m}"
+
+
 def config_yaml() -> str:
     """The example config the lab scores with: the catalog, and a route per team.
 
     Each team's services have a route of their own (as a team would own its
     routing); no route writes `group_by`, so grouping is the pipeline's default
-    (cross-alert: service and cluster, per environment). Info alerts are not
-    dropped here: that is for the pipeline's defaults to decide, which is what
-    the lab measures.
+    (cross-alert: service and cluster, per environment). Warnings pause 6 min
+    (`PAUSE`), as a team would set it. Info alerts are not dropped here: that
+    is for the pipeline's defaults to decide, which is what the lab measures.
     """
     teams: dict[str, list[str]] = {}
     for s in FLEET:
@@ -776,8 +781,9 @@ def config_yaml() -> str:
         routes += [
             f"  - name: team-{team}",
             f"    matchers: ['service=~\"{'|'.join(names)}\"']",
+            PAUSE,
         ]
-    routes += ["  - name: default"]
+    routes += ["  - name: default", PAUSE]
     return (
         "# The scenario lab's example config (bench/scenario.py): catalog + a route per team.\n"
         "timers:\n  resolve_after: 5m\n  reopen_within: 1h\n"

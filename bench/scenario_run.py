@@ -49,7 +49,7 @@ def pipeline_tickets(lines: Sequence[bytes], config: Any) -> tuple[list[Ticket],
 def tickets_of_store(engine: Engine) -> list[Ticket]:
     """Every ticket in a store, with the alerts of its incident and of the incidents
     under it (a parent column, once there is one), and every resolution on its timeline."""
-    from autoticket.store.tables import events, incidents, tickets, timeline
+    from autoticket.store.tables import events, incidents, outbox, tickets, timeline
 
     with engine.connect() as conn:
         parent_col = next((incidents.c[n] for n in PARENT_COLUMNS if n in incidents.c), None)
@@ -57,9 +57,20 @@ def tickets_of_store(engine: Engine) -> list[Ticket]:
         cols = [incidents.c.id] + ([parent_col] if parent_col is not None else [])
         for row in conn.execute(select(*cols)):
             parents[row[0]] = row[1] if parent_col is not None else None
+        # When the ticket was filed: its open action's time. The ticket row keeps the
+        # incident's opening time, which a pause (or an info hold) comes after.
+        filed: dict[int, datetime] = {}
+        opens = select(outbox.c.incident_id, outbox.c.payload).where(
+            outbox.c.sink == "builtin", outbox.c.action == "open"
+        )
+        for incident_id, payload in conn.execute(opens):
+            at = payload.get("at") if isinstance(payload, dict) else None
+            if isinstance(at, str) and incident_id not in filed:
+                filed[incident_id] = datetime.fromisoformat(at)
         by_incident: dict[int, Ticket] = {}
         for t in conn.execute(select(tickets).order_by(tickets.c.id)):
-            by_incident[t.incident_id] = Ticket(str(t.id), t.team, _utc(t.opened_at))
+            at = filed.get(t.incident_id, t.opened_at)
+            by_incident[t.incident_id] = Ticket(str(t.id), t.team, _utc(at))
         for incident_id, at in conn.execute(
             select(timeline.c.incident_id, timeline.c.at)
             .where(timeline.c.kind == "resolved")

@@ -206,6 +206,10 @@ class RouteConfig(_Strict):
     # An incident whose worst alert is `info` is context, not work: it files no
     # ticket (held, explained) unless this is true, and files one when it grows worse.
     ticket_info: bool = False
+    # Transient auto-pause: a new incident of these severities files its ticket
+    # only if it still fires this long after its first alert (e.g. {warning: 2m});
+    # what resolved in time is recorded as suppressed, with the reason.
+    pause: dict[SeverityName, PositiveDuration] = Field(default_factory=dict)
     team: Name | None = None
     priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])

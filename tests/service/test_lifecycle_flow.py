@@ -251,6 +251,7 @@ def test_explain_names_events_route_key_owner_decisions_and_timers(
             "service": "checkout",
             "tier": "1",
             "runbook": "https://runbooks.example.com/checkout",
+            "owner_source": "catalog",
         },
     }
     assert [e["status"] for e in explain["events"]] == ["firing", "resolved"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -31,9 +31,11 @@ from autoticket.model import (
     TicketAction,
     TicketDetails,
     TicketVerdict,
+    Timer,
 )
 from autoticket.pipeline.base import CorrelationState
 from autoticket.store import outbox as outbox_store
+from autoticket.store import timers as timer_store
 from autoticket.store.events import add_decisions
 
 __all__ = [
@@ -106,6 +108,16 @@ class Actions:
     # judges on its release's, and waits a step when it has none. None (no
     # live reader, as in replay): checks judge on the pushed samples alone.
     live: dict[int, Any] | None = None
+    # Timers decided here (a ticket's pause), written by `record`; the round reads
+    # `soonest_timer` so no batch segment runs past one (engine/round.py).
+    timers: list[Timer] = field(default_factory=list)
+
+    def soonest_timer(self) -> datetime | None:
+        return min((t.due_at for t in self.timers), default=None)
+
+    def flush_timers(self, conn: Connection) -> None:
+        timer_store.schedule(conn, self.timers)
+        self.timers = []
 
     def ticket(
         self,
@@ -163,6 +175,7 @@ class Actions:
 
 def record(conn: Connection, actions: Actions, now: datetime) -> None:
     """Write the actions to the outbox and the decisions, in the caller's transaction."""
+    actions.flush_timers(conn)
     outbox_store.enqueue(conn, actions.actions, now)
     add_decisions(conn, actions.decisions, now)
 
@@ -182,8 +195,11 @@ def apply_verdict(
     if verdict.team and not incident.team:
         incident.team = verdict.team
     incident.priority = verdict.priority
-    reasons = _hold_or_lift(incident, verdict, actions.config)
+    step = _hold_or_lift(incident, verdict, actions.config)
     state.save_incident(incident)
+    if isinstance(step, timedelta):  # a pause starts: the ticket waits for it
+        _pause(incident, verdict, step, actions)
+        return
     if incident.held is not None and verdict.action is not None:
         actions.explain(
             incident.id,
@@ -196,8 +212,8 @@ def apply_verdict(
             ),
         )
         return
-    if reasons is not None:  # a hold just lifted: the ticket opens now
-        verdict = replace(verdict, action="open", changes=reasons)
+    if step is not None:  # a hold just lifted: the ticket opens now
+        verdict = replace(verdict, action="open", changes=step)
     if verdict.action is None:
         actions.explain(
             incident.id,
@@ -263,23 +279,80 @@ def apply_verdict(
 
 
 INFO_HOLD = "severity info"
+PAUSE_HOLD = "pause"
+TRANSIENT_HOLD = "resolved within its pause"
 
 
-def _hold_or_lift(incident: Incident, verdict: TicketVerdict, config: Config) -> list[str] | None:
-    """Hold a new info incident's ticket (unless its route has `ticket_info`), or lift
-    that hold once the incident grew worse; returns the open's reasons on a lift."""
+def _hold_or_lift(
+    incident: Incident, verdict: TicketVerdict, config: Config
+) -> list[str] | timedelta | None:
+    """Whether the incident's ticket waits, and for what.
+
+    A new info incident is held (unless its route has `ticket_info`); a new
+    incident of a severity its route pauses waits that long (returned: the
+    caller sets the timer). An info hold lifts once the incident grew worse,
+    a transient's once it fires again (each pausing first where the route
+    says so); on a lift the open's reasons are returned. Else None.
+    """
     if verdict.action is None:
         return None
     route = config.route(incident.route)
     tickets_info = route is not None and route.ticket_info
-    if incident.held is None:
-        if verdict.action == "open" and incident.severity <= Severity.INFO and not tickets_info:
+    pause = route.pause.get(incident.severity.label) if route is not None else None  # type: ignore[call-overload]
+    held = incident.held
+    if held is None:
+        if verdict.action != "open":
+            return None
+        if incident.severity <= Severity.INFO and not tickets_info:
             incident.held = INFO_HOLD
+            return None
+        if pause is not None:
+            incident.held = PAUSE_HOLD
+        return pause
+    if held == INFO_HOLD and (incident.severity > Severity.INFO or tickets_info):
+        why = f"severity {incident.severity.label}: no longer held as info"
+    elif held == TRANSIENT_HOLD and incident.firing > 0:
+        why = "fires again after it resolved within its pause"
+    else:
         return None
-    if incident.held == INFO_HOLD and (incident.severity > Severity.INFO or tickets_info):
-        incident.held = None
-        return [*verdict.changes, f"severity {incident.severity.label}: no longer held as info"]
-    return None
+    if pause is not None:
+        incident.held = PAUSE_HOLD
+        return pause
+    incident.held = None
+    return [*verdict.changes, why]
+
+
+def _pause(incident: Incident, verdict: TicketVerdict, pause: timedelta, actions: Actions) -> None:
+    """Set the pause timer; it keeps what the open would have carried (lifecycle/pause.py)."""
+    start = verdict.first_received_at or incident.updated_at
+    due = start + pause
+    extra: dict[str, Any] = {"first_received_at": start.isoformat()}
+    if verdict.details is not None:
+        extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
+        extra["labels"] = ticket_labels(verdict.details)
+    if verdict.owner_source is not None:
+        extra["owner_source"] = verdict.owner_source
+        extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
+    payload = {
+        "pause_seconds": pause.total_seconds(),
+        "rule": verdict.rule,
+        "changes": verdict.changes,
+        "sinks": verdict.sinks,
+        "extra": extra,
+    }
+    actions.timers.append(
+        Timer(timer_store.TICKET_PAUSE, str(incident.id), due, payload, set_at=start)
+    )
+    actions.explain(
+        incident.id,
+        Decision(
+            "decide",
+            "ticket paused",
+            verdict.rule,
+            str(incident.id),
+            {"pause": str(pause), "until": due.isoformat(), "changes": verdict.changes},
+        ),
+    )
 
 
 def ticket_labels(details: TicketDetails) -> dict[str, str]:

@@ -246,11 +246,12 @@ class Round:
         while i < len(events):
             start = events[i].received_at
             held = coalescer.soonest() if coalescer is not None else None
-            due = _soonest(agenda, state.unflushed_due(), held)
+            due = _soonest(agenda, state.unflushed_due(), held, actions.soonest_timer())
             if due is not None and due <= start:
                 state.flush()
                 if coalescer is not None:
                     coalescer.flush()
+                actions.flush_timers(conn)
                 fire_due(conn, start, self.config, state=state, actions=actions)
                 agenda = next_due(conn)
                 due = _soonest(agenda, state.unflushed_due())
@@ -299,10 +300,11 @@ def _soonest(*times: datetime | None) -> datetime | None:
 def _shortest_delay(config: Config) -> timedelta:
     """The shortest delay after which a change made in a segment sets a timer."""
     interval = config.tickets.update_interval
-    resolve_after = config.timers.resolve_after
+    shortest = config.timers.resolve_after
     if config.tickets.coalesce and interval > timedelta(0):
-        return min(resolve_after, interval)
-    return resolve_after
+        shortest = min(shortest, interval)
+    pauses = [p for route in config.routes for p in route.pause.values()]
+    return min([shortest, *pauses])
 
 
 def _incident_of(decision: Decision) -> int | None:

@@ -18,6 +18,7 @@ from autoticket.config import Config
 from autoticket.engine.actions import Actions, record
 from autoticket.lifecycle.auto_resolve import AutoResolve
 from autoticket.lifecycle.escalation import Escalate
+from autoticket.lifecycle.pause import TicketPause
 from autoticket.lifecycle.release_check import ReleaseCheck
 from autoticket.lifecycle.ticket_updates import TicketUpdates
 from autoticket.model import Timer
@@ -43,7 +44,8 @@ class TimerKind(Protocol):
 
 
 TIMER_KINDS: dict[str, TimerKind] = {
-    kind.kind: kind for kind in (AutoResolve(), TicketUpdates(), ReleaseCheck(), Escalate())
+    kind.kind: kind
+    for kind in (AutoResolve(), TicketPause(), TicketUpdates(), ReleaseCheck(), Escalate())
 }
 
 

@@ -21,6 +21,7 @@ from autoticket.store.upsert import upsert
 __all__ = [
     "AUTO_RESOLVE",
     "RELEASE_CHECK",
+    "TICKET_PAUSE",
     "TICKET_UPDATE",
     "cancel",
     "delete_fired",
@@ -37,6 +38,9 @@ __all__ = [
 AUTO_RESOLVE = "auto_resolve"
 # An update that coalescing held back (engine/coalesce.py); lifecycle/ticket_updates.py fires it.
 TICKET_UPDATE = "ticket_update"
+# A new incident's ticket held for its route's `pause` (subject: the incident id);
+# lifecycle/pause.py fires it: still firing, the ticket opens; else suppressed.
+TICKET_PAUSE = "ticket_pause"
 # A release still being judged (subject: the release id); lifecycle/release_check.py fires it.
 RELEASE_CHECK = "release_check"
 

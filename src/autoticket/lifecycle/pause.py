@@ -1,0 +1,106 @@
+"""Timer kind `ticket_pause`: a paused incident files its ticket, or is a transient.
+
+A route's `pause` (e.g. `{warning: 2m}`) holds a new incident's ticket
+(engine/actions.py sets this timer and the hold). At the due time, under the
+incident's key lock: if an alert of it still fires, the hold lifts and the
+ticket opens with what the open would have carried; if none fires (it
+resolved within the pause), no ticket is filed, and the incident is marked
+so on its timeline and in explain, with the reason. Should it fire again
+later, it pauses again (or opens) like a new one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection
+
+from autoticket.config import Config
+from autoticket.engine.actions import PAUSE_HOLD, TRANSIENT_HOLD, Actions
+from autoticket.model import Decision, Incident, IncidentStatus, Timer
+from autoticket.store import timers as timer_store
+from autoticket.store.correlation_state import SqlCorrelationState
+from autoticket.store.locks import lock_incident_keys
+
+__all__ = ["TicketPause"]
+
+
+class TicketPause:
+    kind: ClassVar[str] = timer_store.TICKET_PAUSE
+
+    def fire(
+        self,
+        conn: Connection,
+        due: list[Timer],
+        state: SqlCorrelationState,
+        actions: Actions,
+        config: Config,
+    ) -> int:
+        """End the pauses of `due`; return how many opened a ticket or were suppressed."""
+        ids = sorted({int(t.subject) for t in due if t.subject.isdigit()})
+        lock_incident_keys(conn, ids)
+        acted = 0
+        for timer in due:
+            if not timer.subject.isdigit():
+                continue
+            incident = state.find_incident(int(timer.subject))
+            if incident is None or incident.held != PAUSE_HOLD:
+                continue
+            pause = timedelta(seconds=float(timer.payload.get("pause_seconds", 0)))
+            if incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:
+                _open(incident, timer, pause, state, actions)
+            else:
+                _suppress(incident, timer, pause, state, actions)
+            acted += 1
+        return acted
+
+
+def _open(
+    incident: Incident,
+    timer: Timer,
+    pause: timedelta,
+    state: SqlCorrelationState,
+    actions: Actions,
+) -> None:
+    incident.held = None
+    incident.updated_at = timer.due_at  # the ticket is filed now, not at the first alert
+    state.save_incident(incident)
+    payload: dict[str, Any] = timer.payload
+    sinks = payload.get("sinks")
+    actions.ticket(
+        incident,
+        "open",
+        source="lifecycle",
+        outcome="open",
+        rule=str(payload.get("rule") or incident.route),
+        reasons=[*payload.get("changes", []), f"still firing after its {pause} pause"],
+        inputs={"pause": str(pause), "due": timer.due_at.isoformat()},
+        sinks=list(sinks) if isinstance(sinks, list) else None,
+        extra=dict(payload.get("extra") or {}),
+    )
+
+
+def _suppress(
+    incident: Incident,
+    timer: Timer,
+    pause: timedelta,
+    state: SqlCorrelationState,
+    actions: Actions,
+) -> None:
+    incident.held = TRANSIENT_HOLD
+    incident.updated_at = timer.due_at
+    state.save_incident(incident)
+    message = f"suppressed: no ticket, all alerts resolved within the {pause} pause"
+    data = {"reason": "transient", "pause_seconds": pause.total_seconds()}
+    state.add_timeline(incident.id, timer.due_at, "suppressed", message, data)
+    actions.explain(
+        incident.id,
+        Decision(
+            "lifecycle",
+            "suppressed",
+            "pause",
+            str(incident.id),
+            {"reason": "transient", "pause": str(pause), "due": timer.due_at.isoformat()},
+        ),
+    )
