@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.coalesce import Coalescer
-from autoticket.engine.ticket_body import render_body, safe_link
+from autoticket.engine.ticket_body import on_call, render_body, safe_link
 from autoticket.model import (
     OWNER_FALLBACKS,
     Decision,
@@ -231,6 +231,9 @@ def apply_verdict(
     if verdict.owner_source is not None:
         extra["owner_source"] = verdict.owner_source
         extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
+    responder = on_call(actions.config, incident.team, incident.updated_at)[0]
+    if responder is not None:
+        extra["oncall"] = responder
     if verdict.details is not None:
         extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
         extra["labels"] = ticket_labels(verdict.details)

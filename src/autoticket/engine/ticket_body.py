@@ -8,10 +8,15 @@ masked; bounded in size, since a source controls the annotations.
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from autoticket.config import Config
 from autoticket.model import Incident, TicketDetails, TicketVerdict
+from autoticket.oncall import who_is_on_call
+
+log = logging.getLogger("autoticket.engine")
 
 __all__ = ["MAX_BODY", "render_body", "safe_link"]
 
@@ -58,6 +63,27 @@ def _owner(config: Config, team: str | None) -> str:
     return f"Owner: {team} ({', '.join(contacts)})" if contacts else f"Owner: {team}"
 
 
+def on_call(config: Config, team: str | None, at: datetime) -> tuple[str | None, str]:
+    """Who is on call for `team` at `at`, and the ticket's line saying so.
+
+    Never blocks a ticket: a lookup that fails (a broken feed, a schedule the
+    config lost) is logged and the line says the responder is unknown.
+    """
+    if not team:
+        return None, "On call: unknown (no owner team)"
+    try:
+        answer = who_is_on_call(config, team, at)
+    except Exception as exc:  # enrichment degrades, the ticket still goes out
+        log.warning("on-call lookup for team %s failed: %s", team, type(exc).__name__)
+        return None, f"On call: unknown (the lookup failed: {type(exc).__name__})"
+    if answer is None:
+        return None, f"On call: no schedule for team {team}"
+    if answer.user is None:
+        return None, f"On call: nobody on {answer.schedule} ({answer.reason})"
+    until = f" until {answer.shift_end:%Y-%m-%d %H:%M} UTC" if answer.shift_end else ""
+    return answer.user, f"On call: {answer.user} ({answer.schedule}{until})"
+
+
 def _why(incident: Incident, verdict: TicketVerdict) -> str:
     changes = ", ".join(verdict.changes) or "none"
     return (
@@ -84,6 +110,7 @@ def render_body(
         f"Alerts: {incident.alert_count} ({incident.firing} firing)",
         _when(incident),
         _owner(config, incident.team or verdict.team),
+        on_call(config, incident.team or verdict.team, incident.updated_at)[1],
     ]
     runbook = safe_link(details.runbook)
     lines.append(f"Runbook: {runbook}" if runbook else "Runbook: none")
