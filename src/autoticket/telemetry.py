@@ -54,6 +54,13 @@ class Telemetry:
             ["sink", "action"],
             registry=r,
         )
+        self.suppressed = Counter(
+            "autoticket_suppressed",
+            "Incidents whose ticket was not filed, by reason (info: severity info; "
+            "transient: resolved within its route's pause)",
+            ["reason"],
+            registry=r,
+        )
         self.unowned_tickets = Counter(
             "autoticket_unowned_tickets",
             "Tickets opened whose owner is a fallback (default_team, the route's team) or none",

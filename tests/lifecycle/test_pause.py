@@ -12,16 +12,20 @@ from typing import Any
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from autoticket.api.app import create_app
+from autoticket.clock import FixedClock
 from autoticket.config import Config, parse_config_text
 from autoticket.lifecycle.timers import fire_due
 from autoticket.model import Delivery
 from autoticket.replay import replay
+from autoticket.service.runtime import Runtime
 from autoticket.store.tables import decisions, incidents, outbox, timeline
-from conftest import am_alert, am_payload, process
+from conftest import am_alert, am_payload, process, token_headers
 
 CONFIG = """
 timers: {resolve_after: 5m, reopen_within: 1h}
@@ -194,3 +198,33 @@ def test_the_generated_streams_both_suppress_and_file() -> None:
         filed += len(out["tickets"])
         suppressed += out["stats"].get("incidents", 0) - len(out["tickets"])
     assert filed > 0 and suppressed > 0
+
+
+def test_suppressions_are_counted_by_reason_in_metrics(engine: Engine) -> None:
+    clock = FixedClock(T0)
+    runtime = Runtime(parse_config_text(CONFIG), engine, clock, start_worker=False)
+    transient = am_alert(alertname="DiskSlow", severity="warning", starts_at=_ts(T0))
+    info = am_alert(alertname="DeployStarted", severity="info", service="search")
+    with TestClient(create_app(runtime), base_url="http://localhost") as client:
+        assert (
+            client.post("/api/v1/ingest/alertmanager", json=am_payload(transient, info)).status_code
+            == 202
+        )
+        runtime.worker.drain()
+        clock.set(T0 + timedelta(seconds=30))
+        resolved = am_alert(
+            alertname="DiskSlow",
+            severity="warning",
+            status="resolved",
+            starts_at=_ts(T0),
+            ends_at=_ts(T0 + timedelta(seconds=20)),
+        )
+        assert (
+            client.post("/api/v1/ingest/alertmanager", json=am_payload(resolved)).status_code == 202
+        )
+        runtime.worker.drain()
+        clock.set(T0 + timedelta(minutes=3))
+        runtime.worker.drain()
+        text = client.get("/metrics", headers=token_headers(engine, "v", "viewer")).text
+    assert 'autoticket_suppressed_total{reason="info"} 1.0' in text
+    assert 'autoticket_suppressed_total{reason="transient"} 1.0' in text

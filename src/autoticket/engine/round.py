@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from autoticket.config import Config
-from autoticket.engine.actions import Actions, apply_verdict, record
+from autoticket.engine.actions import INFO_HOLD, Actions, apply_verdict, record
 from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.feed import Feeder
 from autoticket.lifecycle import fire_due, next_due
@@ -131,6 +131,7 @@ class Round:
             feeder = Feeder(conn, self.config, self.pipeline, state, actions, coalescer)
             actions.feed = feeder
             fired = fire_due(conn, cutoff, self.config, state=state, actions=actions)
+            self._count_suppressed(actions)
             state.flush()
             if coalescer is not None:
                 coalescer.flush()
@@ -193,6 +194,7 @@ class Round:
             for verdict in part.verdicts:
                 apply_verdict(verdict, state, actions, coalescer)
         batch = result.batch
+        self._count_suppressed(actions)
         for decision in result.decisions:
             actions.explain(_incident_of(decision), decision)
         state.flush()
@@ -261,6 +263,23 @@ class Round:
                 j += 1
             yield events[i:j]
             i = j
+
+    def _count_suppressed(self, actions: Actions) -> None:
+        """Suppressions by reason: a new info incident held, a transient's pause."""
+        if self.telemetry is None:
+            return
+        for _, decision in actions.decisions:
+            if decision.outcome == "suppressed":
+                reason = str(decision.inputs.get("reason", "other"))
+            elif (
+                decision.outcome == "ticket held"
+                and decision.inputs.get("held") == INFO_HOLD
+                and "opened" in decision.inputs.get("changes", ())
+            ):
+                reason = "info"
+            else:
+                continue
+            self.telemetry.suppressed.labels(reason).inc()
 
     def _count(self, outcome: BatchOutcome, batch: Batch) -> None:
         t = self.telemetry
