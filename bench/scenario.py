@@ -787,6 +787,9 @@ def config_yaml() -> str:
     return (
         "# The scenario lab's example config (bench/scenario.py): catalog + a route per team.\n"
         "timers:\n  resolve_after: 5m\n  reopen_within: 1h\n"
+        # A storm's ticket goes to the platform team (the default threshold, 3 services
+        # of one cluster within 5 min, is kept).
+        "correlation:\n  storm: {team: platform}\n"
         + catalog_yaml()
         + "\n".join(routes)
         + "\n"

@@ -123,6 +123,24 @@ class TimersConfig(_Strict):
     reopen_within: Duration = timedelta(hours=1)
 
 
+class StormConfig(_Strict):
+    """Storms (engine/storms.py): when this many services of one cluster (and
+    environment) open incidents within `window`, one storm incident groups them;
+    the services that join after that file no ticket of their own."""
+
+    enabled: bool = True
+    threshold: int = Field(default=3, ge=2)
+    window: PositiveDuration = timedelta(minutes=5)
+    # The label that names the place a storm shares (the incidents' group label).
+    label: str = Field(default="cluster", min_length=1)
+    # Who owns a storm's ticket (a platform team); default: the catalog's default_team.
+    team: Name | None = None
+
+
+class CorrelationConfig(_Strict):
+    storm: StormConfig = StormConfig()
+
+
 class TicketsConfig(_Strict):
     """How often a ticket hears of an incident's changes (engine/coalesce.py).
 
@@ -210,6 +228,9 @@ class RouteConfig(_Strict):
     # only if it still fires this long after its first alert (e.g. {warning: 2m});
     # what resolved in time is recorded as suppressed, with the reason.
     pause: dict[SeverityName, PositiveDuration] = Field(default_factory=dict)
+    # Shadow mode: decide and explain everything, file no ticket; watch a new rule
+    # before it acts. Turned off, an incident still open files its ticket then.
+    shadow: bool = False
     team: Name | None = None
     priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])
@@ -379,6 +400,7 @@ class Config(_Strict):
     server: ServerConfig = ServerConfig()
     timers: TimersConfig = TimersConfig()
     tickets: TicketsConfig = TicketsConfig()
+    correlation: CorrelationConfig = CorrelationConfig()
     retention: RetentionConfig = RetentionConfig()
     catalog: CatalogConfig = CatalogConfig()
     redaction: RedactionConfig = RedactionConfig()

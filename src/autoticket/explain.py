@@ -59,6 +59,10 @@ def incident_summary(row: Any) -> dict[str, Any]:
         "alert_count": row.alert_count,
         "event_count": row.event_count,
         "group_labels": row.group_labels,
+        # Why no ticket action is sent (severity info, a pause, shadow, a storm), if so.
+        "held": row.held,
+        # The storm incident this one is part of (engine/storms.py), if any.
+        "parent_id": row.parent_id,
         "labels": (row.context or {}).get("labels", []),
         # The responder the escalation notified last (lifecycle/escalation.py).
         "responder": ((row.context or {}).get("oncall") or {}).get("responder"),

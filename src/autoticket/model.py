@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "OWNER_FALLBACKS",
+    "STORM_PREFIX",
     "Alert",
     "AlertStatus",
     "DeadLetter",
@@ -34,6 +35,7 @@ __all__ = [
     "TicketVerdict",
     "Timer",
     "fingerprint_of",
+    "storm_key",
 ]
 
 
@@ -235,6 +237,8 @@ class Incident:
     group_labels: dict[str, str] = field(default_factory=dict)
     # Why no ticket action of this incident is sent (e.g. "severity info"), or None.
     held: str | None = None
+    # The storm incident this one is part of (engine/storms.py), or None.
+    parent_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -283,6 +287,14 @@ class TicketAction:
     idempotency_key: str
     sinks: list[str]
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+STORM_PREFIX = "storm|"
+"""A storm incident's key: `storm|<label>=<place>,environment=<env>` (pipeline/storm.py)."""
+
+
+def storm_key(label: str, place: str, environment: str) -> str:
+    return f"{STORM_PREFIX}{label}={place},environment={environment}"
 
 
 OWNER_FALLBACKS = frozenset({"default_team", "route", "none"})

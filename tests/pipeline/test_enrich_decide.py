@@ -247,3 +247,30 @@ def test_a_route_with_ticket_info_files_info_incidents(t0: datetime) -> None:
     actions = Actions(config)
     apply_verdict(result.batch.verdicts[0], state, actions)
     assert [a.action for a in actions.actions] == ["open"] and incident.held is None
+
+
+def test_a_shadow_route_decides_and_explains_but_files_nothing_until_it_acts(
+    t0: datetime,
+) -> None:
+    shadow = parse_config_text("routes:\n  - name: default\n    shadow: true\n")
+    incident = _incident(t0, "default", Severity.CRITICAL)
+    state = _State(incident)
+    opened = DecideStage(shadow).run(
+        Batch(changes=[IncidentChange(7, "opened", "default", ["e1"])]),
+        Context(t0, shadow, state),
+    )
+    actions = Actions(shadow)
+    apply_verdict(opened.batch.verdicts[0], state, actions)
+    assert actions.actions == [] and incident.held == "shadow route"
+    [(_, decision)] = actions.decisions
+    assert decision.outcome == "ticket held" and decision.inputs["held"] == "shadow route"
+    acting = parse_config_text("routes:\n  - name: default\n")
+    later = DecideStage(acting).run(
+        Batch(changes=[IncidentChange(7, "alert_added", "default", ["e2"])]),
+        Context(t0, acting, state),
+    )
+    actions = Actions(acting)
+    apply_verdict(later.batch.verdicts[0], state, actions)
+    [ticket] = actions.actions
+    assert ticket.action == "open" and incident.held is None
+    assert ticket.payload["reasons"][-1] == "its route is no longer in shadow mode"

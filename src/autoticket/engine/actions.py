@@ -23,6 +23,7 @@ from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.ticket_body import on_call, render_body, safe_link
 from autoticket.model import (
     OWNER_FALLBACKS,
+    STORM_PREFIX,
     Decision,
     Delivery,
     Event,
@@ -282,6 +283,7 @@ def apply_verdict(
 
 
 INFO_HOLD = "severity info"
+SHADOW_HOLD = "shadow route"
 PAUSE_HOLD = "pause"
 TRANSIENT_HOLD = "resolved within its pause"
 
@@ -302,9 +304,13 @@ def _hold_or_lift(
     route = config.route(incident.route)
     tickets_info = route is not None and route.ticket_info
     pause = route.pause.get(incident.severity.label) if route is not None else None  # type: ignore[call-overload]
+    shadow = route is not None and route.shadow
     held = incident.held
     if held is None:
-        if verdict.action != "open":
+        if verdict.action != "open" or incident.correlation_key.startswith(STORM_PREFIX):
+            return None  # a storm is many services' incident: it tickets at once
+        if shadow:
+            incident.held = SHADOW_HOLD
             return None
         if incident.severity <= Severity.INFO and not tickets_info:
             incident.held = INFO_HOLD
@@ -312,7 +318,9 @@ def _hold_or_lift(
         if pause is not None:
             incident.held = PAUSE_HOLD
         return pause
-    if held == INFO_HOLD and (incident.severity > Severity.INFO or tickets_info):
+    if held == SHADOW_HOLD and not shadow:
+        why = "its route is no longer in shadow mode"
+    elif held == INFO_HOLD and (incident.severity > Severity.INFO or tickets_info):
         why = f"severity {incident.severity.label}: no longer held as info"
     elif held == TRANSIENT_HOLD and incident.firing > 0:
         why = "fires again after it resolved within its pause"

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from autoticket.config import Config
 from autoticket.model import Incident, TicketDetails, TicketVerdict
-from autoticket.oncall import who_is_on_call
+from autoticket.oncall import UnknownTeam, who_is_on_call
 
 log = logging.getLogger("autoticket.engine")
 
@@ -73,6 +73,8 @@ def on_call(config: Config, team: str | None, at: datetime) -> tuple[str | None,
         return None, "On call: unknown (no owner team)"
     try:
         answer = who_is_on_call(config, team, at)
+    except UnknownTeam:  # a team the catalog does not list: it has no schedule here
+        return None, f"On call: no schedule for team {team}"
     except Exception as exc:  # enrichment degrades, the ticket still goes out
         log.warning("on-call lookup for team %s failed: %s", team, type(exc).__name__)
         return None, f"On call: unknown (the lookup failed: {type(exc).__name__})"

@@ -17,7 +17,8 @@ from autoticket.engine.actions import Actions
 from autoticket.model import Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.locks import lock_incident_keys
+from autoticket.store.locks import lock_incident_keys, lock_keys
+from autoticket.store.storms import open_children
 
 __all__ = ["AutoResolve"]
 
@@ -45,7 +46,43 @@ class AutoResolve:
                 continue
             _resolve(incident, timer, state, actions, config)
             resolved += 1
+            if incident.parent_id is not None:
+                state.flush()  # the storm counts its open children as stored
+                resolved += _resolve_storm(conn, incident.parent_id, timer, state, actions)
         return resolved
+
+
+def _resolve_storm(
+    conn: Connection, parent_id: int, timer: Timer, state: SqlCorrelationState, actions: Actions
+) -> int:
+    """Resolve a storm incident once its last child resolved; 1 when it did."""
+    if open_children(conn, parent_id):
+        return 0
+    parent = state.find_incident(parent_id)
+    if parent is None or parent.status is IncidentStatus.RESOLVED:
+        return 0
+    lock_keys(conn, [parent.correlation_key])
+    due = timer.due_at
+    parent.status = IncidentStatus.RESOLVED
+    parent.resolved_at = due
+    parent.resolve_due_at = None
+    parent.updated_at = due
+    parent.firing = 0
+    parent.version += 1
+    state.save_incident(parent)
+    state.add_timeline(
+        parent.id, due, "resolved", "storm resolved: its last service resolved", {"storm": True}
+    )
+    actions.ticket(
+        parent,
+        "resolve",
+        source="lifecycle",
+        outcome="resolve",
+        rule="storm",
+        reasons=["resolved"],
+        inputs={"due": due.isoformat()},
+    )
+    return 1
 
 
 def _waiting(incident: Incident, timer: Timer) -> bool:

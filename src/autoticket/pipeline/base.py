@@ -49,6 +49,10 @@ class CorrelationState(Protocol):
     def add_timeline(
         self, incident_id: int, at: datetime, kind: str, message: str, data: dict[str, Any]
     ) -> None: ...
+    def storm_services(
+        self, label: str, place: str, environment: str, since: datetime, upto: Incident
+    ) -> list[str]: ...
+    def lock_key(self, key: str) -> None: ...
 
 
 @dataclass(slots=True)

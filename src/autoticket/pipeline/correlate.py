@@ -31,6 +31,7 @@ from autoticket.model import (
     Severity,
 )
 from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
+from autoticket.pipeline.storm import STORM_HOLD, storm_for
 
 __all__ = ["MAX_KEY", "CorrelateStage", "correlation_key"]
 
@@ -248,7 +249,12 @@ class CorrelateStage:
             if won:
                 incident.version += 1
                 work.touched.add(incident.id)
-                work.change(incident, "reopened", event, f"reopened: fired again within {within}")
+                if _left_storm(incident, state):
+                    work.change(incident, "opened", event, "fired again after its storm ended")
+                else:
+                    work.change(
+                        incident, "reopened", event, f"reopened: fired again within {within}"
+                    )
             _decide(event, "reopened" if won else "joined (lost race)", incident, group)
             return incident
         draft = Incident(
@@ -276,7 +282,56 @@ class CorrelateStage:
             work.touched.add(incident.id)
             work.change(incident, "opened", event, f"opened by {event.title!r} on key {key}")
         _decide(event, "opened" if created else "joined (lost race)", incident, group)
+        if created:
+            self._storm(incident, event, work)
         return incident
+
+    def _storm(self, incident: Incident, event: Event, work: _Work) -> None:
+        """Make a new incident part of its place's storm (pipeline/storm.py), if any."""
+        found = storm_for(incident, self.config, work.state)
+        if found is None:
+            return
+        parent, now = found.parent, event.received_at
+        storm = self.config.correlation.storm
+        if found.created:
+            work.touched.add(parent.id)
+            work.change(
+                parent,
+                "opened",
+                event,
+                f"storm: {len(found.services)} services of {storm.label} "
+                f"{parent.group_labels.get(storm.label)} opened incidents within {storm.window}",
+                services=found.services,
+            )
+        incident.parent_id = parent.id
+        incident.held = STORM_HOLD.format(parent.id)
+        parent.alert_count += 1
+        parent.firing += 1
+        work.bump(parent, now)
+        work.state.save_incident(parent)
+        work.note(
+            incident,
+            now,
+            "storm_joined",
+            f"part of storm incident {parent.id}: no ticket of its own",
+            {"parent": parent.id, "services": found.services},
+        )
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "joined storm",
+                parent.correlation_key,
+                event.id,
+                {
+                    "incident": incident.id,
+                    "parent": parent.id,
+                    "mechanism": "storm",
+                    "services": found.services,
+                    "threshold": storm.threshold,
+                    "window": str(storm.window),
+                },
+            )
+        )
 
     def _stop_firing(
         self, incident: Incident, event: Event, work: _Work, kind: str, message: str
@@ -327,6 +382,18 @@ class CorrelateStage:
                 incident, event, work, "alert_resolved", f"alert {event.title!r} resolved"
             )
         state.save_incident(incident)
+
+
+def _left_storm(incident: Incident, state: CorrelationState) -> bool:
+    """A storm's child firing again after its storm resolved is on its own again:
+    it never filed a ticket, so it opens one (and may start or join a new storm)."""
+    if incident.parent_id is None:
+        return False
+    if state.incident(incident.parent_id).status is not IncidentStatus.RESOLVED:
+        return False
+    incident.parent_id = None
+    incident.held = None
+    return True
 
 
 def _is_stale(alert: Alert, event: Event) -> bool:

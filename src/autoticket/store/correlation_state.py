@@ -23,6 +23,7 @@ from autoticket.model import Alert, Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
+from autoticket.store.storms import members
 from autoticket.store.tables import alerts, incidents
 from autoticket.store.timeline import add_entries, entry
 from autoticket.store.upsert import upsert
@@ -179,6 +180,17 @@ class SqlCorrelationState:
         self, incident_id: int, at: datetime, kind: str, message: str, data: dict[str, Any]
     ) -> None:
         self._timeline.append(entry(incident_id, at, kind, message, data))
+
+    def storm_services(
+        self, label: str, place: str, environment: str, since: datetime, upto: Incident
+    ) -> list[str]:
+        """The services of the open incidents of a place opened from `since` up to
+        `upto` (pipeline/storm.py): a storm's count, as of that incident."""
+        found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
+        return sorted({m.service for m in found})
+
+    def lock_key(self, key: str) -> None:
+        lock_keys(self.conn, [key])
 
     def flush(self) -> None:
         if self._dirty_alerts:

@@ -63,6 +63,7 @@ def incident_from_row(row: Any) -> Incident:
         version=row.version,
         group_labels=row.group_labels,
         held=row.held,
+        parent_id=row.parent_id,
     )
 
 
@@ -84,4 +85,5 @@ def incident_to_row(inc: Incident) -> dict[str, Any]:
         "event_count": inc.event_count,
         "version": inc.version,
         "held": inc.held,
+        "parent_id": inc.parent_id,
     }

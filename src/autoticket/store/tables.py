@@ -149,6 +149,8 @@ incidents = Table(
     Column("context", JSON, nullable=False),
     # Why the incident's ticket is held back (no ticket action sent), or NULL.
     Column("held", String(64)),
+    # The storm incident this one is part of (engine/storms.py), or NULL.
+    Column("parent_id", Id, index=True),
     Index(
         "uq_incidents_open_key",
         "open_key",

@@ -1,0 +1,66 @@
+"""Storms: many services of one cluster alerting at once are one incident, one ticket.
+
+When correlate opens an incident (with a service) and, counting it, the open
+incidents of `correlation.storm.threshold` distinct services share its
+cluster (the storm's `label`) and environment and opened within `window`
+before it, a storm incident (key `storm|cluster=…,environment=…`) is opened
+for them with one ticket; this incident and every later one of that place
+become its children (`parent_id`): their tickets are held (`storm <id>`),
+their alerts are shown and counted under the storm. The services that had
+already filed a ticket keep it (at most threshold - 1 of them). The storm
+resolves when its last child resolves (lifecycle/auto_resolve.py).
+
+Done in correlate, in event order, so which incident a storm gets and its
+id do not depend on how deliveries were batched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoticket.config import Config
+from autoticket.model import Incident, IncidentStatus, storm_key
+from autoticket.pipeline.base import CorrelationState
+
+__all__ = ["STORM_HOLD", "Storm", "storm_for"]
+
+STORM_HOLD = "storm {}"
+
+
+@dataclass(frozen=True, slots=True)
+class Storm:
+    parent: Incident
+    created: bool
+    services: list[str]
+
+
+def storm_for(incident: Incident, config: Config, state: CorrelationState) -> Storm | None:
+    """The storm a just-opened `incident` makes or joins, if its place has one now."""
+    storm = config.correlation.storm
+    labels = incident.group_labels
+    place, environment = labels.get(storm.label), labels.get("environment")
+    if not storm.enabled or not place or not environment or not labels.get("service"):
+        return None
+    since = incident.opened_at - storm.window
+    services = state.storm_services(storm.label, place, environment, since, incident)
+    if len(services) < storm.threshold:
+        return None
+    key = storm_key(storm.label, place, environment)
+    state.lock_key(key)
+    team = storm.team or config.catalog.default_team or incident.team
+    draft = Incident(
+        id=0,
+        correlation_key=key,
+        route=incident.route,
+        title=f"Storm: many services alerting in {storm.label} {place} ({environment})",
+        team=team,
+        severity=incident.severity,
+        priority="",
+        status=IncidentStatus.OPEN,
+        opened_at=incident.opened_at,
+        updated_at=incident.opened_at,
+        group_labels={storm.label: place, "environment": environment},
+    )
+    context = {"storm": {"label": storm.label, "place": place, "services": services}}
+    parent, created = state.create_incident(draft, context)
+    return Storm(parent, created, services)

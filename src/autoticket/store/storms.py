@@ -1,0 +1,75 @@
+"""The incidents a storm is made of: open ones of one place, opened within a window.
+
+An incident's place is read from its key's group labels (`<label>=<value>`
+and `environment=<value>`, as correlate writes them, sorted); the LIKE on the
+key narrows the rows, the group labels decide. A storm incident's own key is
+`storm|<label>=<value>,environment=<value>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, or_, select
+
+from autoticket.model import STORM_PREFIX
+from autoticket.store.tables import incidents
+
+__all__ = ["Member", "members", "open_children"]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    incident_id: int
+    service: str
+    parent_id: int | None
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def members(
+    conn: Connection,
+    label: str,
+    place: str,
+    environment: str,
+    since: datetime,
+    until: datetime,
+    upto_id: int,
+) -> list[Member]:
+    """Open incidents (storms left out) of this place and environment, with a
+    service, opened from `since` to `until` (at `until`, ids up to `upto_id`),
+    oldest first. The bound matters: a batch opens its incidents before it
+    decides on them, and one must not count those opened after it."""
+    pattern = f"%{_like(f'{label}={place},')}%"
+    query = (
+        select(incidents.c.id, incidents.c.group_labels, incidents.c.parent_id)
+        .where(
+            incidents.c.open_key.is_not(None),
+            incidents.c.opened_at >= since,
+            or_(
+                incidents.c.opened_at < until,
+                and_(incidents.c.opened_at == until, incidents.c.id <= upto_id),
+            ),
+            incidents.c.correlation_key.like(pattern, escape="\\"),
+            incidents.c.correlation_key.not_like(f"{STORM_PREFIX}%"),
+        )
+        .order_by(incidents.c.opened_at, incidents.c.id)
+    )
+    found: list[Member] = []
+    for incident_id, labels, parent_id in conn.execute(query):
+        labels = labels if isinstance(labels, dict) else {}
+        here = labels.get(label) == place and labels.get("environment") == environment
+        if here and labels.get("service"):
+            found.append(Member(int(incident_id), str(labels["service"]), parent_id))
+    return found
+
+
+def open_children(conn: Connection, parent_id: int) -> int:
+    """How many incidents of the storm `parent_id` are still open (as flushed)."""
+    query = select(incidents.c.id).where(
+        incidents.c.parent_id == parent_id, incidents.c.open_key.is_not(None)
+    )
+    return len(conn.execute(query).all())

@@ -1,0 +1,237 @@
+"""Storms: when services of one cluster open incidents together, one storm incident
+with one ticket covers them; the ones before the threshold keep their tickets, the
+rest are its children; it resolves with its last child. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from autoticket.config import Config, parse_config_text
+from autoticket.lifecycle.timers import fire_due
+from autoticket.model import Delivery
+from autoticket.store.tables import events, incidents, outbox
+from conftest import am_alert, am_payload, process
+
+CONFIG = """
+timers: {resolve_after: 5m, reopen_within: 1h}
+correlation:
+  storm: {threshold: 3, window: 5m, team: platform}
+routes:
+  - name: default
+"""
+
+
+def _fire(engine: Engine, config: Config, at: datetime, n: int, **labels: str) -> None:
+    alert = am_alert(alertname="HighErrorRate", **labels)
+    alert["fingerprint"] = f"{n:016x}"
+    body = orjson.dumps(am_payload(alert))
+    with engine.begin() as conn:
+        fire_due(conn, at, config)
+        process(conn, config, [Delivery(f"d{n}", "alertmanager", at, body, {})], at)
+
+
+def _resolve(engine: Engine, config: Config, at: datetime, n: int, **labels: str) -> None:
+    alert = am_alert(alertname="HighErrorRate", status="resolved", **labels)
+    alert["fingerprint"] = f"{n:016x}"
+    body = orjson.dumps(am_payload(alert))
+    with engine.begin() as conn:
+        process(conn, config, [Delivery(f"r{n}", "alertmanager", at, body, {})], at)
+
+
+def _opens(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        query = (
+            select(outbox.c.payload)
+            .where(outbox.c.action == "open", outbox.c.sink == "builtin")
+            .order_by(outbox.c.id)
+        )
+        return [dict(p) for p in conn.execute(query).scalars()]
+
+
+def _incidents(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                incidents.c.correlation_key,
+                incidents.c.parent_id,
+                incidents.c.held,
+                incidents.c.status,
+                incidents.c.id,
+            )
+        ).all()
+    return {r.correlation_key: r for r in rows}
+
+
+def test_the_third_service_of_a_cluster_opens_one_storm_and_the_rest_join_it(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    for n, service in enumerate(["api", "web", "cart", "search"]):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    titles = [o["title"] for o in _opens(engine)]
+    assert titles == [
+        "HighErrorRate on api",
+        "HighErrorRate on web",
+        "Storm: many services alerting in cluster eu-1 (prod)",
+    ]
+    storm = _opens(engine)[-1]
+    assert storm["team"] == "platform"
+    assert storm["reasons"] == ["opened"]
+    found = _incidents(engine)
+    parent = found["storm|cluster=eu-1,environment=prod"]
+    for service in ("cart", "search"):
+        child = found[f"default|cluster=eu-1,environment=prod,service={service}"]
+        assert child.parent_id == parent.id and child.held == f"storm {parent.id}"
+    assert found["default|cluster=eu-1,environment=prod,service=api"].parent_id is None
+    with engine.connect() as conn:
+        joined = [
+            d
+            for ds in conn.execute(select(events.c.decisions)).scalars()
+            for d in ds
+            if d["outcome"] == "joined storm"
+        ]
+    assert len(joined) == 2 and joined[0]["inputs"]["mechanism"] == "storm"
+    assert joined[0]["inputs"]["services"] == ["api", "cart", "web"]
+
+
+def test_other_clusters_environments_and_late_services_are_no_storm(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _fire(engine, config, t0, 0, service="api", cluster="eu-1")
+    _fire(engine, config, t0 + timedelta(minutes=1), 1, service="web", cluster="us-1")
+    _fire(
+        engine,
+        config,
+        t0 + timedelta(minutes=2),
+        2,
+        service="cart",
+        cluster="eu-1",
+        environment="staging",
+    )
+    _fire(engine, config, t0 + timedelta(minutes=9), 3, service="search", cluster="eu-1")
+    _fire(engine, config, t0 + timedelta(minutes=10), 4, service="ads", cluster="eu-1")
+    assert len(_opens(engine)) == 5
+    assert not any(k.startswith("storm|") for k in _incidents(engine))
+
+
+def test_a_storm_resolves_with_its_last_child(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(CONFIG)
+    services = ["api", "web", "cart"]
+    for n, service in enumerate(services):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    for n, service in enumerate(services):
+        _resolve(engine, config, t0 + timedelta(minutes=5), n, service=service, cluster="eu-1")
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=11), config)
+    found = _incidents(engine)
+    assert found["storm|cluster=eu-1,environment=prod"].status == "resolved"
+    with engine.connect() as conn:
+        resolves = conn.execute(
+            select(outbox.c.incident_id).where(
+                outbox.c.action == "resolve", outbox.c.sink == "builtin"
+            )
+        ).scalars()
+        resolved = sorted(resolves)
+    parent_id = found["storm|cluster=eu-1,environment=prod"].id
+    assert parent_id in resolved and len(resolved) == 3  # api, web and the storm
+
+
+def test_storms_can_be_turned_off(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(CONFIG.replace("threshold: 3,", "enabled: false, threshold: 3,"))
+    for n, service in enumerate(["api", "web", "cart", "search"]):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    assert len(_opens(engine)) == 4
+
+
+def _stream(seed: int) -> list[bytes]:
+    """Services of two clusters firing and resolving within minutes of each other."""
+    import json
+    import random
+
+    from autoticket.replay import replay  # noqa: F401  (used by the caller)
+
+    rng = random.Random(seed)
+    now = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    lines: list[bytes] = []
+    firing: dict[tuple[str, str], datetime] = {}
+    for n in range(40):
+        now += timedelta(seconds=rng.choice((5, 20, 40, 90, 200, 400, 900)))
+        key = (rng.choice(["api", "web", "cart", "search", "ads"]), rng.choice(["eu-1", "us-1"]))
+        service, cluster = key
+        if key in firing and rng.random() < 0.4:
+            start = firing.pop(key)
+            alert = am_alert(
+                service=service,
+                cluster=cluster,
+                status="resolved",
+                starts_at=_iso(start),
+                ends_at=_iso(now - timedelta(seconds=1)),
+            )
+        else:
+            start = firing.setdefault(key, now - timedelta(seconds=1))
+            alert = am_alert(service=service, cluster=cluster, starts_at=_iso(start))
+        alert["fingerprint"] = f"{service}-{cluster}"
+        line = {
+            "id": f"L{n:03d}",
+            "source": "alertmanager",
+            "received_at": _iso(now),
+            "headers": {"content-type": "application/json"},
+            "body": am_payload(alert),
+        }
+        lines.append(json.dumps(line).encode())
+    return lines
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_storms_replay_the_same_at_every_batch_size() -> None:
+    import json
+
+    from autoticket.replay import replay
+
+    config = parse_config_text(CONFIG)
+    stormed = 0
+    for seed in range(8):
+        lines = _stream(seed)
+        outputs = [
+            json.dumps(replay(iter(lines), config, batch_size=b).output, sort_keys=True)
+            for b in (1, 7, 200)
+        ]
+        assert outputs[0] == outputs[1] == outputs[2], f"seed {seed}"
+        stormed += sum(t["title"].startswith("Storm:") for t in json.loads(outputs[0])["tickets"])
+    assert stormed > 0, "the streams reach the storm rule"
+
+
+def test_a_child_firing_again_after_its_storm_ended_files_its_own_ticket(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    services = ["api", "web", "cart"]
+    for n, service in enumerate(services):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    for n, service in enumerate(services):
+        _resolve(engine, config, t0 + timedelta(minutes=5), n, service=service, cluster="eu-1")
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=11), config)
+    assert _incidents(engine)["storm|cluster=eu-1,environment=prod"].status == "resolved"
+    # cart (a child: no ticket of its own) fires again within reopen_within
+    again = (t0 + timedelta(minutes=19)).strftime("%Y-%m-%dT%H:%M:%SZ")  # a new episode
+    _fire(
+        engine,
+        config,
+        t0 + timedelta(minutes=20),
+        9,
+        service="cart",
+        cluster="eu-1",
+        starts_at=again,
+    )
+    child = _incidents(engine)["default|cluster=eu-1,environment=prod,service=cart"]
+    assert child.status == "open" and child.parent_id is None and child.held is None
+    assert [o["title"] for o in _opens(engine)][-1] == "HighErrorRate on cart"
