@@ -8,16 +8,18 @@ lock: only an open incident with nothing firing and this due time resolves.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.actions import Actions
+from autoticket.lifecycle.subjects import due_incidents
 from autoticket.model import Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.locks import lock_incident_keys, lock_keys
+from autoticket.store.locks import lock_keys
 from autoticket.store.storms import open_children
 
 __all__ = ["AutoResolve"]
@@ -35,14 +37,9 @@ class AutoResolve:
         config: Config,
     ) -> int:
         """Resolve the incidents of `due` still waiting for it; return how many."""
-        ids = sorted({int(t.subject) for t in due if t.subject.isdigit()})
-        lock_incident_keys(conn, ids)
         resolved = 0
-        for timer in due:
-            if not timer.subject.isdigit():
-                continue
-            incident = state.find_incident(int(timer.subject))
-            if incident is None or not _waiting(incident, timer):
+        for timer, incident in due_incidents(conn, due, state):
+            if not _waiting(incident, timer):
                 continue
             _resolve(incident, timer, state, actions, config)
             resolved += 1
@@ -63,13 +60,8 @@ def _resolve_storm(
         return 0
     lock_keys(conn, [parent.correlation_key])
     due = timer.due_at
-    parent.status = IncidentStatus.RESOLVED
-    parent.resolved_at = due
-    parent.resolve_due_at = None
-    parent.updated_at = due
     parent.firing = 0
-    parent.version += 1
-    state.save_incident(parent)
+    _mark_resolved(parent, due, state)
     state.add_timeline(
         parent.id, due, "resolved", "storm resolved: its last service resolved", {"storm": True}
     )
@@ -83,6 +75,15 @@ def _resolve_storm(
         inputs={"due": due.isoformat()},
     )
     return 1
+
+
+def _mark_resolved(incident: Incident, due: datetime, state: SqlCorrelationState) -> None:
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = due
+    incident.resolve_due_at = None
+    incident.updated_at = due
+    incident.version += 1
+    state.save_incident(incident)
 
 
 def _waiting(incident: Incident, timer: Timer) -> bool:
@@ -101,12 +102,7 @@ def _resolve(
     config: Config,
 ) -> None:
     due = timer.due_at
-    incident.status = IncidentStatus.RESOLVED
-    incident.resolved_at = due
-    incident.resolve_due_at = None
-    incident.updated_at = due
-    incident.version += 1
-    state.save_incident(incident)
+    _mark_resolved(incident, due, state)
     after = config.timers.resolve_after
     state.add_timeline(
         incident.id,

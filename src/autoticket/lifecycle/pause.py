@@ -18,10 +18,10 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.actions import PAUSE_HOLD, TRANSIENT_HOLD, Actions
+from autoticket.lifecycle.subjects import due_incidents
 from autoticket.model import Decision, Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.locks import lock_incident_keys
 
 __all__ = ["TicketPause"]
 
@@ -38,14 +38,9 @@ class TicketPause:
         config: Config,
     ) -> int:
         """End the pauses of `due`; return how many opened a ticket or were suppressed."""
-        ids = sorted({int(t.subject) for t in due if t.subject.isdigit()})
-        lock_incident_keys(conn, ids)
         acted = 0
-        for timer in due:
-            if not timer.subject.isdigit():
-                continue
-            incident = state.find_incident(int(timer.subject))
-            if incident is None or incident.held != PAUSE_HOLD:
+        for timer, incident in due_incidents(conn, due, state):
+            if incident.held != PAUSE_HOLD:
                 continue
             pause = timedelta(seconds=float(timer.payload.get("pause_seconds", 0)))
             if incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:

@@ -25,6 +25,7 @@ from autoticket.sinks.base import OutboxItem, ProbeSkipped, RemoteChange, Sink, 
 from autoticket.sinks.http import send
 from autoticket.sinks.incident_key import correlation_key
 from autoticket.sinks.pagerduty_webhook import SIGNATURE_HEADER, parse_changes, verify
+from autoticket.sinks.tracker_hooks import iso_time
 
 __all__ = ["SEVERITIES", "PagerDutySettings", "PagerDutySink", "event_of"]
 
@@ -161,7 +162,7 @@ class PagerDutySink(Sink):
             detail = ", ".join(change.assignees) if kind == "reassigned" else ""
             found.append(
                 RemoteChange(
-                    change.correlation_key, kind, change.by or "", _time(change.at), detail
+                    change.correlation_key, kind, change.by or "", iso_time(change.at), detail
                 )
             )
         return found
@@ -196,12 +197,3 @@ class PagerDutySink(Sink):
             result.external_ref = correlation_key(item)
         return result
 
-
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

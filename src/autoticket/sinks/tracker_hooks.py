@@ -18,7 +18,7 @@ from typing import Any
 
 from autoticket.sinks.tracker import Change, field
 
-__all__ = ["github_changes", "jira_changes", "verify_hub_signature"]
+__all__ = ["github_changes", "iso_time", "jira_changes", "verify_hub_signature"]
 
 
 def verify_hub_signature(secret: str, body: bytes, given: str | None) -> None:
@@ -46,7 +46,8 @@ def _labels(values: Any) -> set[str]:
     return {n for n in names if isinstance(n, str)}
 
 
-def _iso(value: Any) -> datetime | None:
+def iso_time(value: Any) -> datetime | None:
+    """An ISO 8601 time from a remote's payload (UTC when it names no zone), else None."""
     if not isinstance(value, str):
         return None
     try:
@@ -78,12 +79,12 @@ def github_changes(
     ref, action = str(issue["number"]), data.get("action")
     if action == "closed":
         reason = str(issue.get("state_reason") or "completed")
-        return [Change(ref, "closed", by, _iso(issue.get("closed_at")), reason)]
+        return [Change(ref, "closed", by, iso_time(issue.get("closed_at")), reason)]
     if action == "reopened":
-        return [Change(ref, "reopened", by, _iso(issue.get("updated_at")))]
+        return [Change(ref, "reopened", by, iso_time(issue.get("updated_at")))]
     if action == "assigned":
         who = str(field(data, "assignee", "login") or "")
-        return [Change(ref, "reassigned", by, _iso(issue.get("updated_at")), who)]
+        return [Change(ref, "reassigned", by, iso_time(issue.get("updated_at")), who)]
     return []
 
 
