@@ -73,6 +73,13 @@ class Telemetry:
             ["sink", "outcome"],
             registry=r,
         )
+        self.sink_webhooks = Counter(
+            "autoticket_sink_webhooks",
+            "Remote callbacks to POST /api/v1/sinks/{name}/webhook, by sink and outcome "
+            "(accepted, unauthorized, bad_request, too_large)",
+            ["sink", "outcome"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "autoticket_dead_letters",
             "Payloads kept as dead letters, by source and stage",

@@ -137,21 +137,27 @@ def replay_parked(request: Request, name: str, action_id: int, who: str) -> dict
 
 @router.post("/{name}/webhook")
 async def remote_webhook(request: Request, name: str) -> JSONResponse:
-    """A remote system reports what people did to its tickets."""
+    """A remote system reports what people did to its tickets. Every answer to a
+    configured sink is counted in `autoticket_sink_webhooks_total{sink,outcome}`."""
     runtime = runtime_of(request)
     lane = runtime.external.lanes.get(name)
     if lane is None or lane.sink.dispatch.webhook_secret_env is None:
         raise ApiError(404, "not_found", f"sink {name!r} takes no webhook", "name")
+    counted = runtime.telemetry.sink_webhooks
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
+        counted.labels(name, "too_large").inc()
         raise ApiError(413, "too_large", f"webhook body over {MAX_WEBHOOK_BYTES} bytes", "body")
     refused = lane.sink.authenticate_webhook(dict(request.headers), body)
     if refused is not None:
+        counted.labels(name, "unauthorized").inc()
         raise ApiError(401, "unauthorized", f"sink {name!r} webhook refused: {refused}")
     try:
         changes = lane.sink.parse_webhook(dict(request.headers), body)
     except ValueError as exc:
+        counted.labels(name, "bad_request").inc()
         raise ApiError(400, "bad_request", f"sink {name!r}: {exc}"[:500], "body") from None
     done = record_changes(runtime.engine, name, changes, runtime.clock.now())
+    counted.labels(name, "accepted").inc()
     answer = {"recorded": done.recorded, "unknown": done.unknown, "repeated": done.repeated}
     return JSONResponse(answer, status_code=202)

@@ -39,7 +39,7 @@ __all__ = [
     "TransactionalSink",
 ]
 
-REMOTE_KINDS = frozenset({"closed", "reopened", "reassigned", "acknowledged"})
+REMOTE_KINDS = frozenset({"closed", "reopened", "reassigned", "acknowledged", "commented"})
 
 
 @dataclass(slots=True)
@@ -72,12 +72,12 @@ class RemoteChange:
     `remote_ref` is the ticket's id in the remote system (the `external_ref`
     autoticket recorded); `kind` one of `REMOTE_KINDS`; `by` who did it (as
     the remote names them), `at` when, `detail` e.g. the resolution
-    ("won't fix") or the new assignee. Written to the incident's timeline;
+    ("won't fix"), the new assignee or the start of a comment. Written to the incident's timeline;
     a `closed` one stops autoticket from reopening that sink's ticket.
     """
 
     remote_ref: str
-    kind: Literal["closed", "reopened", "reassigned", "acknowledged"]
+    kind: Literal["closed", "reopened", "reassigned", "acknowledged", "commented"]
     by: str = ""
     at: datetime | None = None
     detail: str = ""

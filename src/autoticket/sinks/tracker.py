@@ -54,7 +54,8 @@ class Halt(Exception):
 @dataclass(frozen=True, slots=True)
 class Change:
     """A person's change to a remote ticket, as two-way sync reports it: `kind` is
-    closed | reopened | reassigned | acknowledged, `detail` e.g. the resolution."""
+    closed | reopened | reassigned | acknowledged | commented, `detail` e.g. the
+    resolution or the start of the comment."""
 
     remote_ref: str
     kind: str

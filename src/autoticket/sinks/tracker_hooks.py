@@ -18,7 +18,7 @@ from typing import Any
 
 from autoticket.sinks.tracker import Change, field
 
-__all__ = ["github_changes", "iso_time", "jira_changes", "verify_hub_signature"]
+__all__ = ["excerpt", "github_changes", "iso_time", "jira_changes", "verify_hub_signature"]
 
 
 def verify_hub_signature(secret: str, body: bytes, given: str | None) -> None:
@@ -60,10 +60,12 @@ def iso_time(value: Any) -> datetime | None:
 def github_changes(
     headers: Mapping[str, str], body: bytes, secret: str, repo: str, self_user: str | None = None
 ) -> list[Change]:
-    """An `issues` event of `repo`: closed / reopened / assigned by a person."""
+    """An `issues` event of `repo` (closed / reopened / assigned by a person) or an
+    `issue_comment` one (created: commented)."""
     lower = {k.lower(): v for k, v in headers.items()}
     verify_hub_signature(secret, body, lower.get("x-hub-signature-256"))
-    if lower.get("x-github-event") != "issues":
+    event = lower.get("x-github-event")
+    if event not in ("issues", "issue_comment"):
         return []  # ping and other events: nothing to report
     data = _load(body)
     issue = data.get("issue")
@@ -77,6 +79,8 @@ def github_changes(
     if self_user and by.lower() == self_user.lower():
         return []
     ref, action = str(issue["number"]), data.get("action")
+    if event == "issue_comment":
+        return _github_comment(data, ref, by) if action == "created" else []
     if action == "closed":
         reason = str(issue.get("state_reason") or "completed")
         return [Change(ref, "closed", by, iso_time(issue.get("closed_at")), reason)]
@@ -88,23 +92,41 @@ def github_changes(
     return []
 
 
+def _github_comment(data: dict[str, Any], ref: str, by: str) -> list[Change]:
+    comment = data.get("comment")
+    if not isinstance(comment, dict) or not isinstance(comment.get("body"), str):
+        raise ValueError("comment.body is missing")
+    return [
+        Change(ref, "commented", by, iso_time(comment.get("created_at")), excerpt(comment["body"]))
+    ]
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    """The start of a comment, on one line, as the timeline shows it."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def jira_changes(body: bytes, project: str, self_user: str | None = None) -> list[Change]:
     """A `jira:issue_updated` event: done (closed), out of done (reopened), in progress
-    (acknowledged), a new assignee (reassigned)."""
+    (acknowledged), a new assignee (reassigned); a `comment_created` one (commented)."""
     data = _load(body)
-    if data.get("webhookEvent") != "jira:issue_updated":
+    event = data.get("webhookEvent")
+    if event not in ("jira:issue_updated", "comment_created"):
         return []
     key = field(data, "issue", "key")
     if not isinstance(key, str):
         raise ValueError("issue.key is missing")
     if not key.startswith(f"{project}-"):
         return []
+    if event == "comment_created":
+        # Its issue carries few fields (no labels): the ticket is known by its key.
+        return _jira_comment(data, key, self_user)
     fields = field(data, "issue", "fields") or {}
     if "autoticket" not in _labels(fields.get("labels")):
         return []
     user = data.get("user") or {}
-    ids = {str(user.get(k)) for k in ("accountId", "name", "emailAddress") if user.get(k)}
-    if self_user and self_user in ids:
+    if _is_self(user, self_user):
         return []
     by = str(user.get("displayName") or user.get("name") or "")
     stamp = data.get("timestamp")
@@ -127,3 +149,29 @@ def jira_changes(body: bytes, project: str, self_user: str | None = None) -> lis
         who = changed["assignee"].get("toString") or ""
         changes.append(Change(key, "reassigned", by, at, str(who)))
     return changes
+
+
+def _is_self(user: Any, self_user: str | None) -> bool:
+    if not self_user or not isinstance(user, dict):
+        return False
+    ids = {str(user.get(k)) for k in ("accountId", "name", "emailAddress") if user.get(k)}
+    return self_user in ids
+
+
+def _jira_comment(data: dict[str, Any], key: str, self_user: str | None) -> list[Change]:
+    """A `comment_created` event: the comment's author and text (wiki markup on Data
+    Center, plain text in the webhook on Cloud as well)."""
+    comment = data.get("comment")
+    if not isinstance(comment, dict):
+        raise ValueError("comment is missing")
+    author = comment.get("author") or {}
+    if _is_self(author, self_user):
+        return []
+    body = comment.get("body")
+    text = body if isinstance(body, str) else ""
+    by = (
+        str(author.get("displayName") or author.get("name") or "")
+        if isinstance(author, dict)
+        else ""
+    )
+    return [Change(key, "commented", by, iso_time(comment.get("created")), excerpt(text))]

@@ -24,6 +24,7 @@ KINDS = {
     "reopened": "remote_reopened",
     "reassigned": "remote_reassigned",
     "acknowledged": "remote_acknowledged",
+    "commented": "remote_commented",
 }
 _STATE_KINDS = ("remote_closed", "remote_reopened")
 

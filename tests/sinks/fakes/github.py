@@ -60,8 +60,16 @@ class FakeGitHub(FakeService):
     def human_assign(self, ref: str, login: str, by: str = "octocat") -> None:
         self._event("assigned", ref, by, assignee={"login": login, "type": "User"})
 
-    def _event(self, action: str, ref: str, by: str, **extra: Any) -> None:
-        """The `issues` webhook GitHub sends, signed with `webhook_secret`."""
+    def human_comment(self, ref: str, text: str, by: str = "octocat") -> None:
+        """A person's comment: GitHub sends it as an `issue_comment` event."""
+        self.tickets[ref]["comments"].append(text)
+        comment = {"id": 900 + len(self.events), "body": text, "user": {"login": by}}
+        comment["created_at"] = "2026-01-05T11:00:00Z"
+        self._event("created", ref, by, kind="issue_comment", comment=comment)
+
+    def _event(self, action: str, ref: str, by: str, kind: str = "issues", **extra: Any) -> None:
+        """The `issues` (or `issue_comment`) webhook GitHub sends, signed with
+        `webhook_secret`."""
         issue = self._public(self.tickets[ref]) | {
             "closed_at": "2026-01-05T11:00:00Z" if action == "closed" else None,
             "updated_at": "2026-01-05T11:00:00Z",
@@ -77,7 +85,7 @@ class FakeGitHub(FakeService):
         ).encode()
         mac = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {
-            "X-GitHub-Event": "issues",
+            "X-GitHub-Event": kind,
             "X-GitHub-Delivery": f"delivery-{len(self.events) + 1}",
             "X-Hub-Signature-256": f"sha256={mac}",
             "Content-Type": "application/json",

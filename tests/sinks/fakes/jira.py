@@ -88,6 +88,25 @@ class FakeJira(FakeService):
         before, issue["assignee"] = issue.get("assignee"), assignee
         self._event(issue, by, [("assignee", before, assignee)])
 
+    def human_comment(self, ref: str, text: str, by: str = "Ann") -> None:
+        """A person's comment: Jira posts a `comment_created` event (its issue with a
+        few fields only, no labels)."""
+        issue = self.tickets[ref]
+        issue["comments"].append(text)
+        author = {"accountId": f"id-{by.lower()}", "displayName": by}
+        body = {
+            "timestamp": 1767610800000,
+            "webhookEvent": "comment_created",
+            "comment": {
+                "id": str(100 + len(issue["comments"])),
+                "author": author,
+                "body": text,
+                "created": "2026-01-05T11:00:00.000+0000",
+            },
+            "issue": {"id": issue["id"], "key": issue["key"], "fields": {"summary": "x"}},
+        }
+        self.events.append(json.dumps(body).encode())
+
     def _event(self, issue: dict[str, Any], by: str, items: list[tuple[str, Any, Any]]) -> None:
         """The `jira:issue_updated` webhook body Jira posts for a person's change."""
         fields = self._issue_json(issue)["fields"] | {"labels": issue["labels"]}
