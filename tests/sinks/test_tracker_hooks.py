@@ -100,7 +100,7 @@ def test_jira_skips_its_own_changes_other_projects_and_bad_bodies() -> None:
     body = fake.events[0]
     assert jira_changes(body, "OPS", self_user="id-bot") == []
     assert jira_changes(body, "WEB") == []
-    other = json.loads(body) | {"webhookEvent": "comment_created"}
+    other = json.loads(body) | {"webhookEvent": "worklog_updated"}
     assert jira_changes(json.dumps(other).encode(), "OPS") == []
     with pytest.raises(ValueError, match="not JSON"):
         jira_changes(b"{", "OPS")
