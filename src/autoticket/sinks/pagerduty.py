@@ -196,4 +196,3 @@ class PagerDutySink(Sink):
             # The dedup key is the remote reference: PagerDuty's alert is found by it.
             result.external_ref = correlation_key(item)
         return result
-

@@ -9,16 +9,24 @@ A body that cannot be read, or a signature that does not match, raises
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from autoticket.signature import HmacScheme, SignatureError, verify_signature
 from autoticket.sinks.tracker import Change, field
 
-__all__ = ["excerpt", "github_changes", "iso_time", "jira_changes", "verify_hub_signature"]
+HUB_SIGNATURE = HmacScheme("X-Hub-Signature-256", prefix="sha256=")
+
+__all__ = [
+    "HUB_SIGNATURE",
+    "excerpt",
+    "github_changes",
+    "iso_time",
+    "jira_changes",
+    "verify_hub_signature",
+]
 
 
 def verify_hub_signature(secret: str, body: bytes, given: str | None) -> None:
@@ -26,9 +34,10 @@ def verify_hub_signature(secret: str, body: bytes, given: str | None) -> None:
     hex HMAC-SHA256 of the raw body, keyed with the webhook's secret."""
     if not given:
         raise ValueError("the signature header is missing")
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given.strip()):
-        raise ValueError("the signature does not match the body")
+    try:
+        verify_signature(HUB_SIGNATURE, secret.encode(), body, {HUB_SIGNATURE.header: given})
+    except SignatureError:
+        raise ValueError("the signature does not match the body") from None
 
 
 def _load(body: bytes) -> dict[str, Any]:

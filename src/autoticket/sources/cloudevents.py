@@ -44,8 +44,7 @@ class CloudEventsSource(Source):
             return [self._event(attributes, "ce-", 0, delivery_id, received_at)]
         items = self.body_objects(
             payload,
-            "a CloudEvent object (structured mode), an array (batch) or ce-* headers "
-            "(binary mode)",
+            "a CloudEvent object (structured mode), an array (batch) or ce-* headers (binary mode)",
             max_items=MAX_CLOUDEVENTS,
         )
         return [
