@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from sqlalchemy import Engine, select
 
 from autoticket.api.app import create_app
 from autoticket.clock import FixedClock
-from autoticket.config import parse_config_text
+from autoticket.config import ConfigError, parse_config_text
 from autoticket.model import TicketAction
 from autoticket.service.runtime import Runtime
 from autoticket.sinks import build_sinks
@@ -32,6 +33,7 @@ from autoticket.sinks.tracker import Change
 from autoticket.sinks.tracker_hooks import excerpt, github_changes, jira_changes
 from autoticket.store import outbox as outbox_store
 from autoticket.store.tables import outbox, timeline
+from conftest import token_headers
 
 HOOK = "/api/v1/sinks/trk/webhook"
 AT = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
@@ -194,3 +196,39 @@ def test_jira_comment_webhook_lands_and_our_own_is_an_echo(engine: Engine, t0: d
         assert wrong.status_code == 401 and "does not match" in wrong.text
     assert _comments(engine) == [f"trk ticket {ref} commented by Ann (Ann here, on it)"]
     assert _count(runtime, "bad_request") == 1 and _count(runtime, "unauthorized") == 1
+
+
+# -- the secret from a file ----------------------------------------------------
+
+
+def test_webhook_secret_can_come_from_a_file(engine: Engine, t0: datetime, tmp_path: Path) -> None:
+    fake = FakeGitHub(token="t")
+    secret_file = tmp_path / "hook"
+    secret_file.write_text(fake.webhook_secret + "\n", encoding="utf-8")
+    settings = {k: v for k, v in GITHUB.items() if k != "webhook_secret_env"}
+    settings["webhook_secret_file"] = str(secret_file)
+    runtime = _runtime(engine, t0, settings, fake, "unused")
+    ref = _opened(engine, runtime, t0)
+    fake.human_close(ref)
+    headers, body = fake.events[-1]
+    for client in _client(runtime):
+        assert client.post(HOOK, content=body, headers=headers).json()["recorded"] == 1
+        listed = client.get("/api/v1/sinks", headers=token_headers(engine, "v", "viewer"))
+        [trk] = [s for s in listed.json()["sinks"] if s["name"] == "trk"]
+        assert trk["two_way_sync"]["webhook"] == {
+            "path": HOOK,
+            "auth": "X-Hub-Signature-256 (the GitHub webhook's secret)",
+        }
+        assert fake.webhook_secret not in listed.text
+
+
+def test_a_missing_or_doubled_webhook_secret_is_a_config_problem(tmp_path: Path) -> None:
+    missing = {k: v for k, v in GITHUB.items() if k != "webhook_secret_env"}
+    missing["webhook_secret_file"] = str(tmp_path / "absent")
+    both = GITHUB | {"webhook_secret_file": str(tmp_path / "absent")}
+    for settings, words in ((missing, "cannot read"), (both, "not both")):
+        config = parse_config_text(yaml.safe_dump({"sinks": {"trk": settings}}))
+        with pytest.raises(ConfigError) as caught:
+            build_sinks(config, httpx.Client(), {"T": "t", "HOOK": "h"})
+        assert words in str(caught.value)
+        assert "webhook_secret" in str(caught.value)

@@ -3,7 +3,7 @@
 `GET /api/v1/sinks` and `/{name}/parked` are for viewers; replaying a parked
 action is for admins. `POST /{name}/webhook` is the remote system calling
 back (two-way sync): it carries no user token but the sink's own secret
-(`webhook_secret_env`), and is refused (404) for a sink without one.
+(`webhook_secret_env` or `webhook_secret_file`), and is refused (404) for a sink without one.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _sync_view(name: str, sink: Any) -> dict[str, Any]:
     """How people's changes come back from this sink: its webhook (path, auth) and polling."""
     settings = sink.dispatch
     hook = None
-    if settings.webhook_secret_env is not None:
+    if settings.webhook_secret_key is not None:
         hook = {"path": f"/api/v1/sinks/{name}/webhook", "auth": sink.webhook_auth()}
     interval = settings.poll_interval
     return {"webhook": hook, "poll_seconds": interval.total_seconds() if interval else None}
@@ -141,7 +141,7 @@ async def remote_webhook(request: Request, name: str) -> JSONResponse:
     configured sink is counted in `autoticket_sink_webhooks_total{sink,outcome}`."""
     runtime = runtime_of(request)
     lane = runtime.external.lanes.get(name)
-    if lane is None or lane.sink.dispatch.webhook_secret_env is None:
+    if lane is None or lane.sink.dispatch.webhook_secret_key is None:
         raise ApiError(404, "not_found", f"sink {name!r} takes no webhook", "name")
     counted = runtime.telemetry.sink_webhooks
     body = await request.body()

@@ -165,9 +165,10 @@ class Sink:
 
     @property
     def webhook_secret(self) -> str | None:
-        """The value of `webhook_secret_env`, when the sink takes a webhook."""
-        var = self.dispatch.webhook_secret_env
-        return self.secrets.get(var) if var else None
+        """The secret of `webhook_secret_env` or `webhook_secret_file`, when the sink
+        takes a webhook."""
+        key = self.dispatch.webhook_secret_key
+        return self.secrets.get(key) if key else None
 
     def webhook_auth(self) -> str:
         """How a callback proves itself, as `GET /api/v1/sinks` shows it."""

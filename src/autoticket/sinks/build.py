@@ -40,6 +40,8 @@ def _dispatch(
         settings = DispatchSettings.model_validate(given)
     except ValidationError as exc:
         return None, {}, [_problem(name, spec, tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+    if settings.webhook_secret_file is not None:
+        return _secret_file(name, spec, settings)
     var = settings.webhook_secret_env
     if var is None:
         return settings, {}, []
@@ -47,6 +49,23 @@ def _dispatch(
         message = f"sink {name!r}: environment variable {var} is not set"
         return settings, {}, [_problem(name, spec, ("webhook_secret_env",), message)]
     return settings, {var: env[var]}, []
+
+
+def _secret_file(
+    name: str, spec: SinkSpec, settings: DispatchSettings
+) -> tuple[DispatchSettings, dict[str, str], list[ConfigProblem]]:
+    """The webhook secret read from `webhook_secret_file` (trailing newline dropped)."""
+    path = str(settings.webhook_secret_file)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except OSError as exc:
+        message = f"sink {name!r}: cannot read {path}: {exc.strerror}"
+        return settings, {}, [_problem(name, spec, ("webhook_secret_file",), message)]
+    if not secret:
+        message = f"sink {name!r}: {path} is empty"
+        return settings, {}, [_problem(name, spec, ("webhook_secret_file",), message)]
+    return settings, {f"file:{path}": secret}, []
 
 
 def _check_one(

@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from autoticket.config import Duration
 
@@ -58,6 +58,21 @@ class DispatchSettings(BaseModel):
     breaker_cooldown: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=30)
     poll_interval: Annotated[Duration | None, AfterValidator(lambda v: v and _positive(v))] = None
     webhook_secret_env: str | None = Field(default=None, min_length=1)
+    # Or a file holding it (a mounted secret), read once when the sinks are built.
+    webhook_secret_file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> DispatchSettings:
+        if self.webhook_secret_env and self.webhook_secret_file:
+            raise ValueError("give webhook_secret_env or webhook_secret_file, not both")
+        return self
+
+    @property
+    def webhook_secret_key(self) -> str | None:
+        """Where the sink's `secrets` hold the webhook secret; None: it takes no webhook."""
+        if self.webhook_secret_file:
+            return f"file:{self.webhook_secret_file}"
+        return self.webhook_secret_env
 
     @property
     def rate(self) -> float | None:
