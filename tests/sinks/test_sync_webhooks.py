@@ -20,6 +20,7 @@ import pytest
 import yaml
 from fakes.github import FakeGitHub
 from fakes.jira import FakeJira
+from fakes.pagerduty import ROUTING_KEY, FakePagerDuty
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -232,3 +233,58 @@ def test_a_missing_or_doubled_webhook_secret_is_a_config_problem(tmp_path: Path)
             build_sinks(config, httpx.Client(), {"T": "t", "HOOK": "h"})
         assert words in str(caught.value)
         assert "webhook_secret" in str(caught.value)
+
+
+# -- PagerDuty: a responder's resolve is not re-triggered by an update -------------
+
+
+def _pd_resolved(key: str, secret: str) -> tuple[bytes, dict[str, str]]:
+    event = {
+        "event": {
+            "id": "01RESOLVED",
+            "event_type": "incident.resolved",
+            "resource_type": "incident",
+            "occurred_at": "2026-01-05T10:05:00.000Z",
+            "agent": {"type": "user_reference", "summary": "Ann"},
+            "data": {"incident_key": key},
+        }
+    }
+    body = json.dumps(event).encode()
+    mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-PagerDuty-Signature": f"v1={mac}"}
+
+
+def _enqueue(engine: Engine, t0: datetime, action: str, version: int, status: str) -> None:
+    payload = {"title": "Checkout down", "priority": "P2", "status": status, "reasons": [action]}
+    with engine.begin() as conn:
+        item = TicketAction(1, action, f"incident:3f2a:v{version}:{action}", ["trk"], payload)
+        outbox_store.enqueue(conn, [item], t0)
+
+
+def test_pagerduty_update_does_not_retrigger_what_a_responder_resolved(
+    engine: Engine, t0: datetime
+) -> None:
+    settings = {"type": "pagerduty", "routing_key_env": "K", "webhook_secret_env": "HOOK"}
+    fake = FakePagerDuty()
+    text = yaml.safe_dump(
+        {"sinks": {"trk": settings}, "routes": [{"name": "default", "sinks": ["builtin", "trk"]}]}
+    )
+    config = parse_config_text(text)
+    env = {"K": ROUTING_KEY, "HOOK": "pd-secret"}
+    sinks = build_sinks(config, httpx.Client(transport=fake.transport), env)
+    runtime = Runtime(config, engine, FixedClock(t0), start_worker=False, sinks=sinks)
+    key = _opened(engine, runtime, t0)
+    body, headers = _pd_resolved(key, "pd-secret")
+    for client in _client(runtime):  # the lane runs while the app does
+        assert client.post(HOOK, content=body, headers=headers).json()["recorded"] == 1
+        calls = len(fake.requests)
+        _enqueue(engine, t0, "update", 2, "open")  # news of the same incident: a trigger
+        runtime.external.run_once()
+        assert len(fake.requests) == calls, "no trigger under the dedup_key a responder resolved"
+        with engine.connect() as conn:
+            query = select(timeline.c.message).where(timeline.c.kind == "reopen_skipped")
+            skipped = list(conn.execute(query).scalars())
+        assert len(skipped) == 1 and skipped[0].startswith("trk: automatic update skipped")
+        _enqueue(engine, t0, "resolve", 3, "resolved")  # a resolve still goes
+        runtime.external.run_once()
+        assert len(fake.requests) == calls + 1

@@ -193,6 +193,12 @@ class Sink:
             return "the secret does not match"
         return None
 
+    def reopens_remote(self, item: OutboxItem) -> bool:
+        """Whether sending `item` would reopen a ticket a person closed (then it is
+        skipped while their close stands: never fight a person). A reopen does;
+        a sink whose updates reopen as well (PagerDuty's trigger) says so."""
+        return item.action == "reopen"
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
         """The changes a remote's callback (`POST /api/v1/sinks/{name}/webhook`) reports.
 

@@ -126,7 +126,7 @@ class Lane:
         with self.engine.begin() as conn:
             token, rows = claims.claim(conn, self.sink.name, now, self.lease, batch, self.after)
             refs = claims.known_refs(conn, self.sink.name, {row.incident_id for row in rows})
-            reopening = {row.incident_id for row in rows if row.action == "reopen"}
+            reopening = {r.incident_id for r in rows if self.sink.reopens_remote(item_of(r))}
             closed = human_closed(conn, self.sink.name, reopening)
         held: set[int] = set()  # incidents with an action waiting for a retry or parked
         giving_back: list[int] = []
@@ -136,7 +136,7 @@ class Lane:
                 continue
             item = item_of(row)
             item.remote_ref = refs.get(item.incident_id)
-            if item.action == "reopen" and item.incident_id in closed:
+            if item.incident_id in closed and self.sink.reopens_remote(item):
                 self._skip(item, token, closed[item.incident_id])
                 continue
             if self.scrub is not None:
@@ -155,16 +155,18 @@ class Lane:
         return calls
 
     def _skip(self, item: OutboxItem, token: str, why: str) -> None:
-        """A reopen of a ticket a person closed: done without a call, and said so."""
+        """A reopen (or an update that would reopen) of a ticket a person closed: done
+        without a call, and said so."""
         now = self.clock.now()
         with self.engine.begin() as conn:
             if claims.record_done(conn, item.id, token, now, item.remote_ref, None):
-                message = f"{self.sink.name}: automatic reopen skipped; {why}"
+                message = f"{self.sink.name}: automatic {item.action} skipped; {why}"
                 data = {"sink": self.sink.name, "key": item.idempotency_key}
                 add_entries(conn, [entry(item.incident_id, now, "reopen_skipped", message, data)])
         log.info(
-            "sink %s: reopen of incident %d skipped (closed by a person)",
+            "sink %s: %s of incident %d skipped (closed by a person)",
             self.sink.name,
+            item.action,
             item.incident_id,
         )
 

@@ -148,6 +148,11 @@ class PagerDutySink(Sink):
             return f"{SIGNATURE_HEADER}: no v1 signature matches the body"
         return None
 
+    def reopens_remote(self, item: OutboxItem) -> bool:
+        """A trigger after a person resolved the alert would page again under the same
+        dedup_key: a reopen, and an update with news, wait while their resolve stands."""
+        return item.action != "open" and event_action(item) == "trigger"
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
         """A person's acknowledge, resolve or reassign of an alert autoticket raised.
 
