@@ -288,3 +288,19 @@ def test_pagerduty_update_does_not_retrigger_what_a_responder_resolved(
         _enqueue(engine, t0, "resolve", 3, "resolved")  # a resolve still goes
         runtime.external.run_once()
         assert len(fake.requests) == calls + 1
+
+
+def test_github_learns_its_own_login_once_when_self_user_is_not_set(
+    engine: Engine, t0: datetime
+) -> None:
+    fake = FakeGitHub(token="t")
+    settings = {k: v for k, v in GITHUB.items() if k != "self_user"}
+    runtime = _runtime(engine, t0, settings, fake, fake.webhook_secret)
+    ref = _opened(engine, runtime, t0)
+    fake.human_comment(ref, "autoticket: still firing", by=fake.login)  # our own: an echo
+    fake.human_comment(ref, "On it", by="octocat")
+    for client in _client(runtime):
+        answers = [client.post(HOOK, content=b, headers=h).json() for h, b in fake.events]
+    assert [a["recorded"] for a in answers] == [0, 1]
+    assert [r.url.path for r in fake.requests].count("/user") == 1
+    assert _comments(engine) == [f"trk ticket {ref} commented by octocat (On it)"]

@@ -231,4 +231,20 @@ class GitHubSink(TrackerSink):
         self, headers: Mapping[str, str], body: bytes, secret: str
     ) -> list[Change]:
         """A person's changes in an `issues` webhook of this repository (signature checked)."""
-        return github_changes(headers, body, secret, self.conf.repo, self.conf.self_user)
+        return github_changes(headers, body, secret, self.conf.repo, self.own_login())
+
+    def own_login(self) -> str | None:
+        """`self_user`, else the token's own login (`GET /user`), asked once: our own
+        closes and comments must not come back as a person's. None while GitHub
+        cannot say (asked again next time)."""
+        if self.conf.self_user:
+            return self.conf.self_user
+        known: str | None = getattr(self, "_own_login", None)
+        if known is None:
+            try:
+                login = field(self.remote.json("GET", "/user", "read the token's user"), "login")
+            except Halt:
+                return None
+            known = login if isinstance(login, str) and login else None
+            self._own_login = known
+        return known

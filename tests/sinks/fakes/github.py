@@ -43,6 +43,7 @@ class FakeGitHub(FakeService):
         self.issues_enabled = True
         self.push = True  # the token's write permission (GET /repos/{repo} `permissions.push`)
         self.webhook_secret = "gh-webhook-secret"
+        self.login = "autoticket-bot"  # the token's own account (GET /user)
         self.events: list[tuple[dict[str, str], bytes]] = []
         self.rate_limit_style = "cycle"
         self.reset_in = 30
@@ -135,6 +136,8 @@ class FakeGitHub(FakeService):
             return self.error(400, f"API version '{version}' is not supported.")
         base = f"{self.prefix}/repos/{self.repo}/issues"
         path, method = request.url.path, request.method
+        if path == f"{self.prefix}/user" and method == "GET":
+            return httpx.Response(200, json={"login": self.login, "type": "Bot"})
         if path == f"{self.prefix}/repos/{self.repo}" and method == "GET":
             repo = {"full_name": self.repo, "has_issues": self.issues_enabled}
             return httpx.Response(
