@@ -304,3 +304,21 @@ def test_github_learns_its_own_login_once_when_self_user_is_not_set(
     assert [a["recorded"] for a in answers] == [0, 1]
     assert [r.url.path for r in fake.requests].count("/user") == 1
     assert _comments(engine) == [f"trk ticket {ref} commented by octocat (On it)"]
+
+
+def test_jira_learns_its_own_account_once_when_self_user_is_not_set(
+    engine: Engine, t0: datetime
+) -> None:
+    fake = FakeJira(token="t")
+    fake.me["accountId"] = "id-autoticket"  # the account the webhook names as author
+    settings = {k: v for k, v in JIRA.items() if k != "self_user"}
+    runtime = _runtime(engine, t0, settings, fake, "hook-s3cret")
+    ref = _opened(engine, runtime, t0)
+    fake.human_comment(ref, "autoticket update", by="autoticket")
+    fake.human_comment(ref, "Ann here", by="Ann")
+    shared = {"x-autoticket-webhook-secret": "hook-s3cret"}
+    for client in _client(runtime):
+        answers = [client.post(HOOK, content=b, headers=shared).json() for b in fake.events]
+    assert [a["recorded"] for a in answers] == [0, 1]
+    assert [r.url.path for r in fake.requests].count("/rest/api/3/myself") == 1
+    assert _comments(engine) == [f"trk ticket {ref} commented by Ann (Ann here)"]

@@ -229,4 +229,21 @@ class JiraSink(TrackerSink):
         if secret is not None:
             lower = {k.lower(): v for k, v in headers.items()}
             verify_hub_signature(secret, body, lower.get("x-hub-signature"))
-        return jira_changes(body, self.conf.project, self.conf.self_user)
+        return jira_changes(body, self.conf.project, self.own_user())
+
+    def own_user(self) -> str | None:
+        """`self_user`, else the token's own account (`GET …/myself`: Cloud's accountId,
+        Data Center's name), asked once so our own changes do not come back as a
+        person's. None while Jira cannot say (asked again next time)."""
+        if self.conf.self_user:
+            return self.conf.self_user
+        known: str | None = getattr(self, "_own_user", None)
+        if known is None:
+            try:
+                me = self.remote.json("GET", f"{self.api}/myself", "read the token's own user")
+            except Halt:
+                return None
+            found = field(me, "accountId") or field(me, "name")
+            known = found if isinstance(found, str) and found else None
+            self._own_user = known
+        return known
