@@ -21,6 +21,7 @@ import yaml
 from fakes.github import FakeGitHub
 from fakes.jira import FakeJira
 from fakes.pagerduty import ROUTING_KEY, FakePagerDuty
+from fakes.servicenow import FakeServiceNow
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -322,3 +323,36 @@ def test_jira_learns_its_own_account_once_when_self_user_is_not_set(
     assert [a["recorded"] for a in answers] == [0, 1]
     assert [r.url.path for r in fake.requests].count("/rest/api/3/myself") == 1
     assert _comments(engine) == [f"trk ticket {ref} commented by Ann (Ann here)"]
+
+
+# -- ServiceNow: the optional business-rule push ---------------------------------
+
+
+def test_servicenow_business_rule_push_reads_like_a_poll(engine: Engine, t0: datetime) -> None:
+    settings = {
+        "type": "servicenow",
+        "url": "https://x.service-now.com",
+        "user": "autoticket",
+        "password_env": "T",
+        "webhook_secret_env": "HOOK",
+    }
+    fake = FakeServiceNow(password="t")
+    runtime = _runtime(engine, t0, settings, fake, "sn-secret")
+    ref = _opened(engine, runtime, t0)
+    bearer = {"Authorization": "Bearer sn-secret"}
+    fake.human_close(ref, "Closed/Resolved by Caller")
+    record = json.dumps(fake.tickets[ref]).encode()
+    fake.human_assign(ref, "bob", by="autoticket")  # our own update: an echo
+    echo = json.dumps(fake.tickets[ref]).encode()
+    for client in _client(runtime):
+        assert client.post(HOOK, content=record, headers=bearer).json()["recorded"] == 1
+        again = client.post(HOOK, content=record, headers=bearer)  # the rule fires twice
+        assert again.json()["recorded"] == 0, "the same record again is no new change"
+        assert client.post(HOOK, content=echo, headers=bearer).json()["recorded"] == 0
+        bad = client.post(HOOK, content=b'{"state": "7"}', headers=bearer)
+        assert bad.status_code == 400 and "sys_id is missing" in bad.text
+        assert client.post(HOOK, content=record).status_code == 401
+    with engine.connect() as conn:
+        query = select(timeline.c.message).where(timeline.c.kind == "remote_closed")
+        closed = list(conn.execute(query).scalars())
+    assert closed == [f"trk ticket {ref} closed by ann (Closed/Resolved by Caller)"]

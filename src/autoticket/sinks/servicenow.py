@@ -12,6 +12,8 @@ closed or cancelled the record, or resolved it with a close code of their own.
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -261,6 +263,23 @@ class ServiceNowSink(TrackerSink):
             if isinstance(record, dict) and isinstance(record.get("sys_id"), str):
                 changes.extend(self._compare(record))
         return changes
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[RemoteChange]:
+        """The optional push: a business rule (after update on the table) POSTs the
+        record as the Table API returns it (`sys_id`, `correlation_id`, `state`,
+        `close_code`, `assigned_to`, `sys_updated_by`, `sys_updated_on`), read the way
+        a poll reads it; authenticated by the shared secret (Bearer)."""
+        try:
+            record = json.loads(body)
+        except ValueError:
+            raise ValueError("the body is not JSON") from None
+        if not isinstance(record, dict):
+            raise ValueError("the body is not a JSON object")
+        if not isinstance(record.get("sys_id"), str) or not record["sys_id"]:
+            raise ValueError("sys_id is missing")
+        if not str(record.get("correlation_id") or "").startswith("autoticket-"):
+            return []  # a record autoticket did not file
+        return remote_changes(self._compare(record))
 
     def _compare(self, record: dict[str, Any]) -> list[Change]:
         ref = record["sys_id"]
