@@ -137,8 +137,22 @@ class StormConfig(_Strict):
     team: Name | None = None
 
 
+class TopologyConfig(_Strict):
+    """Topology (pipeline/storm.py): a new incident of a service whose dependency
+    (catalog `depends_on`, followed transitively) has an incident opened within
+    `window` before it is related to that one: shown there, no ticket of its own.
+
+    Off by default for now: the incident it hangs on does not yet count the related
+    alerts as its own firing ones, so it can resolve (and its ticket with it) while
+    they still fire; the related incident then files its own ticket, late."""
+
+    enabled: bool = False
+    window: PositiveDuration = timedelta(minutes=15)
+
+
 class CorrelationConfig(_Strict):
     storm: StormConfig = StormConfig()
+    topology: TopologyConfig = TopologyConfig()
 
 
 class TicketsConfig(_Strict):

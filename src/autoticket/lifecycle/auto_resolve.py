@@ -20,7 +20,7 @@ from autoticket.model import Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.locks import lock_keys
-from autoticket.store.storms import open_children
+from autoticket.store.storms import open_child_ids, open_children
 
 __all__ = ["AutoResolve"]
 
@@ -43,10 +43,46 @@ class AutoResolve:
                 continue
             _resolve(incident, timer, state, actions, config)
             resolved += 1
+            _release_children(conn, incident, timer, state, actions)
             if incident.parent_id is not None:
                 state.flush()  # the storm counts its open children as stored
                 resolved += _resolve_storm(conn, incident.parent_id, timer, state, actions)
         return resolved
+
+
+def _release_children(
+    conn: Connection,
+    incident: Incident,
+    timer: Timer,
+    state: SqlCorrelationState,
+    actions: Actions,
+) -> None:
+    """Related incidents still firing when the one they hung on resolves are on their
+    own now: each files its ticket (one not firing resolves as it is, held)."""
+    for child_id in open_child_ids(conn, incident.id):
+        child = state.find_incident(child_id)
+        if child is None or child.firing == 0:
+            continue
+        child.parent_id = None
+        child.held = None
+        child.updated_at = timer.due_at
+        state.save_incident(child)
+        state.add_timeline(
+            child.id,
+            timer.due_at,
+            "released",
+            f"incident {incident.id} resolved while this one still fires: it files its own ticket",
+            {"parent": incident.id},
+        )
+        actions.ticket(
+            child,
+            "open",
+            source="lifecycle",
+            outcome="open",
+            rule="topology",
+            reasons=[f"still firing after incident {incident.id} it was related to resolved"],
+            inputs={"parent": incident.id},
+        )
 
 
 def _resolve_storm(

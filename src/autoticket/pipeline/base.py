@@ -53,6 +53,9 @@ class CorrelationState(Protocol):
         self, label: str, place: str, environment: str, since: datetime, upto: Incident
     ) -> list[str]: ...
     def lock_key(self, key: str) -> None: ...
+    def service_incident(
+        self, service: str, environment: str, since: datetime, upto: Incident
+    ) -> Incident | None: ...
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ from autoticket.model import (
     Severity,
 )
 from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
-from autoticket.pipeline.storm import STORM_HOLD, storm_for
+from autoticket.pipeline.storm import RELATED_HOLD, STORM_HOLD, storm_for, upstream_incident
 
 __all__ = ["MAX_KEY", "CorrelateStage", "correlation_key"]
 
@@ -282,9 +282,53 @@ class CorrelateStage:
             work.touched.add(incident.id)
             work.change(incident, "opened", event, f"opened by {event.title!r} on key {key}")
         _decide(event, "opened" if created else "joined (lost race)", incident, group)
-        if created:
+        if created and not self._related(incident, event, work):
             self._storm(incident, event, work)
         return incident
+
+    def _related(self, incident: Incident, event: Event, work: _Work) -> bool:
+        """Attach a new incident to its dependency's open incident (topology), if any."""
+        found = upstream_incident(incident, self.config, work.state)
+        if found is None:
+            return False
+        upstream, service = found
+        parent = (
+            work.state.incident(upstream.parent_id) if upstream.parent_id is not None else upstream
+        )
+        now = event.received_at
+        incident.parent_id = parent.id
+        incident.held = RELATED_HOLD.format(parent.id)
+        work.note(
+            parent,
+            now,
+            "related_attached",
+            f"related: incident {incident.id} of {incident.group_labels.get('service')}, "
+            f"which depends on {service}",
+            {"incident": incident.id, "depends_on": service},
+        )
+        work.note(
+            incident,
+            now,
+            "related",
+            f"related to incident {parent.id} ({service}, a dependency): no ticket of its own",
+            {"parent": parent.id, "depends_on": service},
+        )
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "related to a dependency's incident",
+                parent.correlation_key,
+                event.id,
+                {
+                    "incident": incident.id,
+                    "parent": parent.id,
+                    "mechanism": "topology",
+                    "depends_on": service,
+                    "window": str(self.config.correlation.topology.window),
+                },
+            )
+        )
+        return True
 
     def _storm(self, incident: Incident, event: Event, work: _Work) -> None:
         """Make a new incident part of its place's storm (pipeline/storm.py), if any."""

@@ -23,7 +23,7 @@ from autoticket.model import Alert, Incident, IncidentStatus, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.locks import lock_keys
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
-from autoticket.store.storms import members
+from autoticket.store.storms import members, service_incident_id
 from autoticket.store.tables import alerts, incidents
 from autoticket.store.timeline import add_entries, entry
 from autoticket.store.upsert import upsert
@@ -191,6 +191,13 @@ class SqlCorrelationState:
 
     def lock_key(self, key: str) -> None:
         lock_keys(self.conn, [key])
+
+    def service_incident(
+        self, service: str, environment: str, since: datetime, upto: Incident
+    ) -> Incident | None:
+        """The open incident of `service` opened from `since` up to `upto` (topology)."""
+        found = service_incident_id(self.conn, service, environment, since, upto.opened_at, upto.id)
+        return self.incident(found) if found is not None else None
 
     def flush(self) -> None:
         if self._dirty_alerts:

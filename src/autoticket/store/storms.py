@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, or_, select
 from autoticket.model import STORM_PREFIX
 from autoticket.store.tables import incidents
 
-__all__ = ["Member", "members", "open_children"]
+__all__ = ["Member", "members", "open_child_ids", "open_children", "service_incident_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,40 @@ def members(
         if here and labels.get("service"):
             found.append(Member(int(incident_id), str(labels["service"]), parent_id))
     return found
+
+
+def service_incident_id(
+    conn: Connection, service: str, environment: str, since: datetime, until: datetime, upto_id: int
+) -> int | None:
+    """The oldest open incident of `service` in `environment` opened from `since` up to
+    `until` (at `until`, ids up to `upto_id`); storms left out."""
+    pattern = f"%{_like(f'service={service}')}%"
+    query = (
+        select(incidents.c.id, incidents.c.group_labels)
+        .where(
+            incidents.c.open_key.is_not(None),
+            incidents.c.opened_at >= since,
+            or_(
+                incidents.c.opened_at < until,
+                and_(incidents.c.opened_at == until, incidents.c.id <= upto_id),
+            ),
+            incidents.c.correlation_key.like(pattern, escape="\\"),
+            incidents.c.correlation_key.not_like(f"{STORM_PREFIX}%"),
+        )
+        .order_by(incidents.c.opened_at, incidents.c.id)
+    )
+    for incident_id, labels in conn.execute(query):
+        labels = labels if isinstance(labels, dict) else {}
+        if labels.get("service") == service and labels.get("environment") == environment:
+            return int(incident_id)
+    return None
+
+
+def open_child_ids(conn: Connection, parent_id: int) -> list[int]:
+    query = select(incidents.c.id).where(
+        incidents.c.parent_id == parent_id, incidents.c.open_key.is_not(None)
+    )
+    return sorted(int(i) for i in conn.execute(query).scalars())
 
 
 def open_children(conn: Connection, parent_id: int) -> int:

@@ -1,0 +1,109 @@
+"""Topology: a new incident of a service whose dependency (catalog `depends_on`,
+transitively) has an open incident from the last 15 minutes is related to it and
+files no ticket; if it still fires when that incident resolves, it files its own.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from autoticket.config import Config, parse_config_text
+from autoticket.lifecycle.timers import fire_due
+from autoticket.model import Delivery
+from autoticket.store.tables import events, incidents, outbox, timeline
+from conftest import am_alert, am_payload, process
+
+CONFIG = """
+timers: {resolve_after: 5m, reopen_within: 1h}
+catalog:
+  services:
+    orders-db: {team: data}
+    orders: {team: shop, depends_on: [orders-db]}
+    checkout: {team: payments, depends_on: [orders]}
+correlation:
+  topology: {enabled: true}
+routes:
+  - name: default
+"""
+
+
+def _send(engine: Engine, config: Config, at: datetime, n: int, status: str, **labels: str) -> None:
+    alert = am_alert(alertname=f"A{labels['service']}", status=status, **labels)
+    body = orjson.dumps(am_payload(alert))
+    with engine.begin() as conn:
+        fire_due(conn, at, config)
+        process(conn, config, [Delivery(f"d{n}", "alertmanager", at, body, {})], at)
+
+
+def _opens(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        query = (
+            select(outbox.c.payload)
+            .where(outbox.c.action == "open", outbox.c.sink == "builtin")
+            .order_by(outbox.c.id)
+        )
+        return [str(dict(p)["title"]) for p in conn.execute(query).scalars()]
+
+
+def _incident(engine: Engine, service: str) -> Any:
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents)).all()
+    [row] = [r for r in rows if r.group_labels.get("service") == service]
+    return row
+
+
+def test_a_symptom_downstream_is_related_to_its_dependencys_incident(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="orders-db")
+    _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="checkout")  # 2 hops
+    assert _opens(engine) == ["Aorders-db on orders-db"]
+    db, checkout = _incident(engine, "orders-db"), _incident(engine, "checkout")
+    assert checkout.parent_id == db.id and checkout.held == f"related to {db.id}"
+    with engine.connect() as conn:
+        kinds = [
+            k
+            for (k,) in conn.execute(select(timeline.c.kind).where(timeline.c.incident_id == db.id))
+        ]
+        [decisions] = conn.execute(
+            select(events.c.decisions).where(events.c.delivery_id == "d1")
+        ).scalars()
+    assert "related_attached" in kinds
+    [related] = [d for d in decisions if d["inputs"].get("mechanism") == "topology"]
+    assert related["inputs"]["depends_on"] == "orders-db"  # via orders, which has none open
+
+
+def test_late_unrelated_or_upstream_symptoms_file_their_own_tickets(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="checkout")
+    _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders-db")  # upstream
+    _send(engine, config, t0 + timedelta(minutes=30), 2, "firing", service="orders")  # too late
+    assert len(_opens(engine)) == 3
+
+
+def test_still_firing_when_the_dependency_resolves_it_files_its_own_ticket(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="orders-db")
+    _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders")
+    _send(engine, config, t0 + timedelta(minutes=3), 2, "resolved", service="orders-db")
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=9), config)
+    assert _opens(engine) == ["Aorders-db on orders-db", "Aorders on orders"]
+    orders = _incident(engine, "orders")
+    assert orders.parent_id is None and orders.held is None
+
+
+def test_topology_is_off_unless_asked_for(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(CONFIG.replace("topology: {enabled: true}", "topology: {}"))
+    _send(engine, config, t0, 0, "firing", service="orders-db")
+    _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="checkout")
+    assert len(_opens(engine)) == 2
