@@ -30,6 +30,7 @@ from autoticket.config import (
 from autoticket.config_meaning import meaning_problems
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError, compile_route, parse_matchers
+from autoticket.policy.silences import compile_entry
 from autoticket.regex import RegexError, compile_config_regex
 from autoticket.releases.prometheus import missing_secrets
 from autoticket.sinks import check_sinks
@@ -137,6 +138,7 @@ def _code_problems(
     problems: list[ConfigProblem] = []
     if "routes" not in failed:
         problems += _route_problems(config)
+    problems += _silence_problems(config, failed)
     if not failed & {"redaction", "retention"}:
         problems += _redaction_problems(config)
     if "sinks" not in failed:
@@ -157,6 +159,18 @@ def _route_problems(config: Config) -> list[ConfigProblem]:
         except PolicyError as exc:
             where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
             problems.append(config.problem(("routes", i, *where), exc.reason))
+    return problems
+
+
+def _silence_problems(config: Config, failed: frozenset[str]) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for section in ("silences", "maintenance"):
+        for i, entry in enumerate([] if section in failed else getattr(config, section)):
+            try:
+                compile_entry(entry)
+            except PolicyError as exc:
+                where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
+                problems.append(config.problem((section, i, *where), exc.reason))
     return problems
 
 

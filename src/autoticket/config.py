@@ -33,6 +33,7 @@ from pydantic import (
 
 from autoticket.oncall.settings import EscalationPolicy, Schedule
 from autoticket.releases.settings import RELEASE_ACTION_SINK, ReleaseSettings
+from autoticket.silence_settings import MaintenanceEntry, SilenceEntry
 
 __all__ = [
     "BUILTIN_SINK",
@@ -227,6 +228,15 @@ FALLBACK_GROUP_LABELS = ("alertname",)
 """...and an alert without a `service` label by its alertname, as before."""
 
 
+class DuringRelease(_Strict):
+    """Deploy-aware suppression: alerts of these severities of a service whose release
+    (same environment) started within `window` before them wait for the window to end
+    (the release judge decides on the release meanwhile); still firing then, they ticket."""
+
+    severities: list[SeverityName] = Field(default_factory=lambda: ["warning"], min_length=1)
+    window: PositiveDuration = timedelta(minutes=30)
+
+
 class RouteConfig(_Strict):
     name: Name
     matchers: list[str] = Field(default_factory=list)
@@ -245,6 +255,8 @@ class RouteConfig(_Strict):
     # Shadow mode: decide and explain everything, file no ticket; watch a new rule
     # before it acts. Turned off, an incident still open files its ticket then.
     shadow: bool = False
+    # Deploy-aware suppression during a service's release window (pipeline/silencing.py).
+    during_release: DuringRelease | None = None
     team: Name | None = None
     priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])
@@ -427,6 +439,10 @@ class Config(_Strict):
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
     escalation_policies: dict[Name, EscalationPolicy] = Field(default_factory=dict)
+    # Silences and maintenance windows written here (silence_settings.py); people
+    # add theirs through the API and the UI (stored, store/silences.py).
+    silences: list[SilenceEntry] = Field(default_factory=list)
+    maintenance: list[MaintenanceEntry] = Field(default_factory=list)
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 
@@ -664,6 +680,7 @@ def _check_names(
     code; this module does not. Sections that failed the schema are skipped.
     """
     problems: list[ConfigProblem] = _sink_problems(config, index)
+    problems += _silence_name_problems(config, index, failed)
     if failed & {"routes", "sinks"}:
         return problems
     seen: set[str] = set()
@@ -688,6 +705,30 @@ def _check_names(
                         f"unknown sink {sink!r}; the sinks: map has {', '.join(sorted(known))}",
                     )
                 )
+    return problems
+
+
+def _silence_name_problems(
+    config: Config, index: dict[tuple[Any, ...], int], failed: frozenset[str]
+) -> list[ConfigProblem]:
+    """A silence's name is its id (`config:<name>`): one per name across both lists."""
+    if failed & {"silences", "maintenance"}:
+        return []
+    problems: list[ConfigProblem] = []
+    seen: set[str] = set()
+    entries = [("silences", config.silences), ("maintenance", config.maintenance)]
+    for section, listed in entries:
+        for i, entry in enumerate(listed):
+            if entry.name in seen:
+                loc = (section, i, "name")
+                problems.append(
+                    ConfigProblem(
+                        ".".join(map(str, loc)),
+                        _nearest_line(index, loc),
+                        f"duplicate silence name {entry.name!r}",
+                    )
+                )
+            seen.add(entry.name)
     return problems
 
 

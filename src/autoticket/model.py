@@ -324,6 +324,28 @@ class TicketVerdict:
     # Where the owner came from: label | catalog | default_team | route | none
     # (None when no event of the incident is in the batch).
     owner_source: str | None = None
+    # The silence that covers every firing event of the incident in this batch
+    # (None: some fires unsilenced, or none fires); and the title of a firing
+    # event no silence covers, if any (it lifts a silence's hold).
+    silenced: SilenceNote | None = None
+    unsilenced: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceNote:
+    """Which silence (or maintenance window) covers an alert, and until when."""
+
+    silence_id: str
+    kind: str  # silence | maintenance
+    text: str  # e.g. "silence 12 by alice: db migration"
+    until: datetime | None  # None: until it is removed from the config
+
+
+SILENCE_HOLD = "silenced"
+"""`Incident.held` while a silence holds its first ticket (engine/actions.py)."""
+SILENCE_REOPEN_HOLD = "silenced (reopen)"
+"""...and while one holds the reopening of its (resolved) ticket."""
+SILENCE_HOLDS = frozenset({SILENCE_HOLD, SILENCE_REOPEN_HOLD})
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,10 @@ NEEDS = {
     ("POST", "/api/v1/sinks/{name}/webhook"): "sink-secret",
     ("GET", "/api/v1/oncall"): "viewer",
     ("POST", "/api/v1/oncall/refresh"): "responder",
+    ("GET", "/api/v1/silences"): "viewer",
+    ("POST", "/api/v1/silences"): "responder",
+    ("GET", "/api/v1/silences/{silence_id}"): "viewer",
+    ("DELETE", "/api/v1/silences/{silence_id}"): "responder",
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/metrics"): "public",
@@ -59,6 +63,7 @@ RELEASE = {
     "version": "1.2.3",
     "started_at": "2026-11-20T09:00:00Z",
 }
+SILENCE = {"matchers": ['service="role-walk"'], "comment": "walk", "duration": "1h"}
 SAMPLES = {
     "samples": [
         {
@@ -82,6 +87,7 @@ def walk(engine: Engine) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]
         with engine.begin() as conn:
             add_dead_letters(conn, [DeadLetter(delivery, "normalize", "simulated")])
         assert client.post("/api/v1/releases", json=RELEASE).status_code == 201
+        assert client.post("/api/v1/silences", json=SILENCE).status_code == 201
         headers = {role: token_headers(engine, f"{role}-user", role) for role in ROLES}
         yield client, headers
 
@@ -114,6 +120,8 @@ def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -
         body = RELEASE
     elif path == "/api/v1/metrics":
         body = SAMPLES
+    elif path == "/api/v1/silences":
+        body = SILENCE
     elif path.endswith("/label"):
         body = {"label": "useful"}
     return client.request(method, path, json=body, headers=headers).status_code

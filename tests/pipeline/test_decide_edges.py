@@ -38,6 +38,12 @@ class _State:
     def incident(self, incident_id: int) -> Incident:
         return self.by_id[incident_id]
 
+    def silence_rows(self, since: datetime) -> list[object]:
+        return []
+
+    def releases_between(self, *_: object) -> list[object]:
+        return []
+
 
 def _incident(incident_id: int, route: str, team: str | None = None) -> Incident:
     at = datetime(2026, 1, 5, 10, 0)

@@ -23,12 +23,16 @@ from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.ticket_body import on_call, render_body, safe_link
 from autoticket.model import (
     OWNER_FALLBACKS,
+    SILENCE_HOLD,
+    SILENCE_HOLDS,
+    SILENCE_REOPEN_HOLD,
     STORM_PREFIX,
     Decision,
     Delivery,
     Event,
     Incident,
     Severity,
+    SilenceNote,
     TicketAction,
     TicketDetails,
     TicketVerdict,
@@ -201,6 +205,9 @@ def apply_verdict(
     if isinstance(step, timedelta):  # a pause starts: the ticket waits for it
         _pause(incident, verdict, step, actions)
         return
+    if isinstance(step, SilenceNote):  # a silence holds the ticket while it lasts
+        _silence(incident, verdict, step, state, actions)
+        return
     if incident.held is not None and verdict.action is not None:
         actions.explain(
             incident.id,
@@ -213,8 +220,8 @@ def apply_verdict(
             ),
         )
         return
-    if step is not None:  # a hold just lifted: the ticket opens now
-        verdict = replace(verdict, action="open", changes=step)
+    if step is not None:  # a hold just lifted: the ticket opens (or reopens) now
+        verdict = replace(verdict, action=step.action, changes=step.changes)
     if verdict.action is None:
         actions.explain(
             incident.id,
@@ -288,16 +295,27 @@ PAUSE_HOLD = "pause"
 TRANSIENT_HOLD = "resolved within its pause"
 
 
+@dataclass(frozen=True, slots=True)
+class _Lift:
+    """A hold lifted: the ticket action to send now, and why."""
+
+    action: str
+    changes: list[str]
+
+
 def _hold_or_lift(
     incident: Incident, verdict: TicketVerdict, config: Config
-) -> list[str] | timedelta | None:
+) -> _Lift | timedelta | SilenceNote | None:
     """Whether the incident's ticket waits, and for what.
 
     A new info incident is held (unless its route has `ticket_info`); a new
-    incident of a severity its route pauses waits that long (returned: the
-    caller sets the timer). An info hold lifts once the incident grew worse,
-    a transient's once it fires again (each pausing first where the route
-    says so); on a lift the open's reasons are returned. Else None.
+    incident whose firing alerts a silence covers waits for it (as does the
+    reopening of a ticket), the silence is returned; a new incident of a
+    severity its route pauses waits that long (returned: the caller sets the
+    timer). An info hold lifts once the incident grew worse, a transient's
+    once it fires again (each pausing first where the route says so), a
+    silence's once an alert no silence covers fires; on a lift the action
+    and its reasons are returned. Else None.
     """
     if verdict.action is None:
         return None
@@ -307,6 +325,9 @@ def _hold_or_lift(
     shadow = route is not None and route.shadow
     held = incident.held
     if held is None:
+        if verdict.action == "reopen" and verdict.silenced is not None:
+            incident.held = SILENCE_REOPEN_HOLD
+            return verdict.silenced
         if verdict.action != "open" or incident.correlation_key.startswith(STORM_PREFIX):
             return None  # a storm is many services' incident: it tickets at once
         if shadow:
@@ -315,9 +336,18 @@ def _hold_or_lift(
         if incident.severity <= Severity.INFO and not tickets_info:
             incident.held = INFO_HOLD
             return None
+        if verdict.silenced is not None:
+            incident.held = SILENCE_HOLD
+            return verdict.silenced
         if pause is not None:
             incident.held = PAUSE_HOLD
         return pause
+    if held in SILENCE_HOLDS:
+        if verdict.unsilenced is None:
+            return None
+        incident.held = None
+        why = f"alert {verdict.unsilenced!r} fires and no silence covers it"
+        return _Lift("reopen" if held == SILENCE_REOPEN_HOLD else "open", [*verdict.changes, why])
     if held == SHADOW_HOLD and not shadow:
         why = "its route is no longer in shadow mode"
     elif held == INFO_HOLD and (incident.severity > Severity.INFO or tickets_info):
@@ -330,20 +360,78 @@ def _hold_or_lift(
         incident.held = PAUSE_HOLD
         return pause
     incident.held = None
-    return [*verdict.changes, why]
+    return _Lift("open", [*verdict.changes, why])
+
+
+def _held_extra(incident: Incident, verdict: TicketVerdict, config: Config) -> dict[str, Any]:
+    """What the ticket action would have carried, kept for when the hold lifts."""
+    start = verdict.first_received_at or incident.updated_at
+    extra: dict[str, Any] = {"first_received_at": start.isoformat()}
+    if verdict.details is not None:
+        extra["body"] = render_body(config, incident, verdict.details, verdict)
+        extra["labels"] = ticket_labels(verdict.details)
+    if verdict.owner_source is not None:
+        extra["owner_source"] = verdict.owner_source
+        extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
+    return extra
+
+
+# How often an incident held by a silence without an end (a YAML silence) is
+# looked at again: the config may have dropped it meanwhile.
+OPEN_ENDED_RECHECK = timedelta(hours=1)
+
+
+def _silence(
+    incident: Incident,
+    verdict: TicketVerdict,
+    note: SilenceNote,
+    state: CorrelationState,
+    actions: Actions,
+) -> None:
+    """Hold the ticket while the silence lasts; lifecycle/silence_end.py looks again then."""
+    at = incident.updated_at
+    due = note.until if note.until is not None else at + OPEN_ENDED_RECHECK
+    until = note.until.isoformat() if note.until is not None else None
+    payload = {
+        "rule": verdict.rule,
+        "changes": verdict.changes,
+        "sinks": verdict.sinks,
+        "action": "reopen" if incident.held == SILENCE_REOPEN_HOLD else "open",
+        "extra": _held_extra(incident, verdict, actions.config),
+    }
+    actions.timers.append(Timer(timer_store.SILENCE_END, str(incident.id), due, payload, set_at=at))
+    state.add_timeline(
+        incident.id,
+        at,
+        "silenced",
+        f"{verdict.action} held by {note.text}" + (f" until {until}" if until else " (no end set)"),
+        {"silence": note.silence_id, "kind": note.kind, "until": until},
+    )
+    actions.explain(
+        incident.id,
+        Decision(
+            "decide",
+            "ticket held",
+            verdict.rule,
+            str(incident.id),
+            {
+                "held": incident.held,
+                "mechanism": note.kind,
+                "reason": note.kind,
+                "silence": note.silence_id,
+                "by": note.text,
+                "until": until,
+                "changes": verdict.changes,
+            },
+        ),
+    )
 
 
 def _pause(incident: Incident, verdict: TicketVerdict, pause: timedelta, actions: Actions) -> None:
     """Set the pause timer; it keeps what the open would have carried (lifecycle/pause.py)."""
     start = verdict.first_received_at or incident.updated_at
     due = start + pause
-    extra: dict[str, Any] = {"first_received_at": start.isoformat()}
-    if verdict.details is not None:
-        extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
-        extra["labels"] = ticket_labels(verdict.details)
-    if verdict.owner_source is not None:
-        extra["owner_source"] = verdict.owner_source
-        extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
+    extra = _held_extra(incident, verdict, actions.config)
     payload = {
         "pause_seconds": pause.total_seconds(),
         "rule": verdict.rule,

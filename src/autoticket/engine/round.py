@@ -22,7 +22,7 @@ from autoticket.engine.feed import Feeder
 from autoticket.lifecycle import fire_due, next_due
 from autoticket.lifecycle.escalation import start as start_escalations
 from autoticket.lifecycle.release_check import LiveReader, Prefetched, due_releases, read_live
-from autoticket.model import Decision, Delivery, Event, Release
+from autoticket.model import SILENCE_HOLD, Decision, Delivery, Event, Release
 from autoticket.pipeline.base import Batch, Context
 from autoticket.pipeline.runner import Pipeline
 from autoticket.sinks.outbox import Dispatcher
@@ -265,18 +265,22 @@ class Round:
             i = j
 
     def _count_suppressed(self, actions: Actions) -> None:
-        """Suppressions by reason: a new info incident held, a transient's pause."""
+        """Suppressions by reason: a new info incident held, a transient's pause, a
+        new incident silenced (silence or maintenance)."""
         if self.telemetry is None:
             return
         for _, decision in actions.decisions:
             if decision.outcome == "suppressed":
                 reason = str(decision.inputs.get("reason", "other"))
-            elif (
-                decision.outcome == "ticket held"
-                and decision.inputs.get("held") == INFO_HOLD
-                and "opened" in decision.inputs.get("changes", ())
+            elif decision.outcome == "ticket held" and "opened" in decision.inputs.get(
+                "changes", ()
             ):
-                reason = "info"
+                if decision.inputs.get("held") == INFO_HOLD:
+                    reason = "info"
+                elif decision.inputs.get("held") == SILENCE_HOLD:
+                    reason = str(decision.inputs.get("reason", "silence"))
+                else:
+                    continue
             else:
                 continue
             self.telemetry.suppressed.labels(reason).inc()

@@ -20,6 +20,7 @@ from autoticket.lifecycle.auto_resolve import AutoResolve
 from autoticket.lifecycle.escalation import Escalate
 from autoticket.lifecycle.pause import TicketPause
 from autoticket.lifecycle.release_check import ReleaseCheck
+from autoticket.lifecycle.silence_end import SilenceEnd
 from autoticket.lifecycle.ticket_updates import TicketUpdates
 from autoticket.model import Timer
 from autoticket.store import timers as timer_store
@@ -45,7 +46,14 @@ class TimerKind(Protocol):
 
 TIMER_KINDS: dict[str, TimerKind] = {
     kind.kind: kind
-    for kind in (AutoResolve(), TicketPause(), TicketUpdates(), ReleaseCheck(), Escalate())
+    for kind in (
+        AutoResolve(),
+        TicketPause(),
+        SilenceEnd(),
+        TicketUpdates(),
+        ReleaseCheck(),
+        Escalate(),
+    )
 }
 
 

@@ -19,6 +19,7 @@ from autoticket.model import (
     Event,
     Incident,
     IncidentChange,
+    Release,
     TicketVerdict,
 )
 
@@ -53,6 +54,10 @@ class CorrelationState(Protocol):
         self, label: str, place: str, environment: str, since: datetime, upto: Incident
     ) -> list[str]: ...
     def lock_key(self, key: str) -> None: ...
+    def silence_rows(self, since: datetime) -> list[Any]: ...
+    def releases_between(
+        self, services: list[str], environment: str, start: datetime, end: datetime
+    ) -> list[Release]: ...
     def service_incident(
         self, service: str, environment: str, since: datetime, upto: Incident
     ) -> Incident | None: ...

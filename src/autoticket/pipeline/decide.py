@@ -12,8 +12,15 @@ from dataclasses import replace
 from datetime import datetime
 
 from autoticket.config import Config
-from autoticket.model import AlertStatus, Event, IncidentChange, TicketDetails, TicketVerdict
+from autoticket.model import (
+    AlertStatus,
+    Event,
+    IncidentChange,
+    TicketDetails,
+    TicketVerdict,
+)
 from autoticket.pipeline.base import Batch, Context, StageResult
+from autoticket.pipeline.silencing import Silencing
 
 __all__ = ["DecideStage"]
 
@@ -26,6 +33,7 @@ class DecideStage:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.silencing = Silencing(config)
 
     def run(self, batch: Batch, ctx: Context) -> StageResult:
         by_incident: dict[int, list[IncidentChange]] = {}
@@ -49,6 +57,7 @@ class DecideStage:
                 labels.add(f"service={event.service}")
             if alertname := event.labels.get("alertname"):
                 labels.add(f"alertname={alertname}")
+        silenced, unsilenced = self.silencing.verdicts(batch, by_incident, ctx.stored())
         verdicts: list[TicketVerdict] = []
         for incident_id, changes in by_incident.items():
             incident = ctx.stored().incident(incident_id)
@@ -72,6 +81,8 @@ class DecideStage:
                     details=_details(worst[incident_id]) if incident_id in worst else None,
                     seen=frozenset(seen.get(incident_id, ())),
                     owner_source=owner,
+                    silenced=None if incident_id in unsilenced else silenced.get(incident_id),
+                    unsilenced=unsilenced.get(incident_id),
                 )
             )
         return StageResult(replace(batch, verdicts=verdicts))

@@ -19,10 +19,12 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from autoticket.model import Alert, Incident, IncidentStatus, Timer
+from autoticket.model import Alert, Incident, IncidentStatus, Release, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.locks import lock_keys
+from autoticket.store.releases import releases_started_between
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
+from autoticket.store.silences import silences_since
 from autoticket.store.storms import members, service_incident_id
 from autoticket.store.tables import alerts, incidents
 from autoticket.store.timeline import add_entries, entry
@@ -188,6 +190,16 @@ class SqlCorrelationState:
         `upto` (pipeline/storm.py): a storm's count, as of that incident."""
         found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
         return sorted({m.service for m in found})
+
+    def silence_rows(self, since: datetime) -> list[Any]:
+        """The stored silences not ended by `since` (decide matches them)."""
+        return silences_since(self.conn, since)
+
+    def releases_between(
+        self, services: list[str], environment: str, start: datetime, end: datetime
+    ) -> list[Release]:
+        """Releases of `services` in `environment` started from `start` to `end`."""
+        return releases_started_between(self.conn, services, environment, start, end)
 
     def lock_key(self, key: str) -> None:
         lock_keys(self.conn, [key])

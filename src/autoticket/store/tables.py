@@ -37,6 +37,7 @@ __all__ = [
     "metric_samples",
     "outbox",
     "releases",
+    "silences",
     "ticket_refs",
     "tickets",
     "timeline",
@@ -334,4 +335,21 @@ api_tokens = Table(
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
     Column("last_used_at", TS),
+)
+
+
+# Silences people made (API, UI; store/silences.py): matchers over a time range.
+# Expiring one sets `ends_at` to the moment; rows are kept as the record.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("matchers", JSON, nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False, index=True),
+    Column("created_by", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("expired_by", String(128)),
 )

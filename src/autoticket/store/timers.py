@@ -21,6 +21,7 @@ from autoticket.store.upsert import upsert
 __all__ = [
     "AUTO_RESOLVE",
     "RELEASE_CHECK",
+    "SILENCE_END",
     "TICKET_PAUSE",
     "TICKET_UPDATE",
     "cancel",
@@ -41,6 +42,10 @@ TICKET_UPDATE = "ticket_update"
 # A new incident's ticket held for its route's `pause` (subject: the incident id);
 # lifecycle/pause.py fires it: still firing, the ticket opens; else suppressed.
 TICKET_PAUSE = "ticket_pause"
+# A new incident's ticket held by a silence (subject: the incident id); due when
+# the silence ends, lifecycle/silence_end.py fires it: still firing and no longer
+# silenced, the ticket opens (or reopens); still silenced, it waits again.
+SILENCE_END = "silence_end"
 # A release still being judged (subject: the release id); lifecycle/release_check.py fires it.
 RELEASE_CHECK = "release_check"
 

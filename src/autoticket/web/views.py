@@ -302,6 +302,7 @@ def mount_web(app: FastAPI) -> None:
     from autoticket.web.dead_letters import router as dead_letters_router
     from autoticket.web.login import install_login
     from autoticket.web.release_pages import router as release_router
+    from autoticket.web.silences import router as silences_router
     from autoticket.web.sinks import router as sinks_router
 
     install_login(app)
@@ -310,4 +311,5 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(dead_letters_router)
     app.include_router(sinks_router)
+    app.include_router(silences_router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
