@@ -151,9 +151,22 @@ class TopologyConfig(_Strict):
     window: PositiveDuration = timedelta(minutes=15)
 
 
+class FlappingConfig(_Strict):
+    """Flapping (pipeline/correlate.py): when an incident's alerts fire again after
+    resolving `toggles` times within `window`, it is marked flapping (one ticket
+    comment) and resolves only after `stable_for` without a firing alert, so the
+    ticket is not resolved and reopened with every toggle."""
+
+    enabled: bool = True
+    toggles: int = Field(default=3, ge=2, le=50)
+    window: PositiveDuration = timedelta(hours=1)
+    stable_for: PositiveDuration = timedelta(minutes=30)
+
+
 class CorrelationConfig(_Strict):
     storm: StormConfig = StormConfig()
     topology: TopologyConfig = TopologyConfig()
+    flapping: FlappingConfig = FlappingConfig()
 
 
 class TicketsConfig(_Strict):

@@ -63,6 +63,8 @@ def incident_summary(row: Any) -> dict[str, Any]:
         "held": row.held,
         # The storm incident this one is part of (engine/storms.py), if any.
         "parent_id": row.parent_id,
+        # Since when its alerts flap (resolve only after a stable spell), or None.
+        "flapping_since": row.flapping_since,
         "labels": (row.context or {}).get("labels", []),
         # The responder the escalation notified last (lifecycle/escalation.py).
         "responder": ((row.context or {}).get("oncall") or {}).get("responder"),

@@ -239,6 +239,10 @@ class Incident:
     held: str | None = None
     # The storm incident this one is part of (engine/storms.py), or None.
     parent_id: int | None = None
+    # When its alerts fired again after resolving (the last few), and since when
+    # they do so often enough to call it flapping (pipeline/correlate.py).
+    toggles: list[datetime] = field(default_factory=list)
+    flapping_since: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -27,14 +27,19 @@ from autoticket.store.ticket_updates import load_update_states, save_update_stat
 
 __all__ = ["Coalescer", "worth_sending"]
 
-_WORTH_BY_KIND = frozenset({"severity_changed", "alert_refired"})
+_WORTH_BY_KIND = frozenset({"severity_changed", "alert_refired", "flapping"})
 
 
 def worth_sending(
     state: TicketUpdateState, incident: Incident, verdict: TicketVerdict, every: int
 ) -> list[str]:
-    """Why this change deserves an update of its own (empty: fold it)."""
+    """Why this change deserves an update of its own (empty: fold it).
+
+    A flapping incident's refires are its flapping, said once (`flapping`):
+    they are folded, not a comment each."""
     why = [kind for kind in verdict.changes if kind in _WORTH_BY_KIND]
+    if incident.flapping_since is not None and "flapping" not in why:
+        why = [kind for kind in why if kind != "alert_refired"]
     if verdict.priority != state.sent_priority:
         why.append(f"priority {state.sent_priority} -> {verdict.priority}")
     why += [f"new {label}" for label in sorted(verdict.seen - state.seen)]

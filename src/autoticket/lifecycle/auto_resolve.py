@@ -116,6 +116,7 @@ def _resolve_storm(
 def _mark_resolved(incident: Incident, due: datetime, state: SqlCorrelationState) -> None:
     incident.status = IncidentStatus.RESOLVED
     incident.resolved_at = due
+    incident.flapping_since = None  # stable: a flapping episode ends with the incident
     incident.resolve_due_at = None
     incident.updated_at = due
     incident.version += 1

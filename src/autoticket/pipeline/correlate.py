@@ -218,11 +218,11 @@ class CorrelateStage:
                 f"alert {event.title!r} now correlates to incident {incident.id}",
             )
 
-    @staticmethod
-    def _refire(alert: Alert, incident: Incident, event: Event, work: _Work) -> None:
+    def _refire(self, alert: Alert, incident: Incident, event: Event, work: _Work) -> None:
         """A known alert fires again, or fires into another (newer) incident."""
         if alert.status is AlertStatus.RESOLVED:
             alert.flap_count += 1
+            self._toggle(incident, event, work)
         if alert.incident_id != incident.id:
             incident.alert_count += 1
         alert.incident_id = incident.id
@@ -239,6 +239,41 @@ class CorrelateStage:
                 f"alert {event.title!r} fires again",
                 title=event.title,
             )
+
+    def _toggle(self, incident: Incident, event: Event, work: _Work) -> None:
+        """An alert of `incident` fires again after it resolved: count it; at the
+        configured count within the window, the incident is flapping."""
+        flap = self.config.correlation.flapping
+        if not flap.enabled:
+            return
+        now = event.received_at
+        recent = [t for t in incident.toggles if t > now - flap.window]
+        recent.append(now)
+        incident.toggles = recent[-flap.toggles :]
+        if len(recent) < flap.toggles or incident.flapping_since is not None:
+            return  # not yet, or already flapping (until it resolves, stable)
+        incident.flapping_since = now
+        message = (
+            f"flapping: its alerts fired again {len(recent)} times within {flap.window}; "
+            f"it resolves only after {flap.stable_for} without a firing alert"
+        )
+        work.bump(incident, now)
+        work.change(incident, "flapping", event, message, toggles=len(recent))
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "flapping",
+                event.correlation_key,
+                event.id,
+                {
+                    "incident": incident.id,
+                    "mechanism": "flapping",
+                    "toggles": len(recent),
+                    "window": str(flap.window),
+                    "stable_for": str(flap.stable_for),
+                },
+            )
+        )
 
     def _open_or_reopen(self, event: Event, group: dict[str, str], work: _Work) -> Incident:
         state, now, key = work.state, event.received_at, event.correlation_key or ""
@@ -386,16 +421,25 @@ class CorrelateStage:
         work.bump(incident, now)
         work.change(incident, kind, event, message, title=event.title)
         if incident.firing == 0:
-            due = now + self.config.timers.resolve_after
+            wait, timer = self.config.timers.resolve_after, "resolve_after"
+            flap = self.config.correlation.flapping
+            if self._flapping(incident) and flap.stable_for > wait:
+                wait, timer = flap.stable_for, "flapping.stable_for"
+            due = now + wait
             incident.resolve_due_at = due
             work.note(
                 incident,
                 now,
                 "timer_set",
-                f"all alerts resolved; auto-resolve at {due.isoformat()}",
-                {"timer": "resolve_after", "due": due.isoformat()},
+                f"all alerts resolved; auto-resolve at {due.isoformat()}"
+                + (" (flapping: it waits to be stable)" if timer != "resolve_after" else ""),
+                {"timer": timer, "due": due.isoformat()},
             )
         work.state.save_incident(incident)
+
+    def _flapping(self, incident: Incident) -> bool:
+        """Flapping: marked so, and not yet resolved after a stable spell."""
+        return self.config.correlation.flapping.enabled and incident.flapping_since is not None
 
     # -- resolved ----------------------------------------------------------
     def _resolved(self, event: Event, work: _Work) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from autoticket.model import Alert, AlertStatus, Incident, IncidentStatus, Severity
@@ -64,6 +65,8 @@ def incident_from_row(row: Any) -> Incident:
         group_labels=row.group_labels,
         held=row.held,
         parent_id=row.parent_id,
+        toggles=[datetime.fromisoformat(t) for t in row.toggles or ()],
+        flapping_since=row.flapping_since,
     )
 
 
@@ -86,4 +89,6 @@ def incident_to_row(inc: Incident) -> dict[str, Any]:
         "version": inc.version,
         "held": inc.held,
         "parent_id": inc.parent_id,
+        "toggles": [t.isoformat() for t in inc.toggles] or None,
+        "flapping_since": inc.flapping_since,
     }

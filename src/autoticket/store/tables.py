@@ -152,6 +152,10 @@ incidents = Table(
     Column("held", String(64)),
     # The storm incident this one is part of (engine/storms.py), or NULL.
     Column("parent_id", Id, index=True),
+    # When its alerts last fired again after resolving (ISO times, the last few),
+    # and since when it flaps (pipeline/correlate.py), or NULL.
+    Column("toggles", JSON),
+    Column("flapping_since", TS),
     Index(
         "uq_incidents_open_key",
         "open_key",
