@@ -12,8 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from autoticket.api.auth import Principal, as_responder, as_viewer
@@ -152,18 +151,13 @@ def get_silences(
 @router.post("", status_code=201)
 def post_silence(
     request: Request,
+    response: Response,
     body: SilenceRequest,
     principal: Annotated[Principal, Depends(as_responder)],
-) -> JSONResponse:
+) -> dict[str, Any]:
     row = new_silence(request, body, principal)
-    view = silence_view(row, runtime_of(request).clock.now())
-    return JSONResponse(
-        _json(view), status_code=201, headers={"location": f"{router.prefix}/{row.id}"}
-    )
-
-
-def _json(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in view.items()}
+    response.headers["location"] = f"{router.prefix}/{row.id}"
+    return silence_view(row, runtime_of(request).clock.now())
 
 
 @router.get("/{silence_id}", dependencies=[Depends(as_viewer)])

@@ -26,7 +26,6 @@ from autoticket.policy.silences import Silence, config_silences, covering, store
 from autoticket.store import timers as timer_store
 from autoticket.store.alerts import firing_alerts_of
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.silences import silences_since
 
 __all__ = ["SilenceEnd"]
 
@@ -45,16 +44,15 @@ class SilenceEnd:
         """Look again at the incidents of `due`; return how many filed their ticket."""
         state.flush()  # the alerts' status as this batch left it
         acted = 0
-        stored: list[Silence] | None = None
+        silences: list[Silence] | None = None
         for timer, incident in due_incidents(conn, due, state):
             if incident.held not in SILENCE_HOLDS:
                 continue
             if incident.status is IncidentStatus.RESOLVED or incident.firing == 0:
                 continue  # nothing fires: nothing to file; a new firing decides again
-            if stored is None:
-                since = min(t.due_at for t in due)
-                stored = [stored_silence(row) for row in silences_since(conn, since)]
-            silences = [*config_silences(config), *stored]
+            if silences is None:
+                rows = state.silence_rows(min(t.due_at for t in due))
+                silences = [*config_silences(config), *map(stored_silence, rows)]
             at = timer.due_at
             free, until = _unsilenced(conn, incident, silences, at)
             if free is None:

@@ -12,13 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from autoticket.config import Config
-from autoticket.model import (
-    AlertStatus,
-    Event,
-    IncidentChange,
-    TicketDetails,
-    TicketVerdict,
-)
+from autoticket.model import AlertStatus, Event, IncidentChange, TicketDetails, TicketVerdict
 from autoticket.pipeline.base import Batch, Context, StageResult
 from autoticket.pipeline.silencing import Silencing
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from autoticket.config import Config
+from autoticket.config import Config, DuringRelease
 from autoticket.model import (
     SILENCE_HOLDS,
     AlertStatus,
@@ -54,15 +54,21 @@ class Silencing:
         state: CorrelationState,
     ) -> tuple[dict[int, SilenceNote], dict[int, str]]:
         """(the covering silence, a firing event none covers) per incident concerned."""
-        wanted = {
-            iid
-            for iid, changes in by_incident.items()
-            if any(c.kind in ("opened", "reopened") for c in changes)
-            or state.incident(iid).held in SILENCE_HOLDS
-        }
-        firing = [
-            e for e in batch.events if e.incident_id in wanted and e.status is AlertStatus.FIRING
-        ]
+        concerned: dict[int, bool] = {}
+        firing: list[Event] = []
+        for event in batch.events:
+            iid = event.incident_id
+            if iid is None or event.status is not AlertStatus.FIRING:
+                continue
+            wanted = concerned.get(iid)
+            if wanted is None:
+                changes = by_incident.get(iid)
+                wanted = concerned[iid] = changes is not None and (
+                    any(c.kind in ("opened", "reopened") for c in changes)
+                    or state.incident(iid).held in SILENCE_HOLDS
+                )
+            if wanted:
+                firing.append(event)
         if not firing:
             return {}, {}
         since = min(e.received_at for e in firing)
@@ -86,14 +92,13 @@ class Silencing:
                 hits[iid] = hit
         return {iid: _note(hit) for iid, hit in hits.items()}, unsilenced
 
-    def _quiet(self, event: Event) -> bool:
+    def _quiet(self, event: Event) -> DuringRelease | None:
+        """The route's `during_release` when it applies to this event's severity."""
         route = self.config.route(event.route or "")
         quiet = route.during_release if route is not None else None
-        return (
-            quiet is not None
-            and event.service is not None
-            and event.severity.label in quiet.severities
-        )
+        if quiet is None or event.service is None or event.severity.label not in quiet.severities:
+            return None
+        return quiet
 
     def _release_windows(
         self, firing: Iterable[Event], state: CorrelationState
@@ -101,11 +106,10 @@ class Silencing:
         """The releases that may hold these events, by (service, environment)."""
         wanted: dict[str, tuple[set[str], datetime, datetime]] = {}
         for event in firing:
-            if not self._quiet(event):
+            quiet = self._quiet(event)
+            if quiet is None:
                 continue
-            route = self.config.route(event.route or "")
-            assert route is not None and route.during_release is not None
-            start = event.received_at - route.during_release.window
+            start = event.received_at - quiet.window
             services, lo, hi = wanted.get(event.environment, (set(), start, event.received_at))
             services.add(event.service or "")
             wanted[event.environment] = (services, min(lo, start), max(hi, event.received_at))
@@ -118,11 +122,10 @@ class Silencing:
     def _release_hit(
         self, event: Event, releases: dict[tuple[str, str], list[Release]]
     ) -> SilenceHit | None:
-        if not releases or not self._quiet(event):
+        quiet = self._quiet(event) if releases else None
+        if quiet is None:
             return None
-        route = self.config.route(event.route or "")
-        assert route is not None and route.during_release is not None
-        window = route.during_release.window
+        window = quiet.window
         best: SilenceHit | None = None
         for release in releases.get((event.service or "", event.environment), []):
             until = release.started_at + window

@@ -46,6 +46,7 @@ class SqlCorrelationState:
         # Keys locked by this batch that have no resolved incident: nothing to reopen,
         # no query needed (a storm of new keys would otherwise read once per key).
         self._never_resolved: set[str] = set()
+        self._silences: tuple[datetime, list[Any]] | None = None  # (since, rows read)
 
     # -- reads -------------------------------------------------------------
     def prefetch(self, fingerprints: Iterable[str], keys: Iterable[str]) -> None:
@@ -192,8 +193,13 @@ class SqlCorrelationState:
         return sorted({m.service for m in found})
 
     def silence_rows(self, since: datetime) -> list[Any]:
-        """The stored silences not ended by `since` (decide matches them)."""
-        return silences_since(self.conn, since)
+        """The stored silences not ended by `since` (decide matches them).
+
+        Read once per state (one round): its segments ask in time order, so a
+        later `since` is answered from the rows already read."""
+        if self._silences is None or since < self._silences[0]:
+            self._silences = (since, silences_since(self.conn, since))
+        return [row for row in self._silences[1] if row.ends_at > since]
 
     def releases_between(
         self, services: list[str], environment: str, start: datetime, end: datetime

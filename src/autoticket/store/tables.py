@@ -154,7 +154,7 @@ incidents = Table(
     Column("parent_id", Id, index=True),
     # When its alerts last fired again after resolving (ISO times, the last few),
     # and since when it flaps (pipeline/correlate.py), or NULL.
-    Column("toggles", JSON),
+    Column("toggles", JSON(none_as_null=True)),  # NULL, not JSON null: no encoding per flush
     Column("flapping_since", TS),
     Index(
         "uq_incidents_open_key",

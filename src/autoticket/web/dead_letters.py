@@ -7,8 +7,6 @@ from the page is the replay the API does, attributed to the signed-in admin.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,8 +15,8 @@ from autoticket.api.dead_letters import dead_letter_summaries, replay_dead_lette
 from autoticket.api.deps import read_conn
 from autoticket.api.errors import ApiError
 from autoticket.store.dead_letters import count_dead_letters
-from autoticket.web.session import csrf_ok, same_origin, signed_in
-from autoticket.web.views import MAX_FORM_BYTES, PAGE_SIZE, _error, _page, _pager, _render, _root
+from autoticket.web.session import signed_in
+from autoticket.web.views import PAGE_SIZE, _error, _page, _pager, _render, _root, posted_form
 
 __all__ = ["router"]
 
@@ -65,34 +63,17 @@ async def replay_form(request: Request, dead_letter_id: str) -> Response:
     number = _id(dead_letter_id)
     if number is None or number < 1:
         return _error(request, 404, "Not found", "No such dead letter.")
+    form = await posted_form(
+        request,
+        "admin",
+        "replaying a dead letter",
+        "This form takes a button press, nothing more.",
+    )
+    if isinstance(form, Response):
+        return form
     principal = request.state.principal
-    if not same_origin(request, required=principal.via == "session"):
-        return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
-    if not principal.may("admin"):
-        return _error(
-            request,
-            403,
-            "Forbidden",
-            f"{principal.name} is a {principal.role}; replaying a dead letter needs an admin.",
-        )
-    form = await _form(request)
-    if form is None:
-        return _error(request, 413, "Too large", "This form takes a button press, nothing more.")
-    if not csrf_ok(principal, form):
-        return _error(
-            request, 403, "Forbidden", "The form is stale; reload the page and try again."
-        )
     force = (form.get("force") or [""])[0] == "1"
     return await run_in_threadpool(_replay, request, number, principal.name, force)
-
-
-async def _form(request: Request) -> dict[str, list[str]] | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    return parse_qs(body.decode("utf-8", "replace"))
 
 
 def _replay(request: Request, number: int, who: str, force: bool) -> Response:

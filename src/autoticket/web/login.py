@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,7 +17,7 @@ from autoticket.web.session import (
     same_origin,
     session_principal,
 )
-from autoticket.web.views import MAX_FORM_BYTES, _error, _render, _root
+from autoticket.web.views import _error, _render, _root, read_form
 
 __all__ = ["install_login", "router"]
 
@@ -35,20 +35,11 @@ def login_page(request: Request) -> Response:
     return _login_page(request, request.query_params.get("next", "/"))
 
 
-async def _form(request: Request) -> dict[str, list[str]] | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    return parse_qs(body.decode("utf-8", "replace"))
-
-
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     if not same_origin(request, required=True):
         return _error(request, 403, "Forbidden", "Cross-site sign-in is refused.")
-    form = await _form(request)
+    form = await read_form(request)
     if form is None:
         return _error(request, 413, "Too large", "This form takes a token, nothing more.")
     next_path = (form.get("next") or ["/"])[0]
@@ -76,7 +67,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout", response_class=HTMLResponse)
 async def logout(request: Request) -> Response:
     principal = await run_in_threadpool(session_principal, request)
-    form = await _form(request) or {}
+    form = await read_form(request) or {}
     if principal is not None and not (
         same_origin(request, required=True) and csrf_ok(principal, form)
     ):

@@ -17,9 +17,9 @@ from autoticket.api.errors import ApiError
 from autoticket.api.silences import SilenceRequest, configured_view, new_silence, silence_view
 from autoticket.policy.silences import config_silences
 from autoticket.store.silences import expire_silence, list_silences
-from autoticket.web.dead_letters import _form, _id
-from autoticket.web.session import csrf_ok, same_origin, signed_in
-from autoticket.web.views import PAGE_SIZE, _error, _render, _root
+from autoticket.web.dead_letters import _id
+from autoticket.web.session import signed_in
+from autoticket.web.views import PAGE_SIZE, _error, _render, _root, posted_form
 
 __all__ = ["router"]
 
@@ -56,35 +56,15 @@ def silences_page(request: Request) -> Response:
     return _list_page(request)
 
 
-async def _checked_form(request: Request, need: str) -> dict[str, list[str]] | Response:
-    """The form of a responder's post, or the error page to answer with."""
-    principal = request.state.principal
-    if not same_origin(request, required=principal.via == "session"):
-        return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
-    if not principal.may(need):
-        return _error(
-            request,
-            403,
-            "Forbidden",
-            f"{principal.name} is a {principal.role}; this needs a {need}.",
-        )
-    form = await _form(request)
-    if form is None:
-        return _error(request, 413, "Too large", "This form is larger than a silence needs.")
-    if not csrf_ok(principal, form):
-        return _error(
-            request, 403, "Forbidden", "The form is stale; reload the page and try again."
-        )
-    return form
-
-
 def _one(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[0]
 
 
 @router.post("/silences", response_class=HTMLResponse)
 async def create_form(request: Request) -> Response:
-    form = await _checked_form(request, "responder")
+    form = await posted_form(
+        request, "responder", "silencing", "This form is larger than a silence needs."
+    )
     if isinstance(form, Response):
         return form
     given = {name: _one(form, name) for name in ("matchers", "duration", "comment")}
@@ -107,7 +87,9 @@ async def expire_form(request: Request, silence_id: str) -> Response:
     number = _id(silence_id)
     if number is None or number < 1:
         return _error(request, 404, "Not found", "No such silence.")
-    form = await _checked_form(request, "responder")
+    form = await posted_form(
+        request, "responder", "expiring a silence", "This form takes a button press, nothing more."
+    )
     if isinstance(form, Response):
         return form
     return await run_in_threadpool(_expire, request, number)

@@ -11,9 +11,9 @@ from autoticket.api.deps import read_conn, runtime_of
 from autoticket.api.errors import ApiError
 from autoticket.api.sinks import parked_view, replay_parked, sink_states
 from autoticket.store import outbox as outbox_store
-from autoticket.web.dead_letters import _form, _id
-from autoticket.web.session import csrf_ok, same_origin, signed_in
-from autoticket.web.views import _error, _render, _root
+from autoticket.web.dead_letters import _id
+from autoticket.web.session import signed_in
+from autoticket.web.views import _error, _render, _root, posted_form
 
 __all__ = ["router"]
 
@@ -46,19 +46,12 @@ async def retry_form(request: Request, name: str, action_id: str) -> Response:
     number = _id(action_id)
     if number is None:
         return _error(request, 404, "Not found", "No such parked action.")
+    form = await posted_form(
+        request, "admin", "replaying an action", "This form takes a button press, nothing more."
+    )
+    if isinstance(form, Response):
+        return form
     principal = request.state.principal
-    if not same_origin(request, required=principal.via == "session"):
-        return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
-    if not principal.may("admin"):
-        message = f"{principal.name} is a {principal.role}; replaying an action needs an admin."
-        return _error(request, 403, "Forbidden", message)
-    form = await _form(request)
-    if form is None:
-        return _error(request, 413, "Too large", "This form takes a button press, nothing more.")
-    if not csrf_ok(principal, form):
-        return _error(
-            request, 403, "Forbidden", "The form is stale; reload the page and try again."
-        )
     return await run_in_threadpool(_replay, request, name, number, principal.name)
 
 

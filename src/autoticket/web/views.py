@@ -37,6 +37,8 @@ __all__ = [
     "error_page",
     "mount_web",
     "page_number",
+    "posted_form",
+    "read_form",
     "render",
     "router",
 ]
@@ -240,6 +242,37 @@ def _incident_page(request: Request, raw_id: str, error: str | None = None) -> R
     )
 
 
+async def read_form(request: Request) -> dict[str, list[str]] | None:
+    """A posted form's fields, or None when it is larger than any form here."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    return parse_qs(body.decode("utf-8", "replace"))
+
+
+async def posted_form(
+    request: Request, need: str, acting: str, too_large: str
+) -> dict[str, list[str]] | Response:
+    """The form of a post from this site by someone who may act as `need`, with a
+    fresh CSRF token; else the error page to answer with (403, or 413 `too_large`)."""
+    principal = request.state.principal
+    if not same_origin(request, required=principal.via == "session"):
+        return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
+    if not principal.may(need):
+        article = "an" if need[0] in "aeiou" else "a"
+        message = f"{principal.name} is a {principal.role}; {acting} needs {article} {need}."
+        return _error(request, 403, "Forbidden", message)
+    form = await read_form(request)
+    if form is None:
+        return _error(request, 413, "Too large", too_large)
+    if not csrf_ok(principal, form):
+        stale = "The form is stale; reload the page and try again."
+        return _error(request, 403, "Forbidden", stale)
+    return form
+
+
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident_page(request: Request, incident_id: str) -> Response:
     return _incident_page(request, incident_id)
@@ -250,26 +283,12 @@ async def incident_action(request: Request, incident_id: str, action: str) -> Re
     number = _incident_id(incident_id)
     if action not in ("ack", "resolve") or number is None:
         return _error(request, 404, "Not found", "No such incident action.")
+    form = await posted_form(
+        request, "responder", "acting", "This form takes a name, nothing more."
+    )
+    if isinstance(form, Response):
+        return form
     principal = request.state.principal
-    if not same_origin(request, required=principal.via == "session"):
-        return _error(request, 403, "Forbidden", "Cross-site form posts are refused.")
-    if not principal.may("responder"):
-        return _error(
-            request,
-            403,
-            "Forbidden",
-            f"{principal.name} is a {principal.role}; acting needs a responder.",
-        )
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return _error(request, 413, "Too large", "This form takes a name, nothing more.")
-    form = parse_qs(body.decode("utf-8", "replace"))
-    if not csrf_ok(principal, form):
-        return _error(
-            request, 403, "Forbidden", "The form is stale; reload the page and try again."
-        )
     return await run_in_threadpool(_act, request, number, action, principal.name)
 
 
