@@ -35,6 +35,7 @@ __all__ = [
     "TicketVerdict",
     "Timer",
     "fingerprint_of",
+    "is_storm_key",
     "storm_key",
 ]
 
@@ -295,6 +296,10 @@ class TicketAction:
 
 STORM_PREFIX = "storm|"
 """A storm incident's key: `storm|<label>=<place>,environment=<env>` (pipeline/storm.py)."""
+
+
+def is_storm_key(key: str) -> bool:
+    return key.startswith(STORM_PREFIX)
 
 
 def storm_key(label: str, place: str, environment: str) -> str:

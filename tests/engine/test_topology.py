@@ -1,6 +1,6 @@
 """Topology: a new incident of a service whose dependency (catalog `depends_on`,
 transitively) has an open incident from the last 15 minutes is related to it and
-files no ticket; if it still fires when that incident resolves, it files its own.
+files no ticket; that incident stays open while a related one still fires.
 On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -88,18 +88,61 @@ def test_late_unrelated_or_upstream_symptoms_file_their_own_tickets(
     assert len(_opens(engine)) == 3
 
 
-def test_still_firing_when_the_dependency_resolves_it_files_its_own_ticket(
+def test_the_dependency_stays_open_while_a_related_incident_fires(
     engine: Engine, t0: datetime
 ) -> None:
+    """The related alerts count as the upstream incident's: it does not resolve (no
+    premature resolution, no late ticket for the symptom) until they resolve too."""
     config = parse_config_text(CONFIG)
     _send(engine, config, t0, 0, "firing", service="orders-db")
     _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders")
     _send(engine, config, t0 + timedelta(minutes=3), 2, "resolved", service="orders-db")
     with engine.begin() as conn:
         fire_due(conn, t0 + timedelta(minutes=9), config)
-    assert _opens(engine) == ["Aorders-db on orders-db", "Aorders on orders"]
-    orders = _incident(engine, "orders")
-    assert orders.parent_id is None and orders.held is None
+    db, orders = _incident(engine, "orders-db"), _incident(engine, "orders")
+    assert db.status == "open" and db.resolve_due_at is None
+    assert orders.parent_id == db.id and orders.held == f"related to {db.id}"
+    with engine.connect() as conn:
+        [waits] = conn.execute(
+            select(timeline.c.data).where(
+                timeline.c.incident_id == db.id, timeline.c.kind == "resolve_waits"
+            )
+        ).scalars()
+    assert waits == {"related_firing": [orders.id]}
+    # The symptom resolves: it resolves held, then its dependency with it.
+    _send(engine, config, t0 + timedelta(minutes=20), 3, "resolved", service="orders")
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=26), config)
+    assert _opens(engine) == ["Aorders-db on orders-db"]
+    db, orders = _incident(engine, "orders-db"), _incident(engine, "orders")
+    assert (db.status, orders.status) == ("resolved", "resolved")
+    assert db.resolved_at == orders.resolved_at == t0 + timedelta(minutes=25)
+    with engine.connect() as conn:
+        resolves = (
+            conn.execute(
+                select(outbox.c.incident_id).where(
+                    outbox.c.action == "resolve", outbox.c.sink == "builtin"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert resolves == [db.id]
+
+
+def test_the_dependency_firing_again_resolves_on_its_own_timer(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="orders-db")
+    _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders")
+    _send(engine, config, t0 + timedelta(minutes=2), 2, "resolved", service="orders")
+    _send(engine, config, t0 + timedelta(minutes=3), 3, "resolved", service="orders-db")
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=9), config)
+    db, orders = _incident(engine, "orders-db"), _incident(engine, "orders")
+    assert (db.status, orders.status) == ("resolved", "resolved")
+    assert db.resolved_at == t0 + timedelta(minutes=8)
 
 
 def test_topology_is_off_unless_asked_for(engine: Engine, t0: datetime) -> None:

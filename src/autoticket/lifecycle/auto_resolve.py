@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import Actions
 from autoticket.lifecycle.subjects import due_incidents
-from autoticket.model import Incident, IncidentStatus, Timer
+from autoticket.model import Incident, IncidentStatus, Timer, is_storm_key
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
 from autoticket.store.locks import lock_keys
@@ -41,72 +41,81 @@ class AutoResolve:
         for timer, incident in due_incidents(conn, due, state):
             if not _waiting(incident, timer):
                 continue
+            if _wait_for_related(conn, incident, timer, state):
+                continue
             _resolve(incident, timer, state, actions, config)
             resolved += 1
-            _release_children(conn, incident, timer, state, actions)
             if incident.parent_id is not None:
-                state.flush()  # the storm counts its open children as stored
-                resolved += _resolve_storm(conn, incident.parent_id, timer, state, actions)
+                state.flush()  # the parent counts its open children as stored
+                resolved += _resolve_parent(conn, incident.parent_id, timer, state, actions)
         return resolved
 
 
-def _release_children(
-    conn: Connection,
-    incident: Incident,
-    timer: Timer,
-    state: SqlCorrelationState,
-    actions: Actions,
-) -> None:
-    """Related incidents still firing when the one they hung on resolves are on their
-    own now: each files its ticket (one not firing resolves as it is, held)."""
-    for child_id in open_child_ids(conn, incident.id):
-        child = state.find_incident(child_id)
-        if child is None or child.firing == 0:
-            continue
-        child.parent_id = None
-        child.held = None
-        child.updated_at = timer.due_at
-        state.save_incident(child)
-        state.add_timeline(
-            child.id,
-            timer.due_at,
-            "released",
-            f"incident {incident.id} resolved while this one still fires: it files its own ticket",
-            {"parent": incident.id},
-        )
-        actions.ticket(
-            child,
-            "open",
-            source="lifecycle",
-            outcome="open",
-            rule="topology",
-            reasons=[f"still firing after incident {incident.id} it was related to resolved"],
-            inputs={"parent": incident.id},
-        )
+def _wait_for_related(
+    conn: Connection, incident: Incident, timer: Timer, state: SqlCorrelationState
+) -> bool:
+    """True when related incidents (topology, inhibition) still fire: their alerts
+    count as this incident's, so it stays open (and its ticket with it) until the
+    last of them resolves; the timer is dropped, that child's resolve comes back here."""
+    if is_storm_key(incident.correlation_key):
+        return False
+    firing = [
+        child.id
+        for child in (state.find_incident(i) for i in open_child_ids(conn, incident.id))
+        if child is not None and child.firing > 0
+    ]
+    if not firing:
+        return False
+    incident.resolve_due_at = None
+    incident.updated_at = timer.due_at
+    state.save_incident(incident)
+    state.add_timeline(
+        incident.id,
+        timer.due_at,
+        "resolve_waits",
+        f"its alerts resolved, but related incident(s) {', '.join(map(str, firing))} "
+        "still fire: it resolves when they do",
+        {"related_firing": firing},
+    )
+    return True
 
 
-def _resolve_storm(
+def _resolve_parent(
     conn: Connection, parent_id: int, timer: Timer, state: SqlCorrelationState, actions: Actions
 ) -> int:
-    """Resolve a storm incident once its last child resolved; 1 when it did."""
-    if open_children(conn, parent_id):
-        return 0
+    """Resolve the incident a child hung on once nothing of it fires; 1 when it did.
+
+    A storm resolves when its last child resolved. An incident with related
+    children resolves when its own alerts have (its timer was dropped) and no
+    child fires any more."""
     parent = state.find_incident(parent_id)
     if parent is None or parent.status is IncidentStatus.RESOLVED:
         return 0
+    storm = is_storm_key(parent.correlation_key)
+    if storm and open_children(conn, parent_id):
+        return 0
+    if not storm:
+        if parent.firing > 0 or parent.resolve_due_at is not None:
+            return 0  # its own alerts fire, or its own timer comes
+        children = (state.find_incident(i) for i in open_child_ids(conn, parent_id))
+        if any(child is not None and child.firing > 0 for child in children):
+            return 0
     lock_keys(conn, [parent.correlation_key])
     due = timer.due_at
     parent.firing = 0
     _mark_resolved(parent, due, state)
-    state.add_timeline(
-        parent.id, due, "resolved", "storm resolved: its last service resolved", {"storm": True}
+    message = (
+        "storm resolved: its last service resolved"
+        if storm
+        else "resolved: its alerts and its related incidents' resolved"
     )
+    state.add_timeline(parent.id, due, "resolved", message, {"storm": storm})
     actions.ticket(
         parent,
         "resolve",
         source="lifecycle",
         outcome="resolve",
-        rule="storm",
+        rule="storm" if storm else "related",
         reasons=["resolved"],
         inputs={"due": due.isoformat()},
     )
