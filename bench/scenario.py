@@ -789,10 +789,7 @@ def config_yaml() -> str:
         "timers:\n  resolve_after: 5m\n  reopen_within: 1h\n"
         # A storm's ticket goes to the platform team (the default threshold, 3 services
         # of one cluster within 5 min, is kept).
-        "correlation:\n  storm: {team: platform}\n"
-        + catalog_yaml()
-        + "\n".join(routes)
-        + "\n"
+        "correlation:\n  storm: {team: platform}\n" + catalog_yaml() + "\n".join(routes) + "\n"
     )
 
 

@@ -143,9 +143,9 @@ class TopologyConfig(_Strict):
     (catalog `depends_on`, followed transitively) has an incident opened within
     `window` before it is related to that one: shown there, no ticket of its own.
 
-    Off by default for now: the incident it hangs on does not yet count the related
-    alerts as its own firing ones, so it can resolve (and its ticket with it) while
-    they still fire; the related incident then files its own ticket, late."""
+    The incident it hangs on resolves only once its related incidents stop firing
+    too. Off by default: on the lab it also hangs coincident faults downstream on a
+    dependency's (or a storm's) incident, which costs purity (docs/architecture.md)."""
 
     enabled: bool = False
     window: PositiveDuration = timedelta(minutes=15)
@@ -258,6 +258,11 @@ class RouteConfig(_Strict):
     # The labels whose values (with the environment) make an incident's key.
     # Not written: cross-alert correlation, see `pipeline/correlate.correlation_key`.
     group_by: list[str] | None = None
+    # Cross-alert correlation joins another alertname of the service to its open
+    # incident only this long after the incident opened; later, an alertname the
+    # incident does not have yet is an incident of its own (a new fault, or noise).
+    # null: no limit. Only with the default keys (no `group_by`).
+    cross_alert_window: PositiveDuration | None = timedelta(minutes=15)
     # An incident whose worst alert is `info` is context, not work: it files no
     # ticket (held, explained) unless this is true, and files one when it grows worse.
     ticket_info: bool = False

@@ -130,3 +130,71 @@ def test_explain_names_the_cross_alert_mechanism(engine: Engine, t0: datetime) -
     assert correlate["inputs"]["mechanism"] == "cross-alert"
     assert correlate["inputs"]["grouped_by"] == ["cluster", "environment", "service"]
     assert correlate["rule"] == "default|cluster=,environment=prod,service=checkout"
+
+
+def _decisions(engine: Engine, delivery_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(events.c.decisions).where(events.c.delivery_id == delivery_id)
+        ).scalar_one()
+    return [d for d in found if d["stage"] == "correlate"]
+
+
+MAIN = "default|cluster=eu-1,environment=prod,service=checkout"
+LATE = "default|alertname=HighMemoryUsage,cluster=eu-1,environment=prod,service=checkout"
+
+
+def test_a_late_alertname_no_worse_than_the_incident_is_an_incident_of_its_own(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    _deliver(engine, config, t0, {"alertname": "HighErrorRate", "cluster": "eu-1"})
+    warning = {"alertname": "HighMemoryUsage", "cluster": "eu-1", "severity": "warning"}
+    late = _deliver(engine, config, t0 + timedelta(minutes=16), warning)
+    assert _incident_keys(engine) == [LATE, MAIN]
+    [split] = [d for d in _decisions(engine, late) if d["outcome"].startswith("late")]
+    assert split["inputs"]["mechanism"] == "cross-alert window"
+    assert split["inputs"]["window"] == "0:15:00" and split["inputs"]["after"] == "0:16:00"
+    # The same alert again, and another one of that name, stay with it.
+    _deliver(engine, config, t0 + timedelta(minutes=17), warning)
+    _deliver(engine, config, t0 + timedelta(minutes=18), warning, {**warning, "pod": "b"})
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.correlation_key, incidents.c.alert_count)).all()
+    assert sorted(tuple(r) for r in rows) == [(LATE, 2), (MAIN, 1)]
+    assert _opens(engine) == 2
+
+
+def test_within_the_window_worse_or_already_seen_alertnames_join(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    first = {"alertname": "HighLatencyP99", "cluster": "eu-1", "severity": "warning"}
+    _deliver(engine, config, t0, first)
+    _deliver(  # within the window
+        engine, config, t0 + timedelta(minutes=15), {**first, "alertname": "QueueBacklog"}
+    )
+    _deliver(  # later, worse: the fault grows
+        engine,
+        config,
+        t0 + timedelta(minutes=50),
+        {"alertname": "HighErrorRate", "cluster": "eu-1", "severity": "critical"},
+    )
+    _deliver(  # later, a name it has (another pod)
+        engine, config, t0 + timedelta(minutes=60), first, {**first, "pod": "b"}
+    )
+    assert _incident_keys(engine) == [MAIN]
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents.c.alert_count)).scalar_one() == 4
+    assert _opens(engine) == 1
+
+
+def test_without_a_window_any_later_alertname_joins(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(DEFAULT + "    cross_alert_window: null\n")
+    _deliver(engine, config, t0, {"alertname": "HighErrorRate", "cluster": "eu-1"})
+    _deliver(
+        engine,
+        config,
+        t0 + timedelta(hours=3),
+        {"alertname": "HighMemoryUsage", "cluster": "eu-1", "severity": "warning"},
+    )
+    assert _incident_keys(engine) == [MAIN]

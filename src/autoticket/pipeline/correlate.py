@@ -57,11 +57,15 @@ def correlation_key(event: Event, route: RouteConfig) -> tuple[str, dict[str, st
     for name in group_labels(event, route):
         if name != "environment":
             group[name] = event.labels.get(name, "")
+    return _key(route.name, group), group
+
+
+def _key(route: str, group: dict[str, str]) -> str:
     parts = ",".join(f"{k}={v}" for k, v in sorted(group.items()))
-    key = f"{route.name}|{parts}"
+    key = f"{route}|{parts}"
     if len(key) > MAX_KEY:  # keep it readable and unique, and within its column
         key = f"{key[: MAX_KEY - 40]}…#{hashlib.sha256(key.encode()).hexdigest()[:32]}"
-    return key, group
+    return key
 
 
 class _Work:
@@ -147,6 +151,7 @@ class CorrelateStage:
         if alert is not None and _is_stale(alert, event):
             state.save_alert(alert)
             return
+        group = self._late_alertname(event, alert, group, work)
         incident = state.open_incident(event.correlation_key or "")
         if incident is None:
             incident = self._open_or_reopen(event, group, work)
@@ -203,6 +208,54 @@ class CorrelateStage:
         alert.severity = max(alert.severity, event.severity)
         state.save_alert(alert)
         state.save_incident(incident)
+
+    def _late_alertname(
+        self, event: Event, alert: Alert | None, group: dict[str, str], work: _Work
+    ) -> dict[str, str]:
+        """Cross-alert correlation within its window: another alertname joins a
+        service's open incident within the route's `cross_alert_window` after it
+        opened, or later when it is worse than the incident (the fault grows). A
+        later alertname, no worse, that the incident does not have is keyed by its
+        name too (its own incident: another fault, or noise), and stays there.
+        Returns the group labels that key the event; sets its key when they change."""
+        route = self.routes[event.route or ""]
+        window, name = route.cross_alert_window, event.labels.get("alertname")
+        if window is None or not name or "service" not in group or "alertname" in group:
+            return group
+        state, key = work.state, event.correlation_key or ""
+        split = {**group, "alertname": name}
+        split_key = _key(route.name, split)
+        if alert is not None and alert.incident_id is not None:
+            known = state.incident(alert.incident_id)
+            if known.status is IncidentStatus.OPEN and known.correlation_key == split_key:
+                event.correlation_key = split_key
+                return split  # it started late: it stays on its own
+        main = state.open_incident(key)
+        if main is None or (alert is not None and alert.incident_id == main.id):
+            return group
+        late = event.received_at - main.opened_at
+        if late <= window or event.severity > main.severity:
+            return group  # in time, or the fault grows worse (a disk fills up)
+        if name in state.alertnames(main.id):
+            return group
+        state.prefetch([], [split_key])
+        event.correlation_key = split_key
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "late alertname: its own incident",
+                key,
+                event.id,
+                {
+                    "incident": main.id,
+                    "mechanism": "cross-alert window",
+                    "alertname": name,
+                    "after": str(late),
+                    "window": str(window),
+                },
+            )
+        )
+        return split
 
     def _leave_previous(self, alert: Alert, incident: Incident, event: Event, work: _Work) -> None:
         """A firing alert now correlates elsewhere (e.g. after a routing change)."""

@@ -210,6 +210,20 @@ class SqlCorrelationState:
     def lock_key(self, key: str) -> None:
         lock_keys(self.conn, [key])
 
+    def alertnames(self, incident_id: int) -> set[str]:
+        """The alertnames of the alerts that joined an incident (stored, then as held here)."""
+        names: set[str] = set()
+        query = select(alerts.c.fingerprint, alerts.c.labels).where(
+            alerts.c.incident_id == incident_id
+        )
+        for fingerprint, labels in self.conn.execute(query):
+            if fingerprint not in self._alerts and isinstance(labels, dict):
+                names.add(str(labels.get("alertname", "")))
+        for alert in self._alerts.values():
+            if alert.incident_id == incident_id:
+                names.add(alert.labels.get("alertname", ""))
+        return names
+
     def service_incident(
         self, service: str, environment: str, since: datetime, upto: Incident
     ) -> Incident | None:
