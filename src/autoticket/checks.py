@@ -30,6 +30,7 @@ from autoticket.config import (
 from autoticket.config_meaning import meaning_problems
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError, compile_route, parse_matchers
+from autoticket.policy.inhibit import compile_rule
 from autoticket.policy.silences import compile_entry
 from autoticket.regex import RegexError, compile_config_regex
 from autoticket.releases.prometheus import missing_secrets
@@ -139,6 +140,8 @@ def _code_problems(
     if "routes" not in failed:
         problems += _route_problems(config)
     problems += _silence_problems(config, failed)
+    if "inhibit_rules" not in failed:
+        problems += _inhibit_problems(config)
     if not failed & {"redaction", "retention"}:
         problems += _redaction_problems(config)
     if "sinks" not in failed:
@@ -171,6 +174,25 @@ def _silence_problems(config: Config, failed: frozenset[str]) -> list[ConfigProb
             except PolicyError as exc:
                 where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
                 problems.append(config.problem((section, i, *where), exc.reason))
+    return problems
+
+
+def _inhibit_problems(config: Config) -> list[ConfigProblem]:
+    """Matchers that do not compile, and a name used twice (explain names the rule)."""
+    problems: list[ConfigProblem] = []
+    seen: set[str] = set()
+    for i, rule in enumerate(config.inhibit_rules):
+        try:
+            name = compile_rule(rule, i).name
+        except PolicyError as exc:
+            where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
+            problems.append(config.problem(("inhibit_rules", i, *where), exc.reason))
+            continue
+        if name in seen:
+            problems.append(
+                config.problem(("inhibit_rules", i, "name"), f"duplicate rule name {name!r}")
+            )
+        seen.add(name)
     return problems
 
 

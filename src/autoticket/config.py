@@ -33,7 +33,7 @@ from pydantic import (
 
 from autoticket.oncall.settings import EscalationPolicy, Schedule
 from autoticket.releases.settings import RELEASE_ACTION_SINK, ReleaseSettings
-from autoticket.silence_settings import MaintenanceEntry, SilenceEntry
+from autoticket.silence_settings import InhibitRule, MaintenanceEntry, SilenceEntry
 
 __all__ = [
     "BUILTIN_SINK",
@@ -461,6 +461,8 @@ class Config(_Strict):
     # add theirs through the API and the UI (stored, store/silences.py).
     silences: list[SilenceEntry] = Field(default_factory=list)
     maintenance: list[MaintenanceEntry] = Field(default_factory=list)
+    # Alertmanager-style inhibition (policy/inhibit.py, in correlate).
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 

@@ -15,6 +15,9 @@ from typing import Any
 
 __all__ = [
     "OWNER_FALLBACKS",
+    "PAUSE_HOLD",
+    "RELATED_HOLD",
+    "STORM_HOLD",
     "STORM_PREFIX",
     "Alert",
     "AlertStatus",
@@ -355,6 +358,12 @@ SILENCE_HOLD = "silenced"
 SILENCE_REOPEN_HOLD = "silenced (reopen)"
 """...and while one holds the reopening of its (resolved) ticket."""
 SILENCE_HOLDS = frozenset({SILENCE_HOLD, SILENCE_REOPEN_HOLD})
+PAUSE_HOLD = "pause"
+STORM_HOLD = "storm {}"
+"""`Incident.held` of a storm's child (format: the storm's id; pipeline/storm.py)."""
+RELATED_HOLD = "related to {}"
+"""...and of an incident related to another's (topology, inhibition)."""
+"""A new incident's ticket waiting for its route's pause (engine/actions.py, lifecycle/pause.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The config of silences and maintenance windows (`silences:`, `maintenance:`).
+"""The config of silences, maintenance windows and inhibition rules
+(`silences:`, `maintenance:`, `inhibit_rules:`).
 
 Kept apart from `autoticket.config`, which only gains two lists. As with
 routes, the matchers are compiled by the policy code (policy/silences.py) and
@@ -15,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from autoticket.oncall.settings import WEEKDAYS, ClockTime, Span, TimeZone
 
-__all__ = ["MaintenanceEntry", "SilenceEntry", "WeeklyEvery"]
+__all__ = ["InhibitRule", "MaintenanceEntry", "SilenceEntry", "WeeklyEvery"]
 
 _NAME = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -39,7 +40,14 @@ def _weekday(value: Any) -> str:
     return text
 
 
+def _rule_matchers(texts: list[str]) -> list[str]:
+    if not texts:
+        raise ValueError("give at least one matcher: a rule over every alert is a mistake")
+    return texts
+
+
 Matchers = Annotated[list[str], AfterValidator(_some_matchers)]
+RuleMatchers = Annotated[list[str], AfterValidator(_rule_matchers)]
 Instant = Annotated[datetime, AfterValidator(_aware)]
 
 
@@ -90,3 +98,18 @@ class MaintenanceEntry(SilenceEntry):
         if self.every is None and (self.starts_at is None or self.ends_at is None):
             raise ValueError("give `every` (a weekly window) or both starts_at and ends_at")
         return self
+
+
+_LABEL = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class InhibitRule(_Strict):
+    """Alertmanager's inhibition: while an alert matching `source_matchers` fires, a
+    new incident whose alert matches `target_matchers` and has the same values of
+    the `equal` labels is related to the source's incident (no ticket of its own).
+    Named for explain; unnamed rules are `inhibit-<index>`."""
+
+    name: _NAME | None = None
+    source_matchers: RuleMatchers
+    target_matchers: RuleMatchers
+    equal: list[_LABEL] = Field(default_factory=list)

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import Engine, select
 
 from autoticket.config import Config, parse_config_text
 from autoticket.lifecycle.timers import fire_due
 from autoticket.model import Delivery
-from autoticket.store.tables import events, incidents, outbox
+from autoticket.store.tables import decisions, events, incidents, outbox
 from conftest import am_alert, am_payload, process
 
 CONFIG = """
@@ -148,7 +149,7 @@ def test_storms_can_be_turned_off(engine: Engine, t0: datetime) -> None:
     assert len(_opens(engine)) == 4
 
 
-def _stream(seed: int) -> list[bytes]:
+def _stream(seed: int, severities: tuple[str, ...] = ("critical",)) -> list[bytes]:
     """Services of two clusters firing and resolving within minutes of each other."""
     import json
     import random
@@ -163,18 +164,22 @@ def _stream(seed: int) -> list[bytes]:
         now += timedelta(seconds=rng.choice((5, 20, 40, 90, 200, 400, 900)))
         key = (rng.choice(["api", "web", "cart", "search", "ads"]), rng.choice(["eu-1", "us-1"]))
         service, cluster = key
+        severity = rng.choice(severities)
         if key in firing and rng.random() < 0.4:
             start = firing.pop(key)
             alert = am_alert(
                 service=service,
                 cluster=cluster,
+                severity=severity,
                 status="resolved",
                 starts_at=_iso(start),
                 ends_at=_iso(now - timedelta(seconds=1)),
             )
         else:
             start = firing.setdefault(key, now - timedelta(seconds=1))
-            alert = am_alert(service=service, cluster=cluster, starts_at=_iso(start))
+            alert = am_alert(
+                service=service, cluster=cluster, severity=severity, starts_at=_iso(start)
+            )
         alert["fingerprint"] = f"{service}-{cluster}"
         line = {
             "id": f"L{n:03d}",
@@ -191,15 +196,17 @@ def _iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_storms_replay_the_same_at_every_batch_size() -> None:
+@pytest.mark.parametrize("paused", [False, True])
+def test_storms_replay_the_same_at_every_batch_size(paused: bool) -> None:
+    """With pauses too: a paused service joins a storm when its pause ends."""
     import json
 
     from autoticket.replay import replay
 
-    config = parse_config_text(CONFIG)
+    config = parse_config_text(CONFIG + ("    pause: {warning: 2m}\n" if paused else ""))
     stormed = 0
     for seed in range(8):
-        lines = _stream(seed)
+        lines = _stream(seed, ("critical", "warning") if paused else ("critical",))
         outputs = [
             json.dumps(replay(iter(lines), config, batch_size=b).output, sort_keys=True)
             for b in (1, 7, 200)
@@ -235,3 +242,87 @@ def test_a_child_firing_again_after_its_storm_ended_files_its_own_ticket(
     child = _incidents(engine)["default|cluster=eu-1,environment=prod,service=cart"]
     assert child.status == "open" and child.parent_id is None and child.held is None
     assert [o["title"] for o in _opens(engine)][-1] == "HighErrorRate on cart"
+
+
+def test_a_later_burst_while_the_first_storm_is_open_is_a_storm_of_its_own(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    for n, service in enumerate(["api", "web", "cart"]):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    later = t0 + timedelta(minutes=20)  # cart still fires: the first storm is open
+    for n, service in enumerate(["search", "ads", "shop"], start=3):
+        _fire(engine, config, later + timedelta(minutes=n - 3), n, service=service, cluster="eu-1")
+    found = _incidents(engine)
+    second = "storm|cluster=eu-1,environment=prod@2026-01-05T10:22:00Z"
+    assert found["storm|cluster=eu-1,environment=prod"].status == "open"
+    assert found[second].status == "open"
+    assert found["default|cluster=eu-1,environment=prod,service=shop"].parent_id == found[second].id
+    titles = [o["title"] for o in _opens(engine)]
+    assert titles.count("Storm: many services alerting in cluster eu-1 (prod)") == 2
+    assert "HighErrorRate on search" in titles and "HighErrorRate on ads" in titles
+
+
+def test_a_storm_under_way_gathers_services_while_they_keep_coming(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    for n, service in enumerate(["api", "web", "cart"]):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    # 5 min after the last join: only cart and search in the window, yet it joins.
+    _fire(engine, config, t0 + timedelta(minutes=7), 3, service="search", cluster="eu-1")
+    # 6 min after that: the storm has stopped gathering.
+    _fire(engine, config, t0 + timedelta(minutes=13), 4, service="ads", cluster="eu-1")
+    found = _incidents(engine)
+    storm = found["storm|cluster=eu-1,environment=prod"]
+    assert found["default|cluster=eu-1,environment=prod,service=search"].parent_id == storm.id
+    assert found["default|cluster=eu-1,environment=prod,service=ads"].parent_id is None
+    assert [o["title"] for o in _opens(engine)][-1] == "HighErrorRate on ads"
+
+
+def test_a_paused_service_joins_the_storm_that_formed_while_it_waited(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG + "    pause: {warning: 2m}\n")
+    _fire(engine, config, t0, 0, service="api", cluster="eu-1", severity="warning")
+    _fire(
+        engine,
+        config,
+        t0 + timedelta(seconds=30),
+        1,
+        service="ads",
+        severity="warning",
+        cluster="eu-1",
+    )
+    _fire(engine, config, t0 + timedelta(minutes=1), 2, service="web", cluster="eu-1")
+    _resolve(
+        engine,
+        config,
+        t0 + timedelta(seconds=90),
+        1,
+        service="ads",
+        severity="warning",
+        cluster="eu-1",
+    )
+    _fire(engine, config, t0 + timedelta(minutes=2), 3, service="cart", cluster="eu-1")
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=4), config)
+    found = _incidents(engine)
+    storm = found["storm|cluster=eu-1,environment=prod"]
+    api = found["default|cluster=eu-1,environment=prod,service=api"]
+    assert api.parent_id == storm.id and api.held == f"storm {storm.id}"
+    ads = found["default|cluster=eu-1,environment=prod,service=ads"]  # a transient
+    assert ads.parent_id is None and ads.held == "resolved within its pause"
+    # api, ads (both paused) and web made the storm; the transient stays out of it.
+    assert [o["title"] for o in _opens(engine)] == [
+        "Storm: many services alerting in cluster eu-1 (prod)"
+    ]
+    with engine.connect() as conn:
+        outcomes = conn.execute(
+            select(decisions.c.outcome, decisions.c.inputs).where(
+                decisions.c.incident_id == api.id, decisions.c.stage == "lifecycle"
+            )
+        ).all()
+    [(outcome, inputs)] = outcomes
+    assert outcome == "joined storm" and inputs["mechanism"] == "storm"
+    assert inputs["parent"] == storm.id

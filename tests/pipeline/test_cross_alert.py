@@ -198,3 +198,39 @@ def test_without_a_window_any_later_alertname_joins(engine: Engine, t0: datetime
         {"alertname": "HighMemoryUsage", "cluster": "eu-1", "severity": "warning"},
     )
     assert _incident_keys(engine) == [MAIN]
+
+
+def test_only_an_alertname_it_had_reopens_a_resolved_incident(engine: Engine, t0: datetime) -> None:
+    from autoticket.lifecycle.timers import fire_due
+
+    config = parse_config_text("timers: {resolve_after: 5m, reopen_within: 1h}\n" + DEFAULT)
+    first = {"alertname": "HighErrorRate", "cluster": "eu-1"}
+    _deliver(engine, config, t0, first)
+    _deliver(engine, config, t0 + timedelta(minutes=1), {**first, "status": "resolved"})
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=7), config)
+    other = _deliver(
+        engine,
+        config,
+        t0 + timedelta(minutes=20),
+        {"alertname": "HighMemoryUsage", "cluster": "eu-1", "severity": "warning"},
+    )
+    [not_reopened] = [d for d in _decisions(engine, other) if d["outcome"].startswith("not")]
+    assert not_reopened["inputs"]["mechanism"] == "cross-alert window"
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.status).order_by(incidents.c.id)).scalars().all()
+    assert rows == ["resolved", "open"]
+    # The alertname it had, within reopen_within, reopens the same incident.
+    same = {"alertname": "HighErrorRate", "cluster": "eu-2"}
+    _deliver(engine, config, t0, same)
+    _deliver(engine, config, t0 + timedelta(minutes=1), {**same, "status": "resolved"})
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=7), config)
+    _deliver(
+        engine, config, t0 + timedelta(minutes=21), {**same, "starts_at": "2026-01-05T10:20:30Z"}
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.status).order_by(incidents.c.id)).scalars().all()
+        actions = conn.execute(select(outbox.c.action)).scalars().all()
+    assert rows == ["resolved", "open", "open"]
+    assert actions.count("reopen") == 1

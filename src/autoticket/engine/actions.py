@@ -23,6 +23,7 @@ from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.ticket_body import on_call, render_body, safe_link
 from autoticket.model import (
     OWNER_FALLBACKS,
+    PAUSE_HOLD,
     SILENCE_HOLD,
     SILENCE_HOLDS,
     SILENCE_REOPEN_HOLD,
@@ -291,7 +292,6 @@ def apply_verdict(
 
 INFO_HOLD = "severity info"
 SHADOW_HOLD = "shadow route"
-PAUSE_HOLD = "pause"
 TRANSIENT_HOLD = "resolved within its pause"
 
 

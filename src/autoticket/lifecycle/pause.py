@@ -19,9 +19,11 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import PAUSE_HOLD, TRANSIENT_HOLD, Actions
 from autoticket.lifecycle.subjects import due_incidents
-from autoticket.model import Decision, Incident, IncidentStatus, Timer
+from autoticket.model import STORM_HOLD, Decision, Incident, IncidentStatus, Timer, storm_key
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
+from autoticket.store.locks import lock_keys
+from autoticket.store.storms import latest_open_storm_id
 
 __all__ = ["TicketPause"]
 
@@ -44,11 +46,76 @@ class TicketPause:
                 continue
             pause = timedelta(seconds=float(timer.payload.get("pause_seconds", 0)))
             if incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:
-                _open(incident, timer, pause, state, actions)
+                if not _join_storm(conn, incident, timer, state, actions, config):
+                    _open(incident, timer, pause, state, actions)
             else:
                 _suppress(incident, timer, pause, state, actions)
             acted += 1
         return acted
+
+
+def _join_storm(
+    conn: Connection,
+    incident: Incident,
+    timer: Timer,
+    state: SqlCorrelationState,
+    actions: Actions,
+    config: Config,
+) -> bool:
+    """A paused incident that still fires while the storm of its place, which formed
+    around it (it opened within the storm's window), is open joins that storm
+    instead of filing its own ticket. What resolved within its pause stays a
+    transient, outside the storm."""
+    storm = config.correlation.storm
+    labels = incident.group_labels
+    place, environment = labels.get(storm.label), labels.get("environment")
+    if not storm.enabled or not place or not environment or not labels.get("service"):
+        return False
+    if incident.parent_id is not None:
+        return False
+    key = storm_key(storm.label, place, environment)
+    lock_keys(conn, [key])
+    found = latest_open_storm_id(conn, key)
+    parent = state.find_incident(found) if found is not None else None
+    if parent is None or parent.status is IncidentStatus.RESOLVED:
+        return False
+    opened = incident.opened_at
+    if opened < parent.opened_at - storm.window or opened - parent.updated_at > storm.window:
+        return False  # not part of that burst
+    due = timer.due_at
+    incident.parent_id = parent.id
+    incident.held = STORM_HOLD.format(parent.id)
+    incident.updated_at = due
+    state.save_incident(incident)
+    parent.alert_count += 1
+    parent.firing += 1
+    state.save_incident(parent)
+    services = [labels["service"]]
+    state.add_timeline(
+        incident.id,
+        due,
+        "storm_joined",
+        f"part of storm incident {parent.id}: its pause ended while the storm of "
+        f"{storm.label} {place} is open; no ticket of its own",
+        {"parent": parent.id, "services": services},
+    )
+    actions.explain(
+        incident.id,
+        Decision(
+            "lifecycle",
+            "joined storm",
+            parent.correlation_key,
+            str(incident.id),
+            {
+                "incident": incident.id,
+                "parent": parent.id,
+                "mechanism": "storm",
+                "reason": "pause ended while its place's storm is open",
+                "window": str(storm.window),
+            },
+        ),
+    )
+    return True
 
 
 def _open(

@@ -15,6 +15,7 @@ the outcome does not depend on how deliveries were batched.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from autoticket.model import (
 )
 from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
 from autoticket.pipeline.storm import RELATED_HOLD, STORM_HOLD, storm_for, upstream_incident
+from autoticket.policy.inhibit import CompiledInhibitRule, compile_inhibit_rules
 
 __all__ = ["MAX_KEY", "CorrelateStage", "correlation_key"]
 
@@ -124,6 +126,7 @@ class CorrelateStage:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.routes = {r.name: r for r in config.routes}
+        self.inhibit: tuple[CompiledInhibitRule, ...] = compile_inhibit_rules(config.inhibit_rules)
 
     def run(self, batch: Batch, ctx: Context) -> StageResult:
         state = ctx.stored()
@@ -142,6 +145,8 @@ class CorrelateStage:
                 self._firing(event, group, work)
             else:
                 self._resolved(event, work)
+            if self.inhibit:
+                self._track_inhibit_source(event, state)
         return StageResult(replace(batch, changes=list(work.changes.values())))
 
     # -- firing ------------------------------------------------------------
@@ -332,6 +337,8 @@ class CorrelateStage:
         state, now, key = work.state, event.received_at, event.correlation_key or ""
         within = self.config.timers.reopen_within
         recent = state.reopenable(key, now - within)
+        if recent is not None and self._another_fault(event, group, recent, state):
+            recent = None
         if recent is not None:
             incident, won = state.reopen(recent, now)
             if won:
@@ -370,9 +377,82 @@ class CorrelateStage:
             work.touched.add(incident.id)
             work.change(incident, "opened", event, f"opened by {event.title!r} on key {key}")
         _decide(event, "opened" if created else "joined (lost race)", incident, group)
-        if created and not self._related(incident, event, work):
+        attached = created and (
+            self._inhibited(incident, event, work) or self._related(incident, event, work)
+        )
+        if created and not attached:
             self._storm(incident, event, work)
         return incident
+
+    def _another_fault(
+        self, event: Event, group: dict[str, str], recent: Incident, state: CorrelationState
+    ) -> bool:
+        """With cross-alert keys (and a window), only an alertname the resolved incident
+        had reopens it: another one of the service, after it resolved, is a new fault."""
+        route = self.routes[event.route or ""]
+        name = event.labels.get("alertname")
+        if route.cross_alert_window is None or not name or "alertname" in group:
+            return False
+        if "service" not in group or name in state.alertnames(recent.id):
+            return False
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "not reopened: another alertname",
+                recent.correlation_key,
+                event.id,
+                {"incident": recent.id, "mechanism": "cross-alert window", "alertname": name},
+            )
+        )
+        return True
+
+    def _track_inhibit_source(self, event: Event, state: CorrelationState) -> None:
+        """Keep (while it fires) or drop an alert on an inhibition rule's source side."""
+        alert = state.alert(event.fingerprint)
+        if alert is None:
+            return
+        for rule in self.inhibit:
+            if not rule.is_source(event.labels):
+                continue
+            if alert.status is AlertStatus.FIRING and alert.incident_id is not None:
+                since = alert.active_since or event.received_at
+                state.keep_inhibit_source(
+                    rule.name, alert.fingerprint, rule.scope(event.labels), since
+                )
+            else:
+                state.drop_inhibit_source(rule.name, alert.fingerprint)
+
+    def _inhibited(self, incident: Incident, event: Event, work: _Work) -> bool:
+        """Relate a new incident to the open incident of a firing alert that inhibits
+        its alert (`inhibit_rules`), if any: no ticket of its own."""
+        for rule in self.inhibit:
+            if not rule.is_target(event.labels):
+                continue
+            # As in Alertmanager, an alert on both sides of a rule is not inhibited
+            # by another alert on both sides.
+            excluded = rule.is_target if rule.is_source(event.labels) else _never
+            found = work.state.inhibiting_incident(
+                rule.name, rule.scope(event.labels), event.fingerprint, excluded
+            )
+            if found is None or found[0].id == incident.id:
+                continue
+            source, alert = found
+            self._attach(
+                incident,
+                source,
+                event,
+                work,
+                "inhibited",
+                f"inhibited by rule {rule.name}: {alert.title!r} fires",
+                {
+                    "mechanism": "inhibit",
+                    "rule": rule.name,
+                    "source_alert": alert.title,
+                    "equal": list(rule.equal),
+                },
+            )
+            return True
+        return False
 
     def _related(self, incident: Incident, event: Event, work: _Work) -> bool:
         """Attach a new incident to its dependency's open incident (topology), if any."""
@@ -380,6 +460,33 @@ class CorrelateStage:
         if found is None:
             return False
         upstream, service = found
+        self._attach(
+            incident,
+            upstream,
+            event,
+            work,
+            "related to a dependency's incident",
+            f"{service} is a dependency",
+            {
+                "mechanism": "topology",
+                "depends_on": service,
+                "window": str(self.config.correlation.topology.window),
+            },
+        )
+        return True
+
+    def _attach(
+        self,
+        incident: Incident,
+        upstream: Incident,
+        event: Event,
+        work: _Work,
+        outcome: str,
+        why: str,
+        inputs: dict[str, Any],
+    ) -> None:
+        """Relate a new incident to `upstream`'s (or to the storm `upstream` is part of):
+        held, shown and counted there, resolved with it (lifecycle/auto_resolve.py)."""
         parent = (
             work.state.incident(upstream.parent_id) if upstream.parent_id is not None else upstream
         )
@@ -390,33 +497,25 @@ class CorrelateStage:
             parent,
             now,
             "related_attached",
-            f"related: incident {incident.id} of {incident.group_labels.get('service')}, "
-            f"which depends on {service}",
-            {"incident": incident.id, "depends_on": service},
+            f"related: incident {incident.id} ({incident.title}): {why}",
+            {"incident": incident.id, **inputs},
         )
         work.note(
             incident,
             now,
             "related",
-            f"related to incident {parent.id} ({service}, a dependency): no ticket of its own",
-            {"parent": parent.id, "depends_on": service},
+            f"related to incident {parent.id}: {why}; no ticket of its own",
+            {"parent": parent.id, **inputs},
         )
         event.decisions.append(
             Decision(
                 "correlate",
-                "related to a dependency's incident",
+                outcome,
                 parent.correlation_key,
                 event.id,
-                {
-                    "incident": incident.id,
-                    "parent": parent.id,
-                    "mechanism": "topology",
-                    "depends_on": service,
-                    "window": str(self.config.correlation.topology.window),
-                },
+                {"incident": incident.id, "parent": parent.id, **inputs},
             )
         )
-        return True
 
     def _storm(self, incident: Incident, event: Event, work: _Work) -> None:
         """Make a new incident part of its place's storm (pipeline/storm.py), if any."""
@@ -435,19 +534,7 @@ class CorrelateStage:
                 f"{parent.group_labels.get(storm.label)} opened incidents within {storm.window}",
                 services=found.services,
             )
-        incident.parent_id = parent.id
-        incident.held = STORM_HOLD.format(parent.id)
-        parent.alert_count += 1
-        parent.firing += 1
-        work.bump(parent, now)
-        work.state.save_incident(parent)
-        work.note(
-            incident,
-            now,
-            "storm_joined",
-            f"part of storm incident {parent.id}: no ticket of its own",
-            {"parent": parent.id, "services": found.services},
-        )
+        self._join_storm(incident, parent, now, work, found.services)
         event.decisions.append(
             Decision(
                 "correlate",
@@ -463,6 +550,24 @@ class CorrelateStage:
                     "window": str(storm.window),
                 },
             )
+        )
+
+    def _join_storm(
+        self, incident: Incident, parent: Incident, now: datetime, work: _Work, services: list[str]
+    ) -> None:
+        incident.parent_id = parent.id
+        incident.held = STORM_HOLD.format(parent.id)
+        parent.alert_count += 1
+        parent.firing += 1
+        work.bump(parent, now)
+        work.state.save_incident(parent)
+        work.state.save_incident(incident)
+        work.note(
+            incident,
+            now,
+            "storm_joined",
+            f"part of storm incident {parent.id}: no ticket of its own",
+            {"parent": parent.id, "services": services},
         )
 
     def _stop_firing(
@@ -523,6 +628,10 @@ class CorrelateStage:
                 incident, event, work, "alert_resolved", f"alert {event.title!r} resolved"
             )
         state.save_incident(incident)
+
+
+def _never(_: Mapping[str, str]) -> bool:
+    return False
 
 
 def _left_storm(incident: Incident, state: CorrelationState) -> bool:

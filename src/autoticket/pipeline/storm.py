@@ -6,6 +6,9 @@ cluster (the storm's `label`) and environment and opened within `window`
 before it, a storm incident (key `storm|cluster=…,environment=…`) is opened
 for them with one ticket; this incident and every later one of that place
 become its children (`parent_id`): their tickets are held (`storm <id>`),
+while they come within `window` of the storm's last change, however few are
+in the window then (a later burst, while the first storm is still open, is a
+storm of its own, `…@<start>`);
 their alerts are shown and counted under the storm. The services that had
 already filed a ticket keep it (at most threshold - 1 of them). The storm
 resolves when its last child resolves (lifecycle/auto_resolve.py).
@@ -19,13 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoticket.config import Config
-from autoticket.model import Incident, IncidentStatus, storm_key
+from autoticket.model import RELATED_HOLD, STORM_HOLD, Incident, IncidentStatus, storm_key
 from autoticket.pipeline.base import CorrelationState
 
 __all__ = ["RELATED_HOLD", "STORM_HOLD", "Storm", "storm_for", "upstream_incident"]
-
-STORM_HOLD = "storm {}"
-RELATED_HOLD = "related to {}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +43,25 @@ def storm_for(incident: Incident, config: Config, state: CorrelationState) -> St
     if not storm.enabled or not place or not environment or not labels.get("service"):
         return None
     since = incident.opened_at - storm.window
-    services = state.storm_services(storm.label, place, environment, since, incident)
-    if len(services) < storm.threshold:
-        return None
+    members = state.storm_members(storm.label, place, environment, since, incident)
+    services = sorted({service for _, service in members})
     key = storm_key(storm.label, place, environment)
+    if len(services) < storm.threshold:
+        # Too few services in the window to start a storm; one under way (its last
+        # service joined within the window) still gathers this one.
+        current = state.open_storm(key)
+        if current is None or incident.opened_at - current.updated_at > storm.window:
+            return None
+        state.lock_key(key)
+        return Storm(current, False, services)
     state.lock_key(key)
+    current = state.open_storm(key)
+    if current is not None:
+        if incident.opened_at - current.updated_at <= storm.window:
+            return Storm(current, False, services)
+        # The place's storm is still open, but its last service joined longer ago
+        # than the window: this burst is a storm of its own.
+        key = f"{key}@{incident.opened_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
     team = storm.team or config.catalog.default_team or incident.team
     draft = Incident(
         id=0,

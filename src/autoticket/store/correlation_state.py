@@ -11,7 +11,7 @@ schedules or cancels the incident's auto-resolve timer when it changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,13 +19,14 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from autoticket.model import Alert, Incident, IncidentStatus, Release, Timer
+from autoticket.model import Alert, AlertStatus, Incident, IncidentStatus, Release, Timer
 from autoticket.store import timers as timer_store
+from autoticket.store.inhibit_sources import drop_source, keep_source, sources_in_scope
 from autoticket.store.locks import lock_keys
 from autoticket.store.releases import releases_started_between
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
 from autoticket.store.silences import silences_since
-from autoticket.store.storms import members, service_incident_id
+from autoticket.store.storms import latest_open_storm_id, members, service_incident_id
 from autoticket.store.tables import alerts, incidents
 from autoticket.store.timeline import add_entries, entry
 from autoticket.store.upsert import upsert
@@ -47,6 +48,7 @@ class SqlCorrelationState:
         # no query needed (a storm of new keys would otherwise read once per key).
         self._never_resolved: set[str] = set()
         self._silences: tuple[datetime, list[Any]] | None = None  # (since, rows read)
+        self._inhibit_kept: dict[tuple[str, str], str | None] = {}  # (rule, fp) -> scope
 
     # -- reads -------------------------------------------------------------
     def prefetch(self, fingerprints: Iterable[str], keys: Iterable[str]) -> None:
@@ -184,13 +186,18 @@ class SqlCorrelationState:
     ) -> None:
         self._timeline.append(entry(incident_id, at, kind, message, data))
 
-    def storm_services(
+    def storm_members(
         self, label: str, place: str, environment: str, since: datetime, upto: Incident
-    ) -> list[str]:
-        """The services of the open incidents of a place opened from `since` up to
-        `upto` (pipeline/storm.py): a storm's count, as of that incident."""
+    ) -> list[tuple[int, str]]:
+        """The open incidents of a place opened from `since` up to `upto`, with their
+        services, oldest first (pipeline/storm.py): a storm's count, as of that incident."""
         found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
-        return sorted({m.service for m in found})
+        return [(m.incident_id, m.service) for m in found]
+
+    def open_storm(self, key: str) -> Incident | None:
+        """The open storm of a place (storm `key`, or a later burst's), opened last."""
+        found = latest_open_storm_id(self.conn, key)
+        return self.incident(found) if found is not None else None
 
     def silence_rows(self, since: datetime) -> list[Any]:
         """The stored silences not ended by `since` (decide matches them).
@@ -223,6 +230,41 @@ class SqlCorrelationState:
             if alert.incident_id == incident_id:
                 names.add(alert.labels.get("alertname", ""))
         return names
+
+    def keep_inhibit_source(self, rule: str, fingerprint: str, scope: str, since: datetime) -> None:
+        """Record a firing alert on a rule's source side (written at once: a later
+        event of this batch may look it up)."""
+        if self._inhibit_kept.get((rule, fingerprint)) != scope:
+            keep_source(self.conn, rule, fingerprint, scope, since)
+            self._inhibit_kept[(rule, fingerprint)] = scope
+
+    def drop_inhibit_source(self, rule: str, fingerprint: str) -> None:
+        if (rule, fingerprint) not in self._inhibit_kept or self._inhibit_kept[(rule, fingerprint)]:
+            drop_source(self.conn, fingerprint)
+            self._inhibit_kept[(rule, fingerprint)] = None
+
+    def inhibiting_incident(
+        self, rule: str, scope: str, target: str, excluded: Callable[[Mapping[str, str]], bool]
+    ) -> tuple[Incident, Alert] | None:
+        """The open incident of a firing source alert of `rule` with these `equal`
+        values (oldest first), not the target alert itself nor one `excluded`."""
+        for fingerprint in sources_in_scope(self.conn, rule, scope):
+            if fingerprint == target:
+                continue
+            alert = self._alerts.get(fingerprint)
+            if alert is None:
+                row = self.conn.execute(
+                    select(alerts).where(alerts.c.fingerprint == fingerprint)
+                ).first()
+                alert = alert_from_row(row) if row is not None else None
+            if alert is None or alert.status is not AlertStatus.FIRING or excluded(alert.labels):
+                continue
+            if alert.incident_id is None:
+                continue
+            incident = self.incident(alert.incident_id)
+            if incident.status is IncidentStatus.OPEN:
+                return incident, alert
+        return None
 
     def service_incident(
         self, service: str, environment: str, since: datetime, upto: Incident

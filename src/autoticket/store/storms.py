@@ -16,7 +16,14 @@ from sqlalchemy import Connection, and_, or_, select
 from autoticket.model import STORM_PREFIX
 from autoticket.store.tables import incidents
 
-__all__ = ["Member", "members", "open_child_ids", "open_children", "service_incident_id"]
+__all__ = [
+    "Member",
+    "latest_open_storm_id",
+    "members",
+    "open_child_ids",
+    "open_children",
+    "service_incident_id",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +114,20 @@ def open_children(conn: Connection, parent_id: int) -> int:
         incidents.c.parent_id == parent_id, incidents.c.open_key.is_not(None)
     )
     return len(conn.execute(query).all())
+
+
+def latest_open_storm_id(conn: Connection, key: str) -> int | None:
+    """The open storm of a place (its key, or the key of a later burst) opened last."""
+    query = (
+        select(incidents.c.id)
+        .where(
+            or_(
+                incidents.c.open_key == key,
+                incidents.c.open_key.like(f"{_like(key)}@%", escape="\\"),
+            )
+        )
+        .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+        .limit(1)
+    )
+    found = conn.execute(query).scalar()
+    return int(found) if found is not None else None

@@ -357,3 +357,18 @@ silences = Table(
     Column("updated_at", TS, nullable=False),
     Column("expired_by", String(128)),
 )
+
+
+# Firing alerts that match an inhibition rule's source side (policy/inhibit.py),
+# by rule and the values of its `equal` labels (`scope`, a sha256): what a new
+# incident's alert is looked up against. Written by correlate as source alerts
+# fire, removed as they resolve; a row is trusted only while its alert fires.
+inhibit_sources = Table(
+    "inhibit_sources",
+    metadata,
+    Column("rule", String(100), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("scope", String(64), nullable=False),
+    Column("since", TS, nullable=False),
+    Index("ix_inhibit_sources_rule_scope", "rule", "scope"),
+)
