@@ -182,6 +182,10 @@ class TicketsConfig(_Strict):
     coalesce: bool = True
     update_interval: Duration = timedelta(minutes=5)
     update_every_alerts: int = Field(default=10, gt=0)
+    # Growth: an incident's priority rises one step (P3 -> P2, along the configured
+    # priorities) at each of these alert counts it reaches, so a spreading fault
+    # is worked on sooner; the change is one ticket update. [] turns it off.
+    raise_priority_at: list[Annotated[int, Field(gt=1)]] = Field(default_factory=lambda: [10, 50])
 
 
 def _text(value: Any) -> Any:
@@ -226,6 +230,8 @@ class RedactionConfig(_Strict):
     disable: list[str] = Field(default_factory=list)
 
 
+SEVERITY_ORDER = ("critical", "high", "warning", "info")
+"""Most severe first: the order of the priority ladder growth climbs."""
 DEFAULT_PRIORITIES: dict[str, str] = {
     "critical": "P1",
     "high": "P2",
@@ -523,7 +529,23 @@ class Config(_Strict):
         route = self.route(route_name)
         return list(route.sinks) if route is not None else ["builtin"]
 
-    def priority_for(self, route: RouteConfig | None, severity: str) -> str:
+    def priority_for(self, route: RouteConfig | None, severity: str, alerts: int = 1) -> str:
+        """The priority of `severity` on `route`, raised one step per growth threshold
+        (`tickets.raise_priority_at`) that `alerts` reaches, up to the top priority."""
+        base = self._priority(route, severity)
+        steps = self.growth_steps(alerts)
+        if not steps:
+            return base
+        ladder = list(dict.fromkeys(self._priority(route, s) for s in SEVERITY_ORDER))
+        if base not in ladder:
+            return base
+        return ladder[max(0, ladder.index(base) - steps)]
+
+    def growth_steps(self, alerts: int) -> int:
+        """How many of `tickets.raise_priority_at` an incident of `alerts` alerts reached."""
+        return sum(alerts >= n for n in self.tickets.raise_priority_at)
+
+    def _priority(self, route: RouteConfig | None, severity: str) -> str:
         if route is not None and severity in route.priorities:
             return route.priorities[severity]
         return self.priorities.get(severity, DEFAULT_PRIORITIES.get(severity, "P3"))

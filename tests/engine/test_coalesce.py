@@ -72,7 +72,8 @@ def test_a_flood_becomes_one_update_per_interval(engine: Engine, t0: datetime) -
     flow.round.fire_timers(t0 + timedelta(minutes=5) - timedelta(seconds=1))
     assert len(flow.actions()) == 1
     flow.round.fire_timers(t0 + timedelta(minutes=5))
-    assert flow.actions() == [("open", ["opened"]), ("update", ["alert_added"])]
+    # Past 10 alerts (tickets.raise_priority_at) its priority rose: said in that update.
+    assert flow.actions() == [("open", ["opened"]), ("update", ["alert_added", "grew"])]
     flow.round.fire_timers(t0 + timedelta(hours=1))  # nothing else was held
     assert len(flow.actions()) == 2
 
@@ -161,3 +162,43 @@ def test_an_alert_firing_again_is_worth_an_update(engine: Engine, t0: datetime) 
         ("open", ["opened"]),
         ("update", ["alert_resolved", "alert_refired"]),
     ]
+
+
+def test_growth_raises_the_priority_one_step_per_threshold_one_update_each(
+    engine: Engine, t0: datetime
+) -> None:
+    text = CONFIG.replace(
+        "update_every_alerts: 10}", "update_every_alerts: 100, raise_priority_at: [3, 5]}"
+    )
+    flow = _flow(engine, text)
+    alerts = []
+    for n in range(7):  # a new alert every 6 min: past the update interval each time
+        alerts.append(_alert(n))
+        flow.send(t0 + timedelta(minutes=6 * n), *alerts)
+    with flow.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.action, outbox.c.payload).order_by(outbox.c.id)).all()
+        worth = [
+            d.inputs["worth"]
+            for d in conn.execute(
+                select(decisions).where(decisions.c.outcome == "update").order_by(decisions.c.id)
+            )
+        ]
+    sent = [(r.action, r.payload["priority"], r.payload["reasons"]) for r in rows]
+    assert sent == [
+        ("open", "P3", ["opened"]),
+        ("update", "P2", ["alert_added", "grew"]),  # the 3rd alert
+        ("update", "P1", ["alert_added", "grew"]),  # the 5th
+    ]
+    assert worth == [["grew", "priority P3 -> P2"], ["grew", "priority P2 -> P1"]]
+
+
+def test_growth_can_be_turned_off(engine: Engine, t0: datetime) -> None:
+    text = CONFIG.replace(
+        "update_every_alerts: 10}", "update_every_alerts: 100, raise_priority_at: []}"
+    )
+    flow = _flow(engine, text)
+    alerts = [_alert(n) for n in range(60)]
+    flow.send(t0, *alerts)
+    with flow.engine.connect() as conn:
+        [priority] = conn.execute(select(outbox.c.payload)).scalars().all()
+    assert priority["priority"] == "P3"

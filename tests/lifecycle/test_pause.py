@@ -147,8 +147,25 @@ def test_unpaused_severities_open_at_once_and_a_transient_tickets_when_it_return
     assert len(opens) == 2 and opens[1]["title"] == "DiskSlow on checkout"
 
 
-def _stream(seed: int, length: int = 40) -> list[bytes]:
-    """Warnings firing and resolving around the 2 minute pause, several groups interleaved."""
+def test_a_paused_incident_that_grows_past_the_paused_severities_files_at_once(
+    engine: Engine, paused: Config
+) -> None:
+    _step(engine, paused, 0, T0, _alert(T0))
+    at = T0 + timedelta(seconds=20)
+    _step(engine, paused, 1, at, _alert(at, severity="critical", alertname="DiskFull"))
+    [opened] = _opens(engine)
+    assert opened["reasons"][-1] == "severity critical: its route does not pause it"
+    assert opened["priority"] == "P1"
+    with engine.begin() as conn:  # the pause's end changes nothing
+        fire_due(conn, T0 + timedelta(minutes=3), paused)
+    assert len(_opens(engine)) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents.c.held)).scalar_one() is None
+
+
+def _stream(seed: int, length: int = 40, grow: bool = False) -> list[bytes]:
+    """Warnings firing and resolving around the 2 minute pause, several groups
+    interleaved; with `grow`, now and then a critical alert joins a firing group."""
     rng = random.Random(seed)
     steps = (10, 30, 60, 100, 119, 120, 121, 130, 240, 300, 600, 3600)
     now, lines = T0, []
@@ -157,7 +174,9 @@ def _stream(seed: int, length: int = 40) -> list[bytes]:
         now += timedelta(seconds=rng.choice(steps))
         g = rng.randrange(8)
         firing, start = episodes.get(g, (False, now))
-        if not firing or rng.random() < 0.5:
+        if grow and firing and rng.random() < 0.15:  # it grows: a critical alert of the service
+            body = _alert(now, severity="critical", alertname=f"G{g}x", service=f"s{g}")
+        elif not firing or rng.random() < 0.5:
             if not firing:
                 start = now - timedelta(seconds=1)
             body = _alert(now, alertname=f"G{g}", service=f"s{g}", starts_at=start)
@@ -180,7 +199,7 @@ def _stream(seed: int, length: int = 40) -> list[bytes]:
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_pauses_replay_the_same_at_every_batch_size(seed: int) -> None:
     config = parse_config_text(CONFIG)
-    lines = _stream(seed)
+    lines = _stream(seed, grow=seed % 2 == 1)
     outputs = {
         b: json.dumps(replay(iter(lines), config, batch_size=b).output, sort_keys=True)
         for b in (1, 7, 200)

@@ -314,8 +314,9 @@ def _hold_or_lift(
     severity its route pauses waits that long (returned: the caller sets the
     timer). An info hold lifts once the incident grew worse, a transient's
     once it fires again (each pausing first where the route says so), a
-    silence's once an alert no silence covers fires; on a lift the action
-    and its reasons are returned. Else None.
+    pause's once it grew to a severity the route does not pause, a silence's
+    once an alert no silence covers fires; on a lift the action and its
+    reasons are returned. Else None.
     """
     if verdict.action is None:
         return None
@@ -354,6 +355,10 @@ def _hold_or_lift(
         why = f"severity {incident.severity.label}: no longer held as info"
     elif held == TRANSIENT_HOLD and incident.firing > 0:
         why = "fires again after it resolved within its pause"
+    elif held == PAUSE_HOLD and pause is None:
+        # Grown to a severity its route does not pause: filed now, as it would have
+        # been had the worse alert come with the first (whatever the batching).
+        why = f"severity {incident.severity.label}: its route does not pause it"
     else:
         return None
     if pause is not None:

@@ -27,7 +27,7 @@ from autoticket.store.ticket_updates import load_update_states, save_update_stat
 
 __all__ = ["Coalescer", "worth_sending"]
 
-_WORTH_BY_KIND = frozenset({"severity_changed", "alert_refired", "flapping"})
+_WORTH_BY_KIND = frozenset({"severity_changed", "alert_refired", "flapping", "grew"})
 
 
 def worth_sending(

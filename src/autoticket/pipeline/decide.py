@@ -57,6 +57,10 @@ class DecideStage:
             incident = ctx.stored().incident(incident_id)
             route = self.config.route(incident.route)
             kinds = [c.kind for c in changes]
+            added = sum(len(c.event_ids) for c in changes if c.kind == "alert_added")
+            grown = self.config.growth_steps(incident.alert_count)
+            if added and grown > self.config.growth_steps(incident.alert_count - added):
+                kinds.append("grew")  # past a `raise_priority_at` count: its priority rises
             team = incident.team or (route.team if route is not None else None)
             owner = _owner_source(incident.team, team, owner_of.get(incident_id, "?"))
             files_ticket = route is not None and route.action == "ticket"
@@ -68,7 +72,9 @@ class DecideStage:
                     else None,
                     rule=route.name if route is not None else incident.route,
                     changes=kinds,
-                    priority=self.config.priority_for(route, incident.severity.label),
+                    priority=self.config.priority_for(
+                        route, incident.severity.label, incident.alert_count
+                    ),
                     team=team,
                     sinks=list(route.sinks) if route is not None else [],
                     first_received_at=first_seen.get(incident_id),
