@@ -61,6 +61,15 @@ class Telemetry:
             ["reason"],
             registry=r,
         )
+        self.merged = Counter(
+            "autoticket_merged",
+            "What was folded into an open incident instead of ticketed, by mechanism: "
+            "duplicate (a repeat or HA copy of a firing alert), alert (another alert of "
+            "its key), cross-alert (another alertname of its service), storm, topology, "
+            "inhibit (an incident related to another's)",
+            ["mechanism"],
+            registry=r,
+        )
         self.unowned_tickets = Counter(
             "autoticket_unowned_tickets",
             "Tickets opened whose owner is a fallback (default_team, the route's team) or none",

@@ -270,6 +270,9 @@ class Round:
         if self.telemetry is None:
             return
         for _, decision in actions.decisions:
+            if decision.outcome == "joined storm":  # a paused service, at its pause's end
+                self.telemetry.merged.labels("storm").inc()
+                continue
             if decision.outcome == "suppressed":
                 reason = str(decision.inputs.get("reason", "other"))
             elif decision.outcome == "ticket held" and "opened" in decision.inputs.get(
@@ -294,6 +297,8 @@ class Round:
             t.incidents.labels(kind).inc(n)
         for dl in batch.dead_letters:
             t.dead_letters.labels(dl.delivery.source, dl.stage).inc()
+        for mechanism, n in batch.merged.items():
+            t.merged.labels(mechanism).inc(n)
         for decision in batch.dropped:
             t.events_received.labels(
                 decision.inputs.get("source", "unknown"), decision.outcome

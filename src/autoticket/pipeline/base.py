@@ -83,6 +83,11 @@ class Batch:
     # How many events the deliveries parsed into, and why events left the batch.
     parsed: int = 0
     dropped: list[Decision] = field(default_factory=list)
+    # What correlate folded instead of ticketing, by mechanism (a metric): repeats
+    # of known firing alerts (`duplicate`), new alerts joining an open incident
+    # (`alert`, `cross-alert`), incidents joining another (`storm`, `topology`,
+    # `inhibit`).
+    merged: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

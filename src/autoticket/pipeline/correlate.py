@@ -81,6 +81,10 @@ class _Work:
         self.state = state
         self.changes: dict[tuple[int, str], IncidentChange] = {}
         self.touched: set[int] = set()
+        self.merged: dict[str, int] = {}
+
+    def merge(self, mechanism: str) -> None:
+        self.merged[mechanism] = self.merged.get(mechanism, 0) + 1
 
     def has(self, incident: Incident, *kinds: str) -> bool:
         return any((incident.id, kind) in self.changes for kind in kinds)
@@ -108,13 +112,18 @@ class _Work:
             incident.version += 1
 
 
+def _cross_alert(group: dict[str, str]) -> bool:
+    """Keyed by service, not alertname: any alertname of the service joins."""
+    return "service" in group and "alertname" not in group
+
+
 def _decide(
     event: Event, outcome: str, incident: Incident | None, group: dict[str, str] | None = None
 ) -> None:
     inputs: dict[str, Any] = {"incident": incident.id} if incident is not None else {}
     if group is not None:
         inputs["grouped_by"] = sorted(group)
-        if "service" in group and "alertname" not in group:
+        if _cross_alert(group):
             # Cross-alert correlation: any alertname of this service joins the incident.
             inputs["mechanism"] = "cross-alert"
     event.decisions.append(Decision("correlate", outcome, event.correlation_key, event.id, inputs))
@@ -147,7 +156,7 @@ class CorrelateStage:
                 self._resolved(event, work)
             if self.inhibit:
                 self._track_inhibit_source(event, state)
-        return StageResult(replace(batch, changes=list(work.changes.values())))
+        return StageResult(replace(batch, changes=list(work.changes.values()), merged=work.merged))
 
     # -- firing ------------------------------------------------------------
     def _firing(self, event: Event, group: dict[str, str], work: _Work) -> None:
@@ -155,6 +164,7 @@ class CorrelateStage:
         alert = state.alert(event.fingerprint)
         if alert is not None and _is_stale(alert, event):
             state.save_alert(alert)
+            work.merge("duplicate")
             return
         group = self._late_alertname(event, alert, group, work)
         incident = state.open_incident(event.correlation_key or "")
@@ -170,6 +180,7 @@ class CorrelateStage:
             work.bump(incident, now)
             _decide(event, "new alert joined", incident, group)
             if not work.has(incident, "opened"):
+                work.merge("cross-alert" if _cross_alert(group) else "alert")
                 work.change(
                     incident,
                     "alert_added",
@@ -185,10 +196,12 @@ class CorrelateStage:
             if not was_firing_here:
                 self._leave_previous(alert, incident, event, work)
                 self._refire(alert, incident, event, work)
-            elif alert.active_since is None or event.occurred_at > alert.active_since:
-                # A newer episode while we still saw it firing (its resolve was lost
-                # or is late): late resolves of the older episode are now stale.
-                alert.active_since = event.occurred_at
+            else:
+                work.merge("duplicate")  # a repeat: Alertmanager's resend, an HA copy
+                if alert.active_since is None or event.occurred_at > alert.active_since:
+                    # A newer episode while we still saw it firing (its resolve was lost
+                    # or is late): late resolves of the older episode are now stale.
+                    alert.active_since = event.occurred_at
         if incident.resolve_due_at is not None:
             incident.resolve_due_at = None
             work.note(
@@ -228,21 +241,26 @@ class CorrelateStage:
         if window is None or not name or "service" not in group or "alertname" in group:
             return group
         state, key = work.state, event.correlation_key or ""
-        split = {**group, "alertname": name}
-        split_key = _key(route.name, split)
-        if alert is not None and alert.incident_id is not None:
-            known = state.incident(alert.incident_id)
-            if known.status is IncidentStatus.OPEN and known.correlation_key == split_key:
-                event.correlation_key = split_key
-                return split  # it started late: it stays on its own
         main = state.open_incident(key)
-        if main is None or (alert is not None and alert.incident_id == main.id):
+        # Keys are built only when a split is possible: not for a repeat or a refire
+        # in its key's open incident, nor for the first alert of a key.
+        joined = alert.incident_id if alert is not None else None
+        if joined is not None and (main is None or joined != main.id):
+            known = state.incident(joined)
+            if known.status is IncidentStatus.OPEN and known.correlation_key != key:
+                split = {**group, "alertname": name}
+                if known.correlation_key == _key(route.name, split):
+                    event.correlation_key = known.correlation_key
+                    return split  # it started late: it stays on its own
+        if main is None or joined == main.id:
             return group
         late = event.received_at - main.opened_at
         if late <= window or event.severity > main.severity:
             return group  # in time, or the fault grows worse (a disk fills up)
         if name in state.alertnames(main.id):
             return group
+        split = {**group, "alertname": name}
+        split_key = _key(route.name, split)
         state.prefetch([], [split_key])
         event.correlation_key = split_key
         event.decisions.append(
@@ -491,6 +509,7 @@ class CorrelateStage:
             work.state.incident(upstream.parent_id) if upstream.parent_id is not None else upstream
         )
         now = event.received_at
+        work.merge(str(inputs["mechanism"]))
         incident.parent_id = parent.id
         incident.held = RELATED_HOLD.format(parent.id)
         work.note(
@@ -555,6 +574,7 @@ class CorrelateStage:
     def _join_storm(
         self, incident: Incident, parent: Incident, now: datetime, work: _Work, services: list[str]
     ) -> None:
+        work.merge("storm")
         incident.parent_id = parent.id
         incident.held = STORM_HOLD.format(parent.id)
         parent.alert_count += 1

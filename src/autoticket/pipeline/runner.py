@@ -69,13 +69,16 @@ class Pipeline:
         Returns this part's batch; its changes and verdicts are also added to
         `result.batch`.
         """
-        part = replace(result.batch, events=events, changes=[], verdicts=[])
+        part = replace(result.batch, events=events, changes=[], verdicts=[], merged={})
         for stage in self.resolve_stages:
             part = self._timed(stage, part, ctx, result)
             if not part.events and not part.changes:
                 break
         result.batch.changes.extend(part.changes)
         result.batch.verdicts.extend(part.verdicts)
+        merged = result.batch.merged
+        for mechanism, n in part.merged.items():
+            merged[mechanism] = merged.get(mechanism, 0) + n
         return part
 
     def _timed(self, stage: Stage, batch: Batch, ctx: Context, result: PipelineResult) -> Batch:
