@@ -28,6 +28,7 @@ from autoticket.config import (
     read_config_text,
 )
 from autoticket.config_meaning import meaning_problems
+from autoticket.engine.templates import template_problems
 from autoticket.pipeline.redact import Redactor
 from autoticket.policy import PolicyError, compile_route, parse_matchers
 from autoticket.policy.inhibit import compile_rule
@@ -142,6 +143,8 @@ def _code_problems(
     problems += _silence_problems(config, failed)
     if "inhibit_rules" not in failed:
         problems += _inhibit_problems(config)
+    if not failed & {"templates", "routes", "sinks"}:
+        problems += _template_problems(config)
     if not failed & {"redaction", "retention"}:
         problems += _redaction_problems(config)
     if "sinks" not in failed:
@@ -174,6 +177,27 @@ def _silence_problems(config: Config, failed: frozenset[str]) -> list[ConfigProb
             except PolicyError as exc:
                 where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
                 problems.append(config.problem((section, i, *where), exc.reason))
+    return problems
+
+
+def _template_problems(config: Config) -> list[ConfigProblem]:
+    """Templates that do not compile or render with every variable, and names of
+    templates that do not exist."""
+    problems: list[ConfigProblem] = []
+    for name, spec in config.templates.items():
+        for part, reason in template_problems(name, spec):
+            problems.append(config.problem(("templates", name, part), reason))
+    known = sorted(config.templates)
+
+    def unknown(template: str) -> str:
+        return f"no template {template!r} in templates: ({', '.join(known) or 'none'})"
+
+    for i, route in enumerate(config.routes):
+        if route.template is not None and route.template not in config.templates:
+            problems.append(config.problem(("routes", i, "template"), unknown(route.template)))
+    for sink, spec in config.sinks.items():
+        if spec.template is not None and spec.template not in config.templates:
+            problems.append(config.problem(("sinks", sink, "template"), unknown(spec.template)))
     return problems
 
 

@@ -256,6 +256,17 @@ class DuringRelease(_Strict):
     window: PositiveDuration = timedelta(minutes=30)
 
 
+class TemplateSpec(_Strict):
+    """A ticket's title and body as sandboxed Jinja2 (engine/templates.py), chosen by
+    a route's or a sink's `template`. Either may be left out (the default stays);
+    what renders is cut to the limits (a tracker's field sizes)."""
+
+    title: str | None = Field(default=None, max_length=10_000)
+    body: str | None = Field(default=None, max_length=100_000)
+    title_limit: int = Field(default=255, ge=16, le=10_000)
+    body_limit: int = Field(default=32_768, ge=256, le=1_000_000)
+
+
 class RouteConfig(_Strict):
     name: Name
     matchers: list[str] = Field(default_factory=list)
@@ -284,6 +295,9 @@ class RouteConfig(_Strict):
     team: Name | None = None
     priorities: dict[SeverityName, Priority] = Field(default_factory=dict)
     sinks: list[str] = Field(default_factory=lambda: ["builtin"])
+    # The `templates:` entry its tickets' title and body render with (all sinks,
+    # unless a sink names its own).
+    template: Name | None = None
 
 
 BUILTIN_SINK = "builtin"
@@ -299,6 +313,8 @@ class SinkSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: Name
+    # The `templates:` entry this sink's tickets render with, over the route's.
+    template: Name | None = None
     _source: str = PrivateAttr(default="<config>")
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 
@@ -459,6 +475,7 @@ class Config(_Strict):
     )
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
+    templates: dict[Name, TemplateSpec] = Field(default_factory=dict)
     sources: dict[Name, SourceAuthConfig] = Field(default_factory=dict)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)

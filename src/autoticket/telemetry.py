@@ -70,6 +70,12 @@ class Telemetry:
             ["mechanism"],
             registry=r,
         )
+        self.template_errors = Counter(
+            "autoticket_template_errors",
+            "Ticket templates that failed to render (the default title or body was used)",
+            ["template"],
+            registry=r,
+        )
         self.unowned_tickets = Counter(
             "autoticket_unowned_tickets",
             "Tickets opened whose owner is a fallback (default_team, the route's team) or none",

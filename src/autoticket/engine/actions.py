@@ -11,6 +11,7 @@ in the caller's transaction, so a change and its action commit together.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import Connection
 
 from autoticket.config import Config
 from autoticket.engine.coalesce import Coalescer
+from autoticket.engine.templates import rendered_text
 from autoticket.engine.ticket_body import on_call, render_body, safe_link
 from autoticket.model import (
     OWNER_FALLBACKS,
@@ -43,6 +45,8 @@ from autoticket.pipeline.base import CorrelationState
 from autoticket.store import outbox as outbox_store
 from autoticket.store import timers as timer_store
 from autoticket.store.events import add_decisions
+
+log = logging.getLogger("autoticket.engine")
 
 __all__ = [
     "Actions",
@@ -246,6 +250,7 @@ def apply_verdict(
     if verdict.details is not None:
         extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
         extra["labels"] = ticket_labels(verdict.details)
+        _templated(incident, verdict, extra, actions)
     reasons = verdict.changes
     inputs: dict[str, Any] = {
         "changes": verdict.changes,
@@ -368,13 +373,79 @@ def _hold_or_lift(
     return _Lift("open", [*verdict.changes, why])
 
 
-def _held_extra(incident: Incident, verdict: TicketVerdict, config: Config) -> dict[str, Any]:
+def _templated(
+    incident: Incident, verdict: TicketVerdict, extra: dict[str, Any], actions: Actions
+) -> None:
+    """Apply the route's and the sinks' templates to the payload fields in `extra`
+    (engine/templates.py); a template that fails is explained, the default kept."""
+    config = actions.config
+    route = config.route(incident.route)
+    specs = config.sink_specs
+    sinks = verdict.sinks or config.sinks_for(incident.route)
+    own = {s: t for s in sinks if s in specs and (t := specs[s].template) is not None}
+    chosen = route.template if route is not None else None
+    if chosen is None and not own:
+        return
+    details = verdict.details
+    assert details is not None
+    context = template_context(incident, verdict, details, extra)
+    if context["oncall"] is None:
+        context["oncall"] = on_call(config, incident.team, incident.updated_at)[0]
+    updates, errors = rendered_text(config, context, chosen, own)
+    extra.update(updates)
+    for template, error in errors:
+        log.warning("ticket template failed: %s (incident %s)", error, incident.id)
+        actions.explain(
+            incident.id,
+            Decision(
+                "decide",
+                "template failed",
+                verdict.rule,
+                str(incident.id),
+                {"template": template, "error": error, "fallback": "the default"},
+            ),
+        )
+
+
+def template_context(
+    incident: Incident, verdict: TicketVerdict, details: TicketDetails, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The variables a ticket template sees (engine/templates.TEMPLATE_VARIABLES)."""
+    links = {k: link for k, v in details.links.items() if (link := safe_link(v))}
+    return {
+        "title": incident.title,
+        "body": extra.get("body", ""),
+        "summary": details.summary,
+        "description": details.description,
+        "service": details.service,
+        "environment": details.environment,
+        "alertname": details.alertname,
+        "severity": incident.severity.label,
+        "priority": verdict.priority,
+        "team": incident.team or verdict.team,
+        "oncall": extra.get("oncall"),
+        "alert_count": incident.alert_count,
+        "firing": incident.firing,
+        "first_seen": incident.opened_at.isoformat().replace("+00:00", "Z"),
+        "last_seen": incident.updated_at.isoformat().replace("+00:00", "Z"),
+        "runbook": safe_link(details.runbook),
+        "links": links,
+        "annotations": dict(details.annotations),
+        "labels": dict(extra.get("labels", {})),
+        "incident_id": incident.id,
+        "route": incident.route,
+        "changes": list(verdict.changes),
+    }
+
+
+def _held_extra(incident: Incident, verdict: TicketVerdict, actions: Actions) -> dict[str, Any]:
     """What the ticket action would have carried, kept for when the hold lifts."""
     start = verdict.first_received_at or incident.updated_at
     extra: dict[str, Any] = {"first_received_at": start.isoformat()}
     if verdict.details is not None:
-        extra["body"] = render_body(config, incident, verdict.details, verdict)
+        extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
         extra["labels"] = ticket_labels(verdict.details)
+        _templated(incident, verdict, extra, actions)
     if verdict.owner_source is not None:
         extra["owner_source"] = verdict.owner_source
         extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
@@ -402,7 +473,7 @@ def _silence(
         "changes": verdict.changes,
         "sinks": verdict.sinks,
         "action": "reopen" if incident.held == SILENCE_REOPEN_HOLD else "open",
-        "extra": _held_extra(incident, verdict, actions.config),
+        "extra": _held_extra(incident, verdict, actions),
     }
     actions.timers.append(Timer(timer_store.SILENCE_END, str(incident.id), due, payload, set_at=at))
     state.add_timeline(
@@ -436,7 +507,7 @@ def _pause(incident: Incident, verdict: TicketVerdict, pause: timedelta, actions
     """Set the pause timer; it keeps what the open would have carried (lifecycle/pause.py)."""
     start = verdict.first_received_at or incident.updated_at
     due = start + pause
-    extra = _held_extra(incident, verdict, actions.config)
+    extra = _held_extra(incident, verdict, actions)
     payload = {
         "pause_seconds": pause.total_seconds(),
         "rule": verdict.rule,

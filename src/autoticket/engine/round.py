@@ -273,6 +273,9 @@ class Round:
             if decision.outcome == "joined storm":  # a paused service, at its pause's end
                 self.telemetry.merged.labels("storm").inc()
                 continue
+            if decision.outcome == "template failed":
+                self.telemetry.template_errors.labels(str(decision.inputs["template"])).inc()
+                continue
             if decision.outcome == "suppressed":
                 reason = str(decision.inputs.get("reason", "other"))
             elif decision.outcome == "ticket held" and "opened" in decision.inputs.get(

@@ -34,7 +34,7 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
             "incident_id": a.incident_id,
             "sink": sink,
             "action": a.action,
-            "payload": a.payload,
+            "payload": _for_sink(a.payload, sink),
             "status": "pending",
             "attempts": 0,
             "created_at": now,
@@ -44,6 +44,17 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
         for sink in a.sinks
     ]
     insert_ignore(conn, outbox, rows, ["idempotency_key"])
+
+
+def _for_sink(payload: dict[str, Any], sink: str) -> dict[str, Any]:
+    """The payload as `sink` gets it: its own template's title and body, if it has one
+    (`per_sink`, engine/templates.py)."""
+    per_sink = payload.get("per_sink")
+    if not per_sink:
+        return payload
+    out = {k: v for k, v in payload.items() if k != "per_sink"}
+    out.update(per_sink.get(sink, {}))
+    return out
 
 
 def _due_query(query: Any, now: datetime, sinks: Collection[str] | None) -> Any:
