@@ -230,6 +230,7 @@ class RedactionConfig(_Strict):
     disable: list[str] = Field(default_factory=list)
 
 
+_P_NUMBER = re.compile(r"P[0-9]+")
 SEVERITY_ORDER = ("critical", "high", "warning", "info")
 """Most severe first: the order of the priority ladder growth climbs."""
 DEFAULT_PRIORITIES: dict[str, str] = {
@@ -476,6 +477,13 @@ class Config(_Strict):
     routes: list[RouteConfig] = Field(default_factory=lambda: [RouteConfig(name="default")])
     sinks: dict[Name, SinkSpec] = Field(default_factory=dict)
     templates: dict[Name, TemplateSpec] = Field(default_factory=dict)
+    # Severity x service tier: a row per catalog tier overrides `priorities` for
+    # the services of that tier (e.g. tier "1": {critical: P1, warning: P2});
+    # a route's own `priorities` override both.
+    priority_matrix: dict[
+        Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=64)],
+        dict[SeverityName, Priority],
+    ] = Field(default_factory=dict)
     sources: dict[Name, SourceAuthConfig] = Field(default_factory=dict)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
@@ -546,25 +554,42 @@ class Config(_Strict):
         route = self.route(route_name)
         return list(route.sinks) if route is not None else ["builtin"]
 
-    def priority_for(self, route: RouteConfig | None, severity: str, alerts: int = 1) -> str:
-        """The priority of `severity` on `route`, raised one step per growth threshold
-        (`tickets.raise_priority_at`) that `alerts` reaches, up to the top priority."""
-        base = self._priority(route, severity)
+    def priority_for(
+        self, route: RouteConfig | None, severity: str, alerts: int = 1, tier: str | None = None
+    ) -> str:
+        """The priority of `severity` on `route` for a service of `tier` (the route's
+        `priorities`, else the `priority_matrix` row of the tier, else `priorities`),
+        raised one step per growth threshold (`tickets.raise_priority_at`) that
+        `alerts` reaches, up to the top of the ladder."""
+        base = self._priority(route, severity, tier)
         steps = self.growth_steps(alerts)
         if not steps:
             return base
-        ladder = list(dict.fromkeys(self._priority(route, s) for s in SEVERITY_ORDER))
+        ladder = self.priority_ladder(route, tier)
         if base not in ladder:
             return base
         return ladder[max(0, ladder.index(base) - steps)]
+
+    def priority_ladder(self, route: RouteConfig | None, tier: str | None = None) -> list[str]:
+        """The priorities from most to least urgent: what severities give, most severe
+        first; when all look like P<n>, ordered by n with the matrix's too."""
+        ladder = list(dict.fromkeys(self._priority(route, s, tier) for s in SEVERITY_ORDER))
+        every = set(ladder) | {self._priority(None, s, None) for s in SEVERITY_ORDER}
+        every |= {p for row in self.priority_matrix.values() for p in row.values()}
+        if all(_P_NUMBER.fullmatch(p) for p in every):
+            return sorted(every, key=lambda p: int(p[1:]))
+        return ladder
 
     def growth_steps(self, alerts: int) -> int:
         """How many of `tickets.raise_priority_at` an incident of `alerts` alerts reached."""
         return sum(alerts >= n for n in self.tickets.raise_priority_at)
 
-    def _priority(self, route: RouteConfig | None, severity: str) -> str:
+    def _priority(self, route: RouteConfig | None, severity: str, tier: str | None) -> str:
         if route is not None and severity in route.priorities:
             return route.priorities[severity]
+        row = self.priority_matrix.get(tier) if tier is not None else None
+        if row is not None and severity in row:
+            return row[severity]
         return self.priorities.get(severity, DEFAULT_PRIORITIES.get(severity, "P3"))
 
 

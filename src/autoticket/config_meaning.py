@@ -73,6 +73,7 @@ def meaning_problems(
         ({"routes", "catalog"}, _route_teams, errors),
         ({"catalog"}, _catalog_teams, errors),
         ({"catalog"}, _dependencies, warnings),
+        ({"catalog", "priority_matrix"}, _matrix_tiers, warnings),
         ({"routes"}, _condition_labels, warnings),
         (_ONCALL, oncall_errors, errors),
         (_ONCALL, oncall_warnings, warnings),
@@ -85,7 +86,21 @@ def meaning_problems(
 def _configured_priorities(config: Config) -> list[str]:
     """What the top-level `priorities:` map gives, defaults included for severities it omits."""
     severities = ("critical", "high", "warning", "info")
-    return list(dict.fromkeys(config.priority_for(None, s) for s in severities))
+    given = [config.priority_for(None, s) for s in severities]
+    given += [p for row in config.priority_matrix.values() for p in row.values()]
+    return list(dict.fromkeys(given))
+
+
+def _matrix_tiers(config: Config) -> Iterable[ConfigProblem]:
+    """A priority_matrix row for a tier no catalog service has is never used."""
+    tiers = {s.tier for s in config.catalog.services.values() if s.tier is not None}
+    for tier in config.priority_matrix:
+        if tier not in tiers:
+            yield config.problem(
+                ("priority_matrix", tier),
+                f"no catalog service has tier {tier!r} "
+                f"(tiers in the catalog: {', '.join(sorted(tiers)) or 'none'})",
+            )
 
 
 def _priorities(config: Config) -> Iterable[ConfigProblem]:
@@ -96,7 +111,8 @@ def _priorities(config: Config) -> Iterable[ConfigProblem]:
                 yield config.problem(
                     ("routes", i, "priorities", severity),
                     f"priority {priority!r} is not among the configured priorities "
-                    f"({', '.join(known)}, from the top-level priorities: map); "
+                    f"({', '.join(known)}, from the top-level priorities: and "
+                    "priority_matrix: maps); "
                     "add it there or use one of them",
                 )
 

@@ -73,7 +73,10 @@ class DecideStage:
                     rule=route.name if route is not None else incident.route,
                     changes=kinds,
                     priority=self.config.priority_for(
-                        route, incident.severity.label, incident.alert_count
+                        route,
+                        incident.severity.label,
+                        incident.alert_count,
+                        worst[incident_id].tier if incident_id in worst else None,
                     ),
                     team=team,
                     sinks=list(route.sinks) if route is not None else [],
