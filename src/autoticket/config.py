@@ -193,6 +193,15 @@ def _text(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
+class KubernetesKeys(_Strict):
+    """How a Kubernetes alert names this service: its namespace and workload (a
+    `deployment`, `statefulset`, `daemonset`, `cronjob`, `job_name` or `container`
+    label with this value, or a `pod` named `<workload>-…`)."""
+
+    namespace: str = Field(min_length=1, max_length=253)
+    workload: str = Field(min_length=1, max_length=253)
+
+
 class ServiceEntry(_Strict):
     team: Name
     tier: Annotated[str | None, BeforeValidator(_text)] = None
@@ -200,6 +209,12 @@ class ServiceEntry(_Strict):
     repo: str | None = None
     # Services this one calls: their releases are suspects of its incidents.
     depends_on: list[Name] = Field(default_factory=list)
+    # Other names alerts use for it (a `service` or `job` label value): enrich
+    # writes the catalog's name in the `service` label, so they correlate as one.
+    aliases: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list)
+    # Links a responder opens first, shown on its tickets: name -> http(s) URL.
+    dashboards: dict[str, str] = Field(default_factory=dict)
+    kubernetes: KubernetesKeys | None = None
 
 
 class TeamEntry(_Strict):

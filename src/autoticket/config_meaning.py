@@ -74,6 +74,7 @@ def meaning_problems(
         ({"catalog"}, _catalog_teams, errors),
         ({"catalog"}, _dependencies, warnings),
         ({"catalog", "priority_matrix"}, _matrix_tiers, warnings),
+        ({"catalog"}, _catalog_names, errors),
         ({"routes"}, _condition_labels, warnings),
         (_ONCALL, oncall_errors, errors),
         (_ONCALL, oncall_warnings, warnings),
@@ -89,6 +90,32 @@ def _configured_priorities(config: Config) -> list[str]:
     given = [config.priority_for(None, s) for s in severities]
     given += [p for row in config.priority_matrix.values() for p in row.values()]
     return list(dict.fromkeys(given))
+
+
+def _catalog_names(config: Config) -> Iterable[ConfigProblem]:
+    """An alias names one service and is no service's own name; a dashboard is an
+    absolute http(s) URL; a Kubernetes workload belongs to one service."""
+    services = config.catalog.services
+    owner: dict[str, str] = {}
+    workloads: dict[tuple[str, str], str] = {}
+    for name, entry in services.items():
+        for i, alias in enumerate(entry.aliases):
+            where = ("catalog", "services", name, "aliases", i)
+            if alias in services:
+                yield config.problem(where, f"{alias!r} is a service of its own")
+            elif alias in owner and owner[alias] != name:
+                yield config.problem(where, f"{alias!r} is already an alias of {owner[alias]!r}")
+            owner.setdefault(alias, name)
+        for board, url in entry.dashboards.items():
+            if not re.fullmatch(r"https?://[^\s]+", url):
+                where = ("catalog", "services", name, "dashboards", board)
+                yield config.problem(where, f"{url!r} is not an absolute http(s) URL")
+        if entry.kubernetes is not None:
+            key = (entry.kubernetes.namespace, entry.kubernetes.workload)
+            if key in workloads:
+                where = ("catalog", "services", name, "kubernetes")
+                yield config.problem(where, f"{key[0]}/{key[1]} is already {workloads[key]!r}")
+            workloads.setdefault(key, name)
 
 
 def _matrix_tiers(config: Config) -> Iterable[ConfigProblem]:

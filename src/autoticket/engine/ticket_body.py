@@ -120,6 +120,10 @@ def render_body(
         link = safe_link(details.links.get(key))
         if link:
             lines.append(f"{label}: {link}")
+    for key in sorted(k for k in details.links if k.startswith("dashboard ")):
+        link = safe_link(details.links[key])
+        if link:
+            lines.append(f"Dashboard {key.removeprefix('dashboard ')}: {link}")
     extra = sorted(k for k in details.annotations if k not in _ANNOTATIONS_SHOWN_ELSEWHERE)
     if extra:
         lines += ["", "Annotations:"]
