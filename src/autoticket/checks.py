@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from autoticket.backstage import with_backstage
 from autoticket.config import (
     Config,
     ConfigError,
@@ -118,6 +119,11 @@ def _report(parsed: ParsedConfig, source: str, env: Mapping[str, str] | None) ->
     config = parsed.config
     if config is None:
         return report
+    if config.catalog.backstage and "catalog" not in parsed.failed:
+        config, imported = with_backstage(config, Path(source).parent)
+        report.config = config
+        for problem in imported.problems:  # degraded, not fatal: the rest is imported
+            report.warnings.append(config.problem(("catalog", "backstage"), problem))
     report.errors += _code_problems(config, parsed.failed, env)
     errors, warnings = meaning_problems(config, parsed.failed)
     report.errors += errors

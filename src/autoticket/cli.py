@@ -584,5 +584,9 @@ from autoticket.scenario_cli import scenario_app, simulate  # noqa: E402  (the s
 app.add_typer(scenario_app, name="scenario")
 app.command()(simulate)
 
+from autoticket.catalog_cli import catalog_app  # noqa: E402  (registers `autoticket catalog`)
+
+app.add_typer(catalog_app, name="catalog")
+
 if __name__ == "__main__":
     app()

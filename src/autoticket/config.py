@@ -232,6 +232,12 @@ class CatalogConfig(_Strict):
     services: dict[str, ServiceEntry] = Field(default_factory=dict)
     teams: dict[str, TeamEntry] = Field(default_factory=dict)
     default_team: Name | None = None
+    # Backstage `catalog-info.yaml` files (globs, relative to this file) and URLs,
+    # imported when the config loads (autoticket/backstage.py); entries written
+    # above win over imported ones of the same name.
+    backstage: list[Annotated[str, Field(min_length=1, max_length=2048)]] = Field(
+        default_factory=list
+    )
 
 
 class RedactionPattern(_Strict):
