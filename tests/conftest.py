@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, select, text
 
 from autoticket.config import Config, load_config
 from autoticket.engine.round import BatchOutcome, Round
@@ -214,3 +214,16 @@ def process(
     """One pipeline batch stored in `conn`'s transaction, as the engine's round does it."""
     engine_round = Round(conn.engine, config, build_pipeline(config), Dispatcher())
     return engine_round.process(conn, deliveries, now)
+
+
+def opened_titles(engine: Engine) -> list[str]:
+    """The titles of the tickets the built-in store was asked to open, in order."""
+    from autoticket.store.tables import outbox
+
+    with engine.connect() as conn:
+        query = (
+            select(outbox.c.payload)
+            .where(outbox.c.action == "open", outbox.c.sink == "builtin")
+            .order_by(outbox.c.id)
+        )
+        return [str(dict(p)["title"]) for p in conn.execute(query).scalars()]

@@ -15,7 +15,7 @@ from autoticket.config import Config, parse_config_text
 from autoticket.lifecycle.timers import fire_due
 from autoticket.model import Delivery
 from autoticket.store.tables import events, incidents, outbox, timeline
-from conftest import am_alert, am_payload, process
+from conftest import am_alert, am_payload, opened_titles, process
 
 CONFIG = """
 timers: {resolve_after: 5m, reopen_within: 1h}
@@ -39,16 +39,6 @@ def _send(engine: Engine, config: Config, at: datetime, n: int, status: str, **l
         process(conn, config, [Delivery(f"d{n}", "alertmanager", at, body, {})], at)
 
 
-def _opens(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        query = (
-            select(outbox.c.payload)
-            .where(outbox.c.action == "open", outbox.c.sink == "builtin")
-            .order_by(outbox.c.id)
-        )
-        return [str(dict(p)["title"]) for p in conn.execute(query).scalars()]
-
-
 def _incident(engine: Engine, service: str) -> Any:
     with engine.connect() as conn:
         rows = conn.execute(select(incidents)).all()
@@ -62,7 +52,7 @@ def test_a_symptom_downstream_is_related_to_its_dependencys_incident(
     config = parse_config_text(CONFIG)
     _send(engine, config, t0, 0, "firing", service="orders-db")
     _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="checkout")  # 2 hops
-    assert _opens(engine) == ["Aorders-db on orders-db"]
+    assert opened_titles(engine) == ["Aorders-db on orders-db"]
     db, checkout = _incident(engine, "orders-db"), _incident(engine, "checkout")
     assert checkout.parent_id == db.id and checkout.held == f"related to {db.id}"
     with engine.connect() as conn:
@@ -85,7 +75,7 @@ def test_late_unrelated_or_upstream_symptoms_file_their_own_tickets(
     _send(engine, config, t0, 0, "firing", service="checkout")
     _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders-db")  # upstream
     _send(engine, config, t0 + timedelta(minutes=30), 2, "firing", service="orders")  # too late
-    assert len(_opens(engine)) == 3
+    assert len(opened_titles(engine)) == 3
 
 
 def test_the_dependency_stays_open_while_a_related_incident_fires(
@@ -113,7 +103,7 @@ def test_the_dependency_stays_open_while_a_related_incident_fires(
     _send(engine, config, t0 + timedelta(minutes=20), 3, "resolved", service="orders")
     with engine.begin() as conn:
         fire_due(conn, t0 + timedelta(minutes=26), config)
-    assert _opens(engine) == ["Aorders-db on orders-db"]
+    assert opened_titles(engine) == ["Aorders-db on orders-db"]
     db, orders = _incident(engine, "orders-db"), _incident(engine, "orders")
     assert (db.status, orders.status) == ("resolved", "resolved")
     assert db.resolved_at == orders.resolved_at == t0 + timedelta(minutes=25)
@@ -149,4 +139,4 @@ def test_topology_is_off_unless_asked_for(engine: Engine, t0: datetime) -> None:
     config = parse_config_text(CONFIG.replace("topology: {enabled: true}", "topology: {}"))
     _send(engine, config, t0, 0, "firing", service="orders-db")
     _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="checkout")
-    assert len(_opens(engine)) == 2
+    assert len(opened_titles(engine)) == 2

@@ -16,8 +16,8 @@ from autoticket.checks import check_config_text
 from autoticket.config import Config, parse_config_text
 from autoticket.lifecycle.timers import fire_due
 from autoticket.model import Delivery
-from autoticket.store.tables import events, incidents, inhibit_sources, outbox, timeline
-from conftest import am_alert, am_payload, process
+from autoticket.store.tables import events, incidents, inhibit_sources, timeline
+from conftest import am_alert, am_payload, opened_titles, process
 
 CONFIG = """
 timers: {resolve_after: 5m, reopen_within: 1h}
@@ -49,16 +49,6 @@ def _node_down(engine: Engine, config: Config, at: datetime, status: str = "firi
     )
 
 
-def _opens(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        query = (
-            select(outbox.c.payload)
-            .where(outbox.c.action == "open", outbox.c.sink == "builtin")
-            .order_by(outbox.c.id)
-        )
-        return [str(dict(p)["title"]) for p in conn.execute(query).scalars()]
-
-
 def _incident(engine: Engine, key_part: str) -> Any:
     with engine.connect() as conn:
         rows = conn.execute(select(incidents)).all()
@@ -81,7 +71,7 @@ def test_a_target_alert_under_a_firing_source_is_related_to_its_incident(
         cluster="eu-1",
         node="n1",
     )
-    assert _opens(engine) == ["NodeDown on nodes"]
+    assert opened_titles(engine) == ["NodeDown on nodes"]
     source, checkout = _incident(engine, "service=nodes"), _incident(engine, "service=checkout")
     assert checkout.parent_id == source.id and checkout.held == f"related to {source.id}"
     with engine.connect() as conn:
@@ -122,7 +112,7 @@ def test_other_equal_values_a_resolved_source_or_no_target_match_file_tickets(
         cluster="eu-1",
         node="n1",
     )
-    assert _opens(engine) == ["NodeDown on nodes", "A on a", "C on c"]  # B is info: held
+    assert opened_titles(engine) == ["NodeDown on nodes", "A on a", "C on c"]  # B is info: held
 
 
 def test_the_source_incident_stays_open_while_an_inhibited_alert_fires(
@@ -142,7 +132,7 @@ def test_the_source_incident_stays_open_while_an_inhibited_alert_fires(
     source, target = _incident(engine, "service=nodes"), _incident(engine, "service=checkout")
     assert (source.status, target.status) == ("resolved", "resolved")
     assert source.resolved_at == t0 + timedelta(minutes=15)
-    assert _opens(engine) == ["NodeDown on nodes"]
+    assert opened_titles(engine) == ["NodeDown on nodes"]
 
 
 def test_an_alert_on_both_sides_is_not_inhibited_by_another_on_both_sides(
@@ -159,7 +149,7 @@ def test_an_alert_on_both_sides_is_not_inhibited_by_another_on_both_sides(
     _send(
         engine, config, at, "firing", alertname="Z", service="z", severity="warning", cluster="eu-1"
     )
-    assert _opens(engine) == ["X on x", "Y on y"]  # Z (warning, a target only) is inhibited
+    assert opened_titles(engine) == ["X on x", "Y on y"]  # Z (warning, a target only) is inhibited
     assert _incident(engine, "service=z").parent_id == _incident(engine, "service=x").id
 
 
