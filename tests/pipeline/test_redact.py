@@ -717,3 +717,16 @@ _TRICKY = st.sampled_from(
 def test_redaction_of_any_text_is_idempotent(redactor: Redactor, parts: list[str]) -> None:
     out, _ = redactor.redact("".join(parts))
     assert redactor.redact(out) == (out, {})
+
+
+def test_a_marker_is_not_a_keyword_of_the_event(redactor: Redactor) -> None:
+    """Found by Hypothesis: a 40-character run beside an OpenAI key, in an event that
+    names no AWS keyword, stayed (rightly) in the first pass, and the second pass
+    masked it, because the first pass's marker `[REDACTED:openai_key]` says `key`."""
+    run = "Zq9wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLx1A"
+    out, counts = redactor.redact("sk-" + "Ab1" * 12 + " " + run)
+    assert out == "[REDACTED:openai_key] " + run and counts == {"openai_key": 1}
+    assert redactor.redact(out) == (out, {})
+    # With a keyword of its own in the event, the run is masked in the first pass.
+    out, counts = redactor.redact("deployed to aws in eu-west-1 " + run)
+    assert run not in out and counts == {"aws_secret_access_key": 1}

@@ -107,7 +107,7 @@ class Redactor:
 
     def keyword_hits(self, text: str) -> tuple[tuple[str, int], ...]:
         """The prefilter keywords found in `text`, with the patterns each may trigger."""
-        lowered = text.casefold()
+        lowered = _unmarked(text).casefold()
         return tuple(kb for kb in self._keywords if kb[0] in lowered)
 
     def candidates_among(
@@ -126,7 +126,7 @@ class Redactor:
         """
         mask = self._always | (self.screened(text) if screened is None else screened)
         if hits:
-            lowered = text.casefold()
+            lowered = _unmarked(text).casefold()
             for k, bits in hits:
                 if k in lowered:
                     mask |= bits
@@ -155,10 +155,10 @@ class Redactor:
             if pattern.keywords is not None and not pattern.context:
                 if pattern.fold:
                     if lowered is None:
-                        lowered = text.casefold()
+                        lowered = _unmarked(text).casefold()
                     hay = lowered
                 else:
-                    hay = text
+                    hay = _unmarked(text)
                 for k in pattern.keywords:
                     if k in hay:
                         break
@@ -226,6 +226,13 @@ def compile_custom(regex: str) -> ConfigRegex:
     cannot run is a RegexError (a ValueError) naming why.
     """
     return compile_config_regex(regex)
+
+
+def _unmarked(text: str) -> str:
+    """`text` without its markers, for the keyword scans: a marker's kind (`…_key`,
+    `…secret…`) is not a keyword of the event, or redacting the output again
+    would find what the first pass, rightly, did not (idempotence)."""
+    return _MARKER.sub(" ", text) if "[REDACTED:" in text else text
 
 
 def _mask(pattern: SecretPattern, text: str, counts: dict[str, int]) -> str:
