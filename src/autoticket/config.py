@@ -320,6 +320,10 @@ class RouteConfig(_Strict):
     # The `templates:` entry its tickets' title and body render with (all sinks,
     # unless a sink names its own).
     template: Name | None = None
+    # As in Alertmanager: after this route matches, later routes are tried too;
+    # the sinks of those that match (with action ticket) also get the ticket.
+    # This route still decides the incident, action, priority and template.
+    continue_: bool = Field(default=False, alias="continue")
 
 
 BUILTIN_SINK = "builtin"
@@ -568,6 +572,12 @@ class Config(_Strict):
 
     def route(self, name: str) -> RouteConfig | None:
         return self._routes_by_name.get(name)
+
+    @cached_property
+    def routes_continue(self) -> bool:
+        """Whether some route has `continue`: then a sink that got an incident's ticket
+        gets its later actions too (engine/actions.record)."""
+        return any(route.continue_ for route in self.routes)
 
     def sinks_for(self, route_name: str) -> list[str]:
         """The sinks of a route; the built-in store when the route is gone from the config

@@ -75,6 +75,7 @@ def meaning_problems(
         ({"catalog"}, _dependencies, warnings),
         ({"catalog", "priority_matrix"}, _matrix_tiers, warnings),
         ({"catalog"}, _catalog_names, errors),
+        ({"routes"}, _last_continue, warnings),
         ({"routes"}, _condition_labels, warnings),
         (_ONCALL, oncall_errors, errors),
         (_ONCALL, oncall_warnings, warnings),
@@ -90,6 +91,14 @@ def _configured_priorities(config: Config) -> list[str]:
     given = [config.priority_for(None, s) for s in severities]
     given += [p for row in config.priority_matrix.values() for p in row.values()]
     return list(dict.fromkeys(given))
+
+
+def _last_continue(config: Config) -> Iterable[ConfigProblem]:
+    """`continue` on the last route has nothing to continue to."""
+    if config.routes and config.routes[-1].continue_:
+        yield config.problem(
+            ("routes", len(config.routes) - 1, "continue"), "no route after it to continue to"
+        )
 
 
 def _catalog_names(config: Config) -> Iterable[ConfigProblem]:

@@ -184,6 +184,8 @@ class Event:
     tier: str | None = None
     runbook: str | None = None
     route: str | None = None
+    # Sinks of later routes it matched through `continue` (route stage).
+    also_sinks: tuple[str, ...] = ()
     correlation_key: str | None = None
     incident_id: int | None = None
     decisions: list[Decision] = field(default_factory=list)

@@ -184,8 +184,16 @@ class Actions:
 
 
 def record(conn: Connection, actions: Actions, now: datetime) -> None:
-    """Write the actions to the outbox and the decisions, in the caller's transaction."""
+    """Write the actions to the outbox and the decisions, in the caller's transaction.
+
+    With `continue` routes, a ticket may live in more sinks than its route names:
+    every later action of an incident also goes to each sink that got its ticket."""
     actions.flush_timers(conn)
+    if actions.config.routes_continue and actions.actions:
+        opened = outbox_store.opened_sinks(conn, {a.incident_id for a in actions.actions})
+        for action in actions.actions:
+            more = [s for s in opened.get(action.incident_id, ()) if s not in action.sinks]
+            action.sinks.extend(more)
     outbox_store.enqueue(conn, actions.actions, now)
     add_decisions(conn, actions.decisions, now)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from autoticket.config import Config
+from autoticket.config import Config, RouteConfig
 from autoticket.model import AlertStatus, Event, IncidentChange, TicketDetails, TicketVerdict
 from autoticket.pipeline.base import Batch, Context, StageResult
 from autoticket.pipeline.silencing import Silencing
@@ -37,6 +37,7 @@ class DecideStage:
         worst: dict[int, Event] = {}
         seen: dict[int, set[str]] = {}
         owner_of: dict[int, str | None] = {}  # the owner source of the earliest event
+        also: dict[int, dict[str, None]] = {}  # sinks of `continue`d routes, in order
         for event in batch.events:
             iid, at = event.incident_id, event.received_at
             if iid is None or iid not in by_incident:
@@ -46,6 +47,8 @@ class DecideStage:
                 owner_of[iid] = event.owner_source
             if iid not in worst or _more_telling(event, worst[iid]):
                 worst[iid] = event
+            if event.also_sinks:
+                also.setdefault(iid, {}).update(dict.fromkeys(event.also_sinks))
             labels = seen.setdefault(iid, set())
             if event.service:
                 labels.add(f"service={event.service}")
@@ -79,7 +82,7 @@ class DecideStage:
                         worst[incident_id].tier if incident_id in worst else None,
                     ),
                     team=team,
-                    sinks=list(route.sinks) if route is not None else [],
+                    sinks=_sinks(route, kinds, also.get(incident_id)),
                     first_received_at=first_seen.get(incident_id),
                     details=_details(worst[incident_id]) if incident_id in worst else None,
                     seen=frozenset(seen.get(incident_id, ())),
@@ -89,6 +92,16 @@ class DecideStage:
                 )
             )
         return StageResult(replace(batch, verdicts=verdicts))
+
+
+def _sinks(route: RouteConfig | None, kinds: list[str], also: dict[str, None] | None) -> list[str]:
+    """The route's sinks; opening (or reopening), also those of the later routes its
+    events matched through `continue`. Later actions reach every sink that got the
+    ticket (engine/actions.record)."""
+    sinks = list(route.sinks) if route is not None else []
+    if also and ("opened" in kinds or "reopened" in kinds):
+        sinks += [s for s in also if s not in sinks]
+    return sinks
 
 
 def _owner_source(own: str | None, team: str | None, of_event: str | None) -> str | None:

@@ -49,12 +49,18 @@ class RouteStage:
             event.route = route.name
             ignored = route.action == "ignore"
             reason = f"{found.reason}; action ignore, event dropped" if ignored else found.reason
+            inputs: dict[str, object] = {"reason": reason, "skipped": skipped}
+            if found.also:
+                inputs["continued"] = [r.name for r in found.also]
+                event.also_sinks = tuple(
+                    dict.fromkeys(s for r in found.also if r.action == "ticket" for s in r.sinks)
+                )
             decision = Decision(
                 stage="route",
                 outcome="ignored" if ignored else "matched",
                 rule=route.name,
                 subject=event.id,
-                inputs={"reason": reason, "skipped": skipped},
+                inputs=inputs,
             )
             event.decisions.append(decision)
             if ignored:

@@ -103,6 +103,8 @@ class RouteMatch:
     route: RouteConfig
     reason: str
     checked: list[str] = field(default_factory=list)
+    # The later routes that matched too, through `continue` (in order).
+    also: list[RouteConfig] = field(default_factory=list)
 
 
 class RouteTable:
@@ -139,20 +141,45 @@ class RouteTable:
         labels = event.labels
         derived = _derived(event)
         checked: list[str] = []
-        for compiled in self.routes:
-            miss = compiled.miss(labels, derived)
-            if miss is not None:
-                checked.append(miss)
+        for i, compiled in enumerate(self.routes):
+            if not self._matches(compiled, event, labels, derived, checked):
                 continue
-            condition = compiled.condition
-            if condition is not None:
-                result = condition.evaluate(event)
-                if not result.matched:
-                    checked.append(f"{compiled.route.name}: {result.reason}")
-                    continue
             reason = _explain(compiled, labels, derived)
-            return RouteMatch(compiled.route, reason, checked), checked
+            also = self._continued(i, event, labels, derived) if compiled.route.continue_ else []
+            return RouteMatch(compiled.route, reason, checked, also), checked
         return None, checked
+
+    def _matches(
+        self,
+        compiled: CompiledRoute,
+        event: Event,
+        labels: Mapping[str, str],
+        derived: Derived,
+        checked: list[str],
+    ) -> bool:
+        miss = compiled.miss(labels, derived)
+        if miss is not None:
+            checked.append(miss)
+            return False
+        condition = compiled.condition
+        if condition is not None:
+            result = condition.evaluate(event)
+            if not result.matched:
+                checked.append(f"{compiled.route.name}: {result.reason}")
+                return False
+        return True
+
+    def _continued(
+        self, first: int, event: Event, labels: Mapping[str, str], derived: Derived
+    ) -> list[RouteConfig]:
+        """The routes after `first` that match, while each matched one continues."""
+        also: list[RouteConfig] = []
+        for compiled in self.routes[first + 1 :]:
+            if self._matches(compiled, event, labels, derived, []):
+                also.append(compiled.route)
+                if not compiled.route.continue_:
+                    break
+        return also
 
 
 def _explain(compiled: CompiledRoute, labels: Mapping[str, str], derived: Derived) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "enqueue",
     "mark_done",
     "mark_retry",
+    "opened_sinks",
     "parked",
     "parked_one",
     "pending_by_sink",
@@ -44,6 +45,24 @@ def enqueue(conn: Connection, actions: list[TicketAction], now: datetime) -> Non
         for sink in a.sinks
     ]
     insert_ignore(conn, outbox, rows, ["idempotency_key"])
+
+
+def opened_sinks(conn: Connection, incident_ids: Collection[int]) -> dict[int, list[str]]:
+    """The sinks each incident's ticket was opened (or reopened) in, sorted."""
+    found: dict[int, set[str]] = {}
+    ids = sorted(incident_ids)
+    for start in range(0, len(ids), 500):
+        query = (
+            select(outbox.c.incident_id, outbox.c.sink)
+            .where(
+                outbox.c.incident_id.in_(ids[start : start + 500]),
+                outbox.c.action.in_(("open", "reopen")),
+            )
+            .distinct()
+        )
+        for incident_id, sink in conn.execute(query):
+            found.setdefault(int(incident_id), set()).add(str(sink))
+    return {i: sorted(sinks) for i, sinks in found.items()}
 
 
 def _for_sink(payload: dict[str, Any], sink: str) -> dict[str, Any]:
