@@ -59,15 +59,22 @@ def correlation_key(event: Event, route: RouteConfig) -> tuple[str, dict[str, st
     for name in group_labels(event, route):
         if name != "environment":
             group[name] = event.labels.get(name, "")
-    return _key(route.name, group), group
+    parts = ",".join(f"{k}={v}" for k, v in sorted(group.items()))
+    key = f"{route.name}|{parts}"
+    if len(key) > MAX_KEY:  # keep it readable and unique, and within its column
+        key = _shortened(key)
+    return key, group
 
 
 def _key(route: str, group: dict[str, str]) -> str:
+    """The key of `group` on `route`, as correlation_key writes it."""
     parts = ",".join(f"{k}={v}" for k, v in sorted(group.items()))
     key = f"{route}|{parts}"
-    if len(key) > MAX_KEY:  # keep it readable and unique, and within its column
-        key = f"{key[: MAX_KEY - 40]}…#{hashlib.sha256(key.encode()).hexdigest()[:32]}"
-    return key
+    return _shortened(key) if len(key) > MAX_KEY else key
+
+
+def _shortened(key: str) -> str:
+    return f"{key[: MAX_KEY - 40]}…#{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 class _Work:

@@ -73,7 +73,10 @@ class EnrichStage:
     def run(self, batch: Batch, ctx: Context) -> StageResult:
         services = self.catalog.services
         for event in batch.events:
-            service, found_by = self._catalog_name(event)
+            service = event.service
+            found_by = None
+            if not service or service not in services:  # the common case needs no lookup
+                service, found_by = self._catalog_name(event)
             if found_by is not None and service is not None:
                 event.labels["service"] = service  # correlate keys by the catalog's name
             entry = services.get(service) if service else None
