@@ -70,6 +70,14 @@ class Telemetry:
             ["mechanism"],
             registry=r,
         )
+        self.enrichment = Counter(
+            "autoticket_enrichment",
+            "Enrichment lookups for tickets, by lookup and outcome (oncall: found, "
+            "nobody, no_schedule, no_team, failed): the success rate; a failure "
+            "degrades the ticket, never blocks it",
+            ["lookup", "outcome"],
+            registry=r,
+        )
         self.template_errors = Counter(
             "autoticket_template_errors",
             "Ticket templates that failed to render (the default title or body was used)",

@@ -12,8 +12,12 @@ from sqlalchemy import Engine, select
 
 from autoticket.config import Config
 from autoticket.engine import ticket_body
+from autoticket.engine.round import Round
 from autoticket.model import Delivery
-from autoticket.store.tables import outbox
+from autoticket.pipeline.runner import build_pipeline
+from autoticket.sinks.outbox import Dispatcher
+from autoticket.store.tables import decisions, outbox
+from autoticket.telemetry import Telemetry
 from conftest import am_alert, am_payload, process
 from oncall.escalation_config import escalation_config
 
@@ -53,3 +57,43 @@ def test_a_failing_lookup_degrades_and_the_ticket_still_opens(
     payload = _open(engine, escalation_config(), t0, service="checkout", team="payments")
     assert payload["title"] and "oncall" not in payload
     assert "On call: unknown (the lookup failed: RuntimeError)" in payload["body"]
+    assert payload["missing"] == ["on-call responder: the lookup failed"]
+    with engine.connect() as conn:
+        [degraded] = conn.execute(
+            select(decisions.c.inputs).where(decisions.c.outcome == "enrichment degraded")
+        ).scalars()
+    assert degraded == {"lookup": "oncall", "team": "payments", "retried": "at the next action"}
+
+
+def test_lookups_are_counted_by_outcome(
+    engine: Engine, t0: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = escalation_config()
+    telemetry = Telemetry()
+    engine_round = Round(engine, config, build_pipeline(config), Dispatcher(), telemetry)
+    alerts = [
+        am_alert(service="checkout", team="payments"),  # found: ann
+        am_alert(service="search", team="discovery"),  # no schedule
+    ]
+    with engine.begin() as conn:
+        body = orjson.dumps(am_payload(*alerts))
+        engine_round.process(conn, [Delivery("d1", "alertmanager", t0, body, {})], t0)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("feed unreachable")
+
+    monkeypatch.setattr(ticket_body, "who_is_on_call", broken)
+    with engine.begin() as conn:
+        body = orjson.dumps(am_payload(am_alert(service="cart", team="payments")))
+        engine_round.process(conn, [Delivery("d2", "alertmanager", t0, body, {})], t0)
+    text = telemetry.render().decode()
+    counted = {
+        line.split("{", 1)[1].split("}", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("autoticket_enrichment_total{")
+    }
+    assert counted == {
+        'lookup="oncall",outcome="found"': 1.0,
+        'lookup="oncall",outcome="no_schedule"': 1.0,
+        'lookup="oncall",outcome="failed"': 1.0,
+    }

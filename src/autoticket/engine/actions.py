@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.coalesce import Coalescer
 from autoticket.engine.templates import rendered_text
-from autoticket.engine.ticket_body import on_call, render_body, safe_link
+from autoticket.engine.ticket_body import on_call, on_call_lookup, render_body, safe_link
 from autoticket.model import (
     OWNER_FALLBACKS,
     PAUSE_HOLD,
@@ -109,6 +109,8 @@ class Actions:
     config: Config
     actions: list[TicketAction] = field(default_factory=list)
     decisions: list[tuple[int | None, Decision]] = field(default_factory=list)
+    # Enrichment lookups by (lookup, outcome), for the success-rate metric.
+    enriched: dict[tuple[str, str], int] = field(default_factory=dict)
     # Runs a delivery a timer made (the release judge's event) through the
     # pipeline now, in this transaction (engine/feed.py); returns its events.
     # None outside the engine's round: the caller queues the delivery instead.
@@ -252,9 +254,23 @@ def apply_verdict(
     if verdict.owner_source is not None:
         extra["owner_source"] = verdict.owner_source
         extra["owner_fallback"] = verdict.owner_source in OWNER_FALLBACKS
-    responder = on_call(actions.config, incident.team, incident.updated_at)[0]
+    responder, _, looked_up = on_call_lookup(actions.config, incident.team, incident.updated_at)
+    actions.enriched[("oncall", looked_up)] = actions.enriched.get(("oncall", looked_up), 0) + 1
     if responder is not None:
         extra["oncall"] = responder
+    elif looked_up == "failed":
+        # Filed with what is known; the next action of the ticket looks again.
+        extra["missing"] = ["on-call responder: the lookup failed"]
+        actions.explain(
+            incident.id,
+            Decision(
+                "decide",
+                "enrichment degraded",
+                verdict.rule,
+                str(incident.id),
+                {"lookup": "oncall", "team": incident.team, "retried": "at the next action"},
+            ),
+        )
     if verdict.details is not None:
         extra["body"] = render_body(actions.config, incident, verdict.details, verdict)
         extra["labels"] = ticket_labels(verdict.details)

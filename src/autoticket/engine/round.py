@@ -269,6 +269,8 @@ class Round:
         new incident silenced (silence or maintenance)."""
         if self.telemetry is None:
             return
+        for (lookup, outcome), n in actions.enriched.items():
+            self.telemetry.enrichment.labels(lookup, outcome).inc(n)
         for _, decision in actions.decisions:
             if decision.outcome == "joined storm":  # a paused service, at its pause's end
                 self.telemetry.merged.labels("storm").inc()

@@ -18,7 +18,7 @@ from autoticket.oncall import UnknownTeam, who_is_on_call
 
 log = logging.getLogger("autoticket.engine")
 
-__all__ = ["MAX_BODY", "render_body", "safe_link"]
+__all__ = ["MAX_BODY", "on_call", "on_call_lookup", "render_body", "safe_link"]
 
 MAX_BODY = 8192  # characters; the rest is cut with a marker
 MAX_FIELD = 1024  # one annotation or description
@@ -64,26 +64,34 @@ def _owner(config: Config, team: str | None) -> str:
 
 
 def on_call(config: Config, team: str | None, at: datetime) -> tuple[str | None, str]:
-    """Who is on call for `team` at `at`, and the ticket's line saying so.
+    """Who is on call for `team` at `at`, and the ticket's line saying so."""
+    user, line, _ = on_call_lookup(config, team, at)
+    return user, line
+
+
+def on_call_lookup(config: Config, team: str | None, at: datetime) -> tuple[str | None, str, str]:
+    """(responder, the ticket's line, outcome): outcome is `found`, `no_team`,
+    `no_schedule`, `nobody` or `failed`.
 
     Never blocks a ticket: a lookup that fails (a broken feed, a schedule the
     config lost) is logged and the line says the responder is unknown.
     """
     if not team:
-        return None, "On call: unknown (no owner team)"
+        return None, "On call: unknown (no owner team)", "no_team"
     try:
         answer = who_is_on_call(config, team, at)
     except UnknownTeam:  # a team the catalog does not list: it has no schedule here
-        return None, f"On call: no schedule for team {team}"
+        return None, f"On call: no schedule for team {team}", "no_schedule"
     except Exception as exc:  # enrichment degrades, the ticket still goes out
         log.warning("on-call lookup for team %s failed: %s", team, type(exc).__name__)
-        return None, f"On call: unknown (the lookup failed: {type(exc).__name__})"
+        line = f"On call: unknown (the lookup failed: {type(exc).__name__})"
+        return None, line, "failed"
     if answer is None:
-        return None, f"On call: no schedule for team {team}"
+        return None, f"On call: no schedule for team {team}", "no_schedule"
     if answer.user is None:
-        return None, f"On call: nobody on {answer.schedule} ({answer.reason})"
+        return None, f"On call: nobody on {answer.schedule} ({answer.reason})", "nobody"
     until = f" until {answer.shift_end:%Y-%m-%d %H:%M} UTC" if answer.shift_end else ""
-    return answer.user, f"On call: {answer.user} ({answer.schedule}{until})"
+    return answer.user, f"On call: {answer.user} ({answer.schedule}{until})", "found"
 
 
 def _why(incident: Incident, verdict: TicketVerdict) -> str:
