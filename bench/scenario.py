@@ -53,6 +53,7 @@ __all__ = [
     "catalog_yaml",
     "config_yaml",
     "load_scenario",
+    "schedules_yaml",
     "write_scenario",
 ]
 
@@ -746,8 +747,23 @@ def catalog_yaml() -> str:
         if s.depends_on:
             out.append(f"      depends_on: [{', '.join(s.depends_on)}]")
     out.append("  teams:")
-    for team in sorted({s.team for s in FLEET} | {SECURITY_TEAM}):
-        out.append(f"    {team}: {{name: {team.title()}}}")
+    for team in sorted({s.team for s in FLEET} | {SECURITY_TEAM, PLATFORM_TEAM}):
+        out.append(f"    {team}: {{name: {team.title()}, schedule: {team}-oncall}}")
+    return "\n".join(out) + "\n"
+
+
+def schedules_yaml() -> str:
+    """A weekly rotation of three people per team, handing off Mondays 09:00 UTC:
+    every ticket can name who is on call."""
+    out = ["schedules:"]
+    for team in sorted({s.team for s in FLEET} | {SECURITY_TEAM, PLATFORM_TEAM}):
+        users = ", ".join(f"{team}-{n}" for n in (1, 2, 3))
+        out += [
+            f"  {team}-oncall:",
+            "    time_zone: UTC",
+            f"    layers: [{{name: weekly, users: [{users}], rotation: weekly,"
+            " start: 2026-01-05T09:00}]",
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -789,7 +805,11 @@ def config_yaml() -> str:
         "timers:\n  resolve_after: 5m\n  reopen_within: 1h\n"
         # A storm's ticket goes to the platform team (the default threshold, 3 services
         # of one cluster within 5 min, is kept).
-        "correlation:\n  storm: {team: platform}\n" + catalog_yaml() + "\n".join(routes) + "\n"
+        "correlation:\n  storm: {team: platform}\n"
+        + catalog_yaml()
+        + schedules_yaml()
+        + "\n".join(routes)
+        + "\n"
     )
 
 
@@ -806,7 +826,7 @@ def write_scenario(scenario: Scenario, out: Path) -> dict[str, Path]:
     paths["truth"].write_bytes(
         orjson.dumps(scenario.truth(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     )
-    paths["catalog"].write_text(catalog_yaml())
+    paths["catalog"].write_text(catalog_yaml() + schedules_yaml())
     paths["config"].write_text(config_yaml())
     return paths
 

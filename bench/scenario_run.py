@@ -60,6 +60,7 @@ def tickets_of_store(engine: Engine) -> list[Ticket]:
         # When the ticket was filed: its open action's time. The ticket row keeps the
         # incident's opening time, which a pause (or an info hold) comes after.
         filed: dict[int, datetime] = {}
+        oncall: dict[int, str] = {}
         opens = select(outbox.c.incident_id, outbox.c.payload).where(
             outbox.c.sink == "builtin", outbox.c.action == "open"
         )
@@ -67,10 +68,14 @@ def tickets_of_store(engine: Engine) -> list[Ticket]:
             at = payload.get("at") if isinstance(payload, dict) else None
             if isinstance(at, str) and incident_id not in filed:
                 filed[incident_id] = datetime.fromisoformat(at)
+            if isinstance(payload, dict) and payload.get("oncall"):
+                oncall.setdefault(incident_id, str(payload["oncall"]))
         by_incident: dict[int, Ticket] = {}
         for t in conn.execute(select(tickets).order_by(tickets.c.id)):
             at = filed.get(t.incident_id, t.opened_at)
-            by_incident[t.incident_id] = Ticket(str(t.id), t.team, _utc(at))
+            by_incident[t.incident_id] = Ticket(
+                str(t.id), t.team, _utc(at), oncall=oncall.get(t.incident_id)
+            )
         for incident_id, at in conn.execute(
             select(timeline.c.incident_id, timeline.c.at)
             .where(timeline.c.kind == "resolved")
@@ -185,6 +190,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("noise tickets / noise groups", "noise_ticket_rate", "pct"),
     ("missed actionable incidents", "missed_actionable", "int"),
     ("purity", "purity", "ratio"),
+    ("tickets naming an on-call responder", "oncall_named", "pct"),
     ("team accuracy", "team_accuracy", "pct"),
     ("time to ticket p50 / p95", "time_to_ticket_seconds", "wait"),
     ("premature resolutions (tickets)", "premature_resolutions", "premature"),

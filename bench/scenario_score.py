@@ -29,6 +29,7 @@ class Ticket:
     opened_at: datetime
     resolutions: list[datetime] = field(default_factory=list)
     alerts: set[AlertRef] = field(default_factory=set)
+    oncall: str | None = None  # the responder its opening named
 
 
 @dataclass(slots=True)
@@ -155,6 +156,7 @@ def score(tickets: Iterable[Ticket], truth_data: dict[str, Any]) -> dict[str, An
             "p95": quantile(waits, 0.95),
             "max": waits[-1] if waits else None,
         },
+        "oncall_named": _ratio(sum(t.oncall is not None for t in tickets), len(tickets)),
         "premature_resolutions": sum(len(p["resolved_at"]) for p in premature),
         "premature_tickets": len(premature),
         "premature": premature,
@@ -162,6 +164,7 @@ def score(tickets: Iterable[Ticket], truth_data: dict[str, Any]) -> dict[str, An
         "per_kind": dict(sorted(per_kind.items())),
         # What pooling several scenarios needs (`pool`).
         "raw": {
+            "oncall_named": sum(t.oncall is not None for t in tickets),
             "plain_tickets": plain_tickets,
             "pure": pure,
             "covered": total,
@@ -205,6 +208,7 @@ def pool(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "missed_actionable": total("missed_actionable"),
         "purity": _ratio(raw("pure"), raw("covered")),
         "team_accuracy": _ratio(raw("team_right"), raw("team_total")),
+        "oncall_named": _ratio(raw("oncall_named"), total("tickets")),
         "time_to_ticket_seconds": {
             "p50": quantile(waits, 0.5),
             "p95": quantile(waits, 0.95),

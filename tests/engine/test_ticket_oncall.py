@@ -97,3 +97,25 @@ def test_lookups_are_counted_by_outcome(
         'lookup="oncall",outcome="no_schedule"': 1.0,
         'lookup="oncall",outcome="failed"': 1.0,
     }
+
+
+def test_a_ticket_filed_after_its_pause_names_who_is_on_call_then(
+    engine: Engine, t0: datetime
+) -> None:
+    from datetime import timedelta
+
+    from autoticket.lifecycle.timers import fire_due
+
+    config = escalation_config(routes=[{"name": "default", "pause": {"warning": "2m"}}])
+    body = orjson.dumps(
+        am_payload(am_alert(service="checkout", team="payments", severity="warning"))
+    )
+    with engine.begin() as conn:
+        process(conn, config, [Delivery("d1", "alertmanager", t0, body, {})], t0)
+        assert conn.execute(select(outbox.c.id)).first() is None  # paused
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=3), config)
+    with engine.connect() as conn:
+        [payload] = conn.execute(select(outbox.c.payload)).scalars()
+    assert payload["reasons"][-1] == "still firing after its 0:02:00 pause"
+    assert payload["oncall"] == "ann"

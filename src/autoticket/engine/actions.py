@@ -169,6 +169,16 @@ class Actions:
         payload = ticket_payload(incident, reasons)
         if extra:
             payload.update(extra)
+        opening = action in ("open", "reopen")
+        if opening and source != "decide" and "oncall" not in payload and incident.team:
+            # Filed later than decided (a pause, a silence, a storm's end): who is on
+            # call now, when the ticket opens (decide looked up its own already).
+            responder, _, looked_up = on_call_lookup(
+                self.config, incident.team, incident.updated_at
+            )
+            self.enriched[("oncall", looked_up)] = self.enriched.get(("oncall", looked_up), 0) + 1
+            if responder is not None:
+                payload["oncall"] = responder
         chosen = list(sinks) if sinks is not None else self.config.sinks_for(incident.route)
         ticket_action = TicketAction(incident.id, action, key, chosen, payload)
         self.actions.append(ticket_action)
