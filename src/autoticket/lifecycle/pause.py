@@ -22,8 +22,6 @@ from autoticket.lifecycle.subjects import due_incidents
 from autoticket.model import STORM_HOLD, Decision, Incident, IncidentStatus, Timer, storm_key
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
-from autoticket.store.locks import lock_keys
-from autoticket.store.storms import latest_open_storm_id
 
 __all__ = ["TicketPause"]
 
@@ -46,7 +44,7 @@ class TicketPause:
                 continue
             pause = timedelta(seconds=float(timer.payload.get("pause_seconds", 0)))
             if incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:
-                if not _join_storm(conn, incident, timer, state, actions, config):
+                if not _join_storm(incident, timer, state, actions, config):
                     _open(incident, timer, pause, state, actions)
             else:
                 _suppress(incident, timer, pause, state, actions)
@@ -55,7 +53,6 @@ class TicketPause:
 
 
 def _join_storm(
-    conn: Connection,
     incident: Incident,
     timer: Timer,
     state: SqlCorrelationState,
@@ -74,9 +71,8 @@ def _join_storm(
     if incident.parent_id is not None:
         return False
     key = storm_key(storm.label, place, environment)
-    lock_keys(conn, [key])
-    found = latest_open_storm_id(conn, key)
-    parent = state.find_incident(found) if found is not None else None
+    state.lock_key(key)
+    parent = state.open_storm(key)
     if parent is None or parent.status is IncidentStatus.RESOLVED:
         return False
     opened = incident.opened_at

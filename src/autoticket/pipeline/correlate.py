@@ -245,7 +245,7 @@ class CorrelateStage:
         Returns the group labels that key the event; sets its key when they change."""
         route = self.routes[event.route or ""]
         window, name = route.cross_alert_window, event.labels.get("alertname")
-        if window is None or not name or "service" not in group or "alertname" in group:
+        if window is None or not name or not _cross_alert(group):
             return group
         state, key = work.state, event.correlation_key or ""
         main = state.open_incident(key)
@@ -416,9 +416,9 @@ class CorrelateStage:
         had reopens it: another one of the service, after it resolved, is a new fault."""
         route = self.routes[event.route or ""]
         name = event.labels.get("alertname")
-        if route.cross_alert_window is None or not name or "alertname" in group:
+        if route.cross_alert_window is None or not name or not _cross_alert(group):
             return False
-        if "service" not in group or name in state.alertnames(recent.id):
+        if name in state.alertnames(recent.id):
             return False
         event.decisions.append(
             Decision(

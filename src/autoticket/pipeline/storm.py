@@ -43,8 +43,7 @@ def storm_for(incident: Incident, config: Config, state: CorrelationState) -> St
     if not storm.enabled or not place or not environment or not labels.get("service"):
         return None
     since = incident.opened_at - storm.window
-    members = state.storm_members(storm.label, place, environment, since, incident)
-    services = sorted({service for _, service in members})
+    services = state.storm_services(storm.label, place, environment, since, incident)
     key = storm_key(storm.label, place, environment)
     if len(services) < storm.threshold:
         # Too few services in the window to start a storm; one under way (its last

@@ -186,13 +186,13 @@ class SqlCorrelationState:
     ) -> None:
         self._timeline.append(entry(incident_id, at, kind, message, data))
 
-    def storm_members(
+    def storm_services(
         self, label: str, place: str, environment: str, since: datetime, upto: Incident
-    ) -> list[tuple[int, str]]:
-        """The open incidents of a place opened from `since` up to `upto`, with their
-        services, oldest first (pipeline/storm.py): a storm's count, as of that incident."""
+    ) -> list[str]:
+        """The services of the open incidents of a place opened from `since` up to
+        `upto` (pipeline/storm.py): a storm's count, as of that incident."""
         found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
-        return [(m.incident_id, m.service) for m in found]
+        return sorted({m.service for m in found})
 
     def open_storm(self, key: str) -> Incident | None:
         """The open storm of a place (storm `key`, or a later burst's), opened last."""
