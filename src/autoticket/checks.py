@@ -165,12 +165,12 @@ def _code_problems(
 
 def _route_problems(config: Config) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
-    for i, route in enumerate(config.routes):
+    for entry in config.route_entries:
         try:
-            compile_route(route)
+            compile_route(entry.written)  # its own matchers: a parent's are checked there
         except PolicyError as exc:
             where = (int(p) if p.isdigit() else p for p in (exc.field or "").split(".") if p)
-            problems.append(config.problem(("routes", i, *where), exc.reason))
+            problems.append(config.problem((*entry.loc, *where), exc.reason))
     return problems
 
 
@@ -198,9 +198,10 @@ def _template_problems(config: Config) -> list[ConfigProblem]:
     def unknown(template: str) -> str:
         return f"no template {template!r} in templates: ({', '.join(known) or 'none'})"
 
-    for i, route in enumerate(config.routes):
-        if route.template is not None and route.template not in config.templates:
-            problems.append(config.problem(("routes", i, "template"), unknown(route.template)))
+    for entry in config.route_entries:
+        template = entry.written.template
+        if template is not None and template not in config.templates:
+            problems.append(config.problem((*entry.loc, "template"), unknown(template)))
     for sink, spec in config.sinks.items():
         if spec.template is not None and spec.template not in config.templates:
             problems.append(config.problem(("sinks", sink, "template"), unknown(spec.template)))
@@ -229,7 +230,7 @@ def _inhibit_problems(config: Config) -> list[ConfigProblem]:
 def _regex_count(config: Config, failed: frozenset[str]) -> int:
     """Configured regexes: redaction patterns and `=~`/`!~` matchers (all run by RE2)."""
     count = 0 if "redaction" in failed else len(config.redaction.patterns)
-    for route in [] if "routes" in failed else config.routes:
+    for route in [] if "routes" in failed else [e.written for e in config.route_entries]:
         try:
             count += sum(m.regex is not None for m in parse_matchers(route.matchers))
         except PolicyError:

@@ -323,7 +323,7 @@ def check_config(
         err.print(_report_text(report), style="yellow", markup=False, soft_wrap=True)
     warned = f", {len(report.warnings)} warning(s)" if report.warnings else ""
     typer.echo(
-        f"{file}: ok ({len(cfg.routes)} routes, {len(cfg.catalog.services)} services{warned}); "
+        f"{file}: ok ({len(cfg.all_routes)} routes, {len(cfg.catalog.services)} services{warned}); "
         f"{report.regexes} regex(es) compiled by RE2, which runs in linear time: "
         "no pattern can backtrack catastrophically"
     )

@@ -324,6 +324,63 @@ class RouteConfig(_Strict):
     # the sinks of those that match (with action ticket) also get the ticket.
     # This route still decides the incident, action, priority and template.
     continue_: bool = Field(default=False, alias="continue")
+    # A subtree, as in Alertmanager: once this route matches, its first matching
+    # child decides (its `continue` going on to its siblings); none matching, this
+    # route does. A child inherits every setting it does not write (team, sinks,
+    # pause, ...), and its matchers and condition add to its parent's.
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+
+# Not inherited by a child route: what makes it a route of its own.
+_OWN_ROUTE_FIELDS = frozenset({"name", "matchers", "condition", "continue_", "routes"})
+
+
+def _child_route(parent: RouteConfig, child: RouteConfig) -> RouteConfig:
+    """`child` as it acts under `parent`: the settings it does not write come from
+    the parent, its matchers follow the parent's, both conditions must hold."""
+    update: dict[str, Any] = {
+        name: getattr(parent, name)
+        for name in RouteConfig.model_fields
+        if name not in _OWN_ROUTE_FIELDS and name not in child.model_fields_set
+    }
+    update["matchers"] = [*parent.matchers, *child.matchers]
+    conditions = [c for c in (parent.condition, child.condition) if c is not None]
+    update["condition"] = (
+        None
+        if not conditions
+        else conditions[0]
+        if len(conditions) == 1
+        else " && ".join(f"({c})" for c in conditions)
+    )
+    return child.model_copy(update=update)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """A route of the tree as it acts (`route`: inherited settings filled in), where
+    it is written (`loc`, e.g. ("routes", 2, "routes", 0)) and as written."""
+
+    loc: tuple[Any, ...]
+    route: RouteConfig
+    written: RouteConfig
+
+
+def _route_entries(
+    routes: list[RouteConfig], parent: RouteConfig | None, loc: tuple[Any, ...]
+) -> tuple[list[RouteConfig], list[RouteEntry]]:
+    """The effective routes of one level (children filled in) and every entry below, in
+    pre-order (a route, then its subtree)."""
+    level: list[RouteConfig] = []
+    entries: list[RouteEntry] = []
+    for i, written in enumerate(routes):
+        here = (*loc, i)
+        acting = written if parent is None else _child_route(parent, written)
+        children, below = _route_entries(written.routes, acting, (*here, "routes"))
+        if written.routes:
+            acting = acting.model_copy(update={"routes": children})
+        level.append(acting)
+        entries += [RouteEntry(here, acting, written), *below]
+    return level, entries
 
 
 BUILTIN_SINK = "builtin"
@@ -567,8 +624,29 @@ class Config(_Strict):
         return self
 
     @cached_property
+    def _route_tree(self) -> tuple[list[RouteConfig], list[RouteEntry]]:
+        return _route_entries(self.routes, None, ("routes",))
+
+    @property
+    def route_tree(self) -> list[RouteConfig]:
+        """The top-level routes as they act: each child route (`routes`) with the
+        settings it inherits filled in (policy/routes.py walks this tree)."""
+        return self._route_tree[0]
+
+    @property
+    def route_entries(self) -> list[RouteEntry]:
+        """Every route of the tree, a route before its children, as it acts and where
+        it is written."""
+        return self._route_tree[1]
+
+    @cached_property
+    def all_routes(self) -> list[RouteConfig]:
+        """Every route of the tree as it acts (children included)."""
+        return [entry.route for entry in self.route_entries]
+
+    @cached_property
     def _routes_by_name(self) -> dict[str, RouteConfig]:
-        return {r.name: r for r in self.routes}
+        return {r.name: r for r in self.all_routes}
 
     def route(self, name: str) -> RouteConfig | None:
         return self._routes_by_name.get(name)
@@ -577,7 +655,7 @@ class Config(_Strict):
     def routes_continue(self) -> bool:
         """Whether some route has `continue`: then a sink that got an incident's ticket
         gets its later actions too (engine/actions.record)."""
-        return any(route.continue_ for route in self.routes)
+        return any(route.continue_ for route in self.all_routes)
 
     def sinks_for(self, route_name: str) -> list[str]:
         """The sinks of a route; the built-in store when the route is gone from the config
@@ -799,20 +877,22 @@ def _check_names(
     if failed & {"routes", "sinks"}:
         return problems
     seen: set[str] = set()
-    for i, route in enumerate(config.routes):
+    for entry in config.route_entries:
+        route, here = entry.route, entry.loc
         if route.name in seen:
             problems.append(
                 ConfigProblem(
-                    f"routes.{i}.name",
-                    index.get(("routes", i, "name")),
+                    ".".join(map(str, (*here, "name"))),
+                    index.get((*here, "name")),
                     f"duplicate route name {route.name!r}",
                 )
             )
         seen.add(route.name)
         known = config.sink_specs
-        for j, sink in enumerate(route.sinks):
+        written = entry.written
+        for j, sink in enumerate(written.sinks if "sinks" in written.model_fields_set else ()):
             if sink not in known:
-                loc = ("routes", i, "sinks", j)
+                loc = (*here, "sinks", j)
                 problems.append(
                     ConfigProblem(
                         ".".join(map(str, loc)),

@@ -99,6 +99,14 @@ def _last_continue(config: Config) -> Iterable[ConfigProblem]:
         yield config.problem(
             ("routes", len(config.routes) - 1, "continue"), "no route after it to continue to"
         )
+    for entry in config.route_entries:
+        children = entry.written.routes
+        if children and children[-1].continue_ and not entry.route.continue_:
+            yield config.problem(
+                (*entry.loc, "routes", len(children) - 1, "continue"),
+                f"the last child of route {entry.route.name!r} continues to nothing: "
+                "its parent does not continue",
+            )
 
 
 def _catalog_names(config: Config) -> Iterable[ConfigProblem]:
@@ -141,11 +149,11 @@ def _matrix_tiers(config: Config) -> Iterable[ConfigProblem]:
 
 def _priorities(config: Config) -> Iterable[ConfigProblem]:
     known = _configured_priorities(config)
-    for i, route in enumerate(config.routes):
-        for severity, priority in route.priorities.items():
+    for entry in config.route_entries:
+        for severity, priority in entry.written.priorities.items():
             if priority not in known:
                 yield config.problem(
-                    ("routes", i, "priorities", severity),
+                    (*entry.loc, "priorities", severity),
                     f"priority {priority!r} is not among the configured priorities "
                     f"({', '.join(known)}, from the top-level priorities: and "
                     "priority_matrix: maps); "
@@ -164,11 +172,12 @@ def _route_teams(config: Config) -> Iterable[ConfigProblem]:
     known = _catalog_team_names(config)
     if not known:
         return
-    for i, route in enumerate(config.routes):
-        if route.team is not None and route.team not in known:
+    for entry in config.route_entries:
+        team = entry.written.team
+        if team is not None and team not in known:
             yield config.problem(
-                ("routes", i, "team"),
-                f"team {route.team!r} is not in the catalog{_hint(route.team, known)}; "
+                (*entry.loc, "team"),
+                f"team {team!r} is not in the catalog{_hint(team, known)}; "
                 f"known teams: {', '.join(sorted(known))}",
             )
 
@@ -209,7 +218,7 @@ def _dependencies(config: Config) -> Iterable[ConfigProblem]:
 def _config_labels(config: Config) -> set[str]:
     """Label keys the config itself uses outside conditions: matchers and group_by."""
     used: set[str] = set()
-    for route in config.routes:
+    for route in config.all_routes:
         used.update(route.group_by or DEFAULT_GROUP_LABELS)
         try:
             used.update(m.name for m in parse_matchers(route.matchers))
@@ -220,10 +229,10 @@ def _config_labels(config: Config) -> set[str]:
 
 def _condition_labels(config: Config) -> Iterable[ConfigProblem]:
     known = WELL_KNOWN_LABELS | _config_labels(config)
-    for i, route in enumerate(config.routes):
-        for label in _unknown_labels(route, known):
+    for entry in config.route_entries:
+        for label in _unknown_labels(entry.written, known):
             yield config.problem(
-                ("routes", i, "condition"),
+                (*entry.loc, "condition"),
                 f"label {label!r} is set by no source adapter and used by no matcher or "
                 f"group_by{_hint(label, known)}: unless your alerts carry it, this condition "
                 "never sees it",

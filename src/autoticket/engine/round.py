@@ -336,7 +336,7 @@ def _shortest_delay(config: Config) -> timedelta:
     shortest = config.timers.resolve_after
     if config.tickets.coalesce and interval > timedelta(0):
         shortest = min(shortest, interval)
-    pauses = [p for route in config.routes for p in route.pause.values()]
+    pauses = [p for route in config.all_routes for p in route.pause.values()]
     return min([shortest, *pauses])
 
 

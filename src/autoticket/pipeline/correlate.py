@@ -141,7 +141,7 @@ class CorrelateStage:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.routes = {r.name: r for r in config.routes}
+        self.routes = {r.name: r for r in config.all_routes}
         self.inhibit: tuple[CompiledInhibitRule, ...] = compile_inhibit_rules(config.inhibit_rules)
 
     def run(self, batch: Batch, ctx: Context) -> StageResult:

@@ -108,23 +108,35 @@ class RouteMatch:
 
 
 class RouteTable:
-    """Compiled routes in config order."""
+    """Compiled routes in config order (the top level), and each route's compiled
+    children by its name when the config has subtrees."""
 
-    __slots__ = ("routes",)
+    __slots__ = ("children", "routes")
 
-    def __init__(self, routes: Iterable[CompiledRoute]) -> None:
+    def __init__(
+        self,
+        routes: Iterable[CompiledRoute],
+        children: Mapping[str, tuple[CompiledRoute, ...]] | None = None,
+    ) -> None:
         self.routes: tuple[CompiledRoute, ...] = tuple(routes)
+        self.children: dict[str, tuple[CompiledRoute, ...]] = dict(children or {})
 
     @classmethod
     def from_config(cls, config: Config) -> RouteTable:
-        compiled: list[CompiledRoute] = []
-        for i, route in enumerate(config.routes):
+        compiled: dict[str, CompiledRoute] = {}
+        for entry in config.route_entries:
+            route = entry.route
             try:
-                compiled.append(compile_route(route))
+                compiled[route.name] = compile_route(route)
             except PolicyError as exc:
-                where = f"routes.{i}.{exc.field}" if exc.field else f"routes.{i}"
+                where = ".".join(map(str, entry.loc)) + (f".{exc.field}" if exc.field else "")
                 raise PolicyError(where, f"route {route.name!r}: {exc.reason}") from None
-        return cls(compiled)
+        children = {
+            e.route.name: tuple(compiled[c.name] for c in e.route.routes)
+            for e in config.route_entries
+            if e.route.routes
+        }
+        return cls((compiled[r.name] for r in config.route_tree), children)
 
     def __len__(self) -> int:
         return len(self.routes)
@@ -141,6 +153,8 @@ class RouteTable:
         labels = event.labels
         derived = _derived(event)
         checked: list[str] = []
+        if self.children:
+            return self._evaluate_tree(event, labels, derived, checked)
         for i, compiled in enumerate(self.routes):
             # Inline, not _matches(): this loop runs for every event.
             miss = compiled.miss(labels, derived)
@@ -157,6 +171,41 @@ class RouteTable:
             also = self._continued(i, event, labels, derived) if compiled.route.continue_ else []
             return RouteMatch(compiled.route, reason, checked, also), checked
         return None, checked
+
+    def _evaluate_tree(
+        self, event: Event, labels: Mapping[str, str], derived: Derived, checked: list[str]
+    ) -> tuple[RouteMatch | None, list[str]]:
+        found: list[CompiledRoute] = []
+        self._walk(self.routes, event, labels, derived, checked, found)
+        if not found:
+            return None, checked
+        first = found[0]
+        reason = _explain(first, labels, derived)
+        return RouteMatch(first.route, reason, checked, [c.route for c in found[1:]]), checked
+
+    def _walk(
+        self,
+        level: tuple[CompiledRoute, ...],
+        event: Event,
+        labels: Mapping[str, str],
+        derived: Derived,
+        checked: list[str],
+        found: list[CompiledRoute],
+    ) -> None:
+        """Alertmanager's walk: on a level, each route that matches hands the event
+        to its first matching child (recursively), or takes it itself when none
+        matches; the level goes on past it only if it has `continue`."""
+        for compiled in level:
+            if not self._matches(compiled, event, labels, derived, [] if found else checked):
+                continue
+            before = len(found)
+            children = self.children.get(compiled.route.name)
+            if children:
+                self._walk(children, event, labels, derived, checked, found)
+            if len(found) == before:
+                found.append(compiled)
+            if not compiled.route.continue_:
+                return
 
     def _matches(
         self,
