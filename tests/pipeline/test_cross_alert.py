@@ -152,8 +152,9 @@ def test_a_late_alertname_no_worse_than_the_incident_is_an_incident_of_its_own(
     warning = {"alertname": "HighMemoryUsage", "cluster": "eu-1", "severity": "warning"}
     late = _deliver(engine, config, t0 + timedelta(minutes=16), warning)
     assert _incident_keys(engine) == [LATE, MAIN]
-    [split] = [d for d in _decisions(engine, late) if d["outcome"].startswith("late")]
+    [split] = [d for d in _decisions(engine, late) if d["outcome"].startswith("another")]
     assert split["inputs"]["mechanism"] == "cross-alert window"
+    assert split["inputs"]["reason"] == "after the window, and no worse than the incident"
     assert split["inputs"]["window"] == "0:15:00" and split["inputs"]["after"] == "0:16:00"
     # The same alert again, and another one of that name, stay with it.
     _deliver(engine, config, t0 + timedelta(minutes=17), warning)
@@ -234,3 +235,94 @@ def test_only_an_alertname_it_had_reopens_a_resolved_incident(engine: Engine, t0
         actions = conn.execute(select(outbox.c.action)).scalars().all()
     assert rows == ["resolved", "open", "open"]
     assert actions.count("reopen") == 1
+
+
+def _split_reasons(engine: Engine, delivery_id: str) -> list[str]:
+    return [
+        d["inputs"]["reason"]
+        for d in _decisions(engine, delivery_id)
+        if d["outcome"] == "another alertname: its own incident"
+    ]
+
+
+def test_an_incident_with_nothing_firing_takes_no_other_alertname(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text("timers: {resolve_after: 5m}\n" + DEFAULT)
+    first = {"alertname": "HighLatencyP99Short", "cluster": "eu-1", "severity": "warning"}
+    _deliver(engine, config, t0, first)
+    _deliver(engine, config, t0 + timedelta(minutes=1), {**first, "status": "resolved"})
+    # Within the window and worse, but the incident only waits out resolve_after.
+    worse = {"alertname": "HighErrorRate", "cluster": "eu-1", "severity": "critical"}
+    other = _deliver(engine, config, t0 + timedelta(minutes=3), worse)
+    assert _split_reasons(engine, other) == [
+        "none of the incident's alerts fires (it waits to resolve)"
+    ]
+    assert _incident_keys(engine) == [
+        "default|alertname=HighErrorRate,cluster=eu-1,environment=prod,service=checkout",
+        MAIN,
+    ]
+    # An alertname the incident had still joins it: the same fault again.
+    _deliver(engine, config, t0 + timedelta(minutes=4), {**first, "pod": "b"})
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.correlation_key, incidents.c.alert_count))
+        counts = {key: count for key, count in rows}
+    assert counts[MAIN] == 2
+
+
+DISK = {
+    "alertname": "NodeFilesystemSpaceFillingUp",
+    "severity": "warning",
+    "instance": "db-0",
+    "mountpoint": "/data",
+}
+
+
+def test_after_the_window_a_worse_alert_joins_only_about_the_same_thing(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    _deliver(engine, config, t0, {**DISK, "cluster": "eu-1"}, {**DISK, "cluster": "eu-2"})
+    later = t0 + timedelta(minutes=60)
+    grows = {**DISK, "alertname": "NodeFilesystemAlmostOutOfSpace", "severity": "critical"}
+    _deliver(engine, config, later, {**grows, "cluster": "eu-1"})
+    another = {
+        "alertname": "PostgresTooManyConnections",
+        "severity": "critical",
+        "instance": "db-0",
+    }
+    apart = _deliver(engine, config, later, {**another, "cluster": "eu-2"})
+    assert _split_reasons(engine, apart) == [
+        "after the window, and about another thing than the incident's alerts"
+    ]
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.correlation_key, incidents.c.alert_count))
+        counts = {key: count for key, count in rows}
+    assert counts == {
+        MAIN: 2,  # the filesystem that was filling up is now almost full
+        "default|cluster=eu-2,environment=prod,service=checkout": 1,
+        "default|alertname=PostgresTooManyConnections,cluster=eu-2,environment=prod,"
+        "service=checkout": 1,
+    }
+
+
+def test_a_flapping_incident_takes_no_later_worse_alertname(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text("timers: {resolve_after: 5m}\n" + DEFAULT)
+    flapper = {"alertname": "HighMemoryUsage", "cluster": "eu-1", "severity": "warning"}
+    for minute in range(0, 13, 4):  # fires, resolves 2 min later, fires again: 3 toggles
+        at = t0 + timedelta(minutes=minute)
+        episode = {**flapper, "starts_at": _iso(at)}
+        _deliver(engine, config, at, episode)
+        if minute < 12:
+            gone = at + timedelta(minutes=2)
+            _deliver(engine, config, gone, {**episode, "status": "resolved", "ends_at": _iso(gone)})
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents.c.flapping_since)).scalar_one() is not None
+    worse = {**flapper, "alertname": "HighErrorRate", "severity": "critical"}
+    apart = _deliver(engine, config, t0 + timedelta(minutes=20), worse)
+    assert _split_reasons(engine, apart) == ["after the window, and the incident is flapping"]
+    assert len(_incident_keys(engine)) == 2
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

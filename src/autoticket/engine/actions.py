@@ -401,6 +401,12 @@ def _hold_or_lift(
     else:
         return None
     if pause is not None:
+        flap = config.correlation.flapping
+        if held == TRANSIENT_HOLD and flap.enabled and len(incident.toggles) >= 2:
+            # A transient back for the second time within the flapping window is
+            # likely a flapper: it files once it fires as long as a flapping
+            # incident must be quiet to resolve (`flapping.stable_for`).
+            pause = max(pause, flap.stable_for)
         incident.held = PAUSE_HOLD
         return pause
     incident.held = None

@@ -43,13 +43,61 @@ class TicketPause:
             if incident.held != PAUSE_HOLD:
                 continue
             pause = timedelta(seconds=float(timer.payload.get("pause_seconds", 0)))
-            if incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:
+            if _broken(incident, timer, pause):
+                _restart(conn, incident, timer, pause, state, actions)
+            elif incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:
                 if not _join_storm(incident, timer, state, actions, config):
                     _open(incident, timer, pause, state, actions)
             else:
                 _suppress(incident, timer, pause, state, actions)
             acted += 1
         return acted
+
+
+def _broken(incident: Incident, timer: Timer, pause: timedelta) -> bool:
+    """Did the incident resolve and fire again within its pause? Then it has not
+    fired for the pause without a break (as Prometheus's `for` asks of a rule)."""
+    if incident.status is IncidentStatus.RESOLVED or incident.firing == 0:
+        return False
+    return bool(incident.toggles) and incident.toggles[-1] > timer.due_at - pause
+
+
+def _restart(
+    conn: Connection,
+    incident: Incident,
+    timer: Timer,
+    pause: timedelta,
+    state: SqlCorrelationState,
+    actions: Actions,
+) -> None:
+    """Pause again from the last time it fired after a break: a flapping alert
+    files a ticket only once it fires for a whole pause (or grows past it)."""
+    since = incident.toggles[-1]
+    again = since + pause
+    later = Timer(timer.kind, timer.subject, again, timer.payload, set_at=timer.due_at)
+    timer_store.schedule(conn, [later])
+    message = (
+        f"pause restarted: it resolved and fired again at {since.isoformat()}, "
+        f"within its {pause} pause; it files if it fires until {again.isoformat()}"
+    )
+    state.add_timeline(
+        incident.id, timer.due_at, "pause_restarted", message, {"until": again.isoformat()}
+    )
+    actions.explain(
+        incident.id,
+        Decision(
+            "lifecycle",
+            "pause restarted",
+            "pause",
+            str(incident.id),
+            {
+                "reason": "fired again after a break within its pause",
+                "pause": str(pause),
+                "fired_again": since.isoformat(),
+                "until": again.isoformat(),
+            },
+        ),
+    )
 
 
 def _join_storm(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from autoticket.config import DEFAULT_GROUP_LABELS, FALLBACK_GROUP_LABELS, Config, RouteConfig
@@ -262,9 +262,8 @@ class CorrelateStage:
         if main is None or joined == main.id:
             return group
         late = event.received_at - main.opened_at
-        if late <= window or event.severity > main.severity:
-            return group  # in time, or the fault grows worse (a disk fills up)
-        if name in state.alertnames(main.id):
+        reason = _apart(event, main, late, window, state)
+        if reason is None or name in state.alertnames(main.id):
             return group
         split = {**group, "alertname": name}
         split_key = _key(route.name, split)
@@ -273,12 +272,13 @@ class CorrelateStage:
         event.decisions.append(
             Decision(
                 "correlate",
-                "late alertname: its own incident",
+                "another alertname: its own incident",
                 key,
                 event.id,
                 {
                     "incident": main.id,
                     "mechanism": "cross-alert window",
+                    "reason": reason,
                     "alertname": name,
                     "after": str(late),
                     "window": str(window),
@@ -327,13 +327,11 @@ class CorrelateStage:
         """An alert of `incident` fires again after it resolved: count it; at the
         configured count within the window, the incident is flapping."""
         flap = self.config.correlation.flapping
-        if not flap.enabled:
-            return
         now = event.received_at
         recent = [t for t in incident.toggles if t > now - flap.window]
         recent.append(now)
-        incident.toggles = recent[-flap.toggles :]
-        if len(recent) < flap.toggles or incident.flapping_since is not None:
+        incident.toggles = recent[-flap.toggles :]  # also read by a pause (lifecycle/pause.py)
+        if not flap.enabled or len(recent) < flap.toggles or incident.flapping_since is not None:
             return  # not yet, or already flapping (until it resolves, stable)
         incident.flapping_since = now
         message = (
@@ -671,6 +669,43 @@ def _left_storm(incident: Incident, state: CorrelationState) -> bool:
     incident.parent_id = None
     incident.held = None
     return True
+
+
+def _apart(
+    event: Event, main: Incident, late: timedelta, window: timedelta, state: CorrelationState
+) -> str | None:
+    """Why another alertname of the service does not join its open incident (None:
+    it joins). Alerts correlate because they fire together: within the window of the
+    incident's opening while one of its alerts fires, or later as the same thing
+    growing worse, unless the incident is flapping (its state is damped: a new,
+    worse fault must not hide under it)."""
+    if main.firing == 0:
+        return "none of the incident's alerts fires (it waits to resolve)"
+    if late <= window:
+        return None
+    if event.severity <= main.severity:
+        return "after the window, and no worse than the incident"
+    if main.flapping_since is not None:
+        return "after the window, and the incident is flapping"
+    if not _same_subject(event, main, state):
+        return "after the window, and about another thing than the incident's alerts"
+    return None  # the fault grows worse (a disk fills up)
+
+
+# Labels that say what an alert says, not what it is about.
+_NOT_SUBJECT = frozenset({"alertname", "severity"})
+
+
+def _same_subject(event: Event, incident: Incident, state: CorrelationState) -> bool:
+    """Is `event` about the very thing one of the incident's alerts is about: does it
+    carry every label of that alert (but its name and severity), with the same value?
+    The filesystem that now has 5 % left is the one that was filling up; the database
+    whose connections ran out an hour after its disk warned is another fault."""
+    labels = event.labels
+    return any(
+        all(labels.get(k) == v for k, v in other.items() if k not in _NOT_SUBJECT)
+        for other in state.alert_labels(incident.id)
+    )
 
 
 def _is_stale(alert: Alert, event: Event) -> bool:

@@ -219,17 +219,19 @@ class SqlCorrelationState:
 
     def alertnames(self, incident_id: int) -> set[str]:
         """The alertnames of the alerts that joined an incident (stored, then as held here)."""
-        names: set[str] = set()
+        return {str(labels.get("alertname", "")) for labels in self.alert_labels(incident_id)}
+
+    def alert_labels(self, incident_id: int) -> list[dict[str, str]]:
+        """The labels of the alerts that joined an incident (stored, then as held here)."""
+        found: list[dict[str, str]] = []
         query = select(alerts.c.fingerprint, alerts.c.labels).where(
             alerts.c.incident_id == incident_id
         )
         for fingerprint, labels in self.conn.execute(query):
             if fingerprint not in self._alerts and isinstance(labels, dict):
-                names.add(str(labels.get("alertname", "")))
-        for alert in self._alerts.values():
-            if alert.incident_id == incident_id:
-                names.add(alert.labels.get("alertname", ""))
-        return names
+                found.append(labels)
+        found.extend(a.labels for a in self._alerts.values() if a.incident_id == incident_id)
+        return found
 
     def keep_inhibit_source(self, rule: str, fingerprint: str, scope: str, since: datetime) -> None:
         """Record a firing alert on a rule's source side (written at once: a later

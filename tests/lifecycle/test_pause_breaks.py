@@ -1,0 +1,163 @@
+"""A pause asks for an alert that fires through it without a break: one that resolved
+and fired again within its pause pauses again from that refire (like Prometheus's
+`for`), and a transient back for the second time within the flapping window waits
+`flapping.stable_for` before it files. Both named on the timeline and in explain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from autoticket.config import Config, parse_config_text
+from autoticket.lifecycle.timers import fire_due
+from autoticket.model import Delivery
+from autoticket.store.tables import decisions, outbox, timeline
+from conftest import am_alert, am_payload, process
+
+CONFIG = """
+timers: {resolve_after: 5m, reopen_within: 1h}
+correlation: {flapping: {toggles: 3, window: 1h, stable_for: 30m}}
+routes:
+  - name: default
+    pause: {warning: 6m}
+"""
+T0 = datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
+
+
+def _ts(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Stream:
+    """One warning's episodes delivered as Alertmanager does, timers fired in between."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine, self.config, self.n = engine, config, 0
+        self.started = T0
+
+    def _send(self, at: datetime, status: str) -> None:
+        alert = am_alert(
+            alertname="HighMemoryUsage",
+            status=status,
+            severity="warning",
+            starts_at=_ts(self.started),
+            ends_at=_ts(at - timedelta(seconds=1)),
+        )
+        body = orjson.dumps(am_payload(alert))
+        self.n += 1
+        with self.engine.begin() as conn:
+            fire_due(conn, at, self.config)
+            process(conn, self.config, [Delivery(f"d{self.n}", "alertmanager", at, body, {})], at)
+
+    def fire(self, minute: float) -> None:
+        self.started = T0 + timedelta(minutes=minute)
+        self._send(self.started + timedelta(seconds=1), "firing")
+
+    def resolve(self, minute: float) -> None:
+        self._send(T0 + timedelta(minutes=minute), "resolved")
+
+    def wait(self, minute: float) -> None:
+        with self.engine.begin() as conn:
+            fire_due(conn, T0 + timedelta(minutes=minute), self.config)
+
+
+def _opens(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        query = select(outbox.c.payload).where(
+            outbox.c.action == "open", outbox.c.sink == "builtin"
+        )
+        return [dict(p) for p in conn.execute(query).scalars()]
+
+
+def _timeline(engine: Engine, kind: str) -> list[tuple[str, datetime]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(timeline.c.message, timeline.c.at)
+            .where(timeline.c.kind == kind)
+            .order_by(timeline.c.at, timeline.c.id)
+        ).all()
+    return [(m, at.replace(tzinfo=UTC) if at.tzinfo is None else at) for m, at in rows]
+
+
+def test_a_break_within_the_pause_pauses_again_from_the_refire(engine: Engine) -> None:
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.resolve(2)
+    s.fire(4)  # back within the pause (due at 6 min), before the resolve timer
+    s.wait(6.1)
+    assert _opens(engine) == [], "it did not fire for 6 minutes without a break"
+    [(message, at)] = _timeline(engine, "pause_restarted")
+    assert at == T0 + timedelta(minutes=6, seconds=1)
+    assert "fires until 2026-01-05T10:10:01" in message
+    with engine.connect() as conn:
+        outcomes = list(conn.execute(select(decisions.c.outcome)).scalars())
+    assert "pause restarted" in outcomes
+    s.wait(9)
+    assert _opens(engine) == []
+    s.wait(10.1)  # 6 minutes after the refire, still firing: filed
+    [opened] = _opens(engine)
+    assert opened["reasons"][-1] == "still firing after its 0:06:00 pause"
+
+
+def test_a_steady_alert_files_at_the_end_of_its_pause(engine: Engine) -> None:
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.wait(6.1)
+    assert len(_opens(engine)) == 1
+    assert _timeline(engine, "pause_restarted") == []
+
+
+def test_a_transient_back_twice_waits_as_long_as_a_flapper_must_be_stable(
+    engine: Engine,
+) -> None:
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.resolve(3)
+    s.wait(6.1)  # resolved within the pause: a transient
+    assert len(_timeline(engine, "suppressed")) == 1
+    s.fire(8)  # back once: the route's pause again
+    s.resolve(11)
+    s.wait(14.1)
+    assert len(_timeline(engine, "suppressed")) == 2
+    s.fire(16)  # back a second time within the hour: 30 minutes
+    s.wait(22.1)
+    s.wait(45)
+    assert _opens(engine) == [], "a flapper files only once it fires for stable_for"
+    s.wait(46.1)
+    [opened] = _opens(engine)
+    assert opened["reasons"][-1] == "still firing after its 0:30:00 pause"
+
+
+def test_a_transient_back_once_pauses_as_its_route_says(engine: Engine) -> None:
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.resolve(3)
+    s.wait(6.1)
+    s.fire(8)
+    s.wait(14.1)
+    [opened] = _opens(engine)
+    assert opened["reasons"][-1] == "still firing after its 0:06:00 pause"
+
+
+def test_without_flapping_detection_a_returning_transient_keeps_the_route_pause(
+    engine: Engine,
+) -> None:
+    config = parse_config_text(
+        CONFIG.replace("stable_for: 30m}", "stable_for: 30m, enabled: false}")
+    )
+    s = _Stream(engine, config)
+    for start in (0, 8):
+        s.fire(start)
+        s.resolve(start + 3)
+        s.wait(start + 6.1)
+    s.fire(16)
+    s.wait(22.1)
+    [opened] = _opens(engine)
+    assert opened["reasons"][-1] == "still firing after its 0:06:00 pause"
