@@ -140,3 +140,90 @@ def test_topology_is_off_unless_asked_for(engine: Engine, t0: datetime) -> None:
     _send(engine, config, t0, 0, "firing", service="orders-db")
     _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="checkout")
     assert len(opened_titles(engine)) == 2
+
+
+def test_a_dependencys_incident_in_another_cluster_is_not_the_cause(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="orders-db", cluster="eu-1")
+    later = t0 + timedelta(minutes=2)
+    _send(engine, config, later, 1, "firing", service="orders", cluster="us-1")  # elsewhere
+    _send(engine, config, later, 2, "firing", service="checkout", cluster="eu-1")  # same place
+    assert sorted(opened_titles(engine)) == ["Aorders on orders", "Aorders-db on orders-db"]
+    with engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.group_labels, incidents.c.parent_id)).all()
+    parents = {r.group_labels["service"]: r.parent_id for r in rows}
+    db = _incident(engine, "orders-db")
+    assert parents == {"orders-db": None, "orders": None, "checkout": db.id}
+
+
+PAUSED = CONFIG.replace("  - name: default\n", "  - name: default\n    pause: {warning: 2m}\n")
+
+
+def test_a_paused_symptom_is_related_only_if_it_still_fires_when_its_pause_ends(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(PAUSED)
+    _send(engine, config, t0, 0, "firing", service="orders-db")  # critical: filed at once
+    # A warning transient downstream: it resolves within its pause, outside the incident.
+    _send(
+        engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders", severity="warning"
+    )
+    assert _incident(engine, "orders").parent_id is None, "not before its pause ends"
+    _send(
+        engine,
+        config,
+        t0 + timedelta(minutes=2),
+        2,
+        "resolved",
+        service="orders",
+        severity="warning",
+    )
+    # A warning symptom that keeps firing: related when its pause ends.
+    _send(
+        engine,
+        config,
+        t0 + timedelta(minutes=2),
+        3,
+        "firing",
+        service="checkout",
+        severity="warning",
+    )
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=5), config)
+    db, orders, checkout = (_incident(engine, s) for s in ("orders-db", "orders", "checkout"))
+    assert orders.parent_id is None and orders.held == "resolved within its pause"
+    assert checkout.parent_id == db.id and checkout.held == f"related to {db.id}"
+    assert opened_titles(engine) == ["Aorders-db on orders-db"]
+    with engine.connect() as conn:
+        messages = (
+            conn.execute(
+                select(timeline.c.message).where(
+                    timeline.c.incident_id == checkout.id, timeline.c.kind == "related"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert messages == [
+        f"related to incident {db.id}: orders-db is a dependency; it still fired when its "
+        "pause ended; no ticket of its own"
+    ]
+
+
+def test_a_symptom_does_not_hang_on_a_dependency_whose_ticket_still_waits(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(PAUSED)
+    _send(engine, config, t0, 0, "firing", service="orders-db", severity="warning")  # paused
+    _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="checkout")  # critical
+    assert _incident(engine, "checkout").parent_id is None
+    assert opened_titles(engine) == ["Acheckout on checkout"]
+    # Once the dependency's pause ended with its ticket filed, a new symptom hangs on it.
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=3), config)
+    _send(engine, config, t0 + timedelta(minutes=4), 2, "firing", service="orders")
+    db = _incident(engine, "orders-db")
+    assert _incident(engine, "orders").parent_id == db.id
+    assert sorted(opened_titles(engine)) == ["Acheckout on checkout", "Aorders-db on orders-db"]

@@ -11,7 +11,8 @@ later, it pauses again (or opens) like a new one.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
@@ -19,7 +20,16 @@ from sqlalchemy import Connection
 from autoticket.config import Config
 from autoticket.engine.actions import PAUSE_HOLD, TRANSIENT_HOLD, Actions
 from autoticket.lifecycle.subjects import due_incidents
-from autoticket.model import STORM_HOLD, Decision, Incident, IncidentStatus, Timer, storm_key
+from autoticket.model import (
+    RELATED_HOLD,
+    STORM_HOLD,
+    Decision,
+    Incident,
+    IncidentStatus,
+    Timer,
+    storm_key,
+)
+from autoticket.policy.topology import upstream_incident
 from autoticket.store import timers as timer_store
 from autoticket.store.correlation_state import SqlCorrelationState
 
@@ -46,7 +56,9 @@ class TicketPause:
             if _broken(incident, timer, pause):
                 _restart(conn, incident, timer, pause, state, actions)
             elif incident.status is not IncidentStatus.RESOLVED and incident.firing > 0:
-                if not _join_storm(incident, timer, state, actions, config):
+                if not _join_storm(incident, timer, state, actions, config) and not _relate(
+                    incident, timer, state, actions, config
+                ):
                     _open(incident, timer, pause, state, actions)
             else:
                 _suppress(incident, timer, pause, state, actions)
@@ -157,6 +169,64 @@ def _join_storm(
                 "reason": "pause ended while its place's storm is open",
                 "window": str(storm.window),
             },
+        ),
+    )
+    return True
+
+
+def _relate(
+    incident: Incident,
+    timer: Timer,
+    state: SqlCorrelationState,
+    actions: Actions,
+    config: Config,
+) -> bool:
+    """A paused symptom still firing when its pause ends hangs on its dependency's
+    incident (policy/topology.py) instead of filing a ticket of its own."""
+    if incident.parent_id is not None:
+        return False
+    due = timer.due_at
+
+    def find(service: str, place: Mapping[str, str], since: datetime) -> Incident | None:
+        return state.service_incident(service, place, since, incident)
+
+    found = upstream_incident(incident, config, find, due)
+    if found is None:
+        return False
+    upstream, service = found
+    parent = state.incident(upstream.parent_id) if upstream.parent_id is not None else upstream
+    incident.parent_id = parent.id
+    incident.held = RELATED_HOLD.format(parent.id)
+    incident.updated_at = due
+    state.save_incident(incident)
+    inputs = {
+        "mechanism": "topology",
+        "depends_on": service,
+        "window": str(config.correlation.topology.window),
+    }
+    why = f"{service} is a dependency; it still fired when its pause ended"
+    state.add_timeline(
+        parent.id,
+        due,
+        "related_attached",
+        f"related: incident {incident.id} ({incident.title}): {why}",
+        {"incident": incident.id, **inputs},
+    )
+    state.add_timeline(
+        incident.id,
+        due,
+        "related",
+        f"related to incident {parent.id}: {why}; no ticket of its own",
+        {"parent": parent.id, **inputs},
+    )
+    actions.explain(
+        incident.id,
+        Decision(
+            "lifecycle",
+            "related to a dependency's incident",
+            parent.correlation_key,
+            str(incident.id),
+            {"incident": incident.id, "parent": parent.id, **inputs},
         ),
     )
     return True

@@ -70,7 +70,7 @@ class CorrelationState(Protocol):
         self, services: list[str], environment: str, start: datetime, end: datetime
     ) -> list[Release]: ...
     def service_incident(
-        self, service: str, environment: str, since: datetime, upto: Incident
+        self, service: str, place: Mapping[str, str], since: datetime, upto: Incident
     ) -> Incident | None: ...
 
 

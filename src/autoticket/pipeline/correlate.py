@@ -32,8 +32,9 @@ from autoticket.model import (
     Severity,
 )
 from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
-from autoticket.pipeline.storm import RELATED_HOLD, STORM_HOLD, storm_for, upstream_incident
+from autoticket.pipeline.storm import RELATED_HOLD, STORM_HOLD, storm_for
 from autoticket.policy.inhibit import CompiledInhibitRule, compile_inhibit_rules
+from autoticket.policy.topology import paused, upstream_incident
 
 __all__ = ["MAX_KEY", "CorrelateStage", "correlation_key"]
 
@@ -478,8 +479,16 @@ class CorrelateStage:
         return False
 
     def _related(self, incident: Incident, event: Event, work: _Work) -> bool:
-        """Attach a new incident to its dependency's open incident (topology), if any."""
-        found = upstream_incident(incident, self.config, work.state)
+        """Attach a new incident to its dependency's open incident (topology), if any;
+        one its route pauses is attached when its pause ends (lifecycle/pause.py)."""
+        if paused(incident, self.config):
+            return False
+        state = work.state
+
+        def find(service: str, place: Mapping[str, str], since: datetime) -> Incident | None:
+            return state.service_incident(service, place, since, incident)
+
+        found = upstream_incident(incident, self.config, find, event.received_at)
         if found is None:
             return False
         upstream, service = found

@@ -25,7 +25,7 @@ from autoticket.config import Config
 from autoticket.model import RELATED_HOLD, STORM_HOLD, Incident, IncidentStatus, storm_key
 from autoticket.pipeline.base import CorrelationState
 
-__all__ = ["RELATED_HOLD", "STORM_HOLD", "Storm", "storm_for", "upstream_incident"]
+__all__ = ["RELATED_HOLD", "STORM_HOLD", "Storm", "storm_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +78,3 @@ def storm_for(incident: Incident, config: Config, state: CorrelationState) -> St
     context = {"storm": {"label": storm.label, "place": place, "services": services}}
     parent, created = state.create_incident(draft, context)
     return Storm(parent, created, services)
-
-
-def upstream_incident(
-    incident: Incident, config: Config, state: CorrelationState
-) -> tuple[Incident, str] | None:
-    """An open incident of a service this one depends on (catalog `depends_on`,
-    nearest first, transitively), opened within `topology.window` before it; with
-    that service. A symptom downstream is related to it, not a ticket of its own."""
-    topology = config.correlation.topology
-    labels = incident.group_labels
-    service, environment = labels.get("service"), labels.get("environment")
-    if not topology.enabled or not service or not environment:
-        return None
-    since = incident.opened_at - topology.window
-    for upstream in _dependencies(config, service):
-        found = state.service_incident(upstream, environment, since, incident)
-        if found is not None and found.id != incident.id:
-            return found, upstream
-    return None
-
-
-def _dependencies(config: Config, service: str) -> list[str]:
-    """`service`'s dependencies, breadth first (nearest first), each once; cycles end."""
-    services = config.catalog.services
-    seen, order, queue = {service}, [], [service]
-    while queue:
-        entry = services.get(queue.pop(0))
-        for dep in entry.depends_on if entry is not None else []:
-            if dep not in seen:
-                seen.add(dep)
-                order.append(dep)
-                queue.append(dep)
-    return order

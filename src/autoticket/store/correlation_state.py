@@ -269,10 +269,11 @@ class SqlCorrelationState:
         return None
 
     def service_incident(
-        self, service: str, environment: str, since: datetime, upto: Incident
+        self, service: str, place: Mapping[str, str], since: datetime, upto: Incident
     ) -> Incident | None:
-        """The open incident of `service` opened from `since` up to `upto` (topology)."""
-        found = service_incident_id(self.conn, service, environment, since, upto.opened_at, upto.id)
+        """The open incident of `service` in `place` opened from `since` up to `upto`
+        (topology)."""
+        found = service_incident_id(self.conn, service, place, since, upto.opened_at, upto.id)
         return self.incident(found) if found is not None else None
 
     def flush(self) -> None:

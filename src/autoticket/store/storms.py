@@ -8,6 +8,7 @@ key narrows the rows, the group labels decide. A storm incident's own key is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,10 +76,18 @@ def members(
 
 
 def service_incident_id(
-    conn: Connection, service: str, environment: str, since: datetime, until: datetime, upto_id: int
+    conn: Connection,
+    service: str,
+    place: Mapping[str, str],
+    since: datetime,
+    until: datetime,
+    upto_id: int,
 ) -> int | None:
-    """The oldest open incident of `service` in `environment` opened from `since` up to
-    `until` (at `until`, ids up to `upto_id`); storms left out."""
+    """The oldest open incident of `service` in `place` opened from `since` up to
+    `until` (at `until`, ids up to `upto_id`); storms left out. `place` is the
+    environment and the other labels it must not contradict (its cluster, say): an
+    incident keyed without one of them still counts."""
+    environment = place.get("environment")
     pattern = f"%{_like(f'service={service}')}%"
     query = (
         select(incidents.c.id, incidents.c.group_labels)
@@ -96,7 +105,9 @@ def service_incident_id(
     )
     for incident_id, labels in conn.execute(query):
         labels = labels if isinstance(labels, dict) else {}
-        if labels.get("service") == service and labels.get("environment") == environment:
+        if labels.get("service") != service or labels.get("environment") != environment:
+            continue
+        if all(labels.get(k, v) == v for k, v in place.items()):
             return int(incident_id)
     return None
 
