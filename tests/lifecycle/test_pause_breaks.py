@@ -161,3 +161,71 @@ def test_without_flapping_detection_a_returning_transient_keeps_the_route_pause(
     s.wait(22.1)
     [opened] = _opens(engine)
     assert opened["reasons"][-1] == "still firing after its 0:06:00 pause"
+
+
+def test_a_restart_records_its_timer_timeline_and_explain(engine: Engine) -> None:
+    from autoticket.store.tables import timers
+
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.resolve(2)
+    s.fire(4)
+    s.wait(6.1)
+    refire = T0 + timedelta(minutes=4, seconds=1)
+    with engine.connect() as conn:
+        [(due, created)] = conn.execute(
+            select(timers.c.due_at, timers.c.created_at).where(timers.c.kind == "ticket_pause")
+        ).all()
+        [data] = conn.execute(
+            select(timeline.c.data).where(timeline.c.kind == "pause_restarted")
+        ).scalars()
+        [inputs] = conn.execute(
+            select(decisions.c.inputs).where(decisions.c.outcome == "pause restarted")
+        ).scalars()
+    utc = [t.replace(tzinfo=UTC) if t.tzinfo is None else t for t in (due, created)]
+    assert utc == [refire + timedelta(minutes=6), T0 + timedelta(minutes=6, seconds=1)]
+    assert data == {"until": (refire + timedelta(minutes=6)).isoformat()}
+    assert inputs == {
+        "reason": "fired again after a break within its pause",
+        "pause": "0:06:00",
+        "fired_again": refire.isoformat(),
+        "until": (refire + timedelta(minutes=6)).isoformat(),
+    }
+
+
+def test_a_transient_is_recorded_with_its_reason_and_pause(engine: Engine) -> None:
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.resolve(3)
+    s.wait(6.1)
+    with engine.connect() as conn:
+        [data] = conn.execute(
+            select(timeline.c.data).where(timeline.c.kind == "suppressed")
+        ).scalars()
+        [inputs] = conn.execute(
+            select(decisions.c.inputs).where(decisions.c.outcome == "suppressed")
+        ).scalars()
+    assert data == {"reason": "transient", "pause_seconds": 360.0}
+    due = T0 + timedelta(minutes=6, seconds=1)
+    assert inputs == {"reason": "transient", "pause": "0:06:00", "due": due.isoformat()}
+
+
+def test_the_ticket_filed_after_its_pause_keeps_the_routes_sinks_and_rule(engine: Engine) -> None:
+    hook = "sinks:\n  hook: {type: webhook, url: 'https://h.example/x', secret_env: HOOK_SECRET}\n"
+    routed = CONFIG.replace("{warning: 6m}\n", "{warning: 6m}\n    sinks: [builtin, hook]\n")
+    config = parse_config_text(routed + hook)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.wait(6.1)
+    with engine.connect() as conn:
+        sent = conn.execute(
+            select(outbox.c.sink, outbox.c.payload).where(outbox.c.action == "open")
+        ).all()
+        [inputs] = conn.execute(
+            select(decisions.c.rule, decisions.c.inputs).where(decisions.c.outcome == "open")
+        ).all()
+    assert sorted(sink for sink, _ in sent) == ["builtin", "hook"]
+    assert inputs.rule == "default"
+    assert inputs.inputs["pause"] == "0:06:00"

@@ -326,3 +326,13 @@ def test_a_flapping_incident_takes_no_later_worse_alertname(engine: Engine, t0: 
 
 def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_after_the_window_an_alertname_as_severe_as_the_incident_is_its_own(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(DEFAULT)
+    first = {"alertname": "HighLatencyP99", "cluster": "eu-1", "severity": "warning"}
+    _deliver(engine, config, t0, first)
+    same = _deliver(engine, config, t0 + timedelta(minutes=20), {**first, "alertname": "QueueSlow"})
+    assert _split_reasons(engine, same) == ["after the window, and no worse than the incident"]
