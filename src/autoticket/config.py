@@ -166,10 +166,25 @@ class FlappingConfig(_Strict):
     stable_for: PositiveDuration = timedelta(minutes=30)
 
 
+class TicketCapConfig(_Strict):
+    """A team's ticket rate cap (pipeline/ticket_cap.py): once more than `tickets`
+    new incidents of one team opened within `window` (not counting those of a
+    storm, related ones, or info), the next ones file no ticket of their own: they
+    join the team's overflow incident, whose one ticket lists them, until a
+    `window` passes without one. So no storm floods a team's queue, whatever its
+    shape. `teams` sets a team's own cap. Off by default."""
+
+    enabled: bool = False
+    tickets: int = Field(default=20, ge=1)
+    window: PositiveDuration = timedelta(minutes=10)
+    teams: dict[Name, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+
 class CorrelationConfig(_Strict):
     storm: StormConfig = StormConfig()
     topology: TopologyConfig = TopologyConfig()
     flapping: FlappingConfig = FlappingConfig()
+    ticket_cap: TicketCapConfig = TicketCapConfig()
 
 
 class TicketsConfig(_Strict):

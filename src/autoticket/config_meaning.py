@@ -72,6 +72,7 @@ def meaning_problems(
         ({"routes", "priorities"}, _priorities, errors),
         ({"routes", "catalog"}, _route_teams, errors),
         ({"catalog"}, _catalog_teams, errors),
+        ({"catalog", "correlation"}, _ticket_cap_teams, warnings),
         ({"catalog"}, _dependencies, warnings),
         ({"catalog", "priority_matrix"}, _matrix_tiers, warnings),
         ({"catalog"}, _catalog_names, errors),
@@ -179,6 +180,20 @@ def _route_teams(config: Config) -> Iterable[ConfigProblem]:
                 (*entry.loc, "team"),
                 f"team {team!r} is not in the catalog{_hint(team, known)}; "
                 f"known teams: {', '.join(sorted(known))}",
+            )
+
+
+def _ticket_cap_teams(config: Config) -> Iterable[ConfigProblem]:
+    """A team's own ticket cap names a team the catalog knows (when it names any)."""
+    known = _catalog_team_names(config)
+    if not known:
+        return
+    for team in config.correlation.ticket_cap.teams:
+        if team not in known:
+            yield config.problem(
+                ("correlation", "ticket_cap", "teams", team),
+                f"team {team!r} is not in the catalog{_hint(team, known)}: its cap never "
+                f"applies; known teams: {', '.join(sorted(known))}",
             )
 
 

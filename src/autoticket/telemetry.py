@@ -65,8 +65,8 @@ class Telemetry:
             "autoticket_merged",
             "What was folded into an open incident instead of ticketed, by mechanism: "
             "duplicate (a repeat or HA copy of a firing alert), alert (another alert of "
-            "its key), cross-alert (another alertname of its service), storm, topology, "
-            "inhibit (an incident related to another's)",
+            "its key), cross-alert (another alertname of its service), storm, ticket-cap "
+            "(over its team's ticket cap), topology, inhibit (an incident related to another's)",
             ["mechanism"],
             registry=r,
         )

@@ -33,6 +33,7 @@ from autoticket.model import (
 )
 from autoticket.pipeline.base import Batch, Context, CorrelationState, StageResult
 from autoticket.pipeline.storm import RELATED_HOLD, STORM_HOLD, storm_for
+from autoticket.pipeline.ticket_cap import overflow_for
 from autoticket.policy.inhibit import CompiledInhibitRule, compile_inhibit_rules
 from autoticket.policy.topology import paused, upstream_incident
 
@@ -406,6 +407,8 @@ class CorrelateStage:
         )
         if created and not attached:
             self._storm(incident, event, work)
+            if incident.parent_id is None:
+                self._ticket_cap(incident, event, work)
         return incident
 
     def _another_fault(
@@ -581,6 +584,63 @@ class CorrelateStage:
                     "services": found.services,
                     "threshold": storm.threshold,
                     "window": str(storm.window),
+                },
+            )
+        )
+
+    def _ticket_cap(self, incident: Incident, event: Event, work: _Work) -> None:
+        """Past its team's ticket cap, a new incident joins the team's overflow."""
+        found = overflow_for(incident, self.config, work.state)
+        if found is None:
+            return
+        parent, now = found.parent, event.received_at
+        window = self.config.correlation.ticket_cap.window
+        if found.created:
+            work.touched.add(parent.id)
+            work.change(
+                parent,
+                "opened",
+                event,
+                f"ticket cap: {found.counted} new incidents of team {incident.team} within "
+                f"{window}, over its cap of {found.cap}; the next ones are listed here",
+            )
+        work.merge("ticket-cap")
+        incident.parent_id = parent.id
+        incident.held = STORM_HOLD.format(parent.id)
+        parent.alert_count += 1
+        parent.firing += 1
+        work.bump(parent, now)
+        if not work.has(parent, "opened"):
+            work.change(
+                parent,
+                "member_joined",
+                event,
+                f"over the cap: incident {incident.id} ({incident.title})",
+                title=incident.title,
+            )
+        work.state.save_incident(parent)
+        work.state.save_incident(incident)
+        work.note(
+            incident,
+            now,
+            "storm_joined",
+            f"over team {incident.team}'s ticket cap ({found.cap} within {window}): "
+            f"listed in incident {parent.id}'s ticket, no ticket of its own",
+            {"parent": parent.id, "mechanism": "ticket cap"},
+        )
+        event.decisions.append(
+            Decision(
+                "correlate",
+                "over the ticket cap",
+                parent.correlation_key,
+                event.id,
+                {
+                    "incident": incident.id,
+                    "parent": parent.id,
+                    "mechanism": "ticket cap",
+                    "team": incident.team,
+                    "cap": found.cap,
+                    "window": str(window),
                 },
             )
         )

@@ -19,14 +19,19 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from autoticket.model import Alert, AlertStatus, Incident, IncidentStatus, Release, Timer
+from autoticket.model import Alert, AlertStatus, Incident, IncidentStatus, Release, Severity, Timer
 from autoticket.store import timers as timer_store
 from autoticket.store.inhibit_sources import drop_source, keep_source, sources_in_scope
 from autoticket.store.locks import lock_keys
 from autoticket.store.releases import releases_started_between
 from autoticket.store.rows import alert_from_row, alert_to_row, incident_from_row, incident_to_row
 from autoticket.store.silences import silences_since
-from autoticket.store.storms import latest_open_storm_id, members, service_incident_id
+from autoticket.store.storms import (
+    latest_open_storm_id,
+    members,
+    service_incident_id,
+    team_incident_ids,
+)
 from autoticket.store.tables import alerts, incidents
 from autoticket.store.timeline import add_entries, entry
 from autoticket.store.upsert import upsert
@@ -193,6 +198,18 @@ class SqlCorrelationState:
         `upto` (pipeline/storm.py): a storm's count, as of that incident."""
         found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
         return sorted({m.service for m in found})
+
+    def team_incidents(self, team: str, since: datetime, upto: Incident) -> list[int]:
+        """The incidents a team's ticket cap counts, opened from `since` up to `upto`
+        (store/storms.py), as this state holds them: one that joined a storm or was
+        related earlier in the batch (not flushed yet) is not counted."""
+        found = team_incident_ids(self.conn, team, since, upto.opened_at, upto.id)
+        held = self._incidents
+        return [
+            i
+            for i in found
+            if i not in held or (held[i].parent_id is None and held[i].severity > Severity.INFO)
+        ]
 
     def open_storm(self, key: str) -> Incident | None:
         """The open storm of a place (storm `key`, or a later burst's), opened last."""

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, or_, select
 
-from autoticket.model import STORM_PREFIX
+from autoticket.model import STORM_PREFIX, Severity
 from autoticket.store.tables import incidents
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "open_child_ids",
     "open_children",
     "service_incident_id",
+    "team_incident_ids",
 ]
 
 
@@ -142,3 +143,27 @@ def latest_open_storm_id(conn: Connection, key: str) -> int | None:
     )
     found = conn.execute(query).scalar()
     return int(found) if found is not None else None
+
+
+def team_incident_ids(
+    conn: Connection, team: str, since: datetime, until: datetime, upto_id: int
+) -> list[int]:
+    """Incidents of `team`, open or resolved, of their own (no parent), worse than
+    info, opened from `since` to `until` (at `until`, ids up to `upto_id`); storms
+    left out. What a team's ticket cap counts (pipeline/ticket_cap.py)."""
+    query = (
+        select(incidents.c.id)
+        .where(
+            incidents.c.team == team,
+            incidents.c.parent_id.is_(None),
+            incidents.c.severity > Severity.INFO.value,
+            incidents.c.opened_at >= since,
+            or_(
+                incidents.c.opened_at < until,
+                and_(incidents.c.opened_at == until, incidents.c.id <= upto_id),
+            ),
+            incidents.c.correlation_key.not_like(f"{STORM_PREFIX}%"),
+        )
+        .order_by(incidents.c.opened_at, incidents.c.id)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
