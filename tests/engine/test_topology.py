@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from autoticket.config import Config, parse_config_text
 from autoticket.lifecycle.timers import fire_due
 from autoticket.model import Delivery
-from autoticket.store.tables import events, incidents, outbox, timeline
+from autoticket.store.tables import decisions, events, incidents, outbox, timeline
 from conftest import am_alert, am_payload, opened_titles, process
 
 CONFIG = """
@@ -227,3 +227,36 @@ def test_a_symptom_does_not_hang_on_a_dependency_whose_ticket_still_waits(
     db = _incident(engine, "orders-db")
     assert _incident(engine, "orders").parent_id == db.id
     assert sorted(opened_titles(engine)) == ["Acheckout on checkout", "Aorders-db on orders-db"]
+
+
+def test_a_pause_end_relation_is_on_both_timelines_and_in_explain(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(PAUSED)
+    _send(engine, config, t0, 0, "firing", service="orders-db", severity="warning")
+    with engine.begin() as conn:  # the dependency's pause ends: its ticket is filed
+        fire_due(conn, t0 + timedelta(minutes=3), config)
+    at = t0 + timedelta(minutes=4)
+    _send(engine, config, at, 1, "firing", service="orders", severity="warning")
+    with engine.begin() as conn:
+        fire_due(conn, at + timedelta(minutes=3), config)
+    db, orders = _incident(engine, "orders-db"), _incident(engine, "orders")
+    assert orders.parent_id == db.id
+    inputs = {"mechanism": "topology", "depends_on": "orders-db", "window": "0:15:00"}
+    with engine.connect() as conn:
+        entries = {
+            (r.incident_id, r.kind): r.data
+            for r in conn.execute(select(timeline)).all()
+            if r.kind in ("related", "related_attached")
+        }
+        [explained] = conn.execute(
+            select(decisions.c.stage, decisions.c.rule, decisions.c.inputs).where(
+                decisions.c.outcome == "related to a dependency's incident"
+            )
+        ).all()
+    assert entries == {
+        (db.id, "related_attached"): {"incident": orders.id, **inputs},
+        (orders.id, "related"): {"parent": db.id, **inputs},
+    }
+    assert explained.stage == "lifecycle" and explained.rule == db.correlation_key
+    assert explained.inputs == {"incident": orders.id, "parent": db.id, **inputs}
