@@ -27,9 +27,10 @@ from autoticket.store.ticket_updates import load_update_states, save_update_stat
 
 __all__ = ["Coalescer", "worth_sending"]
 
-# `member_joined`: an incident over its team's ticket cap, listed in the overflow's.
+# `member_joined`: an incident over its team's ticket cap, listed in the overflow's;
+# `reassigned`: a storm's early service handed to the storm's team.
 _WORTH_BY_KIND = frozenset(
-    {"severity_changed", "alert_refired", "flapping", "grew", "member_joined"}
+    {"severity_changed", "alert_refired", "flapping", "grew", "member_joined", "reassigned"}
 )
 
 

@@ -570,6 +570,7 @@ class CorrelateStage:
                 f"{parent.group_labels.get(storm.label)} opened incidents within {storm.window}",
                 services=found.services,
             )
+            self._hand_over(incident, parent, event, work)
         self._join_storm(incident, parent, now, work, found.services)
         event.decisions.append(
             Decision(
@@ -644,6 +645,47 @@ class CorrelateStage:
                 },
             )
         )
+
+    def _hand_over(self, incident: Incident, parent: Incident, event: Event, work: _Work) -> None:
+        """The services that started a storm before it formed keep their incidents and
+        tickets, but the storm's team owns them now: one owner per storm. Each such
+        ticket is updated with its new team and why (change `reassigned`)."""
+        storm, state = self.config.correlation.storm, work.state
+        labels = parent.group_labels
+        place, environment = labels.get(storm.label, ""), labels.get("environment", "")
+        since = incident.opened_at - storm.window
+        for member_id in state.storm_member_ids(storm.label, place, environment, since, incident):
+            member = state.incident(member_id)
+            if member_id == incident.id or member.team == parent.team or parent.team is None:
+                continue
+            previous, member.team = member.team, parent.team
+            work.bump(member, event.received_at)
+            work.change(
+                member,
+                "reassigned",
+                event,
+                f"part of storm incident {parent.id}: team {previous} -> {parent.team}, "
+                "who owns the storm",
+                team=parent.team,
+                previous=previous,
+                storm=parent.id,
+            )
+            state.save_incident(member)
+            event.decisions.append(
+                Decision(
+                    "correlate",
+                    "reassigned to the storm's team",
+                    parent.correlation_key,
+                    event.id,
+                    {
+                        "incident": member.id,
+                        "parent": parent.id,
+                        "mechanism": "storm",
+                        "team": parent.team,
+                        "previous": previous,
+                    },
+                )
+            )
 
     def _join_storm(
         self, incident: Incident, parent: Incident, now: datetime, work: _Work, services: list[str]

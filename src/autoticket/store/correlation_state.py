@@ -199,6 +199,20 @@ class SqlCorrelationState:
         found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
         return sorted({m.service for m in found})
 
+    def storm_member_ids(
+        self, label: str, place: str, environment: str, since: datetime, upto: Incident
+    ) -> list[int]:
+        """The incidents of their own (no parent, as this state holds them) of a place
+        opened from `since` up to `upto`: who started a storm before it formed."""
+        found = members(self.conn, label, place, environment, since, upto.opened_at, upto.id)
+        held = self._incidents
+        return [
+            m.incident_id
+            for m in found
+            if m.parent_id is None
+            and (m.incident_id not in held or held[m.incident_id].parent_id is None)
+        ]
+
     def team_incidents(self, team: str, since: datetime, upto: Incident) -> list[int]:
         """The incidents a team's ticket cap counts, opened from `since` up to `upto`
         (store/storms.py), as this state holds them: one that joined a storm or was
