@@ -326,3 +326,43 @@ def test_a_paused_service_joins_the_storm_that_formed_while_it_waited(
     [(outcome, inputs)] = outcomes
     assert outcome == "joined storm" and inputs["mechanism"] == "storm"
     assert inputs["parent"] == storm.id
+
+
+def test_the_services_that_started_a_storm_hand_their_tickets_to_its_team(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(
+        CONFIG
+        + "catalog:\n  services:\n    api: {team: shop}\n    web: {team: web}\n"
+        + "    cart: {team: shop}\n"
+    )
+    for n, service in enumerate(["api", "web", "cart"]):
+        _fire(engine, config, t0 + timedelta(minutes=n), n, service=service, cluster="eu-1")
+    with engine.begin() as conn:  # the updates come at most once per update_interval
+        fire_due(conn, t0 + timedelta(minutes=6), config)
+    with engine.connect() as conn:
+        teams = dict(conn.execute(select(incidents.c.correlation_key, incidents.c.team)).all())
+        updates = (
+            conn.execute(
+                select(outbox.c.payload).where(
+                    outbox.c.action == "update", outbox.c.sink == "builtin"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        [decided] = conn.execute(
+            select(events.c.decisions).where(events.c.delivery_id == "d2")
+        ).scalars()
+    assert teams["default|cluster=eu-1,environment=prod,service=api"] == "platform"
+    assert teams["default|cluster=eu-1,environment=prod,service=web"] == "platform"
+    assert teams["default|cluster=eu-1,environment=prod,service=cart"] == "shop"  # a child
+    assert sorted((u["title"], u["team"], u["reasons"]) for u in updates) == [
+        ("HighErrorRate on api", "platform", ["reassigned"]),
+        ("HighErrorRate on web", "platform", ["reassigned"]),
+    ]
+    handed = [d["inputs"] for d in decided if d["outcome"] == "reassigned to the storm's team"]
+    assert sorted((h["previous"], h["team"]) for h in handed) == [
+        ("shop", "platform"),
+        ("web", "platform"),
+    ]

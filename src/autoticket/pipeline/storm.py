@@ -10,7 +10,8 @@ while they come within `window` of the storm's last change, however few are
 in the window then (a later burst, while the first storm is still open, is a
 storm of its own, `…@<start>`);
 their alerts are shown and counted under the storm. The services that had
-already filed a ticket keep it (at most threshold - 1 of them). The storm
+already filed a ticket keep it (at most threshold - 1 of them), handed to the
+storm's team (correlate's `_hand_over`: one owner per storm). The storm
 resolves when its last child resolves (lifecycle/auto_resolve.py).
 
 Done in correlate, in event order, so which incident a storm gets and its
