@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from autoticket.config import Config, parse_config_text
 from autoticket.lifecycle.timers import fire_due
 from autoticket.model import Delivery
-from autoticket.store.tables import decisions, events, incidents, outbox
+from autoticket.store.tables import decisions, events, incidents, outbox, timeline
 from conftest import am_alert, am_payload, process
 
 CONFIG = """
@@ -366,3 +366,81 @@ def test_the_services_that_started_a_storm_hand_their_tickets_to_its_team(
         ("shop", "platform"),
         ("web", "platform"),
     ]
+
+
+def test_a_paused_service_joining_at_its_pause_end_is_counted_and_explained(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG + "    pause: {warning: 2m}\n")
+    _fire(engine, config, t0, 0, service="api", cluster="eu-1", severity="warning")
+    _fire(engine, config, t0 + timedelta(seconds=20), 1, service="web", cluster="eu-1")
+    _fire(engine, config, t0 + timedelta(seconds=40), 2, service="cart", cluster="eu-1")
+
+    def storm_row() -> Any:
+        with engine.connect() as conn:
+            return conn.execute(
+                select(incidents.c.id, incidents.c.alert_count, incidents.c.firing).where(
+                    incidents.c.correlation_key == "storm|cluster=eu-1,environment=prod"
+                )
+            ).one()
+
+    before = storm_row()
+    with engine.begin() as conn:
+        fire_due(conn, t0 + timedelta(minutes=3), config)
+    after = storm_row()
+    assert (after.alert_count, after.firing) == (before.alert_count + 1, before.firing + 1)
+    api = _incidents(engine)["default|cluster=eu-1,environment=prod,service=api"]
+    with engine.connect() as conn:
+        [data] = conn.execute(
+            select(timeline.c.data).where(
+                timeline.c.incident_id == api.id, timeline.c.kind == "storm_joined"
+            )
+        ).scalars()
+        [(rule, inputs)] = conn.execute(
+            select(decisions.c.rule, decisions.c.inputs).where(
+                decisions.c.incident_id == api.id, decisions.c.stage == "lifecycle"
+            )
+        ).all()
+    assert data == {"parent": after.id, "services": ["api"]}
+    assert rule == "storm|cluster=eu-1,environment=prod"
+    assert inputs == {
+        "incident": api.id,
+        "parent": after.id,
+        "mechanism": "storm",
+        "reason": "pause ended while its place's storm is open",
+        "window": "0:05:00",
+    }
+
+
+@pytest.mark.parametrize(("late", "joins"), [(300, True), (301, False)])
+def test_a_paused_service_joins_only_a_storm_within_the_window_of_its_last_change(
+    engine: Engine, t0: datetime, late: int, joins: bool
+) -> None:
+    config = parse_config_text(CONFIG + "    pause: {warning: 2m}\n")
+    for n, service in enumerate(["web", "cart", "ads"]):
+        _fire(engine, config, t0 + timedelta(seconds=n), n, service=service, cluster="eu-1")
+    # Opened `late` seconds after the storm's last change (its third service).
+    at = t0 + timedelta(seconds=2 + late)
+    _fire(engine, config, at, 9, service="api", cluster="eu-1", severity="warning")
+    with engine.begin() as conn:
+        fire_due(conn, at + timedelta(minutes=3), config)
+    api = _incidents(engine)["default|cluster=eu-1,environment=prod,service=api"]
+    assert (api.parent_id is not None) is joins
+    assert ("HighErrorRate on api" in [o["title"] for o in _opens(engine)]) is not joins
+
+
+def test_a_paused_service_whose_storm_resolved_files_its_own_ticket(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG + "    pause: {warning: 10m}\n")
+    _fire(engine, config, t0, 9, service="api", cluster="eu-1", severity="warning")
+    for n, service in enumerate(["web", "cart"], start=1):
+        _fire(engine, config, t0 + timedelta(seconds=n), n, service=service, cluster="eu-1")
+    for n, service in enumerate(["web", "cart"], start=1):
+        _resolve(engine, config, t0 + timedelta(minutes=1), n, service=service, cluster="eu-1")
+    with engine.begin() as conn:  # the storm resolves at 6 min, api's pause ends at 10
+        fire_due(conn, t0 + timedelta(minutes=11), config)
+    found = _incidents(engine)
+    assert found["storm|cluster=eu-1,environment=prod"].status == "resolved"
+    assert found["default|cluster=eu-1,environment=prod,service=api"].parent_id is None
+    assert "HighErrorRate on api" in [o["title"] for o in _opens(engine)]

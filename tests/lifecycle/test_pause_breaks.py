@@ -229,3 +229,42 @@ def test_the_ticket_filed_after_its_pause_keeps_the_routes_sinks_and_rule(engine
     assert sorted(sink for sink, _ in sent) == ["builtin", "hook"]
     assert inputs.rule == "default"
     assert inputs.inputs["pause"] == "0:06:00"
+
+
+def test_fired_again_and_resolved_again_within_the_pause_is_a_transient(engine: Engine) -> None:
+    config = parse_config_text(CONFIG)
+    s = _Stream(engine, config)
+    s.fire(0)
+    s.resolve(1)
+    s.fire(2)
+    s.resolve(3)
+    s.wait(6.1)
+    assert _timeline(engine, "pause_restarted") == []
+    assert len(_timeline(engine, "suppressed")) == 1
+    assert _opens(engine) == []
+
+
+def test_each_due_pause_is_ended_and_counted(engine: Engine) -> None:
+    """A pause whose incident is no longer paused (it grew) is skipped, not the
+    ones after it; fire_due counts each pause that opened a ticket or suppressed."""
+    config = parse_config_text(CONFIG)
+    at = T0 + timedelta(seconds=1)
+    for n, (service, severity) in enumerate([("a", "warning"), ("b", "warning"), ("c", "warning")]):
+        alert = am_alert(alertname="Slow", service=service, severity=severity, starts_at=_ts(T0))
+        body = orjson.dumps(am_payload(alert))
+        with engine.begin() as conn:
+            process(conn, config, [Delivery(f"p{n}", "alertmanager", at, body, {})], at)
+    grown = am_alert(alertname="Down", service="a", severity="critical", starts_at=_ts(T0))
+    later = T0 + timedelta(minutes=1)
+    with engine.begin() as conn:  # a grows past the paused severities: filed at once
+        process(
+            conn,
+            config,
+            [Delivery("g", "alertmanager", later, orjson.dumps(am_payload(grown)), {})],
+            later,
+        )
+    assert [o["title"] for o in _opens(engine)] == ["Slow on a"]
+    with engine.begin() as conn:
+        acted = fire_due(conn, T0 + timedelta(minutes=7), config)
+    assert acted == 2
+    assert sorted(o["title"] for o in _opens(engine)) == ["Slow on a", "Slow on b", "Slow on c"]
