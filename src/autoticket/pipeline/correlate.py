@@ -605,12 +605,6 @@ class CorrelateStage:
                 f"ticket cap: {found.counted} new incidents of team {incident.team} within "
                 f"{window}, over its cap of {found.cap}; the next ones are listed here",
             )
-        work.merge("ticket-cap")
-        incident.parent_id = parent.id
-        incident.held = STORM_HOLD.format(parent.id)
-        parent.alert_count += 1
-        parent.firing += 1
-        work.bump(parent, now)
         if not work.has(parent, "opened"):
             work.change(
                 parent,
@@ -619,8 +613,7 @@ class CorrelateStage:
                 f"over the cap: incident {incident.id} ({incident.title})",
                 title=incident.title,
             )
-        work.state.save_incident(parent)
-        work.state.save_incident(incident)
+        _adopt(incident, parent, now, work, "ticket-cap")
         work.note(
             incident,
             now,
@@ -690,14 +683,7 @@ class CorrelateStage:
     def _join_storm(
         self, incident: Incident, parent: Incident, now: datetime, work: _Work, services: list[str]
     ) -> None:
-        work.merge("storm")
-        incident.parent_id = parent.id
-        incident.held = STORM_HOLD.format(parent.id)
-        parent.alert_count += 1
-        parent.firing += 1
-        work.bump(parent, now)
-        work.state.save_incident(parent)
-        work.state.save_incident(incident)
+        _adopt(incident, parent, now, work, "storm")
         work.note(
             incident,
             now,
@@ -764,6 +750,18 @@ class CorrelateStage:
                 incident, event, work, "alert_resolved", f"alert {event.title!r} resolved"
             )
         state.save_incident(incident)
+
+
+def _adopt(incident: Incident, parent: Incident, now: datetime, work: _Work, merged: str) -> None:
+    """Make `incident` a held child of a storm (or overflow) `parent`, counted there."""
+    work.merge(merged)
+    incident.parent_id = parent.id
+    incident.held = STORM_HOLD.format(parent.id)
+    parent.alert_count += 1
+    parent.firing += 1
+    work.bump(parent, now)
+    work.state.save_incident(parent)
+    work.state.save_incident(incident)
 
 
 def _never(_: Mapping[str, str]) -> bool:

@@ -26,7 +26,7 @@ from autoticket.config import Config
 from autoticket.model import RELATED_HOLD, STORM_HOLD, Incident, IncidentStatus, storm_key
 from autoticket.pipeline.base import CorrelationState
 
-__all__ = ["RELATED_HOLD", "STORM_HOLD", "Storm", "storm_for"]
+__all__ = ["RELATED_HOLD", "STORM_HOLD", "Storm", "burst_key", "parent_draft", "storm_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +61,39 @@ def storm_for(incident: Incident, config: Config, state: CorrelationState) -> St
             return Storm(current, False, services)
         # The place's storm is still open, but its last service joined longer ago
         # than the window: this burst is a storm of its own.
-        key = f"{key}@{incident.opened_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        key = burst_key(key, incident)
     team = storm.team or config.catalog.default_team or incident.team
-    draft = Incident(
+    draft = parent_draft(
+        incident,
+        key,
+        f"Storm: many services alerting in {storm.label} {place} ({environment})",
+        team,
+        {storm.label: place, "environment": environment},
+    )
+    context = {"storm": {"label": storm.label, "place": place, "services": services}}
+    parent, created = state.create_incident(draft, context)
+    return Storm(parent, created, services)
+
+
+def burst_key(key: str, incident: Incident) -> str:
+    """The key of a later burst of a parent `key` whose earlier one is still open."""
+    return f"{key}@{incident.opened_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def parent_draft(
+    incident: Incident, key: str, title: str, team: str | None, labels: dict[str, str]
+) -> Incident:
+    """A storm-like parent (a storm, a team's overflow) opened by `incident`, as it."""
+    return Incident(
         id=0,
         correlation_key=key,
         route=incident.route,
-        title=f"Storm: many services alerting in {storm.label} {place} ({environment})",
+        title=title,
         team=team,
         severity=incident.severity,
         priority="",
         status=IncidentStatus.OPEN,
         opened_at=incident.opened_at,
         updated_at=incident.opened_at,
-        group_labels={storm.label: place, "environment": environment},
+        group_labels=labels,
     )
-    context = {"storm": {"label": storm.label, "place": place, "services": services}}
-    parent, created = state.create_incident(draft, context)
-    return Storm(parent, created, services)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoticket.config import Config
-from autoticket.model import STORM_PREFIX, Incident, IncidentStatus, Severity
+from autoticket.model import STORM_PREFIX, Incident, Severity
 from autoticket.pipeline.base import CorrelationState
+from autoticket.pipeline.storm import burst_key, parent_draft
 
 __all__ = ["Overflow", "overflow_for", "overflow_key"]
 
@@ -51,20 +52,9 @@ def overflow_for(incident: Incident, config: Config, state: CorrelationState) ->
     if counted <= cap:
         return None
     if current is not None:  # an earlier overflow, quiet for a window: a new one
-        key = f"{key}@{incident.opened_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-    draft = Incident(
-        id=0,
-        correlation_key=key,
-        route=incident.route,
-        title=f"Ticket cap: more than {cap} new incidents of team {team} within {settings.window}",
-        team=team,
-        severity=incident.severity,
-        priority="",
-        status=IncidentStatus.OPEN,
-        opened_at=incident.opened_at,
-        updated_at=incident.opened_at,
-        group_labels={"team": team},
-    )
+        key = burst_key(key, incident)
+    title = f"Ticket cap: more than {cap} new incidents of team {team} within {settings.window}"
+    draft = parent_draft(incident, key, title, team, {"team": team})
     context = {"ticket_cap": {"team": team, "cap": cap, "window": str(settings.window)}}
     parent, created = state.create_incident(draft, context)
     return Overflow(parent, created, counted, cap)
