@@ -260,3 +260,51 @@ def test_a_pause_end_relation_is_on_both_timelines_and_in_explain(
     }
     assert explained.stage == "lifecycle" and explained.rule == db.correlation_key
     assert explained.inputs == {"incident": orders.id, "parent": db.id, **inputs}
+
+
+def test_a_symptom_is_related_on_both_timelines_and_in_explain(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="orders-db")
+    _send(engine, config, t0 + timedelta(minutes=1), 1, "firing", service="orders")
+    db, orders = _incident(engine, "orders-db"), _incident(engine, "orders")
+    inputs = {"mechanism": "topology", "depends_on": "orders-db", "window": "0:15:00"}
+    with engine.connect() as conn:
+        entries = {
+            (r.incident_id, r.kind): (r.message, r.data)
+            for r in conn.execute(select(timeline)).all()
+            if r.kind in ("related", "related_attached")
+        }
+        [decided] = conn.execute(
+            select(events.c.decisions).where(events.c.delivery_id == "d1")
+        ).scalars()
+    assert entries == {
+        (db.id, "related_attached"): (
+            f"related: incident {orders.id} (Aorders on orders): orders-db is a dependency",
+            {"incident": orders.id, **inputs},
+        ),
+        (orders.id, "related"): (
+            f"related to incident {db.id}: orders-db is a dependency; no ticket of its own",
+            {"parent": db.id, **inputs},
+        ),
+    }
+    [related] = [d for d in decided if d["outcome"] == "related to a dependency's incident"]
+    assert related["rule"] == db.correlation_key
+    assert related["inputs"] == {"incident": orders.id, "parent": db.id, **inputs}
+
+
+def test_a_symptom_of_a_storms_member_hangs_on_the_storm(engine: Engine, t0: datetime) -> None:
+    config = parse_config_text(CONFIG)
+    for n, service in enumerate(["x", "y", "orders-db"]):
+        _send(
+            engine, config, t0 + timedelta(seconds=n), n, "firing", service=service, cluster="eu-1"
+        )
+    _send(engine, config, t0 + timedelta(minutes=1), 9, "firing", service="orders", cluster="eu-1")
+    with engine.connect() as conn:
+        rows = {r.correlation_key: r for r in conn.execute(select(incidents)).all()}
+    storm = rows["storm|cluster=eu-1,environment=prod"]
+    db = rows["default|cluster=eu-1,environment=prod,service=orders-db"]
+    orders = rows["default|cluster=eu-1,environment=prod,service=orders"]
+    assert db.parent_id == storm.id
+    assert orders.parent_id == storm.id and orders.held == f"related to {storm.id}"
