@@ -284,3 +284,57 @@ def test_without_a_live_reader_slis_are_judged_on_pushed_samples(
             "rollback",
         )
         assert len(list(conn.execute(select(incidents.c.id)))) == 1
+
+
+def test_a_rollback_queues_the_action_webhook_with_the_verdict_and_its_evidence(
+    engine: Engine, t0: datetime
+) -> None:
+    import hashlib
+
+    config = parse_config_text(
+        CONFIG
+        + 'releases: {action_webhook: {url: "http://127.0.0.1:1/x", secret_env: HOOK_SECRET}}\n'
+    )
+    _push(engine, _samples(t0, range(-30, 0), 0.01), t0)
+    with engine.begin() as conn:
+        release = Release("checkout", "prod", "v42", t0, commit="abc123", rollout_percent=25.0)
+        rid, _ = save_release(conn, release, t0)
+    rnd = _round(engine, config)
+    for m in range(0, 12):
+        _push(engine, _samples(t0, range(m, m + 1), 0.03, seed=m), t0 + (m + 1) * MINUTE)
+        rnd.fire_timers(t0 + (m + 1) * MINUTE)
+    with engine.connect() as conn:
+        row = get_release(conn, rid)
+        [incident_id] = conn.execute(select(incidents.c.id)).scalars()
+        [queued] = conn.execute(
+            select(
+                outbox.c.idempotency_key, outbox.c.action, outbox.c.incident_id, outbox.c.payload
+            ).where(outbox.c.sink == "release-actions")
+        ).all()
+    digest = hashlib.sha256(b"release:checkout/prod/v42").hexdigest()[:20]
+    assert queued.idempotency_key.startswith(f"release:{digest}:rollback")
+    assert (queued.action, queued.incident_id) == ("release_action", incident_id)
+    body = queued.payload
+    assert {k: body[k] for k in ("version", "event", "verdict", "action", "score")} == {
+        "version": "1",
+        "event": "release.action",
+        "verdict": "fail",
+        "action": "rollback",
+        "score": 0.0,
+    }
+    assert body["release"] == {
+        "id": rid,
+        "service": "checkout",
+        "environment": "prod",
+        "version": "v42",
+        "started_at": t0.isoformat(),
+        "finished_at": None,
+        "rollout_percent": 25.0,
+        "commit": "abc123",
+    }
+    assert (body["decided_by"], body["incident_id"]) == ("early_fail", incident_id)
+    assert body["decided_at"] == row.decided_at.isoformat()
+    assert body["action_reason"] == row.evidence["action_reason"]
+    assert body["reasons"] == row.evidence["reasons"] and body["reasons"]
+    assert [m["name"] for m in body["metrics"]] == ["checkout_error_ratio"]
+    assert body["link"] == f"/api/v1/releases/{rid}"

@@ -295,3 +295,42 @@ def test_outside_a_release_window_a_warning_tickets_at_once(engine: Engine) -> N
         save_release(conn, Release("checkout", "staging", "1.5.0", T0), T0)
     _step(engine, config, 0, T0, _alert(T0, severity="warning", alertname="Slow"))
     assert [a for a, _ in _actions(engine)] == ["open"]
+
+
+def test_the_end_of_a_silence_lifts_each_held_incident_and_says_why(engine: Engine) -> None:
+    config = parse_config_text(
+        SILENCED.replace(
+            """['service="checkout"', 'alertname=~"Disk.*"']""", """['alertname=~"Disk.*"']"""
+        )
+    )
+    _step(engine, config, 0, T0, _alert(T0, service="checkout"))
+    _step(engine, config, 1, T0, _alert(T0, service="cart"))
+    # checkout's hold lifts at once: an alert no silence covers fires there.
+    later = T0 + timedelta(minutes=1)
+    _step(engine, config, 2, later, _alert(later, service="checkout", alertname="CPUHigh"))
+    assert [p["title"] for _, p in _actions(engine)] == ["DiskFull on checkout"]
+    end = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        acted = fire_due(conn, end, config)
+    assert acted == 1
+    assert [p["title"] for a, p in _actions(engine) if a == "open"] == [
+        "DiskFull on checkout",
+        "DiskFull on cart",
+    ]
+    with engine.connect() as conn:
+        cart = conn.execute(
+            select(incidents.c.id).where(incidents.c.correlation_key.like("%service=cart"))
+        ).scalar_one()
+        [data] = conn.execute(
+            select(timeline.c.data).where(
+                timeline.c.incident_id == cart, timeline.c.kind == "unsilenced"
+            )
+        ).scalars()
+        [(rule, inputs)] = conn.execute(
+            select(decisions.c.rule, decisions.c.inputs).where(
+                decisions.c.incident_id == cart, decisions.c.stage == "lifecycle"
+            )
+        ).all()
+    assert data == {"alert": "DiskFull on cart"}
+    assert rule == "default"
+    assert inputs["mechanism"] == "silence" and inputs["due"] == end.isoformat()
