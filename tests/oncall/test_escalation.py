@@ -209,3 +209,69 @@ def test_a_team_without_a_policy_is_not_escalated(engine: Engine, t0: datetime) 
     incident_id = _open(engine, config, t0)
     _round(engine, config).fire_timers(t0 + timedelta(hours=2))
     assert _steps(engine, incident_id) == []
+
+
+def test_each_step_queues_a_notify_update_with_the_step_and_its_responder(
+    engine: Engine, config: Config, t0: datetime
+) -> None:
+    from autoticket.store.tables import decisions
+
+    incident_id = _open(engine, config, t0)
+    _round(engine, config).fire_timers(t0)
+    with engine.connect() as conn:
+        [(key, sink, payload)] = conn.execute(
+            select(outbox.c.idempotency_key, outbox.c.sink, outbox.c.payload).where(
+                outbox.c.incident_id == incident_id, outbox.c.action == "update"
+            )
+        ).all()
+        [(rule, inputs)] = conn.execute(
+            select(decisions.c.rule, decisions.c.inputs).where(
+                decisions.c.incident_id == incident_id, decisions.c.outcome == "notify"
+            )
+        ).all()
+    step = {
+        "policy": "payments",
+        "step": 1,
+        "round": 1,
+        "responder": "ann",
+        "target": "schedule payments-primary",
+    }
+    assert sink == "builtin" and key.split(":")[-2] == "escalate-r1-s1"
+    assert payload["reasons"] == ["escalated"] and payload["responder"] == "ann"
+    assert {k: payload["escalation"][k] for k in step} == step
+    assert rule == "payments"
+    assert {k: inputs[k] for k in step} == step
+
+
+def test_a_step_whose_schedule_is_gone_notifies_nobody_and_says_why(
+    engine: Engine, t0: datetime
+) -> None:
+    from oncall.escalation_config import ONCALL
+
+    policies = {
+        "payments": {
+            "repeat": 0,
+            "steps": [{"notify": {"schedule": "retired"}, "wait": "5m"}],
+        }
+    }
+    config = escalation_config(schedules=ONCALL["schedules"], escalation_policies=policies)
+    incident_id = _open(engine, config, t0)
+    _round(engine, config).fire_timers(t0)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(timeline.c.message, timeline.c.data).where(
+                timeline.c.incident_id == incident_id, timeline.c.kind == "escalation"
+            )
+        ).one()
+    assert row.message == (
+        "escalation step 1/1, round 1/1: nobody to notify (schedule retired: no such schedule)"
+        "; last step, escalation ends unless acknowledged"
+    )
+    assert row.data == {
+        "policy": "payments",
+        "step": 1,
+        "round": 1,
+        "responder": None,
+        "target": "schedule retired",
+        "why": "no such schedule",
+    }
