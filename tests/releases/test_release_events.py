@@ -229,3 +229,36 @@ def test_replay_writes_every_release_with_its_first_line(config: Config) -> None
         {"line_id": "R3", "error": "rollout_percent: must be between 0 and 100, got 500"}
     ]
     assert checked["lines_by_source"] == {"release": 3, "alertmanager": 1, "metrics": 1}
+
+
+def test_a_refused_release_says_which_header_and_why(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    form = client.post(
+        "/api/v1/releases", content=json.dumps(_body()), headers={"content-type": "text/plain"}
+    )
+    assert form.json()["error"] == {
+        "status": 415,
+        "code": "unsupported_media_type",
+        "message": "content type 'text/plain' is not JSON; send application/json",
+        "field": "content-type",
+    }
+    bare = client.post(
+        "/api/v1/releases", content=json.dumps(_body()), headers={"content-type": ""}
+    )
+    assert bare.status_code == 415
+    assert bare.json()["error"]["message"].startswith("content type '(none)' is not JSON")
+    monkeypatch.setenv("AUTOTICKET_INGEST_TOKEN", "s3cret-token")
+    for headers in ({}, {"authorization": "s3cret-token"}, {"authorization": "Bearer wrong"}):
+        refused = client.post("/api/v1/releases", json=_body(), headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"] == {
+            "status": 401,
+            "code": "unauthorized",
+            "message": "missing or wrong ingest token (Authorization: Bearer <token>)",
+            "field": "authorization",
+        }
+    any_case = client.post(
+        "/api/v1/releases", json=_body(), headers={"Authorization": "bearer s3cret-token"}
+    )
+    assert any_case.status_code == 201
