@@ -146,11 +146,10 @@ class TopologyConfig(_Strict):
     its pause ends, if it still fires).
 
     The incident it hangs on resolves only once its related incidents stop firing
-    too. Off by default: a failed release's own incident is a dependency's incident
-    too, so the symptoms of a regressed release hang on it instead of carrying their
-    suspects (docs/architecture.md); on the lab it files 103 tickets instead of 113."""
+    too. Not on an incident made of the release judge's verdict alone: the symptoms of
+    a regressed release file their own tickets, which name it as a suspect."""
 
-    enabled: bool = False
+    enabled: bool = True
     window: PositiveDuration = timedelta(minutes=15)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "OWNER_FALLBACKS",
     "PAUSE_HOLD",
     "RELATED_HOLD",
+    "RELEASE_ALERTNAME",
     "STORM_HOLD",
     "STORM_PREFIX",
     "Alert",
@@ -298,6 +299,9 @@ class TicketAction:
     sinks: list[str]
     payload: dict[str, Any] = field(default_factory=dict)
 
+
+RELEASE_ALERTNAME = "ReleaseRegression"
+"""The alertname of the release judge's event (releases/alert.py)."""
 
 STORM_PREFIX = "storm|"
 """A storm incident's key: `storm|<label>=<place>,environment=<env>` (pipeline/storm.py)."""

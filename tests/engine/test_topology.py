@@ -32,7 +32,8 @@ routes:
 
 
 def _send(engine: Engine, config: Config, at: datetime, n: int, status: str, **labels: str) -> None:
-    alert = am_alert(alertname=f"A{labels['service']}", status=status, **labels)
+    name = labels.pop("alertname", f"A{labels['service']}")
+    alert = am_alert(alertname=name, status=status, **labels)
     body = orjson.dumps(am_payload(alert))
     with engine.begin() as conn:
         fire_due(conn, at, config)
@@ -135,10 +136,24 @@ def test_the_dependency_firing_again_resolves_on_its_own_timer(
     assert db.resolved_at == t0 + timedelta(minutes=8)
 
 
-def test_topology_is_off_unless_asked_for(engine: Engine, t0: datetime) -> None:
-    config = parse_config_text(CONFIG.replace("topology: {enabled: true}", "topology: {}"))
+def test_topology_is_on_by_default_and_can_be_turned_off(engine: Engine, t0: datetime) -> None:
+    default = parse_config_text(CONFIG.replace("topology: {enabled: true}", "topology: {}"))
+    assert default.correlation.topology.enabled
+    config = parse_config_text(
+        CONFIG.replace("topology: {enabled: true}", "topology: {enabled: false}")
+    )
     _send(engine, config, t0, 0, "firing", service="orders-db")
     _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="checkout")
+    assert len(opened_titles(engine)) == 2
+
+
+def test_a_symptom_does_not_hang_on_a_release_verdicts_own_incident(
+    engine: Engine, t0: datetime
+) -> None:
+    config = parse_config_text(CONFIG)
+    _send(engine, config, t0, 0, "firing", service="orders-db", alertname="ReleaseRegression")
+    _send(engine, config, t0 + timedelta(minutes=2), 1, "firing", service="orders")
+    assert _incident(engine, "orders").parent_id is None
     assert len(opened_titles(engine)) == 2
 
 

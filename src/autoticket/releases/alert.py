@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from autoticket.model import Release
+from autoticket.model import RELEASE_ALERTNAME, Release
 
 __all__ = [
     "ALERTNAME",
@@ -26,7 +26,7 @@ __all__ = [
     "verdict_alert",
 ]
 
-ALERTNAME = "ReleaseRegression"
+ALERTNAME = RELEASE_ALERTNAME
 # The actions that need a person, and the severity of their alert.
 SEVERITY_OF_ACTION = {"rollback": "critical", "pause": "warning"}
 TITLE_PREFIX = "Release regression: "  # every title of the judge's event

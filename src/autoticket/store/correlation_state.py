@@ -19,7 +19,16 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from autoticket.model import Alert, AlertStatus, Incident, IncidentStatus, Release, Severity, Timer
+from autoticket.model import (
+    RELEASE_ALERTNAME,
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    Release,
+    Severity,
+    Timer,
+)
 from autoticket.store import timers as timer_store
 from autoticket.store.inhibit_sources import drop_source, keep_source, sources_in_scope
 from autoticket.store.locks import lock_keys
@@ -303,9 +312,12 @@ class SqlCorrelationState:
         self, service: str, place: Mapping[str, str], since: datetime, upto: Incident
     ) -> Incident | None:
         """The open incident of `service` in `place` opened from `since` up to `upto`
-        (topology)."""
+        (topology). Not one made of the release judge's verdict alone: the symptoms of
+        a regressed release file their own tickets, which name it as a suspect."""
         found = service_incident_id(self.conn, service, place, since, upto.opened_at, upto.id)
-        return self.incident(found) if found is not None else None
+        if found is None or self.alertnames(found) <= {RELEASE_ALERTNAME}:
+            return None
+        return self.incident(found)
 
     def flush(self) -> None:
         if self._dirty_alerts:
