@@ -362,13 +362,8 @@ def _child_route(parent: RouteConfig, child: RouteConfig) -> RouteConfig:
     }
     update["matchers"] = [*parent.matchers, *child.matchers]
     conditions = [c for c in (parent.condition, child.condition) if c is not None]
-    update["condition"] = (
-        None
-        if not conditions
-        else conditions[0]
-        if len(conditions) == 1
-        else " && ".join(f"({c})" for c in conditions)
-    )
+    both = len(conditions) == 2
+    update["condition"] = " && ".join(f"({c})" if both else c for c in conditions) or None
     return child.model_copy(update=update)
 
 

@@ -264,8 +264,13 @@ class CorrelateStage:
         if main is None or joined == main.id:
             return group
         late = event.received_at - main.opened_at
-        reason = _apart(event, main, late, window, state)
-        if reason is None or name in state.alertnames(main.id):
+        if main.firing > 0 and late <= window:
+            return group  # they fire together, in time
+        others = state.alert_labels(main.id)  # read once: names and subjects
+        if any(labels.get("alertname") == name for labels in others):
+            return group
+        reason = _apart(event, main, late, window, others)
+        if reason is None:
             return group
         split = {**group, "alertname": name}
         split_key = _key(route.name, split)
@@ -647,9 +652,11 @@ class CorrelateStage:
         labels = parent.group_labels
         place, environment = labels.get(storm.label, ""), labels.get("environment", "")
         since = incident.opened_at - storm.window
+        if parent.team is None:
+            return
         for member_id in state.storm_member_ids(storm.label, place, environment, since, incident):
             member = state.incident(member_id)
-            if member_id == incident.id or member.team == parent.team or parent.team is None:
+            if member_id == incident.id or member.team == parent.team:
                 continue
             previous, member.team = member.team, parent.team
             work.bump(member, event.received_at)
@@ -781,7 +788,11 @@ def _left_storm(incident: Incident, state: CorrelationState) -> bool:
 
 
 def _apart(
-    event: Event, main: Incident, late: timedelta, window: timedelta, state: CorrelationState
+    event: Event,
+    main: Incident,
+    late: timedelta,
+    window: timedelta,
+    others: list[dict[str, str]],
 ) -> str | None:
     """Why another alertname of the service does not join its open incident (None:
     it joins). Alerts correlate because they fire together: within the window of the
@@ -796,7 +807,7 @@ def _apart(
         return "after the window, and no worse than the incident"
     if main.flapping_since is not None:
         return "after the window, and the incident is flapping"
-    if not _same_subject(event, main, state):
+    if not _same_subject(event, others):
         return "after the window, and about another thing than the incident's alerts"
     return None  # the fault grows worse (a disk fills up)
 
@@ -805,15 +816,16 @@ def _apart(
 _NOT_SUBJECT = frozenset({"alertname", "severity"})
 
 
-def _same_subject(event: Event, incident: Incident, state: CorrelationState) -> bool:
-    """Is `event` about the very thing one of the incident's alerts is about: does it
-    carry every label of that alert (but its name and severity), with the same value?
+def _same_subject(event: Event, others: list[dict[str, str]]) -> bool:
+    """Is `event` about the very thing one of the incident's alerts (`others`, their
+    labels) is about: does it carry every label of that alert (but its name and
+    severity), with the same value?
     The filesystem that now has 5 % left is the one that was filling up; the database
     whose connections ran out an hour after its disk warned is another fault."""
     labels = event.labels
     return any(
         all(labels.get(k) == v for k, v in other.items() if k not in _NOT_SUBJECT)
-        for other in state.alert_labels(incident.id)
+        for other in others
     )
 
 
